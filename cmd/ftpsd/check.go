@@ -1,0 +1,62 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+	"go.uber.org/zap"
+	"golang.org/x/crypto/bcrypt"
+
+	"ftpsd/config"
+	"ftpsd/tlsconf"
+)
+
+func checkCommand(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	path := fs.String("config", "", "configuration file (TOML) to check")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *path == "" {
+		return usage("check: -config FILE is required")
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	if _, err := tlsconf.New(tlsOptions(cfg.TLS), zap.NewNop()); err != nil {
+		return fmt.Errorf("config %s: %w", *path, err)
+	}
+	fmt.Fprintf(stdout, "# %s is valid; effective settings:\n", *path)
+	for i := range cfg.Users {
+		cfg.Users[i].PasswordHash = "(bcrypt hash, not shown)"
+	}
+	return toml.NewEncoder(stdout).Encode(cfg)
+}
+
+func hashPasswordCommand(args []string, stdin io.Reader, stdout io.Writer) error {
+	fs := flag.NewFlagSet("hash-password", flag.ContinueOnError)
+	cost := fs.Int("cost", bcrypt.DefaultCost, "bcrypt cost")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read password: %w", err)
+	}
+	password := strings.TrimRight(line, "\r\n")
+	if password == "" {
+		return errors.New("hash-password: empty password on stdin")
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), *cost)
+	if err != nil {
+		return fmt.Errorf("hash-password: %w", err)
+	}
+	_, err = fmt.Fprintln(stdout, string(hash))
+	return err
+}

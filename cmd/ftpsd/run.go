@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// run executes one command line and returns the exit status.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cmd, rest := "serve", args
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, rest = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serveCommand(ctx, rest, stdout, stderr)
+	case "check":
+		err = checkCommand(rest, stdout)
+	case "hash-password":
+		err = hashPasswordCommand(rest, stdin, stdout)
+	case "version":
+		_, err = fmt.Fprintln(stdout, "ftpsd", version())
+	case "help":
+		printUsage(stdout)
+	default:
+		err = usage("unknown command %q", cmd)
+	}
+	return report(err, stderr)
+}
+
+func report(err error, stderr io.Writer) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "ftpsd: %v\n", err)
+		printUsage(stderr)
+		return exitUsage
+	default:
+		lines := strings.Split(err.Error(), "\n")
+		fmt.Fprintf(stderr, "ftpsd: %s\n", lines[0])
+		for _, l := range lines[1:] {
+			fmt.Fprintf(stderr, "  %s\n", l)
+		}
+		return exitError
+	}
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, `usage:
+  ftpsd [serve] [-config FILE]   run in the foreground (first-run default without -config)
+  ftpsd check -config FILE       validate a configuration and print the effective settings
+  ftpsd hash-password            read one password line on stdin, print its bcrypt hash
+  ftpsd version                  print the version
+`)
+}
+
+// parseFlags parses a subcommand's flags; extra arguments are an error.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usage("%s: %v", fs.Name(), err)
+	}
+	if fs.NArg() > 0 {
+		return usage("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}

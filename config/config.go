@@ -1,0 +1,111 @@
+// Package config defines ftpsd's TOML configuration: its schema, the
+// first-run defaults, strict decoding (an unknown key is an error that names
+// it) and validation that reports every problem at once.
+//
+// The key names are a public interface: administrators' files rely on them.
+// Keys may be added; none may be renamed.
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole configuration of one ftpsd process.
+type Config struct {
+	Server  Server  `toml:"server"`
+	TLS     TLS     `toml:"tls"`
+	Passive Passive `toml:"passive"`
+	Storage Storage `toml:"storage"`
+	Users   []User  `toml:"users"`
+	Log     Log     `toml:"log"`
+}
+
+// Server holds the control-channel listeners and session settings.
+type Server struct {
+	// Listen is the explicit FTPS address (AUTH TLS), e.g. "0.0.0.0:21".
+	Listen string `toml:"listen"`
+	// ImplicitListen is the implicit FTPS address, e.g. "0.0.0.0:990";
+	// empty disables implicit FTPS.
+	ImplicitListen string `toml:"implicit_listen"`
+	// Banner is the text of the 220 greeting.
+	Banner string `toml:"banner"`
+	// IdleTimeout closes a control connection idle for that long.
+	IdleTimeout Duration `toml:"idle_timeout"`
+}
+
+// TLS holds the certificate and the TLS policy.
+type TLS struct {
+	CertFile   string `toml:"cert_file"`
+	KeyFile    string `toml:"key_file"`
+	SelfSigned bool   `toml:"self_signed"`
+	// MinVersion is "1.2" or "1.3".
+	MinVersion string `toml:"min_version"`
+	// Require is "none", "control" or "all".
+	Require string `toml:"require"`
+}
+
+// Passive holds the passive-mode data port settings.
+type Passive struct {
+	// Ports is the inclusive range "START-END" opened on the firewall.
+	Ports string `toml:"ports"`
+}
+
+// Storage selects where users' files live.
+type Storage struct {
+	// Backend is "os" or "memory".
+	Backend string `toml:"backend"`
+	// Root is the directory under which users' homes live (backend "os").
+	Root string `toml:"root"`
+}
+
+// User is one account.
+type User struct {
+	Name string `toml:"name"`
+	// PasswordHash is a bcrypt hash (see "ftpsd hash-password").
+	PasswordHash string `toml:"password_hash"`
+	// Home is relative to Storage.Root; empty means the root itself.
+	Home     string `toml:"home"`
+	ReadOnly bool   `toml:"read_only"`
+}
+
+// Log holds the logging settings.
+type Log struct {
+	// Level is "debug", "info", "warn" or "error".
+	Level string `toml:"level"`
+	// Format is "json" or "console".
+	Format string `toml:"format"`
+}
+
+// Policy words of [tls] require.
+const (
+	RequireNone    = "none"
+	RequireControl = "control"
+	RequireAll     = "all"
+)
+
+// Storage backends.
+const (
+	BackendOS     = "os"
+	BackendMemory = "memory"
+)
+
+// Default returns a complete configuration that works as it is: the
+// first-run default, listening on 127.0.0.1:2121 with a self-signed
+// certificate and no users (cmd/ftpsd adds the demo user).
+func Default() Config {
+	return Config{
+		Server: Server{
+			Listen:      "127.0.0.1:2121",
+			Banner:      "ftpsd ready",
+			IdleTimeout: Duration(5 * time.Minute),
+		},
+		TLS: TLS{
+			SelfSigned: true,
+			MinVersion: "1.2",
+			Require:    RequireAll,
+		},
+		Passive: Passive{Ports: "50000-50019"},
+		Storage: Storage{Backend: BackendOS, Root: "./ftproot"},
+		Log:     Log{Level: "info", Format: "console"},
+	}
+}

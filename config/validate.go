@@ -1,0 +1,199 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// PortRange is an inclusive range of TCP ports.
+type PortRange struct {
+	Start, End int
+}
+
+// Len returns the number of ports in the range.
+func (r PortRange) Len() int { return r.End - r.Start + 1 }
+
+// Contains reports whether port lies in the range.
+func (r PortRange) Contains(port int) bool { return port >= r.Start && port <= r.End }
+
+// String writes the range as "START-END".
+func (r PortRange) String() string { return fmt.Sprintf("%d-%d", r.Start, r.End) }
+
+// ParsePortRange parses "START-END" (or a single port) with both ends in
+// 1024-65535 and START <= END.
+func ParsePortRange(s string) (PortRange, error) {
+	lo, hi, found := strings.Cut(strings.TrimSpace(s), "-")
+	if !found {
+		hi = lo
+	}
+	start, err1 := strconv.Atoi(strings.TrimSpace(lo))
+	end, err2 := strconv.Atoi(strings.TrimSpace(hi))
+	if err1 != nil || err2 != nil {
+		return PortRange{}, fmt.Errorf("%q is not a port range (use \"50000-50099\")", s)
+	}
+	if start < 1024 || end > 65535 || start > 65535 || end < 1024 {
+		return PortRange{}, fmt.Errorf("%q: ports must lie in 1024-65535", s)
+	}
+	if start > end {
+		return PortRange{}, fmt.Errorf("%q: start is above end", s)
+	}
+	return PortRange{Start: start, End: end}, nil
+}
+
+// PassivePorts returns the parsed passive port range. It is valid after
+// Validate succeeded.
+func (c *Config) PassivePorts() PortRange {
+	r, _ := ParsePortRange(c.Passive.Ports)
+	return r
+}
+
+// Validate checks ranges and cross-field rules and reports every problem,
+// each naming its key.
+func (c *Config) Validate() error {
+	var problems []error
+	add := func(key, format string, args ...any) {
+		problems = append(problems, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	c.validateServer(add)
+	c.validateTLS(add)
+	c.validatePassive(add)
+	c.validateStorage(add)
+	c.validateUsers(add)
+	c.validateLog(add)
+	return errors.Join(problems...)
+}
+
+type addFunc func(key, format string, args ...any)
+
+func (c *Config) validateServer(add addFunc) {
+	if c.Server.Listen == "" && c.Server.ImplicitListen == "" {
+		add("server.listen", "set server.listen or server.implicit_listen")
+	}
+	checkAddr(add, "server.listen", c.Server.Listen)
+	checkAddr(add, "server.implicit_listen", c.Server.ImplicitListen)
+	if c.Server.Listen != "" && c.Server.Listen == c.Server.ImplicitListen {
+		add("server.implicit_listen", "must differ from server.listen")
+	}
+	if c.Server.IdleTimeout.Std() < 1e9 {
+		add("server.idle_timeout", "must be at least 1s, got %s", c.Server.IdleTimeout.Std())
+	}
+	if strings.ContainsAny(c.Server.Banner, "\r\n") {
+		add("server.banner", "must be one line")
+	}
+}
+
+func checkAddr(add addFunc, key, addr string) {
+	if addr == "" {
+		return
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		add(key, "%q is not host:port", addr)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		add(key, "%q has no valid port", addr)
+	}
+}
+
+func (c *Config) validateTLS(add addFunc) {
+	switch c.TLS.MinVersion {
+	case "1.2", "1.3":
+	default:
+		add("tls.min_version", "%q is not one of \"1.2\", \"1.3\"", c.TLS.MinVersion)
+	}
+	switch c.TLS.Require {
+	case RequireNone, RequireControl, RequireAll:
+	default:
+		add("tls.require", "%q is not one of \"none\", \"control\", \"all\"", c.TLS.Require)
+	}
+	if c.TLS.SelfSigned && (c.TLS.CertFile != "" || c.TLS.KeyFile != "") {
+		add("tls.self_signed", "cannot be true together with tls.cert_file/tls.key_file")
+	}
+	if !c.TLS.SelfSigned {
+		if c.TLS.CertFile == "" {
+			add("tls.cert_file", "required unless tls.self_signed = true")
+		}
+		if c.TLS.KeyFile == "" {
+			add("tls.key_file", "required unless tls.self_signed = true")
+		}
+	}
+}
+
+func (c *Config) validatePassive(add addFunc) {
+	r, err := ParsePortRange(c.Passive.Ports)
+	if err != nil {
+		add("passive.ports", "%v", err)
+		return
+	}
+	for _, key := range []struct{ name, addr string }{
+		{"server.listen", c.Server.Listen}, {"server.implicit_listen", c.Server.ImplicitListen},
+	} {
+		if _, p, err := net.SplitHostPort(key.addr); err == nil {
+			if n, _ := strconv.Atoi(p); r.Contains(n) {
+				add("passive.ports", "range %s contains the control port of %s", r, key.name)
+			}
+		}
+	}
+}
+
+func (c *Config) validateStorage(add addFunc) {
+	switch c.Storage.Backend {
+	case BackendOS:
+		if c.Storage.Root == "" {
+			add("storage.root", "required with backend \"os\"")
+		}
+	case BackendMemory:
+	default:
+		add("storage.backend", "%q is not one of \"os\", \"memory\"", c.Storage.Backend)
+	}
+}
+
+func (c *Config) validateUsers(add addFunc) {
+	seen := map[string]bool{}
+	for i, u := range c.Users {
+		key := fmt.Sprintf("users[%d]", i)
+		switch {
+		case u.Name == "":
+			add(key+".name", "required")
+		case strings.ContainsAny(u.Name, " \t\r\n"):
+			add(key+".name", "%q must not contain white space", u.Name)
+		case seen[u.Name]:
+			add(key+".name", "%q is defined twice", u.Name)
+		}
+		seen[u.Name] = true
+		if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
+			add(key+".password_hash", "not a bcrypt hash (make one with \"ftpsd hash-password\")")
+		}
+		if strings.HasPrefix(u.Home, "/") || containsDotDot(u.Home) {
+			add(key+".home", "%q must be relative to storage.root, without \"..\"", u.Home)
+		}
+	}
+}
+
+func containsDotDot(p string) bool {
+	for _, part := range strings.Split(p, "/") {
+		if part == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Config) validateLog(add addFunc) {
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", "%q is not one of \"debug\", \"info\", \"warn\", \"error\"", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "console":
+	default:
+		add("log.format", "%q is not one of \"json\", \"console\"", c.Log.Format)
+	}
+}

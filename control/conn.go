@@ -1,0 +1,334 @@
+package control
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// MaxLineLength is the longest command line accepted, terminator included.
+// It matches the read buffer of ftpserverlib, which would otherwise drop the
+// client without a word.
+const MaxLineLength = 4096
+
+// maxBadLines is how many malformed lines in a row a client may send before
+// it is disconnected.
+const maxBadLines = 5
+
+// Errors returned by Read when the conn drops a client; the lib then ends the
+// session.
+var (
+	ErrLineTooLong  = errors.New("command line too long")
+	ErrTLSOnClear   = errors.New("TLS handshake received on the explicit FTPS port")
+	ErrTooManyJunk  = errors.New("too many malformed command lines")
+	ErrHandshake    = errors.New("TLS handshake failed")
+	errClosedByPeer = errors.New("control connection closed by peer")
+)
+
+// State describes the protection of one control connection.
+type State struct {
+	// TLS is true while the control channel is protected by TLS.
+	TLS bool
+	// Implicit is true for a connection that started in TLS (implicit FTPS).
+	Implicit bool
+	// Cleared is true once the control channel was protected and then
+	// returned to clear text (CCC).
+	Cleared bool
+	// Version and CipherSuite are those of the control-channel handshake.
+	Version     uint16
+	CipherSuite uint16
+	// PeerCertificates are the client's certificates, if it sent any.
+	PeerCertificates []*x509.Certificate
+}
+
+// Protected reports whether the control channel was protected by TLS at
+// some point (it still is, or it was cleared by CCC after login).
+func (s State) Protected() bool { return s.TLS || s.Cleared }
+
+// VersionName returns the TLS version as text ("TLS 1.3"), or "" without TLS.
+func (s State) VersionName() string {
+	if s.Version == 0 {
+		return ""
+	}
+	return tls.VersionName(s.Version)
+}
+
+// CipherSuiteName returns the cipher suite as text, or "" without TLS.
+func (s State) CipherSuiteName() string {
+	if s.CipherSuite == 0 {
+		return ""
+	}
+	return tls.CipherSuiteName(s.CipherSuite)
+}
+
+// Conn is one control connection. The lib reads commands from it and writes
+// replies to it; Conn answers AUTH itself and keeps TLS below the lib. Read
+// is meant for one goroutine (the lib's command loop); Write, Close and
+// State are safe for concurrent use.
+type Conn struct {
+	raw    net.Conn
+	w      *wire
+	opts   *Options
+	logger *zap.Logger
+	key    string
+
+	// Read side, used only by the goroutine that calls Read.
+	plain    []byte // decrypted bytes not yet handed out
+	pending  []byte // rest of the line being handed to the lib
+	badLines int
+
+	writeMu sync.Mutex               // orders replies and the switches between clear and TLS
+	tlsConn atomic.Pointer[tls.Conn] // nil while the channel is clear
+
+	stateMu sync.Mutex
+	state   State
+
+	handshakeLogged atomic.Bool
+	closeOnce       sync.Once
+	closeErr        error
+}
+
+func newConn(raw net.Conn, opts *Options) *Conn {
+	c := &Conn{
+		raw:  raw,
+		w:    &wire{conn: raw},
+		opts: opts,
+		key:  connKey(raw.LocalAddr(), raw.RemoteAddr()),
+	}
+	c.logger = opts.Logger.With(zap.String("remote", raw.RemoteAddr().String()))
+	if opts.Implicit {
+		c.tlsConn.Store(c.newTLSServer())
+		c.state.Implicit = true
+	}
+	return c
+}
+
+func (c *Conn) newTLSServer() *tls.Conn {
+	return tls.Server(&recordConn{Conn: c.raw, records: &recordReader{w: c.w}}, c.opts.TLSConfig)
+}
+
+// State returns the connection's current protection.
+func (c *Conn) State() State {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	return c.state
+}
+
+// Read hands the lib at most one command line per call, after the conn has
+// handled the commands it owns (AUTH, and PBSZ/PROT on a channel that was
+// never protected).
+func (c *Conn) Read(p []byte) (int, error) {
+	for len(c.pending) == 0 {
+		line, err := c.readLine()
+		if err != nil {
+			return 0, err
+		}
+		handled, err := c.intercept(line)
+		if err != nil {
+			return 0, err
+		}
+		if !handled {
+			c.pending = line
+		}
+	}
+	n := copy(p, c.pending)
+	c.pending = c.pending[n:]
+	return n, nil
+}
+
+// readLine returns the next line, terminator included.
+func (c *Conn) readLine() ([]byte, error) {
+	for {
+		src := &c.w.buf
+		if c.tlsConn.Load() != nil {
+			src = &c.plain
+		}
+		if i := bytes.IndexByte(*src, '\n'); i >= 0 {
+			line := bytes.Clone((*src)[:i+1])
+			*src = (*src)[i+1:]
+			return line, nil
+		}
+		if len(*src) >= MaxLineLength {
+			return nil, c.drop(500, "Command line too long.", ErrLineTooLong)
+		}
+		if src == &c.w.buf && len(*src) > 0 && (*src)[0] == 0x16 {
+			return nil, c.drop(0, "", ErrTLSOnClear)
+		}
+		if err := c.fill(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// fill reads more bytes from the socket, through TLS when it is on.
+func (c *Conn) fill() error {
+	t := c.tlsConn.Load()
+	if t == nil {
+		return c.w.fill()
+	}
+	if err := c.handshake(t); err != nil {
+		return err
+	}
+	var buf [readChunk]byte
+	n, err := t.Read(buf[:])
+	c.plain = append(c.plain, buf[:n]...)
+	if n > 0 {
+		return nil
+	}
+	return err
+}
+
+// intercept handles the commands the conn owns and reports whether it did.
+func (c *Conn) intercept(line []byte) (bool, error) {
+	if !validLine(line) {
+		c.badLines++
+		if c.badLines >= maxBadLines {
+			return true, c.drop(421, "Too many malformed commands, closing control connection.", ErrTooManyJunk)
+		}
+		c.logger.Warn("malformed command line", zap.Int("bytes", len(line)))
+		return true, c.reply(500, "Malformed command line (control characters).")
+	}
+	c.badLines = 0
+	verb, param := splitCommand(line)
+	switch verb {
+	case "AUTH":
+		return true, c.handleAUTH(param)
+	case "PBSZ", "PROT":
+		if !c.State().Protected() {
+			return true, c.reply(503, verb+" needs a TLS control channel: send AUTH TLS first.")
+		}
+	}
+	return false, nil
+}
+
+func (c *Conn) handleAUTH(param string) error {
+	if c.tlsConn.Load() != nil {
+		return c.reply(503, "The control channel is already protected by TLS.")
+	}
+	switch strings.ToUpper(param) {
+	case "TLS", "TLS-C", "SSL":
+	default:
+		return c.reply(504, fmt.Sprintf("AUTH %q is not supported; use AUTH TLS.", param))
+	}
+	if err := c.switchToTLS(); err != nil {
+		return err
+	}
+	return c.handshake(c.tlsConn.Load())
+}
+
+// switchToTLS answers 234 and makes TLS the channel's protection, under the
+// write lock so that no reply is split across the switch. Bytes the client
+// sent after AUTH stay in the wire and feed the handshake.
+func (c *Conn) switchToTLS() error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if _, err := c.raw.Write([]byte("234 AUTH TLS accepted, start negotiation.\r\n")); err != nil {
+		return fmt.Errorf("reply to AUTH: %w", err)
+	}
+	c.tlsConn.Store(c.newTLSServer())
+	return nil
+}
+
+// handshake runs the server handshake once, bounded in time, and records
+// the result in the state.
+func (c *Conn) handshake(t *tls.Conn) error {
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.handshakeTimeout())
+	defer cancel()
+	if err := t.HandshakeContext(ctx); err != nil {
+		if !c.handshakeLogged.Swap(true) {
+			c.logger.Warn("control TLS handshake failed", zap.Error(err))
+		}
+		return fmt.Errorf("%w: %w", ErrHandshake, err)
+	}
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	if !c.state.TLS {
+		cs := t.ConnectionState()
+		c.state.TLS = true
+		c.state.Version = cs.Version
+		c.state.CipherSuite = cs.CipherSuite
+		c.state.PeerCertificates = cs.PeerCertificates
+		c.logger.Debug("control channel protected",
+			zap.String("tls_version", tls.VersionName(cs.Version)),
+			zap.String("cipher", tls.CipherSuiteName(cs.CipherSuite)))
+	}
+	return nil
+}
+
+// Write sends a reply from the lib on the current channel.
+func (c *Conn) Write(p []byte) (int, error) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	return c.writeLocked(p)
+}
+
+func (c *Conn) writeLocked(p []byte) (int, error) {
+	t := c.tlsConn.Load()
+	if t == nil {
+		return c.raw.Write(p)
+	}
+	if err := c.handshake(t); err != nil {
+		return 0, err
+	}
+	return t.Write(p)
+}
+
+// reply writes one reply line of the conn's own.
+func (c *Conn) reply(code int, text string) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if _, err := c.writeLocked([]byte(fmt.Sprintf("%d %s\r\n", code, text))); err != nil {
+		return fmt.Errorf("reply %d: %w", code, err)
+	}
+	return nil
+}
+
+// drop tells the client why (when code is not 0), logs, and returns cause
+// so that the lib ends the session.
+func (c *Conn) drop(code int, text string, cause error) error {
+	c.logger.Warn("dropping control connection", zap.Error(cause))
+	if code != 0 {
+		_ = c.reply(code, text) // the session ends either way
+	}
+	return cause
+}
+
+// Close closes the connection (sending close_notify when TLS is up and no
+// write is stuck) and removes it from the registry. It is safe to call more
+// than once.
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() {
+		c.opts.Registry.remove(c)
+		if t := c.tlsConn.Load(); t != nil {
+			c.closeErr = t.Close()
+			return
+		}
+		c.closeErr = c.raw.Close()
+	})
+	return c.closeErr
+}
+
+// LocalAddr returns the server's address of the connection.
+func (c *Conn) LocalAddr() net.Addr { return c.raw.LocalAddr() }
+
+// RemoteAddr returns the client's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.raw.RemoteAddr() }
+
+// SetDeadline sets the socket's deadlines (the lib's idle timeout).
+func (c *Conn) SetDeadline(t time.Time) error { return c.raw.SetDeadline(t) }
+
+// SetReadDeadline sets the socket's read deadline.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.raw.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the socket's write deadline.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.raw.SetWriteDeadline(t) }

@@ -1,0 +1,132 @@
+package driver
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+	"go.uber.org/zap"
+
+	"ftpsd/config"
+	"ftpsd/control"
+)
+
+// Errors returned to the lib, which turns them into reply texts.
+var (
+	ErrTLSRequired    = errors.New("TLS is required: send AUTH TLS before USER")
+	ErrBadCredentials = errors.New("wrong user name or password")
+)
+
+// Driver implements ftpserver.MainDriver for every listener of one server.
+// It is safe for concurrent use.
+type Driver struct {
+	cfg      config.Config
+	users    *userBase
+	storage  *storage
+	tls      *tls.Config
+	registry *control.Registry
+	logger   *zap.Logger
+}
+
+func (d *Driver) settings(listener *control.Listener) *ftpserver.Settings {
+	ports := d.cfg.PassivePorts()
+	return &ftpserver.Settings{
+		Listener:                 listener,
+		Banner:                   d.cfg.Server.Banner,
+		IdleTimeout:              int(d.cfg.Server.IdleTimeout.Std().Seconds()),
+		ConnectionTimeout:        30,
+		PassiveTransferPortRange: ftpserver.PortRange{Start: ports.Start, End: ports.End},
+		ActiveTransferPortNon20:  true,
+		TLSRequired:              ftpserver.ClearOrEncrypted, // the driver enforces the policy
+		DisableSite:              true,                       // no SITE CHMOD/CHOWN/SYMLINK
+		DefaultTransferType:      ftpserver.TransferTypeBinary,
+	}
+}
+
+// ClientConnected opens a session and returns the banner.
+func (d *Driver) ClientConnected(cc ftpserver.ClientContext) (string, error) {
+	s := newSession(cc, d.logger)
+	cc.SetExtra(s)
+	s.logger.Debug("session opened")
+	return d.cfg.Server.Banner, nil
+}
+
+// ClientDisconnected closes the session's filesystem.
+func (d *Driver) ClientDisconnected(cc ftpserver.ClientContext) {
+	if s, ok := cc.Extra().(*session); ok {
+		s.close()
+	}
+}
+
+// PreAuthUser refuses USER on a clear control channel when the policy
+// requires TLS.
+func (d *Driver) PreAuthUser(cc ftpserver.ClientContext, user string) error {
+	if d.cfg.TLS.Require == config.RequireNone || d.controlState(cc).Protected() {
+		return nil
+	}
+	sessionOf(cc, d.logger).logger.Warn("login refused",
+		zap.String("user", user), zap.String("reason", "USER before AUTH TLS"))
+	return ErrTLSRequired
+}
+
+// AuthUser checks the password and returns the user's filesystem.
+func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpserver.ClientDriver, error) {
+	s := sessionOf(cc, d.logger)
+	user, err := d.users.authenticate(name, pass)
+	if err != nil {
+		s.logger.Warn("login failed", zap.String("user", name), zap.String("reason", err.Error()))
+		return nil, ErrBadCredentials
+	}
+	fs, err := d.storage.open(user)
+	if err != nil {
+		s.logger.Error("login failed", zap.String("user", name), zap.Error(err))
+		return nil, fmt.Errorf("home of %s is not available", name)
+	}
+	if d.cfg.TLS.Require == config.RequireAll {
+		if err := cc.SetTLSRequirement(ftpserver.MandatoryEncryption); err != nil {
+			fs.close()
+			return nil, fmt.Errorf("set TLS requirement: %w", err)
+		}
+	}
+	s.login(user.Name, fs)
+	st := d.controlState(cc)
+	s.logger.Info("login", zap.String("result", "ok"), zap.Bool("read_only", user.ReadOnly),
+		zap.String("tls_version", st.VersionName()), zap.Bool("implicit", st.Implicit))
+	return newClientFs(fs, user.ReadOnly, s), nil
+}
+
+// GetTLSConfig returns the one stable TLS config (data channels).
+func (d *Driver) GetTLSConfig() (*tls.Config, error) { return d.tls, nil }
+
+// QuitMessage is the text of the 221 reply.
+func (d *Driver) QuitMessage() string { return "Goodbye." }
+
+// GetSettings is never called on Driver itself: each lib server gets a
+// listenerDriver that supplies its own listener.
+func (d *Driver) GetSettings() (*ftpserver.Settings, error) {
+	return nil, errors.New("driver: settings are per listener")
+}
+
+func (d *Driver) controlState(cc ftpserver.ClientContext) control.State {
+	if c := d.registry.Lookup(cc.LocalAddr(), cc.RemoteAddr()); c != nil {
+		return c.State()
+	}
+	return control.State{}
+}
+
+// listenerDriver is the Driver as seen by the lib server of one listener.
+type listenerDriver struct {
+	*Driver
+	listener *control.Listener
+}
+
+func (l listenerDriver) GetSettings() (*ftpserver.Settings, error) {
+	return l.settings(l.listener), nil
+}
+
+var (
+	_ ftpserver.MainDriver                      = listenerDriver{}
+	_ ftpserver.MainDriverExtensionUserVerifier = listenerDriver{}
+	_ ftpserver.MainDriverExtensionQuitMessage  = listenerDriver{}
+)

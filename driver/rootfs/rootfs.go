@@ -1,0 +1,133 @@
+// Package rootfs provides an afero.Fs confined to one directory with Go's
+// os.Root, so that "..", absolute paths and symlinks cannot escape it.
+//
+// afero's BasePathFs only checks path prefixes and follows symlinks out of
+// its base directory; every operation of this Fs instead goes through an
+// *os.Root, which resolves paths relative to an open directory handle and
+// refuses any component (including a symlink target) that leaves it.
+//
+// Incoming names are slash paths, absolute or relative, as passed by
+// ftpserverlib. They are cleaned against "/" before use, so "/../../etc"
+// maps to "etc" inside the root. Creating symlinks is deliberately not
+// supported.
+package rootfs
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/spf13/afero"
+)
+
+// Fs is an afero.Fs whose every operation goes through an *os.Root.
+// Safe for concurrent use.
+type Fs struct {
+	root *os.Root
+	name string
+}
+
+var (
+	_ afero.Fs      = (*Fs)(nil)
+	_ afero.Lstater = (*Fs)(nil)
+)
+
+// New opens dir (which must exist) as a root.
+func New(dir string) (*Fs, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open root %s: %w", dir, err)
+	}
+	return &Fs{root: root, name: "RootFs(" + dir + ")"}, nil
+}
+
+// Close releases the root directory handle. Files already opened stay valid.
+func (f *Fs) Close() error { return f.root.Close() }
+
+// Name returns the name of this filesystem, including the root directory.
+func (f *Fs) Name() string { return f.name }
+
+// rel maps an incoming slash path (absolute or relative) to a clean path
+// relative to the root; it can never start with "..".
+func rel(name string) string {
+	p := strings.TrimPrefix(path.Clean("/"+name), "/")
+	if p == "" {
+		return "."
+	}
+	return p
+}
+
+// perm keeps only the permission bits: os.Root rejects any other bit.
+func perm(mode os.FileMode) os.FileMode { return mode & os.ModePerm }
+
+// file converts an *os.File result into an afero.File without producing a
+// non-nil interface holding a nil pointer.
+func file(fh *os.File, err error) (afero.File, error) {
+	if err != nil {
+		return nil, err
+	}
+	return fh, nil
+}
+
+// Create creates or truncates the named file.
+func (f *Fs) Create(name string) (afero.File, error) {
+	return file(f.root.Create(rel(name)))
+}
+
+// Open opens the named file or directory for reading.
+func (f *Fs) Open(name string) (afero.File, error) {
+	return file(f.root.Open(rel(name)))
+}
+
+// OpenFile opens the named file with the given flags and permission bits.
+func (f *Fs) OpenFile(name string, flag int, mode os.FileMode) (afero.File, error) {
+	return file(f.root.OpenFile(rel(name), flag, perm(mode)))
+}
+
+// Mkdir creates a directory.
+func (f *Fs) Mkdir(name string, mode os.FileMode) error {
+	return f.root.Mkdir(rel(name), perm(mode))
+}
+
+// MkdirAll creates a directory and any missing parents.
+func (f *Fs) MkdirAll(name string, mode os.FileMode) error {
+	return f.root.MkdirAll(rel(name), perm(mode))
+}
+
+// Remove removes a file or an empty directory.
+func (f *Fs) Remove(name string) error { return f.root.Remove(rel(name)) }
+
+// RemoveAll removes a path and any children it contains.
+func (f *Fs) RemoveAll(name string) error { return f.root.RemoveAll(rel(name)) }
+
+// Rename moves oldname to newname, both inside the root.
+func (f *Fs) Rename(oldname, newname string) error {
+	return f.root.Rename(rel(oldname), rel(newname))
+}
+
+// Stat returns file info, following symlinks that stay inside the root.
+func (f *Fs) Stat(name string) (os.FileInfo, error) { return f.root.Stat(rel(name)) }
+
+// LstatIfPossible returns file info without following a final symlink.
+// It implements afero.Lstater; the bool is always true.
+func (f *Fs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
+	fi, err := f.root.Lstat(rel(name))
+	return fi, true, err
+}
+
+// Chmod changes the mode of the named file.
+func (f *Fs) Chmod(name string, mode os.FileMode) error {
+	return f.root.Chmod(rel(name), mode)
+}
+
+// Chown changes the owner and group of the named file.
+func (f *Fs) Chown(name string, uid, gid int) error {
+	return f.root.Chown(rel(name), uid, gid)
+}
+
+// Chtimes changes the access and modification times of the named file.
+func (f *Fs) Chtimes(name string, atime, mtime time.Time) error {
+	return f.root.Chtimes(rel(name), atime, mtime)
+}

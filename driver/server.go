@@ -1,0 +1,125 @@
+package driver
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
+
+	"ftpsd/config"
+	"ftpsd/control"
+)
+
+// Server runs one lib server per control listener (explicit and implicit
+// FTPS) over a shared Driver.
+type Server struct {
+	driver    *Driver
+	explicit  *control.Listener
+	implicit  *control.Listener
+	libs      []*ftpserver.FtpServer
+	logger    *zap.Logger
+	closeOnce sync.Once
+}
+
+// NewServer binds the configured control listeners and prepares storage.
+// cfg must be valid (config.Validate). tlsConfig is used for the control
+// and data channels; it should be the stable config of a tlsconf.Store.
+func NewServer(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger) (*Server, error) {
+	st, err := newStorage(cfg.Storage, cfg.Users)
+	if err != nil {
+		return nil, err
+	}
+	d := &Driver{
+		cfg:      cfg,
+		users:    newUserBase(cfg.Users),
+		storage:  st,
+		tls:      tlsConfig,
+		registry: control.NewRegistry(),
+		logger:   logger.Named("session"),
+	}
+	s := &Server{driver: d, logger: logger}
+	if s.explicit, err = s.listen(cfg.Server.Listen, false); err != nil {
+		return nil, err
+	}
+	if s.implicit, err = s.listen(cfg.Server.ImplicitListen, true); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// listen binds addr (nothing when empty) and adds a lib server for it.
+func (s *Server) listen(addr string, implicit bool) (*control.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	inner, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	l := control.NewListener(inner, control.Options{
+		TLSConfig: s.driver.tls,
+		Implicit:  implicit,
+		Registry:  s.driver.registry,
+		Logger:    s.logger.Named("control"),
+	})
+	lib := ftpserver.NewFtpServer(listenerDriver{Driver: s.driver, listener: l})
+	lib.Logger = slog.New(zapslog.NewHandler(s.logger.Named("ftp").Core()))
+	if err := lib.Listen(); err != nil {
+		_ = inner.Close()
+		return nil, fmt.Errorf("start FTP server on %s: %w", addr, err)
+	}
+	s.libs = append(s.libs, lib)
+	return l, nil
+}
+
+// Addr returns the explicit FTPS address, or nil when it is off.
+func (s *Server) Addr() net.Addr { return addrOf(s.explicit) }
+
+// ImplicitAddr returns the implicit FTPS address, or nil when it is off.
+func (s *Server) ImplicitAddr() net.Addr { return addrOf(s.implicit) }
+
+func addrOf(l *control.Listener) net.Addr {
+	if l == nil {
+		return nil
+	}
+	return l.Addr()
+}
+
+// Serve accepts clients on every listener until Close. It returns nil
+// after Close, or the first listener's failure.
+func (s *Server) Serve() error {
+	errs := make(chan error, len(s.libs))
+	for _, lib := range s.libs {
+		go func() { errs <- lib.Serve() }()
+	}
+	var first error
+	for range s.libs {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			s.Close()
+		}
+	}
+	return first
+}
+
+// Close stops accepting clients. Sessions already open go on until they
+// end. It is safe to call more than once.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		for _, lib := range s.libs {
+			if err := lib.Stop(); err != nil && !errors.Is(err, ftpserver.ErrNotListening) {
+				s.logger.Warn("stop listener", zap.Error(err))
+			}
+		}
+	})
+}
+
+// Sessions returns the number of open control connections.
+func (s *Server) Sessions() int { return s.driver.registry.Len() }

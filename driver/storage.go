@@ -1,0 +1,65 @@
+package driver
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+
+	"github.com/spf13/afero"
+
+	"ftpsd/config"
+	"ftpsd/driver/rootfs"
+)
+
+// storage opens users' homes on the configured backend.
+type storage struct {
+	backend string
+	root    string
+	mem     afero.Fs // backend "memory"
+}
+
+// userFs is one session's view of a user's home.
+type userFs struct {
+	afero.Fs
+	close func() error
+}
+
+func newStorage(cfg config.Storage, users []config.User) (*storage, error) {
+	s := &storage{backend: cfg.Backend, root: cfg.Root}
+	if s.backend == config.BackendMemory {
+		s.mem = afero.NewMemMapFs()
+		for _, u := range users {
+			if err := s.mem.MkdirAll(path.Join("/", u.Home), 0o750); err != nil {
+				return nil, fmt.Errorf("create home of %s: %w", u.Name, err)
+			}
+		}
+		return s, nil
+	}
+	info, err := os.Stat(s.root)
+	if err != nil {
+		return nil, fmt.Errorf("storage.root %s: %w", s.root, err)
+	}
+	if !info.IsDir() {
+		return nil, fmt.Errorf("storage.root %s: not a directory", s.root)
+	}
+	for _, u := range users {
+		if err := os.MkdirAll(filepath.Join(s.root, u.Home), 0o750); err != nil {
+			return nil, fmt.Errorf("create home of %s: %w", u.Name, err)
+		}
+	}
+	return s, nil
+}
+
+// open returns the user's home as a confined filesystem.
+func (s *storage) open(u config.User) (*userFs, error) {
+	if s.backend == config.BackendMemory {
+		fs := afero.NewBasePathFs(s.mem, path.Join("/", u.Home))
+		return &userFs{Fs: fs, close: func() error { return nil }}, nil
+	}
+	fs, err := rootfs.New(filepath.Join(s.root, u.Home))
+	if err != nil {
+		return nil, err
+	}
+	return &userFs{Fs: fs, close: fs.Close}, nil
+}

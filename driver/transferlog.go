@@ -1,0 +1,65 @@
+package driver
+
+import (
+	"time"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+	"go.uber.org/zap"
+)
+
+// loggedTransfer counts the bytes of one transfer and writes one log line
+// when it closes.
+type loggedTransfer struct {
+	ftpserver.FileTransfer
+	session   *session
+	path      string
+	direction string
+	start     time.Time
+	bytes     int64
+	failure   error
+}
+
+func newLoggedTransfer(f ftpserver.FileTransfer, s *session, path, direction string) *loggedTransfer {
+	return &loggedTransfer{FileTransfer: f, session: s, path: path, direction: direction, start: time.Now()}
+}
+
+func (t *loggedTransfer) Read(p []byte) (int, error) {
+	n, err := t.FileTransfer.Read(p)
+	t.bytes += int64(n)
+	return n, err
+}
+
+func (t *loggedTransfer) Write(p []byte) (int, error) {
+	n, err := t.FileTransfer.Write(p)
+	t.bytes += int64(n)
+	return n, err
+}
+
+// TransferError records the failure and passes it on.
+func (t *loggedTransfer) TransferError(err error) {
+	t.failure = err
+	if fe, ok := t.FileTransfer.(ftpserver.FileTransferError); ok {
+		fe.TransferError(err)
+	}
+}
+
+// Close closes the file and logs the transfer.
+func (t *loggedTransfer) Close() error {
+	err := t.FileTransfer.Close()
+	result, cause := "ok", t.failure
+	if cause == nil {
+		cause = err
+	}
+	fields := []zap.Field{
+		zap.String("path", t.path),
+		zap.String("direction", t.direction),
+		zap.Int64("bytes", t.bytes),
+		zap.Duration("duration", time.Since(t.start)),
+	}
+	if cause != nil {
+		result = "failed"
+		fields = append(fields, zap.Error(cause))
+	}
+	t.session.logger.Info("transfer", append(fields, zap.String("result", result))...)
+	return err
+}

@@ -1,0 +1,48 @@
+package driver
+
+import (
+	"errors"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"ftpsd/config"
+)
+
+var (
+	errUnknownUser = errors.New("unknown user")
+	errBadPassword = errors.New("bad password")
+)
+
+// userBase holds the accounts of the configuration.
+type userBase struct {
+	byName map[string]config.User
+	// dummy is compared against when the user is unknown, so that a wrong
+	// name takes as long as a wrong password.
+	dummy []byte
+}
+
+func newUserBase(users []config.User) *userBase {
+	b := &userBase{byName: make(map[string]config.User, len(users))}
+	cost := bcrypt.DefaultCost
+	for _, u := range users {
+		b.byName[u.Name] = u
+		if c, err := bcrypt.Cost([]byte(u.PasswordHash)); err == nil {
+			cost = c
+		}
+	}
+	b.dummy, _ = bcrypt.GenerateFromPassword([]byte("ftpsd-dummy"), cost)
+	return b
+}
+
+// authenticate returns the user when the password matches its hash.
+func (b *userBase) authenticate(name, pass string) (config.User, error) {
+	u, ok := b.byName[name]
+	if !ok {
+		_ = bcrypt.CompareHashAndPassword(b.dummy, []byte(pass))
+		return config.User{}, errUnknownUser
+	}
+	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(pass)) != nil {
+		return config.User{}, errBadPassword
+	}
+	return u, nil
+}

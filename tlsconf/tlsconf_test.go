@@ -1,0 +1,473 @@
+package tlsconf
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// --- certificate fixtures, generated per test ---
+
+type keyPair struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+func newKey(t *testing.T) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// issue creates a certificate for cn signed by parent (self-signed when nil).
+func issue(t *testing.T, cn string, isCA bool, parent *keyPair) *keyPair {
+	t.Helper()
+	key := newKey(t)
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		BasicConstraintsValid: true,
+		IsCA:                  isCA,
+	}
+	if isCA {
+		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature
+	} else {
+		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		tmpl.DNSNames = []string{"localhost"}
+		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
+	}
+	signerCert, signerKey := tmpl, key
+	if parent != nil {
+		signerCert, signerKey = parent.cert, parent.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signerCert, &key.PublicKey, signerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &keyPair{cert: c, key: key}
+}
+
+func certPEM(certs ...*x509.Certificate) []byte {
+	var out []byte
+	for _, c := range certs {
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	return out
+}
+
+func keyPEM(t *testing.T, k *ecdsa.PrivateKey) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+}
+
+func writeFile(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writePair writes kp (followed by chain) and its key to dir and returns the paths.
+func writePair(t *testing.T, dir string, kp *keyPair, chain ...*x509.Certificate) (string, string) {
+	t.Helper()
+	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeFile(t, certPath, certPEM(append([]*x509.Certificate{kp.cert}, chain...)...))
+	writeFile(t, keyPath, keyPEM(t, kp.key))
+	return certPath, keyPath
+}
+
+// --- TLS server helper ---
+
+// serve listens on 127.0.0.1 with cfg, handshakes every accepted connection
+// and returns the address. Everything is torn down on test cleanup.
+func serve(t *testing.T, cfg *tls.Config) string {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			_ = c.(*tls.Conn).Handshake()
+			_ = c.Close()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+func dial(addr string, cfg *tls.Config) (tls.ConnectionState, error) {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	conn, err := tls.DialWithDialer(d, "tcp", addr, cfg)
+	if err != nil {
+		return tls.ConnectionState{}, err
+	}
+	defer conn.Close()
+	return conn.ConnectionState(), nil
+}
+
+func mustDial(t *testing.T, addr string, cfg *tls.Config) tls.ConnectionState {
+	t.Helper()
+	st, err := dial(addr, cfg)
+	if err != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	return st
+}
+
+func insecure() *tls.Config { return &tls.Config{InsecureSkipVerify: true} }
+
+var fingerprintRE = regexp.MustCompile(`^([0-9A-F]{2}:){31}[0-9A-F]{2}$`)
+
+// --- tests ---
+
+func TestParseVersion(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    uint16
+		wantErr bool
+	}{
+		{"1.2", tls.VersionTLS12, false},
+		{"1.3", tls.VersionTLS13, false},
+		{"1.1", 0, true},
+		{"1.0", 0, true},
+		{"tls1.2", 0, true},
+		{"1.2 ", 0, true},
+		{"", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseVersion(tt.in)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("ParseVersion(%q) = %v, want error", tt.in, got)
+				}
+				if !strings.Contains(err.Error(), `"`+tt.in+`"`) {
+					t.Errorf("error %q does not name value %q", err, tt.in)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("ParseVersion(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestNewMinVersion(t *testing.T) {
+	for in, want := range map[string]uint16{"": tls.VersionTLS12, "1.2": tls.VersionTLS12, "1.3": tls.VersionTLS13} {
+		s, err := New(Options{SelfSigned: true, MinVersion: in}, zaptest.NewLogger(t))
+		if err != nil {
+			t.Fatalf("New(MinVersion=%q): %v", in, err)
+		}
+		if got := s.Config().MinVersion; got != want {
+			t.Errorf("MinVersion %q: got %#x want %#x", in, got, want)
+		}
+	}
+	_, err := New(Options{SelfSigned: true, MinVersion: "1.1"}, zaptest.NewLogger(t))
+	if err == nil || !strings.Contains(err.Error(), "1.1") {
+		t.Fatalf("New(MinVersion=1.1) error = %v, want error naming 1.1", err)
+	}
+}
+
+func TestSelfSignedHandshake(t *testing.T) {
+	s, err := New(Options{SelfSigned: true}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.Config()
+	if cfg != s.Config() {
+		t.Fatal("Config() returned different pointers")
+	}
+	if cfg.NextProtos != nil || cfg.SessionTicketsDisabled {
+		t.Fatalf("unexpected config: NextProtos=%v SessionTicketsDisabled=%v", cfg.NextProtos, cfg.SessionTicketsDisabled)
+	}
+	st := mustDial(t, serve(t, cfg), insecure())
+	peer := st.PeerCertificates[0]
+	if got := fingerprint(peer); got != s.Fingerprint() {
+		t.Fatalf("peer fingerprint %s != Fingerprint() %s", got, s.Fingerprint())
+	}
+	sum := sha256.Sum256(peer.Raw)
+	want := strings.ToUpper(hex.EncodeToString(sum[:]))
+	if got := strings.ReplaceAll(s.Fingerprint(), ":", ""); got != want {
+		t.Fatalf("Fingerprint() = %s, want hex %s", s.Fingerprint(), want)
+	}
+	if !fingerprintRE.MatchString(s.Fingerprint()) {
+		t.Fatalf("Fingerprint() %q has wrong format", s.Fingerprint())
+	}
+}
+
+func TestSelfSignedCertificate(t *testing.T) {
+	s, err := New(Options{SelfSigned: true, Hosts: []string{"ftp.example.org", "192.0.2.7"}}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := s.Leaf()
+	if _, ok := leaf.PublicKey.(*ecdsa.PublicKey); !ok {
+		t.Fatalf("public key type %T, want ECDSA", leaf.PublicKey)
+	}
+	if err := leaf.VerifyHostname("ftp.example.org"); err != nil {
+		t.Error(err)
+	}
+	if err := leaf.VerifyHostname("192.0.2.7"); err != nil {
+		t.Error(err)
+	}
+	if err := leaf.VerifyHostname("localhost"); err == nil {
+		t.Error("custom Hosts should replace the defaults")
+	}
+	if d := leaf.NotAfter.Sub(leaf.NotBefore); d < 364*24*time.Hour || d > 367*24*time.Hour {
+		t.Errorf("validity %v, want about one year", d)
+	}
+	if leaf.NotBefore.After(time.Now().Add(-59 * time.Minute)) {
+		t.Errorf("NotBefore %v should be about one hour ago", leaf.NotBefore)
+	}
+
+	def, err := New(Options{SelfSigned: true}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{"localhost", "127.0.0.1", "::1"} {
+		if err := def.Leaf().VerifyHostname(h); err != nil {
+			t.Errorf("default SAN %s: %v", h, err)
+		}
+	}
+}
+
+func TestSelfSignedReloadKeepsCert(t *testing.T) {
+	s, err := New(Options{SelfSigned: true}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := s.Fingerprint()
+	if err := s.Reload(); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if s.Fingerprint() != before {
+		t.Fatal("self-signed Reload changed the certificate")
+	}
+}
+
+func TestSelfSignedLogs(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	s, err := New(Options{SelfSigned: true}, zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := logs.All()
+	if len(entries) != 1 {
+		t.Fatalf("got %d log entries, want 1", len(entries))
+	}
+	fields := entries[0].ContextMap()
+	if fields["sha256"] != s.Fingerprint() {
+		t.Errorf("logged sha256 %v, want %s", fields["sha256"], s.Fingerprint())
+	}
+	if got, ok := fields["not_after"].(time.Time); !ok || !got.Equal(s.Leaf().NotAfter) {
+		t.Errorf("logged not_after %v, want %v", fields["not_after"], s.Leaf().NotAfter)
+	}
+}
+
+func TestMinVersion13RefusesTLS12Client(t *testing.T) {
+	s, err := New(Options{SelfSigned: true, MinVersion: "1.3"}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, s.Config())
+	client := insecure()
+	client.MaxVersion = tls.VersionTLS12
+	if _, err := dial(addr, client); err == nil {
+		t.Fatal("TLS 1.2 client handshake succeeded against MinVersion 1.3")
+	}
+	if st := mustDial(t, addr, insecure()); st.Version != tls.VersionTLS13 {
+		t.Fatalf("negotiated %#x, want TLS 1.3", st.Version)
+	}
+}
+
+func TestFilesChain(t *testing.T) {
+	dir := t.TempDir()
+	ca := issue(t, "Test CA", true, nil)
+	leaf := issue(t, "localhost", false, ca)
+	certPath, keyPath := writePair(t, dir, leaf, ca.cert)
+
+	core, logs := observer.New(zapcore.InfoLevel)
+	s, err := New(Options{CertFile: certPath, KeyFile: keyPath}, zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Leaf().Subject.CommonName != "localhost" {
+		t.Fatalf("Leaf CN = %q", s.Leaf().Subject.CommonName)
+	}
+	if e := logs.All(); len(e) != 1 {
+		t.Fatalf("got %d log entries, want 1", len(e))
+	} else if f := e[0].ContextMap(); f["sha256"] != s.Fingerprint() || f["cert_file"] != certPath ||
+		f["subject_cn"] != "localhost" || f["not_after"] == nil {
+		t.Fatalf("unexpected load log fields: %v", f)
+	}
+
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	st := mustDial(t, serve(t, s.Config()), &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	if n := len(st.PeerCertificates); n != 2 {
+		t.Fatalf("server presented %d certificates, want 2", n)
+	}
+	if !st.PeerCertificates[0].Equal(leaf.cert) || !st.PeerCertificates[1].Equal(ca.cert) {
+		t.Fatal("presented chain is not leaf, CA")
+	}
+	if len(st.VerifiedChains) == 0 {
+		t.Fatal("no verified chains")
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	kp := issue(t, "localhost", false, nil)
+	certPath, keyPath := writePair(t, dir, kp)
+	otherKey := filepath.Join(dir, "other-key.pem")
+	writeFile(t, otherKey, keyPEM(t, newKey(t)))
+	garbage := filepath.Join(dir, "garbage.pem")
+	writeFile(t, garbage, []byte("this is not PEM at all\n"))
+	badDER := filepath.Join(dir, "bad-der.pem")
+	writeFile(t, badDER, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("junk")}))
+	missing := filepath.Join(dir, "does-not-exist.pem")
+
+	tests := []struct {
+		name      string
+		cert, key string
+		want      []string
+	}{
+		{"missing cert", missing, keyPath, []string{missing}},
+		{"missing key", certPath, missing, []string{missing}},
+		{"garbage cert", garbage, keyPath, []string{garbage}},
+		{"bad cert DER", badDER, keyPath, []string{badDER}},
+		{"garbage key", certPath, garbage, []string{garbage}},
+		{"mismatched key", certPath, otherKey, []string{certPath, otherKey}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := New(Options{CertFile: tt.cert, KeyFile: tt.key}, zaptest.NewLogger(t))
+			if err == nil {
+				t.Fatalf("New succeeded (%v), want error", s)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestReload(t *testing.T) {
+	dir := t.TempDir()
+	a := issue(t, "cert-a", false, nil)
+	certPath, keyPath := writePair(t, dir, a)
+	s, err := New(Options{CertFile: certPath, KeyFile: keyPath}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.Config()
+	addr := serve(t, cfg)
+	if got := mustDial(t, addr, insecure()).PeerCertificates[0]; !got.Equal(a.cert) {
+		t.Fatal("initial handshake did not present A")
+	}
+
+	b := issue(t, "cert-b", false, nil)
+	writePair(t, dir, b)
+	if err := s.Reload(); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if s.Config() != cfg {
+		t.Fatal("Config() pointer changed after Reload")
+	}
+	assertPresents(t, s, addr, b)
+
+	writeFile(t, certPath, []byte("garbage"))
+	err = s.Reload()
+	if err == nil || !strings.Contains(err.Error(), certPath) {
+		t.Fatalf("Reload with garbage = %v, want error naming %s", err, certPath)
+	}
+	assertPresents(t, s, addr, b)
+}
+
+func assertPresents(t *testing.T, s *Store, addr string, want *keyPair) {
+	t.Helper()
+	got := mustDial(t, addr, insecure()).PeerCertificates[0]
+	if !got.Equal(want.cert) {
+		t.Fatalf("handshake presented %q, want %q", got.Subject.CommonName, want.cert.Subject.CommonName)
+	}
+	if !s.Leaf().Equal(want.cert) || s.Fingerprint() != fingerprint(want.cert) {
+		t.Fatal("Leaf()/Fingerprint() do not match the expected certificate")
+	}
+}
+
+func TestConcurrentReload(t *testing.T) {
+	dir := t.TempDir()
+	certPath, keyPath := writePair(t, dir, issue(t, "localhost", false, nil))
+	s, err := New(Options{CertFile: certPath, KeyFile: keyPath}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, s.Config())
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if err := s.Reload(); err != nil {
+				t.Error(err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if _, err := dial(addr, insecure()); err != nil {
+				t.Error(err)
+			}
+			_ = s.Fingerprint()
+		}()
+	}
+	wg.Wait()
+}
