@@ -1,0 +1,158 @@
+package driver_test
+
+import (
+	"crypto/tls"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
+	"golang.org/x/crypto/bcrypt"
+
+	"ftpsd/config"
+	"ftpsd/driver"
+	"ftpsd/tlsconf"
+)
+
+// Test accounts of every test server.
+const (
+	userName     = "alice"
+	userPass     = "alice-secret"
+	readerName   = "reader"
+	readerPass   = "reader-secret"
+	readerHome   = "shared"
+	aliceHomeDir = "alice"
+)
+
+// testServer is an ftpsd server running in-process on 127.0.0.1 with a
+// temporary storage root.
+type testServer struct {
+	Addr     string // explicit FTPS host:port
+	Implicit string // implicit FTPS host:port
+	Root     string // storage root
+	Cfg      config.Config
+	Logs     *observer.ObservedLogs
+	TLS      *tlsconf.Store
+}
+
+// AliceDir is alice's home on disk.
+func (s *testServer) AliceDir() string { return filepath.Join(s.Root, aliceHomeDir) }
+
+// ReaderDir is the read-only user's home on disk.
+func (s *testServer) ReaderDir() string { return filepath.Join(s.Root, readerHome) }
+
+func mustHash(t testing.TB, pass string) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
+}
+
+// testConfig returns a valid configuration on loopback ports chosen by the
+// kernel, with a free passive range.
+func testConfig(t testing.TB) config.Config {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Server.Listen = "127.0.0.1:0"
+	cfg.Server.ImplicitListen = "127.0.0.1:0"
+	cfg.Passive.Ports = freePortRange(t, 20).String()
+	cfg.Storage.Root = t.TempDir()
+	cfg.Users = []config.User{
+		{Name: userName, PasswordHash: mustHash(t, userPass), Home: aliceHomeDir},
+		{Name: readerName, PasswordHash: mustHash(t, readerPass), Home: readerHome, ReadOnly: true},
+	}
+	return cfg
+}
+
+// startServer starts a server with testConfig changed by edit (may be nil)
+// and stops it when the test ends.
+func startServer(t testing.TB, edit func(*config.Config)) *testServer {
+	t.Helper()
+	cfg := testConfig(t)
+	if edit != nil {
+		edit(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("test config: %v", err)
+	}
+	core, logs := observer.New(zapcore.DebugLevel)
+	logger := zap.New(zapcore.NewTee(core, zaptest.NewLogger(t).Core()))
+	store, err := tlsconf.New(tlsconf.Options{SelfSigned: true, MinVersion: cfg.TLS.MinVersion}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := driver.NewServer(cfg, store.Config(), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve() }()
+	t.Cleanup(func() {
+		srv.Close()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("Serve did not return after Close")
+		}
+	})
+	ts := &testServer{Addr: srv.Addr().String(), Root: cfg.Storage.Root, Cfg: cfg, Logs: logs, TLS: store}
+	if a := srv.ImplicitAddr(); a != nil {
+		ts.Implicit = a.String()
+	}
+	return ts
+}
+
+// freePortRange finds n consecutive ports that are free on 127.0.0.1 now.
+func freePortRange(t testing.TB, n int) config.PortRange {
+	t.Helper()
+	for start := 20000 + os.Getpid()%20000; start < 60000; start += n {
+		if rangeFree(start, n) {
+			return config.PortRange{Start: start, End: start + n - 1}
+		}
+	}
+	t.Fatal("no free passive port range")
+	return config.PortRange{}
+}
+
+func rangeFree(start, n int) bool {
+	for p := start; p < start+n; p++ {
+		l, err := net.Listen("tcp", net.JoinHostPort("0.0.0.0", strconv.Itoa(p)))
+		if err != nil {
+			return false
+		}
+		_ = l.Close()
+	}
+	return true
+}
+
+// needTool returns the path of an external client; it skips the test when
+// the tool is missing, except under CI=true where that is a failure.
+func needTool(t testing.TB, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s not found under CI=true: install the Debian package %s", name, pkg)
+	}
+	t.Skipf("%s not found: install the Debian package %s to run this test", name, pkg)
+	return ""
+}
+
+// clientTLS is the TLS config of test clients (self-signed server).
+func clientTLS() *tls.Config {
+	return &tls.Config{InsecureSkipVerify: true, ClientSessionCache: tls.NewLRUClientSessionCache(8)}
+}
