@@ -153,12 +153,13 @@ func (c *Conn) readLine() ([]byte, error) {
 		if c.tlsConn.Load() != nil {
 			src = &c.plain
 		}
-		if i := bytes.IndexByte(*src, '\n'); i >= 0 {
+		i := bytes.IndexByte(*src, '\n')
+		if i >= 0 && i < MaxLineLength {
 			line := bytes.Clone((*src)[:i+1])
 			*src = (*src)[i+1:]
 			return line, nil
 		}
-		if len(*src) >= MaxLineLength {
+		if i >= 0 || len(*src) >= MaxLineLength {
 			return nil, c.drop(500, "Command line too long.", ErrLineTooLong)
 		}
 		if src == &c.w.buf && len(*src) > 0 && (*src)[0] == 0x16 {

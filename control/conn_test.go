@@ -1,0 +1,352 @@
+package control
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"math/big"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+)
+
+// serverTLS returns a TLS config with a fresh self-signed certificate.
+func serverTLS(t testing.TB) *tls.Config {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "control test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		DNSNames:     []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+}
+
+// echoServer stands in for ftpserverlib: it greets, then reads lines with
+// a 4096-byte bufio.Reader as the lib does and answers "200 got <line>".
+type echoServer struct {
+	addr     string
+	registry *Registry
+	conns    chan *Conn
+}
+
+func startEcho(t *testing.T, implicit bool) *echoServer {
+	t.Helper()
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry()
+	l := NewListener(inner, Options{
+		TLSConfig: serverTLS(t), Implicit: implicit, Registry: reg,
+		Logger: zaptest.NewLogger(t), HandshakeTimeout: 2 * time.Second,
+	})
+	s := &echoServer{addr: inner.Addr().String(), registry: reg, conns: make(chan *Conn, 16)}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s.conns <- c.(*Conn)
+			go serveEcho(c)
+		}
+	}()
+	t.Cleanup(func() { _ = l.Close() })
+	return s
+}
+
+func serveEcho(c net.Conn) {
+	defer c.Close()
+	if _, err := io.WriteString(c, "220 ready\r\n"); err != nil {
+		return
+	}
+	r := bufio.NewReaderSize(c, 4096)
+	for {
+		line, isPrefix, err := r.ReadLine()
+		if err != nil || isPrefix {
+			return
+		}
+		if _, err := io.WriteString(c, "200 got "+string(line)+"\r\n"); err != nil {
+			return
+		}
+	}
+}
+
+// client is a test peer speaking the control protocol byte by byte.
+type client struct {
+	t    *testing.T
+	raw  net.Conn
+	conn net.Conn // raw, or TLS over raw
+	r    *bufio.Reader
+}
+
+func dial(t *testing.T, addr string) *client {
+	t.Helper()
+	raw, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = raw.SetDeadline(time.Now().Add(10 * time.Second))
+	t.Cleanup(func() { _ = raw.Close() })
+	return &client{t: t, raw: raw, conn: raw, r: bufio.NewReader(raw)}
+}
+
+func (c *client) send(line string) {
+	c.t.Helper()
+	if _, err := io.WriteString(c.conn, line+"\r\n"); err != nil {
+		c.t.Fatalf("send %q: %v", line, err)
+	}
+}
+
+// expect reads one reply line and checks its prefix.
+func (c *client) expect(prefix string) string {
+	c.t.Helper()
+	line, err := c.r.ReadString('\n')
+	if err != nil {
+		c.t.Fatalf("reading reply (want %q): %v", prefix, err)
+	}
+	if !strings.HasPrefix(line, prefix) {
+		c.t.Fatalf("reply %q, want prefix %q", line, prefix)
+	}
+	return line
+}
+
+// closed checks that the server closed the connection.
+func (c *client) closed() {
+	c.t.Helper()
+	if line, err := c.r.ReadString('\n'); err == nil {
+		c.t.Fatalf("connection still open, got %q", line)
+	}
+}
+
+func (c *client) startTLS() {
+	c.t.Helper()
+	tc := tls.Client(c.raw, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		c.t.Fatalf("handshake: %v", err)
+	}
+	c.conn, c.r = tc, bufio.NewReader(tc)
+}
+
+func TestAuthTLSThenCommandsAreEncrypted(t *testing.T) {
+	s := startEcho(t, false)
+	c := dial(t, s.addr)
+	c.expect("220")
+	c.send("AUTH TLS")
+	c.expect("234")
+	c.startTLS()
+	c.send("USER alice")
+	c.expect("200 got USER alice")
+	conn := <-s.conns
+	st := conn.State()
+	if !st.TLS || st.Cleared || st.Implicit || st.VersionName() != "TLS 1.3" || st.CipherSuiteName() == "" {
+		t.Fatalf("state %+v", st)
+	}
+	if got := s.registry.Lookup(conn.LocalAddr(), conn.RemoteAddr()); got != conn {
+		t.Fatalf("registry lookup = %v, want the conn", got)
+	}
+}
+
+func TestAuthVariantsAndRefusals(t *testing.T) {
+	s := startEcho(t, false)
+	for _, mech := range []string{"TLS-C", "ssl", "tls"} {
+		c := dial(t, s.addr)
+		c.expect("220")
+		c.send("AUTH " + mech)
+		c.expect("234")
+		c.startTLS()
+		c.send("AUTH TLS")
+		c.expect("503") // already protected
+	}
+	c := dial(t, s.addr)
+	c.expect("220")
+	c.send("AUTH KERBEROS_V4")
+	c.expect("504")
+	c.send("PBSZ 0")
+	c.expect("503")
+	c.send("PROT P")
+	c.expect("503")
+	c.send("NOOP")
+	c.expect("200 got NOOP")
+}
+
+// The client's ClientHello may arrive in the same segment as AUTH TLS: the
+// bytes already read must feed the handshake.
+func TestAuthPipelinedWithClientHello(t *testing.T) {
+	s := startEcho(t, false)
+	c := dial(t, s.addr)
+	c.expect("220")
+	pc := &pipelineConn{Conn: c.raw, prefix: []byte("AUTH TLS\r\n")}
+	tc := tls.Client(pc, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("pipelined handshake: %v", err)
+	}
+	if !strings.HasPrefix(pc.reply, "234 ") {
+		t.Fatalf("reply to AUTH = %q", pc.reply)
+	}
+	c.conn, c.r = tc, bufio.NewReader(tc)
+	c.send("PWD")
+	c.expect("200 got PWD")
+}
+
+// pipelineConn sends prefix in the same write as the first TLS record, and
+// takes the clear-text reply line off the stream before TLS reads it.
+type pipelineConn struct {
+	net.Conn
+	prefix []byte
+	reply  string
+}
+
+func (p *pipelineConn) Write(b []byte) (int, error) {
+	if p.prefix != nil {
+		buf := append(p.prefix, b...)
+		p.prefix = nil
+		if _, err := p.Conn.Write(buf); err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	}
+	return p.Conn.Write(b)
+}
+
+func (p *pipelineConn) Read(b []byte) (int, error) {
+	for !strings.HasSuffix(p.reply, "\n") {
+		var one [1]byte
+		if _, err := p.Conn.Read(one[:]); err != nil {
+			return 0, err
+		}
+		p.reply += string(one[:])
+	}
+	return p.Conn.Read(b)
+}
+
+func TestLineTooLongDropsOnlyThatClient(t *testing.T) {
+	s := startEcho(t, false)
+	other := dial(t, s.addr)
+	other.expect("220")
+	c := dial(t, s.addr)
+	c.expect("220")
+	if _, err := c.raw.Write(bytes.Repeat([]byte("A"), MaxLineLength+10)); err != nil {
+		t.Fatal(err)
+	}
+	c.expect("500 Command line too long")
+	c.closed()
+	other.send("NOOP")
+	other.expect("200 got NOOP")
+	// A line of exactly the limit still passes.
+	long := "NOOP " + strings.Repeat("x", MaxLineLength-len("NOOP ")-2)
+	other.send(long)
+	other.expect("200 got " + long)
+}
+
+func TestClientHelloOnExplicitPortIsDropped(t *testing.T) {
+	s := startEcho(t, false)
+	c := dial(t, s.addr)
+	c.expect("220")
+	tc := tls.Client(c.raw, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err == nil {
+		t.Fatal("TLS handshake without AUTH succeeded")
+	}
+	c.closed()
+}
+
+func TestNonTLSAfter234IsDropped(t *testing.T) {
+	s := startEcho(t, false)
+	c := dial(t, s.addr)
+	c.expect("220")
+	c.send("AUTH TLS")
+	c.expect("234")
+	c.send("USER alice") // clear text where a ClientHello belongs
+	c.closed()
+	ok := dial(t, s.addr)
+	ok.expect("220")
+	ok.send("NOOP")
+	ok.expect("200 got NOOP")
+}
+
+func TestMalformedLines(t *testing.T) {
+	s := startEcho(t, false)
+	c := dial(t, s.addr)
+	c.expect("220")
+	c.send("NO\x00OP")
+	c.expect("500 Malformed")
+	c.send("NOOP \xff\xf4 ok") // bytes above 0x7f pass (UTF-8, Telnet IAC)
+	c.expect("200 got NOOP")
+	for i := 0; i < maxBadLines-1; i++ {
+		c.send("\x01\x02")
+		c.expect("500 Malformed")
+	}
+	c.send("\x03")
+	c.expect("421")
+	c.closed()
+}
+
+func TestImplicitTLS(t *testing.T) {
+	s := startEcho(t, true)
+	raw, err := net.DialTimeout("tcp", s.addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	_ = raw.SetDeadline(time.Now().Add(10 * time.Second))
+	tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12})
+	c := &client{t: t, raw: raw, conn: tc, r: bufio.NewReader(tc)}
+	c.expect("220")
+	c.send("AUTH TLS")
+	c.expect("503")
+	c.send("PBSZ 0")
+	c.expect("200 got PBSZ 0")
+	st := (<-s.conns).State()
+	if !st.TLS || !st.Implicit || st.VersionName() != "TLS 1.2" {
+		t.Fatalf("state %+v", st)
+	}
+}
+
+func TestImplicitSilentClientTimesOut(t *testing.T) {
+	s := startEcho(t, true)
+	c := dial(t, s.addr)
+	start := time.Now()
+	c.closed() // the handshake deadline (2 s here) ends the connection
+	if d := time.Since(start); d > 8*time.Second {
+		t.Fatalf("silent client kept for %s", d)
+	}
+}
+
+func TestRegistryForgetsClosedConns(t *testing.T) {
+	s := startEcho(t, false)
+	c := dial(t, s.addr)
+	c.expect("220")
+	conn := <-s.conns
+	c.send("NOOP")
+	c.expect("200")
+	_ = c.raw.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.registry.Lookup(conn.LocalAddr(), conn.RemoteAddr()) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("closed conn still registered")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := conn.Close(); err != nil && !strings.Contains(err.Error(), "closed") {
+		t.Fatalf("second Close: %v", err)
+	}
+}
