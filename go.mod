@@ -12,6 +12,7 @@ require (
 )
 
 require (
+	github.com/jlaffaye/ftp v0.2.4 // indirect
 	github.com/stretchr/testify v1.12.1 // indirect
 	go.uber.org/multierr v1.10.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect

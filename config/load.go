@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -31,17 +33,35 @@ func Parse(text string) (Config, error) {
 	if err != nil {
 		return Config{}, decodeError(err)
 	}
-	if undecoded := md.Undecoded(); len(undecoded) > 0 {
-		problems := make([]error, 0, len(undecoded))
-		for _, key := range undecoded {
-			problems = append(problems, fmt.Errorf("unknown key %q", key.String()))
-		}
+	// Unknown keys and validation problems are reported together, so that
+	// one run shows everything to fix (a misspelt key often explains a
+	// validation problem, e.g. "cert_flie" and "tls.cert_file: required").
+	problems := unknownKeys(md.Undecoded())
+	if err := cfg.Validate(); err != nil {
+		problems = append(problems, err)
+	}
+	if len(problems) > 0 {
 		return Config{}, errors.Join(problems...)
 	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, err
-	}
 	return cfg, nil
+}
+
+// unknownKeys reports each undecoded key once: the keys inside an unknown
+// table are not repeated after the table itself.
+func unknownKeys(undecoded []toml.Key) []error {
+	var problems []error
+	var reported []toml.Key
+next:
+	for _, key := range undecoded {
+		for _, r := range reported {
+			if len(key) > len(r) && slices.Equal(key[:len(r)], r) {
+				continue next
+			}
+		}
+		reported = append(reported, key)
+		problems = append(problems, fmt.Errorf("unknown key %q", key.String()))
+	}
+	return problems
 }
 
 // decodeError turns toml's error into one line that names the key and line.
@@ -56,5 +76,13 @@ func decodeError(err error) error {
 			return fmt.Errorf("line %d: %s", perr.Position.Line, msg)
 		}
 	}
+	// Type mismatches come as plain errors carrying the same information in
+	// another layout; rewrite them like the others.
+	if m := typeErrorRE.FindStringSubmatch(err.Error()); m != nil {
+		return fmt.Errorf("line %s: key %q: %s", m[1], m[2], m[3])
+	}
 	return err
 }
+
+// typeErrorRE matches toml's `toml: line 2 (last key "server.listen"): ...`.
+var typeErrorRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
