@@ -76,7 +76,7 @@ func (c *Config) validateServer(add addFunc) {
 	}
 	checkAddr(add, "server.listen", c.Server.Listen)
 	checkAddr(add, "server.implicit_listen", c.Server.ImplicitListen)
-	if c.Server.Listen != "" && c.Server.Listen == c.Server.ImplicitListen {
+	if c.Server.Listen != "" && c.Server.Listen == c.Server.ImplicitListen && !strings.HasSuffix(c.Server.Listen, ":0") {
 		add("server.implicit_listen", "must differ from server.listen")
 	}
 	if c.Server.IdleTimeout.Std() < 1e9 {
