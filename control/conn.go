@@ -21,6 +21,15 @@ import (
 // client without a word.
 const MaxLineLength = 4096
 
+// Feature lines of the lib's FEAT reply.
+const (
+	featPROT = " PROT\r\n"
+	featCCC  = " CCC\r\n"
+)
+
+// recordTypeHandshake starts a TLS ClientHello; no FTP command does.
+const recordTypeHandshake = 0x16
+
 // maxBadLines is how many malformed lines in a row a client may send before
 // it is disconnected.
 const maxBadLines = 5
@@ -83,9 +92,12 @@ type Conn struct {
 	key    string
 
 	// Read side, used only by the goroutine that calls Read.
-	plain    []byte // decrypted bytes not yet handed out
-	pending  []byte // rest of the line being handed to the lib
-	badLines int
+	plain     []byte // decrypted bytes not yet handed out
+	pending   []byte // rest of the line being handed to the lib
+	badLines  int
+	lateAlert bool // CCC done without the client's close_notify: it may still come
+
+	loggedIn atomic.Bool
 
 	writeMu sync.Mutex               // orders replies and the switches between clear and TLS
 	tlsConn atomic.Pointer[tls.Conn] // nil while the channel is clear
@@ -150,8 +162,17 @@ func (c *Conn) Read(p []byte) (int, error) {
 func (c *Conn) readLine() ([]byte, error) {
 	for {
 		src := &c.w.buf
-		if c.tlsConn.Load() != nil {
+		if c.tlsConn.Load() != nil || len(c.plain) > 0 {
 			src = &c.plain
+		}
+		if src == &c.w.buf && c.lateAlert && c.skipLateAlert() {
+			if err := c.w.fill(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if src == &c.w.buf && len(*src) > 0 && (*src)[0] == recordTypeHandshake {
+			return nil, c.drop(0, "", ErrTLSOnClear)
 		}
 		i := bytes.IndexByte(*src, '\n')
 		if i >= 0 && i < MaxLineLength {
@@ -161,9 +182,6 @@ func (c *Conn) readLine() ([]byte, error) {
 		}
 		if i >= 0 || len(*src) >= MaxLineLength {
 			return nil, c.drop(500, "Command line too long.", ErrLineTooLong)
-		}
-		if src == &c.w.buf && len(*src) > 0 && (*src)[0] == 0x16 {
-			return nil, c.drop(0, "", ErrTLSOnClear)
 		}
 		if err := c.fill(); err != nil {
 			return nil, err
@@ -204,6 +222,8 @@ func (c *Conn) intercept(line []byte) (bool, error) {
 	switch verb {
 	case "AUTH":
 		return true, c.handleAUTH(param)
+	case "CCC":
+		return true, c.handleCCC()
 	case "PBSZ", "PROT":
 		if !c.State().Protected() {
 			return true, c.reply(503, verb+" needs a TLS control channel: send AUTH TLS first.")
@@ -274,6 +294,13 @@ func (c *Conn) Write(p []byte) (int, error) {
 }
 
 func (c *Conn) writeLocked(p []byte) (int, error) {
+	if c.opts.AllowCCC && string(p) == featPROT {
+		// FEAT: the lib lists PROT; CCC belongs beside it.
+		if _, err := c.writeLocked([]byte(featPROT + featCCC)); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
 	t := c.tlsConn.Load()
 	if t == nil {
 		return c.raw.Write(p)

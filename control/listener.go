@@ -21,6 +21,11 @@ type Options struct {
 	Implicit bool
 	// HandshakeTimeout bounds each TLS handshake.
 	HandshakeTimeout time.Duration
+	// AllowCCC lets a logged-in client clear the control channel (CCC).
+	AllowCCC bool
+	// CCCWait bounds the wait for the client's close_notify after CCC;
+	// zero means DefaultCCCWait.
+	CCCWait time.Duration
 	// Registry receives every accepted connection until it closes. Required.
 	Registry *Registry
 	// Logger receives the conn's log lines. Required.
@@ -32,6 +37,13 @@ func (o *Options) handshakeTimeout() time.Duration {
 		return o.HandshakeTimeout
 	}
 	return DefaultHandshakeTimeout
+}
+
+func (o *Options) cccWait() time.Duration {
+	if o.CCCWait > 0 {
+		return o.CCCWait
+	}
+	return DefaultCCCWait
 }
 
 // Listener wraps each accepted TCP connection in a Conn. Accept never

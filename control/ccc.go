@@ -1,0 +1,120 @@
+package control
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// DefaultCCCWait is how long the conn waits, after its 200 reply to CCC,
+// for the client's close_notify before sending its own. curl's default
+// (passive CCC mode) never sends one first and pays this wait once per
+// session; lftp, Python's ftplib and curl's active mode send theirs at once.
+const DefaultCCCWait = 200 * time.Millisecond
+
+// recordTypeAlert is the TLS record type of alerts such as close_notify.
+const recordTypeAlert = 0x15
+
+// SetLoggedIn tells the conn that its session has logged in, which CCC
+// requires. It is safe for concurrent use.
+func (c *Conn) SetLoggedIn() { c.loggedIn.Store(true) }
+
+// handleCCC answers CCC: refused with the RFC 2228/4217 codes, or accepted
+// and the control channel returned to clear text.
+func (c *Conn) handleCCC() error {
+	t := c.tlsConn.Load()
+	switch {
+	case t == nil:
+		return c.reply(533, "CCC needs a TLS-protected control channel.")
+	case !c.opts.AllowCCC:
+		return c.reply(534, "CCC is denied by this server's policy (tls.ccc = \"deny\").")
+	case !c.loggedIn.Load():
+		return c.reply(503, "Log in before CCC.")
+	}
+	return c.clearTLS(t)
+}
+
+// clearTLS sends the 200 reply under TLS, exchanges close_notify with the
+// client and switches the channel to clear text, all under the write lock
+// so that no reply is split across the switch.
+func (c *Conn) clearTLS(t *tls.Conn) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if _, err := t.Write([]byte("200 CCC accepted: the control channel is now clear text; data connections stay protected.\r\n")); err != nil {
+		return fmt.Errorf("reply to CCC: %w", err)
+	}
+	peerFirst, err := c.awaitCloseNotify(t)
+	if err != nil {
+		return err
+	}
+	if err := t.CloseWrite(); err != nil {
+		return fmt.Errorf("send close_notify after CCC: %w", err)
+	}
+	// CloseWrite leaves the socket's write deadline at "now" so that later
+	// TLS writes fail; clear text must be writable again.
+	if err := c.raw.SetWriteDeadline(time.Time{}); err != nil {
+		return fmt.Errorf("clear write deadline after CCC: %w", err)
+	}
+	c.tlsConn.Store(nil)
+	c.lateAlert = !peerFirst
+	c.stateMu.Lock()
+	c.state.TLS, c.state.Cleared = false, true
+	c.stateMu.Unlock()
+	c.logger.Info("control channel cleared (CCC)", zap.Bool("client_closed_first", peerFirst))
+	return nil
+}
+
+// awaitCloseNotify reads from TLS for at most the CCC wait. It reports
+// whether the client's close_notify came; application data that arrives
+// meanwhile is kept as the next commands.
+func (c *Conn) awaitCloseNotify(t *tls.Conn) (bool, error) {
+	if err := c.raw.SetReadDeadline(time.Now().Add(c.opts.cccWait())); err != nil {
+		return false, fmt.Errorf("set CCC deadline: %w", err)
+	}
+	defer func() { _ = c.raw.SetReadDeadline(time.Time{}) }()
+	var buf [readChunk]byte
+	for {
+		n, err := t.Read(buf[:])
+		c.plain = append(c.plain, buf[:n]...)
+		var ne net.Error
+		switch {
+		case errors.Is(err, io.EOF):
+			return true, nil
+		case errors.As(err, &ne) && ne.Timeout():
+			return false, nil
+		case err != nil:
+			return false, fmt.Errorf("waiting for close_notify after CCC: %w", err)
+		}
+	}
+}
+
+// skipLateAlert consumes a close_notify that the client sent after ours.
+// Only the first bytes after CCC are looked at: an alert record there is
+// the late close_notify, anything else is the next clear-text command. It
+// reports whether it needs more bytes to decide.
+func (c *Conn) skipLateAlert() bool {
+	buf := c.w.buf
+	if len(buf) == 0 {
+		return true
+	}
+	if buf[0] != recordTypeAlert {
+		c.lateAlert = false
+		return false
+	}
+	if len(buf) < recordHeaderLen {
+		return true
+	}
+	size := recordHeaderLen + int(buf[3])<<8 + int(buf[4])
+	if len(buf) < size {
+		return true
+	}
+	c.w.buf = buf[size:]
+	c.lateAlert = false
+	c.logger.Debug("late close_notify after CCC consumed")
+	return false
+}
