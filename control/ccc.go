@@ -17,8 +17,12 @@ import (
 // session; lftp, Python's ftplib and curl's active mode send theirs at once.
 const DefaultCCCWait = 200 * time.Millisecond
 
-// recordTypeAlert is the TLS record type of alerts such as close_notify.
-const recordTypeAlert = 0x15
+// TLS record types that may carry a close_notify: a clear alert (TLS 1.2)
+// or an encrypted record (TLS 1.3).
+const (
+	recordTypeAlert           = 0x15
+	recordTypeApplicationData = 0x17
+)
 
 // SetLoggedIn tells the conn that its session has logged in, which CCC
 // requires. It is safe for concurrent use.
@@ -61,7 +65,9 @@ func (c *Conn) clearTLS(t *tls.Conn) error {
 		return fmt.Errorf("clear write deadline after CCC: %w", err)
 	}
 	c.tlsConn.Store(nil)
-	c.lateAlert = !peerFirst
+	if !peerFirst {
+		c.lateTLS = t
+	}
 	c.stateMu.Lock()
 	c.state.TLS, c.state.Cleared = false, true
 	c.stateMu.Unlock()
@@ -94,27 +100,29 @@ func (c *Conn) awaitCloseNotify(t *tls.Conn) (bool, error) {
 }
 
 // skipLateAlert consumes a close_notify that the client sent after ours.
-// Only the first bytes after CCC are looked at: an alert record there is
-// the late close_notify, anything else is the next clear-text command. It
-// reports whether it needs more bytes to decide.
-func (c *Conn) skipLateAlert() bool {
-	buf := c.w.buf
-	if len(buf) == 0 {
-		return true
+// Only the first bytes after CCC are looked at: a TLS record there (an
+// alert, or under TLS 1.3 an encrypted record) is read through the old
+// TLS conn, which the record reader keeps from reading further; anything
+// else is the next clear-text command. It reports whether it needs more
+// bytes to decide.
+func (c *Conn) skipLateAlert() (bool, error) {
+	if len(c.w.buf) == 0 {
+		return true, nil
 	}
-	if buf[0] != recordTypeAlert {
-		c.lateAlert = false
-		return false
+	t := c.lateTLS
+	c.lateTLS = nil
+	if b := c.w.buf[0]; b != recordTypeAlert && b != recordTypeApplicationData {
+		return false, nil
 	}
-	if len(buf) < recordHeaderLen {
-		return true
+	var buf [readChunk]byte
+	n, err := t.Read(buf[:])
+	c.plain = append(c.plain, buf[:n]...)
+	if errors.Is(err, io.EOF) {
+		c.logger.Debug("late close_notify after CCC consumed")
+		return false, nil
 	}
-	size := recordHeaderLen + int(buf[3])<<8 + int(buf[4])
-	if len(buf) < size {
-		return true
+	if err != nil {
+		return false, fmt.Errorf("read late close_notify after CCC: %w", err)
 	}
-	c.w.buf = buf[size:]
-	c.lateAlert = false
-	c.logger.Debug("late close_notify after CCC consumed")
-	return false
+	return false, nil
 }

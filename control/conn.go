@@ -92,10 +92,10 @@ type Conn struct {
 	key    string
 
 	// Read side, used only by the goroutine that calls Read.
-	plain     []byte // decrypted bytes not yet handed out
-	pending   []byte // rest of the line being handed to the lib
-	badLines  int
-	lateAlert bool // CCC done without the client's close_notify: it may still come
+	plain    []byte // decrypted bytes not yet handed out
+	pending  []byte // rest of the line being handed to the lib
+	badLines int
+	lateTLS  *tls.Conn // cleared by CCC before the client's close_notify came: it may still come
 
 	loggedIn atomic.Bool
 
@@ -165,8 +165,12 @@ func (c *Conn) readLine() ([]byte, error) {
 		if c.tlsConn.Load() != nil || len(c.plain) > 0 {
 			src = &c.plain
 		}
-		if src == &c.w.buf && c.lateAlert && c.skipLateAlert() {
-			if err := c.w.fill(); err != nil {
+		if src == &c.w.buf && c.lateTLS != nil {
+			more, err := c.skipLateAlert()
+			if err == nil && more {
+				err = c.w.fill()
+			}
+			if err != nil {
 				return nil, err
 			}
 			continue
@@ -236,6 +240,7 @@ func (c *Conn) handleAUTH(param string) error {
 	if c.tlsConn.Load() != nil {
 		return c.reply(503, "The control channel is already protected by TLS.")
 	}
+	c.lateTLS = nil // a new negotiation after CCC starts afresh
 	switch strings.ToUpper(param) {
 	case "TLS", "TLS-C", "SSL":
 	default:
@@ -275,7 +280,7 @@ func (c *Conn) handshake(t *tls.Conn) error {
 	defer c.stateMu.Unlock()
 	if !c.state.TLS {
 		cs := t.ConnectionState()
-		c.state.TLS = true
+		c.state.TLS, c.state.Cleared = true, false
 		c.state.Version = cs.Version
 		c.state.CipherSuite = cs.CipherSuite
 		c.state.PeerCertificates = cs.PeerCertificates

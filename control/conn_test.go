@@ -43,23 +43,28 @@ func serverTLS(t testing.TB) *tls.Config {
 // echoServer stands in for ftpserverlib: it greets, then reads lines with
 // a 4096-byte bufio.Reader as the lib does and answers "200 got <line>".
 type echoServer struct {
-	addr     string
-	registry *Registry
-	conns    chan *Conn
+	addr      string
+	registry  *Registry
+	conns     chan *Conn
+	tlsConfig *tls.Config
 }
 
 func startEcho(t *testing.T, implicit bool) *echoServer {
+	t.Helper()
+	return startEchoWith(t, Options{Implicit: implicit})
+}
+
+func startEchoWith(t *testing.T, opts Options) *echoServer {
 	t.Helper()
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := NewRegistry()
-	l := NewListener(inner, Options{
-		TLSConfig: serverTLS(t), Implicit: implicit, Registry: reg,
-		Logger: zaptest.NewLogger(t), HandshakeTimeout: 2 * time.Second,
-	})
-	s := &echoServer{addr: inner.Addr().String(), registry: reg, conns: make(chan *Conn, 16)}
+	opts.TLSConfig, opts.Registry = serverTLS(t), reg
+	opts.Logger, opts.HandshakeTimeout = zaptest.NewLogger(t), 2*time.Second
+	l := NewListener(inner, opts)
+	s := &echoServer{addr: inner.Addr().String(), registry: reg, conns: make(chan *Conn, 16), tlsConfig: opts.TLSConfig}
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -74,6 +79,9 @@ func startEcho(t *testing.T, implicit bool) *echoServer {
 	return s
 }
 
+// maxVersion caps the server's TLS version.
+func (s *echoServer) maxVersion(v uint16) { s.tlsConfig.MaxVersion = v }
+
 func serveEcho(c net.Conn) {
 	defer c.Close()
 	if _, err := io.WriteString(c, "220 ready\r\n"); err != nil {
@@ -85,8 +93,14 @@ func serveEcho(c net.Conn) {
 		if err != nil || isPrefix {
 			return
 		}
-		if _, err := io.WriteString(c, "200 got "+string(line)+"\r\n"); err != nil {
-			return
+		replies := []string{"200 got " + string(line) + "\r\n"}
+		if string(line) == "FEAT" { // as the lib writes it: one line per write
+			replies = []string{"211- Features\r\n", " EPSV\r\n", " PROT\r\n", "211 end\r\n"}
+		}
+		for _, r := range replies {
+			if _, err := io.WriteString(c, r); err != nil {
+				return
+			}
 		}
 	}
 }

@@ -1,0 +1,289 @@
+package control
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// cccClient speaks the control protocol byte by byte and, like a careful
+// FTPS client, never lets its TLS layer read past a record, so that it can
+// go back to clear text after CCC.
+type cccClient struct {
+	t     *testing.T
+	raw   net.Conn
+	w     *wire
+	hold  *holdConn
+	tc    *tls.Conn
+	plain []byte
+}
+
+// holdConn collects writes while holding, to send them in one segment.
+type holdConn struct {
+	net.Conn
+	mu      sync.Mutex
+	holding bool
+	buf     bytes.Buffer
+}
+
+func (h *holdConn) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.holding {
+		return h.buf.Write(p)
+	}
+	return h.Conn.Write(p)
+}
+
+func (h *holdConn) hold() { h.mu.Lock(); h.holding = true; h.mu.Unlock() }
+
+// flush sends everything held in one write (one TCP segment on loopback).
+func (h *holdConn) flush(t *testing.T) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.holding = false
+	// CloseWrite left the write deadline at "now".
+	_ = h.Conn.SetWriteDeadline(time.Time{})
+	if _, err := h.Conn.Write(h.buf.Bytes()); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	h.buf.Reset()
+}
+
+func cccDial(t *testing.T, addr string) *cccClient {
+	t.Helper()
+	raw, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = raw.SetReadDeadline(time.Now().Add(10 * time.Second))
+	t.Cleanup(func() { _ = raw.Close() })
+	c := &cccClient{t: t, raw: raw, w: &wire{conn: raw}, hold: &holdConn{Conn: raw}}
+	c.expect("220")
+	return c
+}
+
+func (c *cccClient) send(line string) {
+	c.t.Helper()
+	var err error
+	if c.tc != nil {
+		_, err = io.WriteString(c.tc, line+"\r\n")
+	} else {
+		_, err = io.WriteString(c.raw, line+"\r\n")
+	}
+	if err != nil {
+		c.t.Fatalf("send %q: %v", line, err)
+	}
+}
+
+// readLine reads one reply line from TLS or from the clear wire.
+func (c *cccClient) readLine() (string, error) {
+	src := &c.w.buf
+	if c.tc != nil || len(c.plain) > 0 {
+		src = &c.plain
+	}
+	for {
+		if i := bytes.IndexByte(*src, '\n'); i >= 0 {
+			line := string((*src)[:i+1])
+			*src = (*src)[i+1:]
+			return line, nil
+		}
+		var err error
+		if c.tc != nil {
+			var buf [512]byte
+			var n int
+			n, err = c.tc.Read(buf[:])
+			c.plain = append(c.plain, buf[:n]...)
+		} else {
+			err = c.w.fill()
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+}
+
+func (c *cccClient) expect(prefix string) string {
+	c.t.Helper()
+	line, err := c.readLine()
+	if err != nil {
+		c.t.Fatalf("reading reply (want %q): %v", prefix, err)
+	}
+	if !strings.HasPrefix(line, prefix) {
+		c.t.Fatalf("reply %q, want prefix %q", line, prefix)
+	}
+	return line
+}
+
+func (c *cccClient) startTLS() {
+	c.t.Helper()
+	c.send("AUTH TLS")
+	c.expect("234")
+	c.tc = tls.Client(&recordConn{Conn: c.hold, records: &recordReader{w: c.w}},
+		&tls.Config{InsecureSkipVerify: true})
+	if err := c.tc.Handshake(); err != nil {
+		c.t.Fatalf("handshake: %v", err)
+	}
+}
+
+// serverCloseNotify reads the server's close_notify through TLS.
+func (c *cccClient) serverCloseNotify() {
+	c.t.Helper()
+	var buf [64]byte
+	if n, err := c.tc.Read(buf[:]); !errors.Is(err, io.EOF) {
+		c.t.Fatalf("want the server's close_notify, got %d bytes, %v", n, err)
+	}
+}
+
+// loggedInConn returns the server side of the next connection, logged in.
+func loggedInConn(t *testing.T, s *echoServer) *Conn {
+	t.Helper()
+	conn := <-s.conns
+	conn.SetLoggedIn()
+	return conn
+}
+
+func TestCCCClientClosesFirstWithNextCommandInSameSegment(t *testing.T) {
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(version), func(t *testing.T) {
+			s := startEchoWith(t, Options{AllowCCC: true, CCCWait: 5 * time.Second})
+			s.maxVersion(version)
+			c := cccDial(t, s.addr)
+			conn := loggedInConn(t, s)
+			c.startTLS()
+			c.send("CCC")
+			c.expect("200 CCC")
+			start := time.Now()
+			c.hold.hold()
+			if err := c.tc.CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			c.hold.Write([]byte("PWD\r\n"))
+			c.hold.flush(t)
+			c.serverCloseNotify()
+			if d := time.Since(start); d > 2*time.Second {
+				t.Fatalf("server waited %s although the client closed first", d)
+			}
+			c.tc = nil
+			c.expect("200 got PWD") // the command that shared the segment was kept
+			c.send("PASV")
+			c.expect("200 got PASV")
+			st := conn.State()
+			if st.TLS || !st.Cleared || !st.Protected() || st.Version != version {
+				t.Fatalf("state after CCC: %+v", st)
+			}
+		})
+	}
+}
+
+// curl's default CCC mode never sends close_notify first.
+func TestCCCClientWaitsForServer(t *testing.T) {
+	s := startEchoWith(t, Options{AllowCCC: true, CCCWait: 100 * time.Millisecond})
+	c := cccDial(t, s.addr)
+	loggedInConn(t, s)
+	c.startTLS()
+	c.send("CCC")
+	c.expect("200")
+	start := time.Now()
+	c.serverCloseNotify()
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("server close_notify after %s, want about the CCC wait", d)
+	}
+	c.tc = nil
+	c.send("PWD")
+	c.expect("200 got PWD")
+}
+
+// A client may send its close_notify only after reading the server's.
+func TestCCCLateClientCloseNotifyIsConsumed(t *testing.T) {
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(version), func(t *testing.T) {
+			s := startEchoWith(t, Options{AllowCCC: true, CCCWait: 50 * time.Millisecond})
+			s.maxVersion(version)
+			c := cccDial(t, s.addr)
+			loggedInConn(t, s)
+			c.startTLS()
+			c.send("CCC")
+			c.expect("200")
+			c.serverCloseNotify()
+			c.hold.hold()
+			if err := c.tc.CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			c.hold.Write([]byte("NOOP\r\n"))
+			c.hold.flush(t)
+			c.tc = nil
+			c.expect("200 got NOOP")
+		})
+	}
+}
+
+func TestCCCRefusals(t *testing.T) {
+	allow := startEchoWith(t, Options{AllowCCC: true})
+	deny := startEchoWith(t, Options{AllowCCC: false})
+
+	c := cccDial(t, allow.addr) // clear channel
+	loggedInConn(t, allow)
+	c.send("CCC")
+	c.expect("533")
+
+	c = cccDial(t, allow.addr) // TLS, not logged in
+	<-allow.conns
+	c.startTLS()
+	c.send("CCC")
+	c.expect("503")
+	c.send("NOOP")
+	c.expect("200 got NOOP") // still TLS, still serving
+
+	c = cccDial(t, deny.addr) // policy
+	loggedInConn(t, deny)
+	c.startTLS()
+	c.send("CCC")
+	c.expect("534")
+}
+
+func TestFEATListsCCCOnlyWhenAllowed(t *testing.T) {
+	for _, allowed := range []bool{true, false} {
+		s := startEchoWith(t, Options{AllowCCC: allowed})
+		c := cccDial(t, s.addr)
+		c.startTLS()
+		c.send("FEAT")
+		var lines []string
+		for {
+			line := c.expect("")
+			lines = append(lines, strings.TrimSpace(line))
+			if strings.HasPrefix(line, "211 ") {
+				break
+			}
+		}
+		got := strings.Contains(strings.Join(lines, "|"), "|PROT|CCC|")
+		if got != allowed {
+			t.Fatalf("allowed=%v: FEAT %q", allowed, lines)
+		}
+	}
+}
+
+// After CCC a second AUTH TLS negotiates TLS again.
+func TestAuthAfterCCCRenegotiates(t *testing.T) {
+	s := startEchoWith(t, Options{AllowCCC: true, CCCWait: 50 * time.Millisecond})
+	c := cccDial(t, s.addr)
+	conn := loggedInConn(t, s)
+	c.startTLS()
+	c.send("CCC")
+	c.expect("200")
+	c.serverCloseNotify()
+	c.tc = nil
+	c.w = &wire{conn: c.raw, buf: c.w.buf}
+	c.startTLS()
+	c.send("PWD")
+	c.expect("200 got PWD")
+	if st := conn.State(); !st.TLS || st.Cleared {
+		t.Fatalf("state after second AUTH: %+v", st)
+	}
+}
