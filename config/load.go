@@ -33,6 +33,11 @@ func Parse(text string) (Config, error) {
 	if err != nil {
 		return Config{}, decodeError(err)
 	}
+	// Certificate files without an explicit self_signed mean "use them":
+	// the first-run default of self-signed gives way.
+	if (cfg.TLS.CertFile != "" || cfg.TLS.KeyFile != "") && !md.IsDefined("tls", "self_signed") {
+		cfg.TLS.SelfSigned = false
+	}
 	// Unknown keys and validation problems are reported together, so that
 	// one run shows everything to fix (a misspelt key often explains a
 	// validation problem, e.g. "cert_flie" and "tls.cert_file: required").

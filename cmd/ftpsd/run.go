@@ -30,6 +30,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	default:
 		err = usage("unknown command %q", cmd)
 	}
+	if errors.Is(err, flag.ErrHelp) {
+		// -h or -help: the flag output is discarded, so answer with the usage.
+		printUsage(stdout)
+		err = nil
+	}
 	return report(err, stderr)
 }
 

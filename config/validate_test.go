@@ -1,0 +1,112 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParsePortRange(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    PortRange
+		wantErr string
+	}{
+		{in: "50000-50099", want: PortRange{50000, 50099}},
+		{in: " 50000 - 50099 ", want: PortRange{50000, 50099}},
+		{in: "1024-65535", want: PortRange{1024, 65535}},
+		{in: "50000", want: PortRange{50000, 50000}},
+		{in: "50000-50000", want: PortRange{50000, 50000}},
+		{in: "60000-50000", wantErr: "start is above end"},
+		{in: "80-90", wantErr: "ports must lie in 1024-65535"},
+		{in: "1023-2000", wantErr: "ports must lie in 1024-65535"},
+		{in: "60000-65536", wantErr: "ports must lie in 1024-65535"},
+		{in: "70000-80000", wantErr: "ports must lie in 1024-65535"},
+		{in: "abc", wantErr: "is not a port range"},
+		{in: "", wantErr: "is not a port range"},
+		{in: "50000-", wantErr: "is not a port range"},
+		{in: "-50000", wantErr: "is not a port range"},
+		{in: "50000-50010-50020", wantErr: "is not a port range"},
+		{in: "50000:50099", wantErr: "is not a port range"},
+	} {
+		got, err := ParsePortRange(tc.in)
+		switch {
+		case tc.wantErr != "":
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("ParsePortRange(%q) = %v, %v; want error containing %q", tc.in, got, err, tc.wantErr)
+			}
+		case err != nil:
+			t.Errorf("ParsePortRange(%q): %v", tc.in, err)
+		case got != tc.want:
+			t.Errorf("ParsePortRange(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestPortRangeMethods(t *testing.T) {
+	r := PortRange{50000, 50099}
+	if r.Len() != 100 || r.String() != "50000-50099" {
+		t.Errorf("Len, String = %d, %q", r.Len(), r.String())
+	}
+	for port, want := range map[int]bool{49999: false, 50000: true, 50050: true, 50099: true, 50100: false} {
+		if r.Contains(port) != want {
+			t.Errorf("Contains(%d) = %v", port, !want)
+		}
+	}
+}
+
+// TestValidateAccepts lists configurations that must be accepted.
+func TestValidateAccepts(t *testing.T) {
+	user := User{Name: "alice", PasswordHash: testHash}
+	for name, edit := range map[string]func(*Config){
+		"default":          func(*Config) {},
+		"implicit only":    func(c *Config) { c.Server.Listen, c.Server.ImplicitListen = "", "127.0.0.1:990" },
+		"ipv6":             func(c *Config) { c.Server.Listen = "[::]:21" },
+		"any port":         func(c *Config) { c.Server.Listen = ":0" },
+		"control port out": func(c *Config) { c.Server.Listen, c.Passive.Ports = "0.0.0.0:50100", "50000-50099" },
+		"cert files": func(c *Config) {
+			c.TLS = TLS{CertFile: "c.pem", KeyFile: "k.pem", MinVersion: "1.3", Require: RequireControl}
+		},
+		"require none":    func(c *Config) { c.TLS.Require = RequireNone },
+		"memory, no root": func(c *Config) { c.Storage = Storage{Backend: BackendMemory} },
+		"users": func(c *Config) {
+			c.Users = []User{user, {Name: "bob", PasswordHash: testHash, Home: "shared/bob", ReadOnly: true},
+				{Name: "carol", PasswordHash: testHash, Home: "./carol..x/"}}
+		},
+		"log": func(c *Config) { c.Log = Log{Level: "debug", Format: "json"} },
+		"1s":  func(c *Config) { c.Server.IdleTimeout = Duration(time.Second) },
+	} {
+		cfg := Default()
+		edit(&cfg)
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestValidateReportsAll checks that every problem is listed, one a line,
+// each starting with its key.
+func TestValidateReportsAll(t *testing.T) {
+	cfg := Default()
+	cfg.Server.Listen = "nowhere"
+	cfg.TLS.MinVersion = "1.0"
+	cfg.Passive.Ports = "1-2"
+	cfg.Storage.Root = ""
+	cfg.Users = []User{{Name: "", PasswordHash: ""}}
+	cfg.Log.Format = "text"
+	err := cfg.Validate()
+	if err == nil {
+		t.Fatal("Validate succeeded")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	wantKeys := []string{"server.listen:", "tls.min_version:", "passive.ports:", "storage.root:",
+		"users[0].name:", "users[0].password_hash:", "log.format:"}
+	if len(lines) != len(wantKeys) {
+		t.Fatalf("got %d problems, want %d:\n%v", len(lines), len(wantKeys), err)
+	}
+	for i, k := range wantKeys {
+		if !strings.HasPrefix(lines[i], k) {
+			t.Errorf("problem %d = %q, want it to start with %q", i, lines[i], k)
+		}
+	}
+}
