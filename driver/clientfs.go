@@ -47,6 +47,20 @@ var (
 // the transfer completed, so a broken upload never destroys the stored
 // copy. APPE and a resumed STOR (REST) write in place.
 func (c *clientFs) GetHandle(name string, flags int, offset int64) (ftpserver.FileTransfer, error) {
+	if err := c.session.beginTransfer(); err != nil {
+		return nil, err
+	}
+	f, err := c.getHandle(name, flags, offset)
+	if err != nil {
+		c.session.endTransfer()
+		return nil, err
+	}
+	return f, nil
+}
+
+// getHandle is GetHandle within beginTransfer/endTransfer: the returned
+// loggedTransfer calls endTransfer when it closes.
+func (c *clientFs) getHandle(name string, flags int, offset int64) (ftpserver.FileTransfer, error) {
 	write := flags&(os.O_WRONLY|os.O_RDWR) != 0
 	if !write {
 		f, err := c.Open(name)

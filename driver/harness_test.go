@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,7 +86,9 @@ func startServer(t testing.TB, edit func(*config.Config)) *testServer {
 		t.Fatalf("test config: %v", err)
 	}
 	core, logs := observer.New(zapcore.DebugLevel)
-	logger := zap.New(zapcore.NewTee(core, zaptest.NewLogger(t).Core()))
+	testOutput := &gatedCore{Core: zaptest.NewLogger(t).Core(), on: new(atomic.Bool)}
+	testOutput.on.Store(true)
+	logger := zap.New(zapcore.NewTee(core, testOutput))
 	store, err := tlsconf.New(tlsconf.Options{SelfSigned: true, MinVersion: cfg.TLS.MinVersion}, logger)
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +100,7 @@ func startServer(t testing.TB, edit func(*config.Config)) *testServer {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve() }()
 	t.Cleanup(func() {
+		defer testOutput.on.Store(false) // the lib may still log after its sessions ended
 		srv.Close()
 		select {
 		case err := <-done:
@@ -105,6 +109,15 @@ func startServer(t testing.TB, edit func(*config.Config)) *testServer {
 			}
 		case <-time.After(5 * time.Second):
 			t.Error("Serve did not return after Close")
+		}
+		// The test's clients are closed by now (cleanups run last first):
+		// every session must end by itself.
+		deadline := time.Now().Add(10 * time.Second)
+		for srv.Sessions() > 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := srv.Sessions(); n > 0 {
+			t.Errorf("%d sessions still open 10s after the test's clients closed", n)
 		}
 	})
 	ts := &testServer{Addr: srv.Addr().String(), Root: cfg.Storage.Root, Cfg: cfg, Logs: logs, TLS: store}
@@ -155,4 +168,22 @@ func needTool(t testing.TB, name, pkg string) string {
 // clientTLS is the TLS config of test clients (self-signed server).
 func clientTLS() *tls.Config {
 	return &tls.Config{InsecureSkipVerify: true, ClientSessionCache: tls.NewLRUClientSessionCache(8)}
+}
+
+// gatedCore passes log entries to the test output only while on, since a
+// line logged through zaptest after the test ended panics the test binary.
+type gatedCore struct {
+	zapcore.Core
+	on *atomic.Bool
+}
+
+func (g *gatedCore) With(fields []zapcore.Field) zapcore.Core {
+	return &gatedCore{Core: g.Core.With(fields), on: g.on}
+}
+
+func (g *gatedCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if !g.on.Load() {
+		return ce
+	}
+	return g.Core.Check(e, ce)
 }

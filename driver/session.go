@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"errors"
 	"sync"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
@@ -13,6 +14,13 @@ type session struct {
 
 	mu sync.Mutex
 	fs *userFs
+	// transfers counts the file transfers open on fs. The lib notifies
+	// ClientDisconnected before it closes the data connection and without
+	// waiting for the transfer goroutine, so a transfer can still be
+	// finishing (renaming or removing its upload) after the session closed:
+	// fs is then closed by the last transfer instead.
+	transfers int
+	closed    bool
 }
 
 func newSession(cc ftpserver.ClientContext, logger *zap.Logger) *session {
@@ -45,14 +53,55 @@ func (s *session) login(user string, fs *userFs) {
 	s.fs = fs
 }
 
+// errSessionClosed refuses a transfer that starts after the session ended,
+// and fails an upload that was still running when it ended.
+var errSessionClosed = errors.New("session closed before the transfer completed")
+
+// isClosed reports whether the control connection has ended.
+func (s *session) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// beginTransfer keeps the session's filesystem open until the matching
+// endTransfer, even if the session closes in between.
+func (s *session) beginTransfer() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errSessionClosed
+	}
+	s.transfers++
+	return nil
+}
+
+// endTransfer ends a transfer of beginTransfer; the last one to end after
+// the session closed closes the filesystem.
+func (s *session) endTransfer() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.transfers--
+	if s.closed && s.transfers == 0 {
+		s.closeFsLocked()
+	}
+}
+
 func (s *session) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.closed = true
+	if s.transfers == 0 {
+		s.closeFsLocked()
+	}
+	s.logger.Debug("session closed", zap.Int("transfers_in_progress", s.transfers))
+}
+
+func (s *session) closeFsLocked() {
 	if s.fs != nil {
 		if err := s.fs.close(); err != nil {
 			s.logger.Warn("close home", zap.Error(err))
 		}
 		s.fs = nil
 	}
-	s.logger.Debug("session closed")
 }

@@ -17,6 +17,7 @@ type loggedTransfer struct {
 	start     time.Time
 	bytes     int64
 	failure   error
+	closed    bool
 }
 
 func newLoggedTransfer(f ftpserver.FileTransfer, s *session, path, direction string) *loggedTransfer {
@@ -43,8 +44,21 @@ func (t *loggedTransfer) TransferError(err error) {
 	}
 }
 
-// Close closes the file and logs the transfer.
+// Close closes the file, logs the transfer and ends it on the session
+// (which may then close the user's filesystem).
 func (t *loggedTransfer) Close() error {
+	if t.closed {
+		return t.FileTransfer.Close()
+	}
+	t.closed = true
+	defer t.session.endTransfer()
+	if t.direction == "upload" && t.failure == nil && t.session.isClosed() {
+		// The control connection ended during the upload. The client never
+		// got the final reply, and the lib closed the data connection
+		// itself, which can make the read end like a clean end of file:
+		// what was received must not replace the stored copy.
+		t.TransferError(errSessionClosed)
+	}
 	err := t.FileTransfer.Close()
 	result, cause := "ok", t.failure
 	if cause == nil {
