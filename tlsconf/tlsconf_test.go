@@ -2,15 +2,11 @@ package tlsconf
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
-	"math/big"
+	"crypto/x509"
+	"encoding/hex"
 	"net"
 	"os"
 	"path/filepath"
@@ -24,74 +20,16 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
+
+	"ftpsd/internal/testcert"
 )
 
 // --- certificate fixtures, generated per test ---
 
-type keyPair struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
+type keyPair = testcert.Pair
 
-func newKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-// issue creates a certificate for cn signed by parent (self-signed when nil).
 func issue(t *testing.T, cn string, isCA bool, parent *keyPair) *keyPair {
-	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		BasicConstraintsValid: true,
-		IsCA:                  isCA,
-	}
-	if isCA {
-		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature
-	} else {
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.DNSNames = []string{"localhost"}
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-	}
-	signerCert, signerKey := tmpl, key
-	if parent != nil {
-		signerCert, signerKey = parent.cert, parent.key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, signerCert, &key.PublicKey, signerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &keyPair{cert: c, key: key}
-}
-
-func certPEM(certs ...*x509.Certificate) []byte {
-	var out []byte
-	for _, c := range certs {
-		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
-	}
-	return out
-}
-
-func keyPEM(t *testing.T, k *ecdsa.PrivateKey) []byte {
-	t.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	return testcert.Issue(t, cn, isCA, parent)
 }
 
 func writeFile(t *testing.T, path string, data []byte) {
@@ -104,10 +42,7 @@ func writeFile(t *testing.T, path string, data []byte) {
 // writePair writes kp (followed by chain) and its key to dir and returns the paths.
 func writePair(t *testing.T, dir string, kp *keyPair, chain ...*x509.Certificate) (string, string) {
 	t.Helper()
-	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	writeFile(t, certPath, certPEM(append([]*x509.Certificate{kp.cert}, chain...)...))
-	writeFile(t, keyPath, keyPEM(t, kp.key))
-	return certPath, keyPath
+	return kp.Write(t, dir, chain...)
 }
 
 // --- TLS server helper ---
@@ -331,7 +266,7 @@ func TestFilesChain(t *testing.T) {
 	dir := t.TempDir()
 	ca := issue(t, "Test CA", true, nil)
 	leaf := issue(t, "localhost", false, ca)
-	certPath, keyPath := writePair(t, dir, leaf, ca.cert)
+	certPath, keyPath := writePair(t, dir, leaf, ca.Cert)
 
 	core, logs := observer.New(zapcore.InfoLevel)
 	s, err := New(Options{CertFile: certPath, KeyFile: keyPath}, zap.New(core))
@@ -349,12 +284,12 @@ func TestFilesChain(t *testing.T) {
 	}
 
 	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
+	pool.AddCert(ca.Cert)
 	st := mustDial(t, serve(t, s.Config()), &tls.Config{RootCAs: pool, ServerName: "localhost"})
 	if n := len(st.PeerCertificates); n != 2 {
 		t.Fatalf("server presented %d certificates, want 2", n)
 	}
-	if !st.PeerCertificates[0].Equal(leaf.cert) || !st.PeerCertificates[1].Equal(ca.cert) {
+	if !st.PeerCertificates[0].Equal(leaf.Cert) || !st.PeerCertificates[1].Equal(ca.Cert) {
 		t.Fatal("presented chain is not leaf, CA")
 	}
 	if len(st.VerifiedChains) == 0 {
@@ -367,7 +302,7 @@ func TestLoadErrors(t *testing.T) {
 	kp := issue(t, "localhost", false, nil)
 	certPath, keyPath := writePair(t, dir, kp)
 	otherKey := filepath.Join(dir, "other-key.pem")
-	writeFile(t, otherKey, keyPEM(t, newKey(t)))
+	writeFile(t, otherKey, testcert.SelfSigned(t, "other").KeyPEM(t))
 	garbage := filepath.Join(dir, "garbage.pem")
 	writeFile(t, garbage, []byte("this is not PEM at all\n"))
 	badDER := filepath.Join(dir, "bad-der.pem")
@@ -411,7 +346,7 @@ func TestReload(t *testing.T) {
 	}
 	cfg := s.Config()
 	addr := serve(t, cfg)
-	if got := mustDial(t, addr, insecure()).PeerCertificates[0]; !got.Equal(a.cert) {
+	if got := mustDial(t, addr, insecure()).PeerCertificates[0]; !got.Equal(a.Cert) {
 		t.Fatal("initial handshake did not present A")
 	}
 
@@ -436,10 +371,10 @@ func TestReload(t *testing.T) {
 func assertPresents(t *testing.T, s *Store, addr string, want *keyPair) {
 	t.Helper()
 	got := mustDial(t, addr, insecure()).PeerCertificates[0]
-	if !got.Equal(want.cert) {
-		t.Fatalf("handshake presented %q, want %q", got.Subject.CommonName, want.cert.Subject.CommonName)
+	if !got.Equal(want.Cert) {
+		t.Fatalf("handshake presented %q, want %q", got.Subject.CommonName, want.Cert.Subject.CommonName)
 	}
-	if !s.Leaf().Equal(want.cert) || s.Fingerprint() != fingerprint(want.cert) {
+	if !s.Leaf().Equal(want.Cert) || s.Fingerprint() != fingerprint(want.Cert) {
 		t.Fatal("Leaf()/Fingerprint() do not match the expected certificate")
 	}
 }
