@@ -97,6 +97,8 @@ type Conn struct {
 	badLines int
 	lateTLS  *tls.Conn // cleared by CCC before the client's close_notify came: it may still come
 
+	dataProtected bool // the client asked for PROT P
+
 	loggedIn atomic.Bool
 
 	writeMu sync.Mutex               // orders replies and the switches between clear and TLS
@@ -231,6 +233,14 @@ func (c *Conn) intercept(line []byte) (bool, error) {
 	case "PBSZ", "PROT":
 		if !c.State().Protected() {
 			return true, c.reply(503, verb+" needs a TLS control channel: send AUTH TLS first.")
+		}
+		if verb == "PROT" {
+			c.dataProtected = strings.EqualFold(param, "P")
+		}
+	case "RETR", "STOR", "APPE", "STOU", "LIST", "NLST", "MLSD":
+		if c.opts.RequireDataTLS && c.loggedIn.Load() && !c.dataProtected {
+			c.logger.Warn("clear data connection refused", zap.String("command", verb))
+			return true, c.reply(521, "Data connections must be protected by TLS: send PBSZ 0 and PROT P first.")
 		}
 	}
 	return false, nil

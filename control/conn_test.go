@@ -345,3 +345,28 @@ func TestRegistryForgetsClosedConns(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+func TestRequireDataTLSRefusesClearTransfers(t *testing.T) {
+	s := startEchoWith(t, Options{RequireDataTLS: true})
+	c := dial(t, s.addr)
+	c.expect("220")
+	conn := <-s.conns
+	c.send("AUTH TLS")
+	c.expect("234")
+	c.startTLS()
+	c.send("LIST") // not logged in: the lib answers (530 in real life)
+	c.expect("200 got LIST")
+	conn.SetLoggedIn()
+	for _, cmd := range []string{"RETR a", "STOR a", "APPE a", "LIST", "NLST", "MLSD"} {
+		c.send(cmd)
+		c.expect("521")
+	}
+	c.send("PROT C")
+	c.expect("200 got PROT C")
+	c.send("RETR a")
+	c.expect("521")
+	c.send("PROT P")
+	c.expect("200 got PROT P")
+	c.send("RETR a")
+	c.expect("200 got RETR a")
+}

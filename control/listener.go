@@ -21,6 +21,9 @@ type Options struct {
 	Implicit bool
 	// HandshakeTimeout bounds each TLS handshake.
 	HandshakeTimeout time.Duration
+	// RequireDataTLS refuses, with 521, a transfer command of a logged-in
+	// session that did not ask for PROT P.
+	RequireDataTLS bool
 	// AllowCCC lets a logged-in client clear the control channel (CCC).
 	AllowCCC bool
 	// CCCWait bounds the wait for the client's close_notify after CCC;

@@ -90,7 +90,12 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 		}
 	}
 	s.login(user.Name, fs)
-	st := d.controlState(cc)
+	conn := d.registry.Lookup(cc.LocalAddr(), cc.RemoteAddr())
+	var st control.State
+	if conn != nil {
+		conn.SetLoggedIn()
+		st = conn.State()
+	}
 	s.logger.Info("login", zap.String("result", "ok"), zap.Bool("read_only", user.ReadOnly),
 		zap.String("tls_version", st.VersionName()), zap.Bool("implicit", st.Implicit))
 	return newClientFs(fs, user.ReadOnly, s), nil

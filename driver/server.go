@@ -64,10 +64,11 @@ func (s *Server) listen(addr string, implicit bool) (*control.Listener, error) {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	l := control.NewListener(inner, control.Options{
-		TLSConfig: s.driver.tls,
-		Implicit:  implicit,
-		Registry:  s.driver.registry,
-		Logger:    s.logger.Named("control"),
+		TLSConfig:      s.driver.tls,
+		Implicit:       implicit,
+		RequireDataTLS: s.driver.cfg.TLS.Require == config.RequireAll,
+		Registry:       s.driver.registry,
+		Logger:         s.logger.Named("control"),
 	})
 	lib := ftpserver.NewFtpServer(listenerDriver{Driver: s.driver, listener: l})
 	lib.Logger = slog.New(zapslog.NewHandler(s.logger.Named("ftp").Core()))
