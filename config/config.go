@@ -42,6 +42,12 @@ type TLS struct {
 	MinVersion string `toml:"min_version"`
 	// Require is "none", "control" or "all".
 	Require string `toml:"require"`
+	// CCC is "allow" or "deny": whether a logged-in client may clear the
+	// control channel (CCC, RFC 4217 section 6).
+	CCC string `toml:"ccc"`
+	// RequireSessionReuse refuses a protected data connection whose TLS
+	// session was not resumed from its control connection.
+	RequireSessionReuse bool `toml:"require_session_reuse"`
 }
 
 // Passive holds the passive-mode data port settings.
@@ -83,6 +89,12 @@ const (
 	RequireAll     = "all"
 )
 
+// Words of [tls] ccc.
+const (
+	CCCAllow = "allow"
+	CCCDeny  = "deny"
+)
+
 // Storage backends.
 const (
 	BackendOS     = "os"
@@ -100,9 +112,11 @@ func Default() Config {
 			IdleTimeout: Duration(5 * time.Minute),
 		},
 		TLS: TLS{
-			SelfSigned: true,
-			MinVersion: "1.2",
-			Require:    RequireAll,
+			SelfSigned:          true,
+			MinVersion:          "1.2",
+			Require:             RequireAll,
+			CCC:                 CCCAllow,
+			RequireSessionReuse: true,
 		},
 		Passive: Passive{Ports: "50000-50019"},
 		Storage: Storage{Backend: BackendOS, Root: "./ftproot"},

@@ -198,7 +198,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 	full := Default()
 	full.Server.ImplicitListen = "0.0.0.0:990"
 	full.Server.IdleTimeout = Duration(90*time.Minute + 1500*time.Millisecond)
-	full.TLS = TLS{CertFile: "/c.pem", KeyFile: "/k.pem", MinVersion: "1.3", Require: RequireControl}
+	full.TLS = TLS{CertFile: "/c.pem", KeyFile: "/k.pem", MinVersion: "1.3", Require: RequireControl, CCC: CCCDeny}
 	full.Users = []User{{Name: "a", PasswordHash: testHash, Home: "a", ReadOnly: true}, {Name: "b", PasswordHash: testHash}}
 	for name, cfg := range map[string]Config{"default": Default(), "full": full} {
 		var b strings.Builder

@@ -112,6 +112,11 @@ func (c *Config) validateTLS(add addFunc) {
 	default:
 		add("tls.require", "%q is not one of \"none\", \"control\", \"all\"", c.TLS.Require)
 	}
+	switch c.TLS.CCC {
+	case CCCAllow, CCCDeny:
+	default:
+		add("tls.ccc", "%q is not one of \"allow\", \"deny\"", c.TLS.CCC)
+	}
 	if c.TLS.SelfSigned && (c.TLS.CertFile != "" || c.TLS.KeyFile != "") {
 		add("tls.self_signed", "cannot be true together with tls.cert_file/tls.key_file")
 	}

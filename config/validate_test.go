@@ -65,7 +65,7 @@ func TestValidateAccepts(t *testing.T) {
 		"any port":         func(c *Config) { c.Server.Listen = ":0" },
 		"control port out": func(c *Config) { c.Server.Listen, c.Passive.Ports = "0.0.0.0:50100", "50000-50099" },
 		"cert files": func(c *Config) {
-			c.TLS = TLS{CertFile: "c.pem", KeyFile: "k.pem", MinVersion: "1.3", Require: RequireControl}
+			c.TLS = TLS{CertFile: "c.pem", KeyFile: "k.pem", MinVersion: "1.3", Require: RequireControl, CCC: CCCDeny}
 		},
 		"require none":    func(c *Config) { c.TLS.Require = RequireNone },
 		"memory, no root": func(c *Config) { c.Storage = Storage{Backend: BackendMemory} },
