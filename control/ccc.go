@@ -71,7 +71,7 @@ func (c *Conn) clearTLS(t *tls.Conn) error {
 	c.stateMu.Lock()
 	c.state.TLS, c.state.Cleared = false, true
 	c.stateMu.Unlock()
-	c.logger.Info("control channel cleared (CCC)", zap.Bool("client_closed_first", peerFirst))
+	c.log().Info("control channel cleared (CCC)", zap.Bool("client_closed_first", peerFirst))
 	return nil
 }
 
@@ -118,7 +118,7 @@ func (c *Conn) skipLateAlert() (bool, error) {
 	n, err := t.Read(buf[:])
 	c.plain = append(c.plain, buf[:n]...)
 	if errors.Is(err, io.EOF) {
-		c.logger.Debug("late close_notify after CCC consumed")
+		c.log().Debug("late close_notify after CCC consumed")
 		return false, nil
 	}
 	if err != nil {

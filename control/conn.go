@@ -85,11 +85,13 @@ func (s State) CipherSuiteName() string {
 // is meant for one goroutine (the lib's command loop); Write, Close and
 // State are safe for concurrent use.
 type Conn struct {
-	raw    net.Conn
-	w      *wire
-	opts   *Options
-	logger *zap.Logger
-	key    string
+	raw      net.Conn
+	w        *wire
+	opts     *Options
+	logPtr   atomic.Pointer[zap.Logger]
+	key      string
+	id       uint64   // set by the registry
+	dataKeys []string // data endpoints bound to this conn, guarded by the registry
 
 	// Read side, used only by the goroutine that calls Read.
 	plain    []byte // decrypted bytes not yet handed out
@@ -101,8 +103,9 @@ type Conn struct {
 
 	loggedIn atomic.Bool
 
-	writeMu sync.Mutex               // orders replies and the switches between clear and TLS
-	tlsConn atomic.Pointer[tls.Conn] // nil while the channel is clear
+	writeMu     sync.Mutex               // orders replies and the switches between clear and TLS
+	dataRefused error                    // guarded by writeMu; see NoteDataRefused
+	tlsConn     atomic.Pointer[tls.Conn] // nil while the channel is clear
 
 	stateMu sync.Mutex
 	state   State
@@ -119,7 +122,8 @@ func newConn(raw net.Conn, opts *Options) *Conn {
 		opts: opts,
 		key:  connKey(raw.LocalAddr(), raw.RemoteAddr()),
 	}
-	c.logger = opts.Logger.With(zap.String("remote", raw.RemoteAddr().String()))
+	opts.Registry.add(c)
+	c.logPtr.Store(opts.Logger.With(zap.String("remote", raw.RemoteAddr().String())))
 	if opts.Implicit {
 		c.tlsConn.Store(c.newTLSServer())
 		c.state.Implicit = true
@@ -128,8 +132,15 @@ func newConn(raw net.Conn, opts *Options) *Conn {
 }
 
 func (c *Conn) newTLSServer() *tls.Conn {
-	return tls.Server(&recordConn{Conn: c.raw, records: &recordReader{w: c.w}}, c.opts.TLSConfig)
+	cfg := c.opts.TLSConfig
+	if c.opts.TLSConfigFor != nil {
+		cfg = c.opts.TLSConfigFor(c.id)
+	}
+	return tls.Server(&recordConn{Conn: c.raw, records: &recordReader{w: c.w}}, cfg)
 }
+
+// ID returns the connection's id, unique within its Registry.
+func (c *Conn) ID() uint64 { return c.id }
 
 // State returns the connection's current protection.
 func (c *Conn) State() State {
@@ -220,7 +231,7 @@ func (c *Conn) intercept(line []byte) (bool, error) {
 		if c.badLines >= maxBadLines {
 			return true, c.drop(421, "Too many malformed commands, closing control connection.", ErrTooManyJunk)
 		}
-		c.logger.Warn("malformed command line", zap.Int("bytes", len(line)))
+		c.log().Warn("malformed command line", zap.Int("bytes", len(line)))
 		return true, c.reply(500, "Malformed command line (control characters).")
 	}
 	c.badLines = 0
@@ -237,9 +248,11 @@ func (c *Conn) intercept(line []byte) (bool, error) {
 		if verb == "PROT" {
 			c.dataProtected = strings.EqualFold(param, "P")
 		}
+	case "PORT", "EPRT":
+		c.watchCommand(verb, param)
 	case "RETR", "STOR", "APPE", "STOU", "LIST", "NLST", "MLSD":
 		if c.opts.RequireDataTLS && c.loggedIn.Load() && !c.dataProtected {
-			c.logger.Warn("clear data connection refused", zap.String("command", verb))
+			c.log().Warn("clear data connection refused", zap.String("command", verb))
 			return true, c.reply(521, "Data connections must be protected by TLS: send PBSZ 0 and PROT P first.")
 		}
 	}
@@ -282,7 +295,7 @@ func (c *Conn) handshake(t *tls.Conn) error {
 	defer cancel()
 	if err := t.HandshakeContext(ctx); err != nil {
 		if !c.handshakeLogged.Swap(true) {
-			c.logger.Warn("control TLS handshake failed", zap.Error(err))
+			c.log().Warn("control TLS handshake failed", zap.Error(err))
 		}
 		return fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
@@ -294,7 +307,7 @@ func (c *Conn) handshake(t *tls.Conn) error {
 		c.state.Version = cs.Version
 		c.state.CipherSuite = cs.CipherSuite
 		c.state.PeerCertificates = cs.PeerCertificates
-		c.logger.Debug("control channel protected",
+		c.log().Debug("control channel protected",
 			zap.String("tls_version", tls.VersionName(cs.Version)),
 			zap.String("cipher", tls.CipherSuiteName(cs.CipherSuite)))
 	}
@@ -316,6 +329,17 @@ func (c *Conn) writeLocked(p []byte) (int, error) {
 		}
 		return len(p), nil
 	}
+	c.watchReply(p)
+	if c.dataRefused != nil && len(p) > 0 && (p[0] == '4' || p[0] == '5') {
+		// The lib reports the failed data handshake as a generic transfer
+		// error; say what happened instead.
+		c.log().Warn("data connection refused", zap.Error(c.dataRefused), zap.ByteString("lib_reply", bytes.TrimSpace(p)))
+		c.dataRefused = nil
+		if _, err := c.writeLocked([]byte(dataRefusedReply)); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
 	t := c.tlsConn.Load()
 	if t == nil {
 		return c.raw.Write(p)
@@ -325,6 +349,25 @@ func (c *Conn) writeLocked(p []byte) (int, error) {
 	}
 	return t.Write(p)
 }
+
+// dataRefusedReply replaces the lib's reply to a transfer whose data
+// connection was refused by NoteDataRefused.
+const dataRefusedReply = "425 Data connection refused: its TLS session was not resumed from this control connection (tls.require_session_reuse).\r\n"
+
+// NoteDataRefused records that a data connection of this session was
+// refused during its TLS handshake: the lib's next error reply is replaced
+// by a 425 that says why. It is safe for concurrent use.
+func (c *Conn) NoteDataRefused(err error) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	c.dataRefused = err
+}
+
+// SetLogger replaces the conn's logger, e.g. with the session's logger
+// once the user is known. It is safe for concurrent use.
+func (c *Conn) SetLogger(l *zap.Logger) { c.logPtr.Store(l) }
+
+func (c *Conn) log() *zap.Logger { return c.logPtr.Load() }
 
 // reply writes one reply line of the conn's own.
 func (c *Conn) reply(code int, text string) error {
@@ -339,7 +382,7 @@ func (c *Conn) reply(code int, text string) error {
 // drop tells the client why (when code is not 0), logs, and returns cause
 // so that the lib ends the session.
 func (c *Conn) drop(code int, text string, cause error) error {
-	c.logger.Warn("dropping control connection", zap.Error(cause))
+	c.log().Warn("dropping control connection", zap.Error(cause))
 	if code != 0 {
 		_ = c.reply(code, text) // the session ends either way
 	}

@@ -17,6 +17,9 @@ const DefaultHandshakeTimeout = 15 * time.Second
 type Options struct {
 	// TLSConfig is used for AUTH TLS and implicit TLS. Required.
 	TLSConfig *tls.Config
+	// TLSConfigFor, if set, returns the TLS config of the connection with
+	// the given id instead of TLSConfig (to mark its session tickets).
+	TLSConfigFor func(id uint64) *tls.Config
 	// Implicit starts every connection in TLS (implicit FTPS, port 990).
 	Implicit bool
 	// HandshakeTimeout bounds each TLS handshake.
@@ -68,21 +71,21 @@ func (l *Listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := newConn(raw, &l.opts)
-	l.opts.Registry.add(c)
-	return c, nil
+	return newConn(raw, &l.opts), nil
 }
 
 // Registry finds the Conn behind a session from its addresses. It is safe
 // for concurrent use.
 type Registry struct {
-	mu    sync.Mutex
-	conns map[string]*Conn
+	mu     sync.Mutex
+	conns  map[string]*Conn
+	data   map[string]*Conn // data endpoints (see DataOwner)
+	nextID uint64
 }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{conns: make(map[string]*Conn)}
+	return &Registry{conns: make(map[string]*Conn), data: make(map[string]*Conn)}
 }
 
 // Lookup returns the open connection with these addresses, or nil.
@@ -99,9 +102,12 @@ func (r *Registry) Len() int {
 	return len(r.conns)
 }
 
+// add registers c and gives it its id.
 func (r *Registry) add(c *Conn) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.nextID++
+	c.id = r.nextID
 	r.conns[c.key] = c
 }
 
@@ -111,6 +117,12 @@ func (r *Registry) remove(c *Conn) {
 	if r.conns[c.key] == c {
 		delete(r.conns, c.key)
 	}
+	for _, k := range c.dataKeys {
+		if r.data[k] == c {
+			delete(r.data, k)
+		}
+	}
+	c.dataKeys = nil
 }
 
 func connKey(local, remote net.Addr) string {

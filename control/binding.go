@@ -1,0 +1,134 @@
+package control
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Data-connection endpoints are bound to the control connection that
+// announced them, so that the data side can tell which session a data
+// connection belongs to: the passive port the conn saw in its own 227/229
+// reply, or the client address of a PORT/EPRT command.
+
+func passiveKey(port int) string { return "L:" + strconv.Itoa(port) }
+
+func activeKey(addr netip.AddrPort) string { return "R:" + addr.String() }
+
+// DataOwner returns the control connection that owns a data connection,
+// given the server side of that data connection, or nil.
+func (r *Registry) DataOwner(data net.Conn) *Conn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if a, ok := data.LocalAddr().(*net.TCPAddr); ok {
+		if c := r.data[passiveKey(a.Port)]; c != nil {
+			return c
+		}
+	}
+	if a, ok := data.RemoteAddr().(*net.TCPAddr); ok {
+		return r.data[activeKey(a.AddrPort())]
+	}
+	return nil
+}
+
+// bind makes c the owner of the data endpoint key, replacing c's previous
+// endpoint of the same kind.
+func (r *Registry) bind(c *Conn, key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, old := range c.dataKeys {
+		if old[:2] == key[:2] {
+			if r.data[old] == c {
+				delete(r.data, old)
+			}
+			c.dataKeys = append(c.dataKeys[:i], c.dataKeys[i+1:]...)
+			break
+		}
+	}
+	r.data[key] = c
+	c.dataKeys = append(c.dataKeys, key)
+}
+
+// watchReply binds the port of a 227/229 reply written by the lib.
+func (c *Conn) watchReply(p []byte) {
+	if port, ok := passivePort(p); ok {
+		c.opts.Registry.bind(c, passiveKey(port))
+	}
+}
+
+// passivePort extracts the port of "227 Entering Passive Mode
+// (h1,h2,h3,h4,p1,p2)" or "229 Entering Extended Passive Mode (|||port|)".
+func passivePort(p []byte) (int, bool) {
+	switch {
+	case bytes.HasPrefix(p, []byte("227 ")):
+		open, end := bytes.IndexByte(p, '('), bytes.IndexByte(p, ')')
+		if open < 0 || end < open {
+			return 0, false
+		}
+		ap, ok := parsePORT(string(p[open+1 : end]))
+		return int(ap.Port()), ok
+	case bytes.HasPrefix(p, []byte("229 ")):
+		open, end := bytes.Index(p, []byte("(|||")), bytes.Index(p, []byte("|)"))
+		if open < 0 || end < open+4 {
+			return 0, false
+		}
+		port, err := strconv.Atoi(string(p[open+4 : end]))
+		if err != nil || port <= 0 || port > 65535 {
+			return 0, false
+		}
+		return port, true
+	}
+	return 0, false
+}
+
+// watchCommand binds the client address of a PORT or EPRT command.
+func (c *Conn) watchCommand(verb, param string) {
+	var ap netip.AddrPort
+	var ok bool
+	switch verb {
+	case "PORT":
+		ap, ok = parsePORT(param)
+	case "EPRT":
+		ap, ok = parseEPRT(param)
+	}
+	if ok {
+		c.opts.Registry.bind(c, activeKey(ap))
+	}
+}
+
+// parsePORT parses "h1,h2,h3,h4,p1,p2".
+func parsePORT(s string) (netip.AddrPort, bool) {
+	parts := strings.Split(strings.TrimSpace(s), ",")
+	if len(parts) != 6 {
+		return netip.AddrPort{}, false
+	}
+	var b [6]byte
+	for i, part := range parts {
+		n, err := strconv.Atoi(strings.TrimSpace(part))
+		if err != nil || n < 0 || n > 255 {
+			return netip.AddrPort{}, false
+		}
+		b[i] = byte(n)
+	}
+	addr := netip.AddrFrom4([4]byte{b[0], b[1], b[2], b[3]})
+	return netip.AddrPortFrom(addr, uint16(b[4])<<8|uint16(b[5])), true
+}
+
+// parseEPRT parses "|proto|address|port|" (RFC 2428) with any delimiter.
+func parseEPRT(s string) (netip.AddrPort, bool) {
+	if len(s) < 2 {
+		return netip.AddrPort{}, false
+	}
+	fields := strings.Split(s[1:], s[:1])
+	if len(fields) != 4 {
+		return netip.AddrPort{}, false
+	}
+	addr, err := netip.ParseAddr(fields[1])
+	port, perr := strconv.Atoi(fields[2])
+	if err != nil || perr != nil || port <= 0 || port > 65535 {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(addr.Unmap(), uint16(port)), true
+}

@@ -1,0 +1,135 @@
+package control
+
+import (
+	"errors"
+	"net"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+)
+
+// fakeData is the server side of a data connection.
+type fakeData struct {
+	net.Conn
+	local, remote *net.TCPAddr
+}
+
+func (f fakeData) LocalAddr() net.Addr  { return f.local }
+func (f fakeData) RemoteAddr() net.Addr { return f.remote }
+
+func passiveData(port int) net.Conn {
+	return fakeData{local: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port},
+		remote: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 41000}}
+}
+
+func activeData(ip string, port int) net.Conn {
+	return fakeData{local: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 20},
+		remote: &net.TCPAddr{IP: net.ParseIP(ip), Port: port}}
+}
+
+func newTestConn(reg *Registry) (*Conn, *scriptConn) {
+	raw := &scriptConn{}
+	return newConn(raw, &Options{Registry: reg, Logger: zap.NewNop()}), raw
+}
+
+func TestPassiveRepliesBindPorts(t *testing.T) {
+	reg := NewRegistry()
+	a, _ := newTestConn(reg)
+	b, _ := newTestConn(reg)
+	if a.ID() == b.ID() || a.ID() == 0 {
+		t.Fatalf("ids %d and %d", a.ID(), b.ID())
+	}
+	mustWrite(t, a, "227 Entering Passive Mode (127,0,0,1,195,80).\r\n") // 50000
+	mustWrite(t, b, "229 Entering Extended Passive Mode (|||50001|)\r\n")
+	if got := reg.DataOwner(passiveData(50000)); got != a {
+		t.Fatalf("owner of 50000 = %v, want a", got)
+	}
+	if got := reg.DataOwner(passiveData(50001)); got != b {
+		t.Fatalf("owner of 50001 = %v, want b", got)
+	}
+	// A second PASV releases the first port; a port reused by another
+	// session belongs to it.
+	mustWrite(t, a, "229 Entering Extended Passive Mode (|||50002|)\r\n")
+	mustWrite(t, b, "227 Entering Passive Mode (127,0,0,1,195,80)\r\n")
+	if reg.DataOwner(passiveData(50000)) != b || reg.DataOwner(passiveData(50002)) != a || reg.DataOwner(passiveData(50001)) != nil {
+		t.Fatal("bindings not moved by the second PASV")
+	}
+	_ = a.Close()
+	if reg.DataOwner(passiveData(50002)) != nil {
+		t.Fatal("closed conn still owns its port")
+	}
+}
+
+func TestActiveCommandsBindClientAddress(t *testing.T) {
+	reg := NewRegistry()
+	c, _ := newTestConn(reg)
+	c.watchCommand("PORT", "127,0,0,2,4,1")
+	if reg.DataOwner(activeData("127.0.0.2", 1025)) != c {
+		t.Fatal("PORT not bound")
+	}
+	c.watchCommand("EPRT", "|2|::1|6000|")
+	if reg.DataOwner(activeData("::1", 6000)) != c || reg.DataOwner(activeData("127.0.0.2", 1025)) != nil {
+		t.Fatal("EPRT not bound in place of PORT")
+	}
+}
+
+func TestParsePassiveAndActive(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		port int
+		ok   bool
+	}{
+		{"227 Entering Passive Mode (10,0,0,1,4,1)\r\n", 1025, true},
+		{"227 Entering Passive Mode (10,0,0,1,4)\r\n", 0, false},
+		{"227 Entering Passive Mode (10,0,0,1,4,256)\r\n", 0, false},
+		{"229 Entering Extended Passive Mode (|||65535|)\r\n", 65535, true},
+		{"229 Entering Extended Passive Mode (|||70000|)\r\n", 0, false},
+		{"229 Entering Extended Passive Mode (|||x|)\r\n", 0, false},
+		{"200 Entering Passive Mode (10,0,0,1,4,1)\r\n", 0, false},
+		{"227 ) (\r\n", 0, false},
+	} {
+		port, ok := passivePort([]byte(tc.line))
+		if port != tc.port || ok != tc.ok {
+			t.Errorf("%q: got %d %v, want %d %v", tc.line, port, ok, tc.port, tc.ok)
+		}
+	}
+	for _, tc := range []struct {
+		param, want string
+	}{
+		{"|1|132.235.1.2|6275|", "132.235.1.2:6275"},
+		{"!2!::1!21!", "[::1]:21"},
+		{"|1|::ffff:10.0.0.1|80|", "10.0.0.1:80"},
+		{"|1|x|80|", ""},
+		{"|1|10.0.0.1|0|", ""},
+		{"|", ""},
+	} {
+		ap, ok := parseEPRT(tc.param)
+		if got := ap.String(); (ok && got != tc.want) || (!ok && tc.want != "") {
+			t.Errorf("EPRT %q: got %s %v, want %q", tc.param, got, ok, tc.want)
+		}
+	}
+}
+
+func TestNoteDataRefusedRewritesTheNextErrorReply(t *testing.T) {
+	c, raw := newTestConn(NewRegistry())
+	mustWrite(t, c, "150 Using transfer connection\r\n")
+	c.NoteDataRefused(errors.New("not resumed"))
+	mustWrite(t, c, "550 Issue during transfer: network error\r\n")
+	mustWrite(t, c, "550 Could not access file\r\n")
+	got := raw.out.String()
+	want := "150 Using transfer connection\r\n" + dataRefusedReply + "550 Could not access file\r\n"
+	if got != want {
+		t.Fatalf("replies:\n%s\nwant:\n%s", got, want)
+	}
+	if !strings.HasPrefix(dataRefusedReply, "425 ") {
+		t.Fatal("refusal is not a 425")
+	}
+}
+
+func mustWrite(t *testing.T, c *Conn, s string) {
+	t.Helper()
+	if n, err := c.Write([]byte(s)); err != nil || n != len(s) {
+		t.Fatalf("Write(%q) = %d, %v", s, n, err)
+	}
+}
