@@ -28,7 +28,8 @@ func (r *Registry) DataOwner(data net.Conn) *Conn {
 		}
 	}
 	if a, ok := data.RemoteAddr().(*net.TCPAddr); ok {
-		return r.data[activeKey(a.AddrPort())]
+		ap := a.AddrPort()
+		return r.data[activeKey(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))]
 	}
 	return nil
 }
