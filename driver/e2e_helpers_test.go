@@ -171,6 +171,9 @@ type rawClient struct {
 	raw  net.Conn // TCP socket of the control connection
 	conn net.Conn // raw, or the TLS client over it
 	r    *textproto.Reader
+	// tlsCfg is shared by the control and data connections, so that data
+	// connections resume the control connection's TLS session.
+	tlsCfg *tls.Config
 }
 
 // dialRaw connects to addr and reads the 220 greeting. With implicit the
@@ -182,7 +185,7 @@ func dialRaw(t testing.TB, addr string, implicit bool) *rawClient {
 		t.Fatal(err)
 	}
 	_ = raw.SetDeadline(time.Now().Add(e2eTimeout))
-	c := &rawClient{t: t, addr: addr, raw: raw, conn: raw}
+	c := &rawClient{t: t, addr: addr, raw: raw, conn: raw, tlsCfg: clientTLS()}
 	t.Cleanup(func() { _ = c.raw.Close() })
 	if implicit {
 		c.startTLS()
@@ -195,7 +198,7 @@ func dialRaw(t testing.TB, addr string, implicit bool) *rawClient {
 
 func (c *rawClient) startTLS() {
 	c.t.Helper()
-	tc := tls.Client(c.raw, clientTLS())
+	tc := tls.Client(c.raw, c.tlsCfg)
 	if err := tc.Handshake(); err != nil {
 		c.t.Fatalf("control TLS handshake: %v", err)
 	}

@@ -101,7 +101,7 @@ func TestE2EReadOnlyUser(t *testing.T) {
 	// Reading works.
 	data := c.dialData(c.pasv())
 	c.must(150, "RETR shared.bin")
-	tc := tls.Client(data, clientTLS())
+	tc := tls.Client(data, c.tlsCfg)
 	_ = tc.SetDeadline(time.Now().Add(e2eTimeout))
 	got, err := io.ReadAll(tc)
 	if err != nil {

@@ -29,7 +29,7 @@ func protectedData(t *testing.T, c *rawClient, command string) (raw, plain []byt
 	data := c.dialData(c.pasv())
 	rec := &recorder{Conn: data}
 	c.must(150, "%s", command)
-	tc := tls.Client(rec, clientTLS())
+	tc := tls.Client(rec, c.tlsCfg)
 	if err := tc.Handshake(); err != nil {
 		t.Fatalf("%s: data TLS handshake: %v", command, err)
 	}
@@ -96,7 +96,7 @@ func TestE2EProtPEncryptsData(t *testing.T) {
 			up := append([]byte(plainMarker), randomData(t, 100_000)...)
 			data := c.dialData(c.pasv())
 			c.must(150, "STOR up-%s.bin", name)
-			tc := tls.Client(data, clientTLS())
+			tc := tls.Client(data, c.tlsCfg)
 			if _, err := tc.Write(up); err != nil {
 				t.Fatalf("STOR write: %v", err)
 			}

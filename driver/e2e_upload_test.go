@@ -38,7 +38,7 @@ func startProtectedStor(t *testing.T, c *rawClient, name string, part []byte) (*
 	t.Helper()
 	data := c.dialData(c.pasv())
 	c.must(150, "STOR %s", name)
-	tc := tls.Client(data, clientTLS())
+	tc := tls.Client(data, c.tlsCfg)
 	_, err := tc.Write(part)
 	return &tlsData{raw: data, tls: tc}, err
 }

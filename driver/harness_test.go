@@ -165,9 +165,13 @@ func needTool(t testing.TB, name, pkg string) string {
 	return ""
 }
 
-// clientTLS is the TLS config of test clients (self-signed server).
+// clientTLS is the TLS config of one test client (self-signed server). A
+// client uses the same config for its control and data connections: the
+// fixed ServerName makes them share a session-cache entry, so that data
+// connections resume the control connection's session.
 func clientTLS() *tls.Config {
-	return &tls.Config{InsecureSkipVerify: true, ClientSessionCache: tls.NewLRUClientSessionCache(8)}
+	return &tls.Config{InsecureSkipVerify: true, ServerName: "localhost",
+		ClientSessionCache: tls.NewLRUClientSessionCache(8)}
 }
 
 // gatedCore passes log entries to the test output only while on, since a

@@ -516,8 +516,12 @@ func (s *server) stop(t *testing.T, sig os.Signal) {
 	}
 }
 
+// clientTLS is one client's TLS config: its data connections resume the
+// control connection's session (shared cache entry under one ServerName),
+// as ftpsd requires by default.
 func clientTLS() *tls.Config {
-	return &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the servers under test use test certificates
+	return &tls.Config{InsecureSkipVerify: true, ServerName: "localhost", //nolint:gosec // test certificates
+		ClientSessionCache: tls.NewLRUClientSessionCache(4)}
 }
 
 // exerciseFTP logs in, uploads a file, lists and downloads it, and checks
