@@ -93,6 +93,7 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 	conn := d.registry.Lookup(cc.LocalAddr(), cc.RemoteAddr())
 	var st control.State
 	if conn != nil {
+		conn.SetLogger(s.logger.Named("control"))
 		conn.SetLoggedIn()
 		st = conn.State()
 	}
@@ -101,7 +102,7 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 	return newClientFs(fs, user.ReadOnly, s), nil
 }
 
-// GetTLSConfig returns the one stable TLS config (data channels).
+// GetTLSConfig returns the one stable TLS config of data channels.
 func (d *Driver) GetTLSConfig() (*tls.Config, error) { return d.tls, nil }
 
 // QuitMessage is the text of the 221 reply.

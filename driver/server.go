@@ -14,6 +14,7 @@ import (
 
 	"ftpsd/config"
 	"ftpsd/control"
+	"ftpsd/tlsconf"
 )
 
 // Server runs one lib server per control listener (explicit and implicit
@@ -23,6 +24,7 @@ type Server struct {
 	explicit  *control.Listener
 	implicit  *control.Listener
 	libs      []*ftpserver.FtpServer
+	base      *tls.Config // control channels; data channels use driver.tls
 	logger    *zap.Logger
 	closeOnce sync.Once
 }
@@ -35,15 +37,16 @@ func NewServer(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger) (*S
 	if err != nil {
 		return nil, err
 	}
+	registry := control.NewRegistry()
 	d := &Driver{
 		cfg:      cfg,
 		users:    newUserBase(cfg.Users),
 		storage:  st,
-		tls:      tlsConfig,
-		registry: control.NewRegistry(),
+		tls:      dataTLS(tlsConfig, registry, cfg.TLS.RequireSessionReuse, logger),
+		registry: registry,
 		logger:   logger.Named("session"),
 	}
-	s := &Server{driver: d, logger: logger}
+	s := &Server{driver: d, base: tlsConfig, logger: logger}
 	if s.explicit, err = s.listen(cfg.Server.Listen, false); err != nil {
 		return nil, err
 	}
@@ -64,9 +67,11 @@ func (s *Server) listen(addr string, implicit bool) (*control.Listener, error) {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	l := control.NewListener(inner, control.Options{
-		TLSConfig:      s.driver.tls,
+		TLSConfig:      s.base,
+		TLSConfigFor:   func(id uint64) *tls.Config { return tlsconf.ControlConfig(s.base, id) },
 		Implicit:       implicit,
 		RequireDataTLS: s.driver.cfg.TLS.Require == config.RequireAll,
+		AllowCCC:       s.driver.cfg.TLS.CCC == config.CCCAllow,
 		Registry:       s.driver.registry,
 		Logger:         s.logger.Named("control"),
 	})
@@ -124,3 +129,24 @@ func (s *Server) Close() {
 
 // Sessions returns the number of open control connections.
 func (s *Server) Sessions() int { return s.driver.registry.Len() }
+
+// dataTLS returns the config of data connections, bound to the control
+// session that announced their port (tls.require_session_reuse).
+func dataTLS(base *tls.Config, registry *control.Registry, required bool, logger *zap.Logger) *tls.Config {
+	return tlsconf.DataConfig(base, tlsconf.DataBinding{
+		Resolve: func(conn net.Conn) (uint64, bool) {
+			if c := registry.DataOwner(conn); c != nil {
+				return c.ID(), true
+			}
+			return 0, false
+		},
+		Required: required,
+		Refused: func(conn net.Conn, err error) {
+			if c := registry.DataOwner(conn); c != nil {
+				c.NoteDataRefused(err) // logged with the session when replied
+				return
+			}
+			logger.Warn("data connection refused", zap.String("remote", conn.RemoteAddr().String()), zap.Error(err))
+		},
+	})
+}

@@ -12,11 +12,38 @@ Usage:
 """
 
 import argparse
+import ftplib
 import hashlib
 import json
 import ssl
 import sys
-from ftplib import FTP_TLS, error_perm
+from ftplib import FTP_TLS, error_perm, error_temp
+
+
+class ReusingFTP_TLS(FTP_TLS):
+    """FTP_TLS whose data connections resume the control connection's TLS
+    session, as servers that require session reuse (ftpsd by default,
+    vsftpd's require_ssl_reuse) demand. Plain FTP_TLS starts a new session
+    for every data connection. The session is kept across CCC, which turns
+    the control socket back into a plain one."""
+
+    _tls_session = None
+
+    def _control_session(self):
+        if isinstance(self.sock, ssl.SSLSocket) and self.sock.session is not None:
+            self._tls_session = self.sock.session
+        return self._tls_session
+
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            conn = self.context.wrap_socket(conn, server_hostname=self.host,
+                                            session=self._control_session())
+        return conn, size
+
+    def ccc(self):
+        self._control_session()
+        return super().ccc()
 
 
 def main() -> int:
@@ -29,6 +56,8 @@ def main() -> int:
     ap.add_argument("--remote", required=True)
     ap.add_argument("--download", required=True)
     ap.add_argument("--timeout", type=float, default=20.0)
+    ap.add_argument("--ccc", action="store_true", help="clear the control channel after PROT P")
+    ap.add_argument("--no-reuse", action="store_true", help="plain FTP_TLS: new TLS session per data connection")
     args = ap.parse_args()
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -36,7 +65,7 @@ def main() -> int:
     ctx.verify_mode = ssl.CERT_NONE
 
     out = {}
-    ftp = FTP_TLS(context=ctx, timeout=args.timeout)
+    ftp = (FTP_TLS if args.no_reuse else ReusingFTP_TLS)(context=ctx, timeout=args.timeout)
     out["welcome"] = ftp.connect(args.host, args.port)
     out["auth"] = ftp.auth()
     out["control_tls_version"] = ftp.sock.version()
@@ -47,6 +76,18 @@ def main() -> int:
         print(json.dumps(out))
         return 0
     out["pbsz_prot"] = ftp.prot_p()
+    if args.ccc:
+        out["ccc"] = ftp.ccc()
+        out["control_plain_after_ccc"] = not isinstance(ftp.sock, ssl.SSLSocket)
+        out["pwd_after_ccc"] = ftp.sendcmd("PWD")
+    if args.no_reuse:
+        try:
+            ftp.nlst()
+        except (error_perm, error_temp) as e:
+            out["data_error"] = str(e)
+        out["quit"] = ftp.quit()
+        print(json.dumps(out))
+        return 0
 
     with open(args.upload, "rb") as f:
         out["stor"] = ftp.storbinary("STOR " + args.remote, f)
