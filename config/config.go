@@ -15,6 +15,7 @@ type Config struct {
 	Server  Server  `toml:"server"`
 	TLS     TLS     `toml:"tls"`
 	Passive Passive `toml:"passive"`
+	Active  Active  `toml:"active"`
 	Storage Storage `toml:"storage"`
 	Users   []User  `toml:"users"`
 	Log     Log     `toml:"log"`
@@ -54,6 +55,25 @@ type TLS struct {
 type Passive struct {
 	// Ports is the inclusive range "START-END" opened on the firewall.
 	Ports string `toml:"ports"`
+	// Wait is how long a PASV/EPSV waits for a port when every port of the
+	// range is leased; "0s" answers at once.
+	Wait Duration `toml:"wait"`
+	// PublicAddress is announced in 227 replies: an IPv4 address or a DNS
+	// name (the firewall's public address behind NAT). Empty announces the
+	// address the client connected to.
+	PublicAddress string `toml:"public_address"`
+	// PublicAddressRefresh is how often a DNS name is resolved again.
+	PublicAddressRefresh Duration `toml:"public_address_refresh"`
+	// InternalNetworks are client networks (CIDRs) that get the server's own
+	// address instead of PublicAddress.
+	InternalNetworks []string `toml:"internal_networks"`
+}
+
+// Active holds the active-mode (PORT/EPRT) settings.
+type Active struct {
+	// Enabled allows active mode; behind a firewall it rarely works, so it
+	// is off by default. The PORT address must be the client's own.
+	Enabled bool `toml:"enabled"`
 }
 
 // Storage selects where users' files live.
@@ -118,7 +138,11 @@ func Default() Config {
 			CCC:                 CCCAllow,
 			RequireSessionReuse: true,
 		},
-		Passive: Passive{Ports: "50000-50019"},
+		Passive: Passive{
+			Ports:                "50000-50019",
+			Wait:                 Duration(5 * time.Second),
+			PublicAddressRefresh: Duration(5 * time.Minute),
+		},
 		Storage: Storage{Backend: BackendOS, Root: "./ftproot"},
 		Log:     Log{Level: "info", Format: "console"},
 	}

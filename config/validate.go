@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -131,6 +133,24 @@ func (c *Config) validateTLS(add addFunc) {
 }
 
 func (c *Config) validatePassive(add addFunc) {
+	if c.Passive.Wait < 0 {
+		add("passive.wait", "must not be negative")
+	}
+	if c.Passive.PublicAddressRefresh.Std() < time.Second {
+		add("passive.public_address_refresh", "must be at least 1s, got %s", c.Passive.PublicAddressRefresh.Std())
+	}
+	if a := c.Passive.PublicAddress; a != "" {
+		if ip, err := netip.ParseAddr(a); err == nil && !ip.Is4() {
+			add("passive.public_address", "%q is not IPv4 (PASV announces IPv4; IPv6 clients use EPSV)", a)
+		} else if err != nil && !validHostname(a) {
+			add("passive.public_address", "%q is neither an IPv4 address nor a DNS name", a)
+		}
+	}
+	for i, n := range c.Passive.InternalNetworks {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			add(fmt.Sprintf("passive.internal_networks[%d]", i), "%q is not a CIDR such as \"192.168.0.0/16\"", n)
+		}
+	}
 	r, err := ParsePortRange(c.Passive.Ports)
 	if err != nil {
 		add("passive.ports", "%v", err)
@@ -201,4 +221,34 @@ func (c *Config) validateLog(add addFunc) {
 	default:
 		add("log.format", "%q is not one of \"json\", \"console\"", c.Log.Format)
 	}
+}
+
+// InternalNetworks returns the parsed passive.internal_networks. It is
+// valid after Validate succeeded.
+func (c *Config) InternalNetworks() []netip.Prefix {
+	var nets []netip.Prefix
+	for _, n := range c.Passive.InternalNetworks {
+		if p, err := netip.ParsePrefix(n); err == nil {
+			nets = append(nets, p.Masked())
+		}
+	}
+	return nets
+}
+
+// validHostname reports whether s looks like a DNS name.
+func validHostname(s string) bool {
+	if len(s) > 253 || s == "" {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(s, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -133,3 +133,13 @@ func mustWrite(t *testing.T, c *Conn, s string) {
 		t.Fatalf("Write(%q) = %d, %v", s, n, err)
 	}
 }
+
+func TestLibNoPortReplyBecomesBusy425(t *testing.T) {
+	c, raw := newTestConn(NewRegistry())
+	mustWrite(t, c, "421 Could not listen for passive connection: could not find any port to listen to\r\n")
+	mustWrite(t, c, "421 Could not listen for passive connection: couldn't fetch public IP\r\n")
+	want := passiveBusyReply + "421 Could not listen for passive connection: couldn't fetch public IP\r\n"
+	if got := raw.out.String(); got != want {
+		t.Fatalf("replies:\n%q\nwant:\n%q", got, want)
+	}
+}

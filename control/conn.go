@@ -322,33 +322,49 @@ func (c *Conn) Write(p []byte) (int, error) {
 }
 
 func (c *Conn) writeLocked(p []byte) (int, error) {
-	if c.opts.AllowCCC && string(p) == featPROT {
-		// FEAT: the lib lists PROT; CCC belongs beside it.
-		if _, err := c.writeLocked([]byte(featPROT + featCCC)); err != nil {
-			return 0, err
-		}
-		return len(p), nil
-	}
-	c.watchReply(p)
-	if c.dataRefused != nil && len(p) > 0 && (p[0] == '4' || p[0] == '5') {
-		// The lib reports the failed data handshake as a generic transfer
-		// error; say what happened instead.
-		c.log().Warn("data connection refused", zap.Error(c.dataRefused), zap.ByteString("lib_reply", bytes.TrimSpace(p)))
-		c.dataRefused = nil
-		if _, err := c.writeLocked([]byte(dataRefusedReply)); err != nil {
-			return 0, err
-		}
-		return len(p), nil
-	}
+	out := c.rewrite(p)
 	t := c.tlsConn.Load()
 	if t == nil {
-		return c.raw.Write(p)
+		if _, err := c.raw.Write(out); err != nil {
+			return 0, err
+		}
+		return len(p), nil
 	}
 	if err := c.handshake(t); err != nil {
 		return 0, err
 	}
-	return t.Write(p)
+	if _, err := t.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil // the lib's bufio.Writer counts what it gave
 }
+
+// rewrite watches a reply of the lib and returns what to send instead:
+// FEAT gains CCC beside PROT, the lib's 421 "no port" becomes a 425 busy
+// reply, and the error reply after a refused data handshake says why.
+func (c *Conn) rewrite(p []byte) []byte {
+	c.watchReply(p)
+	switch {
+	case c.opts.AllowCCC && string(p) == featPROT:
+		return []byte(featPROT + featCCC)
+	case bytes.HasPrefix(p, []byte("421 ")) && bytes.Contains(p, []byte(libNoPortText)):
+		// The lib's 421 would tell the client the server is closing the
+		// connection; it is only busy.
+		return []byte(passiveBusyReply)
+	case c.dataRefused != nil && len(p) > 0 && (p[0] == '4' || p[0] == '5'):
+		c.log().Warn("data connection refused", zap.Error(c.dataRefused), zap.ByteString("lib_reply", bytes.TrimSpace(p)))
+		c.dataRefused = nil
+		return []byte(dataRefusedReply)
+	}
+	return p
+}
+
+// libNoPortText ends the lib's reply when no passive port could be bound
+// (ftpserverlib's ErrNoAvailableListeningPort).
+const libNoPortText = "could not find any port to listen to"
+
+// passiveBusyReply replaces that reply.
+const passiveBusyReply = "425 No passive port is free: the server is busy, try again in a moment.\r\n"
 
 // dataRefusedReply replaces the lib's reply to a transfer whose data
 // connection was refused by NoteDataRefused.

@@ -4,12 +4,15 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"go.uber.org/zap"
 
 	"ftpsd/config"
 	"ftpsd/control"
+	"ftpsd/pasv"
 )
 
 // Errors returned to the lib, which turns them into reply texts.
@@ -21,27 +24,51 @@ var (
 // Driver implements ftpserver.MainDriver for every listener of one server.
 // It is safe for concurrent use.
 type Driver struct {
-	cfg      config.Config
-	users    *userBase
-	storage  *storage
-	tls      *tls.Config
-	registry *control.Registry
-	logger   *zap.Logger
+	ports     *pasv.Allocator
+	announcer *pasv.Announcer
+	cfg       config.Config
+	users     *userBase
+	storage   *storage
+	tls       *tls.Config
+	registry  *control.Registry
+	logger    *zap.Logger
 }
 
 func (d *Driver) settings(listener *control.Listener) *ftpserver.Settings {
-	ports := d.cfg.PassivePorts()
 	return &ftpserver.Settings{
 		Listener:                 listener,
 		Banner:                   d.cfg.Server.Banner,
 		IdleTimeout:              int(d.cfg.Server.IdleTimeout.Std().Seconds()),
 		ConnectionTimeout:        30,
-		PassiveTransferPortRange: ftpserver.PortRange{Start: ports.Start, End: ports.End},
+		PassiveTransferPortRange: d.ports,
+		PublicIPResolver:         d.passiveAddress,
+		DisableActiveMode:        !d.cfg.Active.Enabled,
 		ActiveTransferPortNon20:  true,
 		TLSRequired:              ftpserver.ClearOrEncrypted, // the driver enforces the policy
 		DisableSite:              true,                       // no SITE CHMOD/CHOWN/SYMLINK
 		DefaultTransferType:      ftpserver.TransferTypeBinary,
 	}
+}
+
+// passiveAddress chooses the address of a 227 reply for the client.
+func (d *Driver) passiveAddress(cc ftpserver.ClientContext) (string, error) {
+	ip, err := d.announcer.Address(addrOfConn(cc.RemoteAddr()), addrOfConn(cc.LocalAddr()))
+	if err != nil {
+		return "", err
+	}
+	return ip.String(), nil
+}
+
+func addrOfConn(a net.Addr) netip.Addr {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.AddrPort().Addr()
+	}
+	return netip.Addr{}
+}
+
+// WrapPassiveListener lets the allocator lease the port the lib bound.
+func (d *Driver) WrapPassiveListener(l net.Listener) (net.Listener, error) {
+	return d.ports.WrapPassiveListener(l)
 }
 
 // ClientConnected opens a session and returns the banner.
@@ -132,7 +159,9 @@ func (l listenerDriver) GetSettings() (*ftpserver.Settings, error) {
 }
 
 var (
-	_ ftpserver.MainDriver                      = listenerDriver{}
-	_ ftpserver.MainDriverExtensionUserVerifier = listenerDriver{}
-	_ ftpserver.MainDriverExtensionQuitMessage  = listenerDriver{}
+	_ ftpserver.PasvPortGetter                    = (*pasv.Allocator)(nil)
+	_ ftpserver.MainDriverExtensionPassiveWrapper = listenerDriver{}
+	_ ftpserver.MainDriver                        = listenerDriver{}
+	_ ftpserver.MainDriverExtensionUserVerifier   = listenerDriver{}
+	_ ftpserver.MainDriverExtensionQuitMessage    = listenerDriver{}
 )

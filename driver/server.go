@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"ftpsd/config"
 	"ftpsd/control"
+	"ftpsd/pasv"
 	"ftpsd/tlsconf"
 )
 
@@ -37,14 +39,32 @@ func NewServer(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger) (*S
 	if err != nil {
 		return nil, err
 	}
+	ports := cfg.PassivePorts()
+	alloc, err := pasv.NewAllocator(pasv.Options{
+		Start: ports.Start, End: ports.End, Wait: cfg.Passive.Wait.Std(), Logger: logger.Named("pasv"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	announcer, err := pasv.NewAnnouncer(context.Background(), pasv.AddressOptions{
+		PublicAddress:    cfg.Passive.PublicAddress,
+		Refresh:          cfg.Passive.PublicAddressRefresh.Std(),
+		InternalNetworks: cfg.InternalNetworks(),
+		Logger:           logger.Named("pasv"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("passive.public_address: %w", err)
+	}
 	registry := control.NewRegistry()
 	d := &Driver{
-		cfg:      cfg,
-		users:    newUserBase(cfg.Users),
-		storage:  st,
-		tls:      dataTLS(tlsConfig, registry, cfg.TLS.RequireSessionReuse, logger),
-		registry: registry,
-		logger:   logger.Named("session"),
+		ports:     alloc,
+		announcer: announcer,
+		cfg:       cfg,
+		users:     newUserBase(cfg.Users),
+		storage:   st,
+		tls:       dataTLS(tlsConfig, registry, cfg.TLS.RequireSessionReuse, logger),
+		registry:  registry,
+		logger:    logger.Named("session"),
 	}
 	s := &Server{driver: d, base: tlsConfig, logger: logger}
 	if s.explicit, err = s.listen(cfg.Server.Listen, false); err != nil {
@@ -124,8 +144,12 @@ func (s *Server) Close() {
 				s.logger.Warn("stop listener", zap.Error(err))
 			}
 		}
+		s.driver.announcer.Close()
 	})
 }
+
+// PassiveStats returns the passive port allocator's state.
+func (s *Server) PassiveStats() pasv.Stats { return s.driver.ports.Stats() }
 
 // Sessions returns the number of open control connections.
 func (s *Server) Sessions() int { return s.driver.registry.Len() }

@@ -1,0 +1,320 @@
+package pasv
+
+import (
+	"cmp"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+const (
+	// maxCandidates bounds one round of candidates: the lib asks at most
+	// 1,000 times, and NumberAttempts must leave room for the closing call.
+	maxCandidates = 999
+	// roundTimeout frees a round the lib abandoned (it never should).
+	roundTimeout = time.Second
+	// tentativeFor is how long the first candidate of a round is put last
+	// in other rounds, while its session binds it.
+	tentativeFor = 2 * time.Second
+	// pendingFor is how long a round's candidates are kept to learn which
+	// ports failed to bind.
+	pendingFor = 5 * time.Second
+)
+
+// Options configures an Allocator.
+type Options struct {
+	// Start and End bound the inclusive port range.
+	Start, End int
+	// Wait is how long a PASV waits for a port when all are leased; zero
+	// answers at once.
+	Wait time.Duration
+	// Logger receives the exhaustion warnings. Required.
+	Logger *zap.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Stats is the allocator's state, for logs and metrics.
+type Stats struct {
+	Capacity    int    // ports in the range
+	InUse       int    // ports leased now
+	Waiting     int    // PASV commands waiting for a port now
+	Exhaustions uint64 // PASV commands that found no port, since start
+}
+
+// Allocator proposes passive ports and tracks their leases. It is safe for
+// concurrent use.
+//
+// For each PASV the lib calls NumberAttempts once, then FetchNext until it
+// returns false, then listens on the candidates in order; the listener that
+// bound is shown to WrapPassiveListener, which takes the lease, and the
+// lease ends when that listener closes. Rounds of candidates are served one
+// at a time (they last microseconds), so every round lists every free port:
+// the least recently released first, ports another round is about to bind
+// and ports that recently failed to bind (held by a foreign process) last.
+// Two sessions racing for one port are settled by the kernel's bind.
+type Allocator struct {
+	start, end int
+	wait       time.Duration
+	logger     *zap.Logger
+	now        func() time.Time
+
+	mu          sync.Mutex
+	ports       []portState
+	changed     chan struct{} // closed and replaced on every release and round end
+	round       []int         // candidates of the open round
+	next        int           // next candidate of the open round
+	roundOpen   bool
+	roundStart  time.Time
+	pending     []pastRound
+	inUse       int
+	waiting     int
+	exhaustions uint64
+	dry         bool
+}
+
+type portState struct {
+	leased   bool
+	released time.Time // zero: never used
+	proposed time.Time // first candidate of a recent round
+	suspect  bool      // failed to bind while not leased: a foreign process may hold it
+}
+
+type pastRound struct {
+	candidates []int
+	at         time.Time
+}
+
+// NewAllocator returns an allocator for the range in opts.
+func NewAllocator(opts Options) (*Allocator, error) {
+	if opts.Start < 1 || opts.End > 65535 || opts.Start > opts.End {
+		return nil, fmt.Errorf("passive port range %d-%d is invalid", opts.Start, opts.End)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Allocator{
+		start: opts.Start, end: opts.End, wait: opts.Wait,
+		logger: opts.Logger, now: now,
+		ports:   make([]portState, opts.End-opts.Start+1),
+		changed: make(chan struct{}),
+	}, nil
+}
+
+// Stats returns the current state.
+func (a *Allocator) Stats() Stats {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return Stats{Capacity: len(a.ports), InUse: a.inUse, Waiting: a.waiting, Exhaustions: a.exhaustions}
+}
+
+// NumberAttempts opens a round of candidates for one PASV, waiting up to
+// the configured wait while every port is leased, and returns how many
+// times the lib may call FetchNext (one more than the candidates, so that
+// the round ends with FetchNext's false).
+func (a *Allocator) NumberAttempts() int {
+	deadline := a.now().Add(a.wait)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for {
+		if a.roundOpen && a.now().Sub(a.roundStart) < roundTimeout {
+			a.waitLocked(a.now().Add(10 * time.Millisecond))
+			continue
+		}
+		candidates := a.candidatesLocked()
+		if len(candidates) == 0 && a.now().Before(deadline) {
+			a.waiting++
+			a.waitLocked(deadline)
+			a.waiting--
+			continue
+		}
+		a.openRoundLocked(candidates)
+		return len(candidates) + 1
+	}
+}
+
+// waitLocked releases the lock until the state changes or the deadline.
+func (a *Allocator) waitLocked(deadline time.Time) {
+	changed := a.changed
+	a.mu.Unlock()
+	timer := time.NewTimer(max(deadline.Sub(a.now()), 0))
+	select {
+	case <-changed:
+	case <-timer.C:
+	}
+	timer.Stop()
+	a.mu.Lock()
+}
+
+func (a *Allocator) openRoundLocked(candidates []int) {
+	a.roundOpen, a.roundStart = true, a.now()
+	a.round, a.next = candidates, 0
+	if len(candidates) > 0 {
+		return
+	}
+	a.exhaustions++
+	if !a.dry {
+		a.dry = true
+		a.logger.Warn("passive port range exhausted: PASV/EPSV refused until a port is released",
+			zap.Int("capacity", len(a.ports)), zap.Duration("wait", a.wait))
+	}
+}
+
+// FetchNext returns the next candidate of the open round, or false when
+// the round is over.
+func (a *Allocator) FetchNext() (int, int, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.roundOpen { // not preceded by NumberAttempts: one plain proposal
+		if c := a.candidatesLocked(); len(c) > 0 {
+			return c[0], c[0], true
+		}
+		return 0, 0, false
+	}
+	if a.next >= len(a.round) {
+		a.closeRoundLocked()
+		return 0, 0, false
+	}
+	port := a.round[a.next]
+	if a.next == 0 {
+		a.ports[port-a.start].proposed = a.now()
+	}
+	a.next++
+	return port, port, true
+}
+
+func (a *Allocator) closeRoundLocked() {
+	if len(a.round) > 0 {
+		a.pending = append(a.pending, pastRound{candidates: a.round, at: a.now()})
+	}
+	a.roundOpen, a.round, a.next = false, nil, 0
+	a.signalLocked()
+}
+
+func (a *Allocator) signalLocked() {
+	close(a.changed)
+	a.changed = make(chan struct{})
+}
+
+// candidatesLocked lists the ports not leased, best first.
+func (a *Allocator) candidatesLocked() []int {
+	now := a.now()
+	a.expirePendingLocked(now)
+	var c []int
+	for i := range a.ports {
+		if !a.ports[i].leased {
+			c = append(c, a.start+i)
+		}
+	}
+	slices.SortStableFunc(c, func(x, y int) int {
+		px, py := &a.ports[x-a.start], &a.ports[y-a.start]
+		if d := cmp.Compare(a.rank(px, now), a.rank(py, now)); d != 0 {
+			return d
+		}
+		return px.released.Compare(py.released)
+	})
+	if len(c) > maxCandidates {
+		c = c[:maxCandidates]
+	}
+	return c
+}
+
+// rank orders candidates: plain free ports, then ports another round is
+// binding, then suspects.
+func (a *Allocator) rank(p *portState, now time.Time) int {
+	switch {
+	case p.suspect:
+		return 2
+	case !p.proposed.IsZero() && now.Sub(p.proposed) < tentativeFor:
+		return 1
+	}
+	return 0
+}
+
+// WrapPassiveListener takes the lease of the port the lib bound and
+// returns a listener that releases it when closed. It has the signature of
+// ftpserverlib's MainDriverExtensionPassiveWrapper.
+func (a *Allocator) WrapPassiveListener(l net.Listener) (net.Listener, error) {
+	addr, ok := l.Addr().(*net.TCPAddr)
+	if !ok || addr.Port < a.start || addr.Port > a.end {
+		return l, nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := &a.ports[addr.Port-a.start]
+	if st.leased {
+		a.logger.Error("passive port bound while already leased", zap.Int("port", addr.Port))
+	} else {
+		a.inUse++
+	}
+	st.leased, st.suspect, st.proposed = true, false, time.Time{}
+	a.learnLocked(addr.Port)
+	return &leasedListener{Listener: l, release: func() { a.release(addr.Port) }}, nil
+}
+
+// learnLocked marks as suspect the candidates that the lib tried before
+// the port that bound, unless a session leased them meanwhile.
+func (a *Allocator) learnLocked(bound int) {
+	for i, r := range a.pending {
+		idx := slices.Index(r.candidates, bound)
+		if idx < 0 {
+			continue
+		}
+		a.markSuspectsLocked(r.candidates[:idx])
+		a.pending = slices.Delete(a.pending, i, i+1)
+		return
+	}
+}
+
+// expirePendingLocked forgets old rounds; a round that never bound found
+// none of its candidates free.
+func (a *Allocator) expirePendingLocked(now time.Time) {
+	kept := a.pending[:0]
+	for _, r := range a.pending {
+		if now.Sub(r.at) < pendingFor {
+			kept = append(kept, r)
+			continue
+		}
+		a.markSuspectsLocked(r.candidates)
+	}
+	a.pending = kept
+}
+
+func (a *Allocator) markSuspectsLocked(ports []int) {
+	for _, p := range ports {
+		if st := &a.ports[p-a.start]; !st.leased {
+			st.suspect = true
+		}
+	}
+}
+
+func (a *Allocator) release(port int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := &a.ports[port-a.start]
+	if !st.leased {
+		return
+	}
+	st.leased, st.released = false, a.now()
+	a.inUse--
+	a.dry = false
+	a.signalLocked()
+}
+
+// leasedListener releases its port's lease once, when closed.
+type leasedListener struct {
+	net.Listener
+	once    sync.Once
+	release func()
+}
+
+func (l *leasedListener) Close() error {
+	err := l.Listener.Close()
+	l.once.Do(l.release)
+	return err
+}
