@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"bufio"
 	"errors"
 	"flag"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"ftpsd/config"
+	"ftpsd/pasv"
 	"ftpsd/tlsconf"
 )
 
@@ -32,11 +34,22 @@ func checkCommand(args []string, stdout io.Writer) error {
 	if _, err := tlsconf.New(tlsOptions(cfg.TLS), zap.NewNop()); err != nil {
 		return fmt.Errorf("config %s: %w", *path, err)
 	}
+	ann, err := pasv.NewAnnouncer(context.Background(), pasv.AddressOptions{
+		PublicAddress: cfg.Passive.PublicAddress, Logger: zap.NewNop(),
+	})
+	if err != nil {
+		return fmt.Errorf("config %s: passive.public_address: %w", *path, err)
+	}
+	ann.Close()
 	fmt.Fprintf(stdout, "# %s is valid; effective settings:\n", *path)
 	for i := range cfg.Users {
 		cfg.Users[i].PasswordHash = "(bcrypt hash, not shown)"
 	}
-	return toml.NewEncoder(stdout).Encode(cfg)
+	if err := toml.NewEncoder(stdout).Encode(cfg); err != nil {
+		return err
+	}
+	printPortReport(stdout, cfg)
+	return nil
 }
 
 func hashPasswordCommand(args []string, stdin io.Reader, stdout io.Writer) error {

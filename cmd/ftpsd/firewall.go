@@ -1,0 +1,57 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+
+	"ftpsd/config"
+	"ftpsd/pasv"
+)
+
+// printPortReport writes, as TOML comments, which passive ports are taken
+// on this host now and the firewall rules the configuration needs.
+func printPortReport(w io.Writer, cfg config.Config) {
+	r := cfg.PassivePorts()
+	taken := pasv.TakenPorts(r.Start, r.End)
+	fmt.Fprintf(w, "\n# passive ports %s: %d ports, %d taken on this host now%s\n",
+		r, r.Len(), len(taken), listPorts(taken))
+	control := controlPorts(cfg)
+	fmt.Fprintf(w, `#
+# Firewall rules for this configuration (inbound TCP):
+#   nftables:
+#     nft add rule inet filter input tcp dport { %s } accept
+#     nft add rule inet filter input tcp dport %d-%d accept
+#   iptables:
+#     iptables -A INPUT -p tcp -m multiport --dports %s -j ACCEPT
+#     iptables -A INPUT -p tcp --dport %d:%d -j ACCEPT
+#   Deep-inspection firewalls (NetScreen-style FTP ALG) cannot read PASV
+#   replies on an encrypted control channel: open the passive range above,
+#   or have clients send CCC after login (tls.ccc = "allow") so the ALG can
+#   read the 227 reply while the data stays encrypted.
+`, strings.Join(control, ", "), r.Start, r.End, strings.Join(control, ","), r.Start, r.End)
+}
+
+func listPorts(ports []int) string {
+	if len(ports) == 0 {
+		return ""
+	}
+	s := make([]string, len(ports))
+	for i, p := range ports {
+		s[i] = strconv.Itoa(p)
+	}
+	return ": " + strings.Join(s, ", ")
+}
+
+// controlPorts returns the ports of the control listeners.
+func controlPorts(cfg config.Config) []string {
+	var ports []string
+	for _, addr := range []string{cfg.Server.Listen, cfg.Server.ImplicitListen} {
+		if _, port, err := net.SplitHostPort(addr); err == nil {
+			ports = append(ports, port)
+		}
+	}
+	return ports
+}
