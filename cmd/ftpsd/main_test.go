@@ -695,3 +695,34 @@ func freePortRange(t *testing.T, n int) string {
 	t.Skip("no free passive port range")
 	return ""
 }
+
+// TestHealthCommand probes a greeting server and a closed port.
+func TestHealthCommand(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = io.WriteString(c, "220 ftpsd ready\r\n")
+			_ = c.Close()
+		}
+	}()
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"health", "-addr", l.Addr().String()}, nil, &out, &errb); code != 0 {
+		t.Fatalf("health of a greeting server: exit %d, %s", code, errb.String())
+	}
+	closed := l.Addr().(*net.TCPAddr)
+	l.Close()
+	if code := run(context.Background(), []string{"health", "-addr", closed.String(), "-timeout", "1s"}, nil, &out, &errb); code != 1 {
+		t.Fatalf("health of a closed port: exit %d, want 1", code)
+	}
+	if !strings.Contains(errb.String(), closed.String()) {
+		t.Fatalf("error does not name the address: %s", errb.String())
+	}
+}

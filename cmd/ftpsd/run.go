@@ -23,6 +23,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = checkCommand(rest, stdout)
 	case "hash-password":
 		err = hashPasswordCommand(rest, stdin, stdout)
+	case "health":
+		err = healthCommand(rest, stdout)
 	case "version":
 		_, err = fmt.Fprintln(stdout, "ftpsd", version())
 	case "help":
@@ -64,6 +66,7 @@ func printUsage(w io.Writer) {
   ftpsd [serve] [-config FILE]   run in the foreground (first-run default without -config)
   ftpsd check -config FILE       validate a configuration and print the effective settings
   ftpsd hash-password            read one password line on stdin, print its bcrypt hash
+  ftpsd health -config FILE      exit 0 when the configured server answers 220 (or -addr HOST:PORT)
   ftpsd version                  print the version
 `)
 }
