@@ -19,6 +19,14 @@ type Config struct {
 	Storage Storage `toml:"storage"`
 	Users   []User  `toml:"users"`
 	Log     Log     `toml:"log"`
+	Metrics Metrics `toml:"metrics"`
+}
+
+// Metrics holds the Prometheus endpoint settings.
+type Metrics struct {
+	// Listen is the address of the /metrics and /healthz endpoint, e.g.
+	// "127.0.0.1:9121"; empty turns it off.
+	Listen string `toml:"listen"`
 }
 
 // Server holds the control-channel listeners and session settings.
@@ -32,6 +40,13 @@ type Server struct {
 	Banner string `toml:"banner"`
 	// IdleTimeout closes a control connection idle for that long.
 	IdleTimeout Duration `toml:"idle_timeout"`
+	// ShutdownTimeout is how long SIGTERM/SIGINT lets running transfers
+	// finish before the remaining sessions are cut.
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// MaxConnections caps the control connections open at once (0: no cap).
+	MaxConnections int `toml:"max_connections"`
+	// MaxConnectionsPerIP caps them per client address (0: no cap).
+	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
 }
 
 // TLS holds the certificate and the TLS policy.
@@ -127,9 +142,12 @@ const (
 func Default() Config {
 	return Config{
 		Server: Server{
-			Listen:      "127.0.0.1:2121",
-			Banner:      "ftpsd ready",
-			IdleTimeout: Duration(5 * time.Minute),
+			Listen:              "127.0.0.1:2121",
+			Banner:              "ftpsd ready",
+			IdleTimeout:         Duration(5 * time.Minute),
+			ShutdownTimeout:     Duration(30 * time.Second),
+			MaxConnections:      1000,
+			MaxConnectionsPerIP: 100,
 		},
 		TLS: TLS{
 			SelfSigned:          true,

@@ -84,6 +84,16 @@ func (c *Config) validateServer(add addFunc) {
 	if c.Server.IdleTimeout.Std() < 1e9 {
 		add("server.idle_timeout", "must be at least 1s, got %s", c.Server.IdleTimeout.Std())
 	}
+	if c.Server.ShutdownTimeout < 0 {
+		add("server.shutdown_timeout", "must not be negative")
+	}
+	if c.Server.MaxConnections < 0 {
+		add("server.max_connections", "must not be negative (0 means no limit)")
+	}
+	if c.Server.MaxConnectionsPerIP < 0 {
+		add("server.max_connections_per_ip", "must not be negative (0 means no limit)")
+	}
+	checkAddr(add, "metrics.listen", c.Metrics.Listen)
 	if strings.ContainsAny(c.Server.Banner, "\r\n") {
 		add("server.banner", "must be one line")
 	}

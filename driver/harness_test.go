@@ -67,6 +67,7 @@ func testConfig(t testing.TB) config.Config {
 	cfg.Server.ImplicitListen = "127.0.0.1:0"
 	cfg.Passive.Ports = freePortRange(t, 20).String()
 	cfg.Storage.Root = t.TempDir()
+	cfg.Server.MaxConnectionsPerIP = 0 // every test client comes from 127.0.0.1
 	cfg.Users = []config.User{
 		{Name: userName, PasswordHash: mustHash(t, userPass), Home: aliceHomeDir},
 		{Name: readerName, PasswordHash: mustHash(t, readerPass), Home: readerHome, ReadOnly: true},
