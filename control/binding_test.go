@@ -30,7 +30,8 @@ func activeData(ip string, port int) net.Conn {
 
 func newTestConn(reg *Registry) (*Conn, *scriptConn) {
 	raw := &scriptConn{}
-	return newConn(raw, &Options{Registry: reg, Logger: zap.NewNop()}), raw
+	c, _ := newConn(raw, &Options{Registry: reg, Logger: zap.NewNop()})
+	return c, raw
 }
 
 func TestPassiveRepliesBindPorts(t *testing.T) {

@@ -71,6 +71,7 @@ func (c *Conn) clearTLS(t *tls.Conn) error {
 	c.stateMu.Lock()
 	c.state.TLS, c.state.Cleared = false, true
 	c.stateMu.Unlock()
+	c.opts.events().ControlCleared()
 	c.log().Info("control channel cleared (CCC)", zap.Bool("client_closed_first", peerFirst))
 	return nil
 }

@@ -115,20 +115,24 @@ type Conn struct {
 	closeErr        error
 }
 
-func newConn(raw net.Conn, opts *Options) *Conn {
+// newConn registers a Conn for raw within the caps of opts; when a cap is
+// reached it returns nil and the cap's name.
+func newConn(raw net.Conn, opts *Options) (*Conn, string) {
 	c := &Conn{
 		raw:  raw,
 		w:    &wire{conn: raw},
 		opts: opts,
 		key:  connKey(raw.LocalAddr(), raw.RemoteAddr()),
 	}
-	opts.Registry.add(c)
+	if reason := opts.Registry.add(c, opts.MaxConns, opts.MaxPerIP); reason != "" {
+		return nil, reason
+	}
 	c.logPtr.Store(opts.Logger.With(zap.String("remote", raw.RemoteAddr().String())))
-	if opts.Implicit {
+	if opts.Implicit { // after add: the TLS config may depend on the id
 		c.tlsConn.Store(c.newTLSServer())
 		c.state.Implicit = true
 	}
-	return c
+	return c, ""
 }
 
 func (c *Conn) newTLSServer() *tls.Conn {
@@ -295,6 +299,7 @@ func (c *Conn) handshake(t *tls.Conn) error {
 	defer cancel()
 	if err := t.HandshakeContext(ctx); err != nil {
 		if !c.handshakeLogged.Swap(true) {
+			c.opts.events().HandshakeFailed()
 			c.log().Warn("control TLS handshake failed", zap.Error(err))
 		}
 		return fmt.Errorf("%w: %w", ErrHandshake, err)
@@ -419,6 +424,10 @@ func (c *Conn) Close() error {
 	})
 	return c.closeErr
 }
+
+// Reply sends one reply line of the caller's own, e.g. a 421 before the
+// server closes the connection at shutdown. It is safe for concurrent use.
+func (c *Conn) Reply(code int, text string) error { return c.reply(code, text) }
 
 // LocalAddr returns the server's address of the connection.
 func (c *Conn) LocalAddr() net.Addr { return c.raw.LocalAddr() }

@@ -11,7 +11,7 @@ import (
 // does and returns the lines handed out.
 func readAll(t *testing.T, chunks [][]byte) ([][]byte, *scriptConn) {
 	raw := &scriptConn{chunks: chunks}
-	c := newConn(raw, &Options{Registry: NewRegistry(), Logger: zap.NewNop()})
+	c, _ := newConn(raw, &Options{Registry: NewRegistry(), Logger: zap.NewNop()})
 	var lines [][]byte
 	var cur []byte
 	buf := make([]byte, 7) // small reads: a line may take several calls

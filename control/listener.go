@@ -2,6 +2,7 @@ package control
 
 import (
 	"crypto/tls"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -32,6 +33,12 @@ type Options struct {
 	// CCCWait bounds the wait for the client's close_notify after CCC;
 	// zero means DefaultCCCWait.
 	CCCWait time.Duration
+	// MaxConns and MaxPerIP cap the open connections, in all and per client
+	// address; 0 means no cap. A connection over a cap is answered 421 and
+	// closed.
+	MaxConns, MaxPerIP int
+	// Events, if set, is told about refusals, failed handshakes and CCC.
+	Events Events
 	// Registry receives every accepted connection until it closes. Required.
 	Registry *Registry
 	// Logger receives the conn's log lines. Required.
@@ -64,14 +71,59 @@ func NewListener(inner net.Listener, opts Options) *Listener {
 	return &Listener{Listener: inner, opts: opts}
 }
 
-// Accept waits for the next connection and returns it as a *Conn. Errors
-// of the inner listener are returned unchanged.
-func (l *Listener) Accept() (net.Conn, error) {
-	raw, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+// Events receives what the control layer counts. Implementations must be
+// safe for concurrent use.
+type Events interface {
+	// ConnectionRefused is called for a connection over a cap; reason is
+	// "max_connections" or "max_connections_per_ip".
+	ConnectionRefused(reason string)
+	// HandshakeFailed is called once per failed control-channel handshake.
+	HandshakeFailed()
+	// ControlCleared is called when a client cleared its channel with CCC.
+	ControlCleared()
+}
+
+type noEvents struct{}
+
+func (noEvents) ConnectionRefused(string) {}
+func (noEvents) HandshakeFailed()         {}
+func (noEvents) ControlCleared()          {}
+
+func (o *Options) events() Events {
+	if o.Events != nil {
+		return o.Events
 	}
-	return newConn(raw, &l.opts), nil
+	return noEvents{}
+}
+
+// Accept waits for the next connection within the caps and returns it as
+// a *Conn; connections over a cap are refused on the side. Errors of the
+// inner listener are returned unchanged.
+func (l *Listener) Accept() (net.Conn, error) {
+	for {
+		raw, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		c, reason := newConn(raw, &l.opts)
+		if c == nil {
+			go l.refuse(raw, reason)
+			continue
+		}
+		return c, nil
+	}
+}
+
+// refuse answers a connection over a cap and closes it.
+func (l *Listener) refuse(raw net.Conn, reason string) {
+	defer raw.Close()
+	l.opts.events().ConnectionRefused(reason)
+	l.opts.Logger.Warn("connection refused", zap.String("remote", raw.RemoteAddr().String()), zap.String("reason", reason))
+	if l.opts.Implicit {
+		return // a TLS client would not understand a clear reply
+	}
+	_ = raw.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	_, _ = io.WriteString(raw, "421 Too many connections ("+reason+"); try again later.\r\n")
 }
 
 // Registry finds the Conn behind a session from its addresses. It is safe
@@ -80,12 +132,13 @@ type Registry struct {
 	mu     sync.Mutex
 	conns  map[string]*Conn
 	data   map[string]*Conn // data endpoints (see DataOwner)
+	perIP  map[string]int
 	nextID uint64
 }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{conns: make(map[string]*Conn), data: make(map[string]*Conn)}
+	return &Registry{conns: make(map[string]*Conn), data: make(map[string]*Conn), perIP: make(map[string]int)}
 }
 
 // Lookup returns the open connection with these addresses, or nil.
@@ -102,13 +155,41 @@ func (r *Registry) Len() int {
 	return len(r.conns)
 }
 
-// add registers c and gives it its id.
-func (r *Registry) add(c *Conn) {
+// add registers c and gives it its id, unless a cap (0: none) is reached;
+// it then returns the name of the cap.
+func (r *Registry) add(c *Conn, maxConns, maxPerIP int) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if maxConns > 0 && len(r.conns) >= maxConns {
+		return "max_connections"
+	}
+	ip := hostOf(c.raw.RemoteAddr())
+	if maxPerIP > 0 && r.perIP[ip] >= maxPerIP {
+		return "max_connections_per_ip"
+	}
 	r.nextID++
 	c.id = r.nextID
 	r.conns[c.key] = c
+	r.perIP[ip]++
+	return ""
+}
+
+func hostOf(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.AddrPort().Addr().Unmap().String()
+	}
+	return a.String()
+}
+
+// Conns returns the open connections.
+func (r *Registry) Conns() []*Conn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	conns := make([]*Conn, 0, len(r.conns))
+	for _, c := range r.conns {
+		conns = append(conns, c)
+	}
+	return conns
 }
 
 func (r *Registry) remove(c *Conn) {
@@ -116,6 +197,10 @@ func (r *Registry) remove(c *Conn) {
 	defer r.mu.Unlock()
 	if r.conns[c.key] == c {
 		delete(r.conns, c.key)
+		ip := hostOf(c.raw.RemoteAddr())
+		if r.perIP[ip]--; r.perIP[ip] <= 0 {
+			delete(r.perIP, ip)
+		}
 	}
 	for _, k := range c.dataKeys {
 		if r.data[k] == c {
