@@ -12,6 +12,7 @@ import (
 
 	"ftpsd/config"
 	"ftpsd/control"
+	"ftpsd/metrics"
 	"ftpsd/pasv"
 )
 
@@ -24,6 +25,7 @@ var (
 // Driver implements ftpserver.MainDriver for every listener of one server.
 // It is safe for concurrent use.
 type Driver struct {
+	metrics   *metrics.Metrics
 	ports     *pasv.Allocator
 	announcer *pasv.Announcer
 	cfg       config.Config
@@ -73,7 +75,7 @@ func (d *Driver) WrapPassiveListener(l net.Listener) (net.Listener, error) {
 
 // ClientConnected opens a session and returns the banner.
 func (d *Driver) ClientConnected(cc ftpserver.ClientContext) (string, error) {
-	s := newSession(cc, d.logger)
+	s := newSession(cc, d.logger, d.metrics)
 	cc.SetExtra(s)
 	s.logger.Debug("session opened")
 	return d.cfg.Server.Banner, nil
@@ -92,16 +94,18 @@ func (d *Driver) PreAuthUser(cc ftpserver.ClientContext, user string) error {
 	if d.cfg.TLS.Require == config.RequireNone || d.controlState(cc).Protected() {
 		return nil
 	}
-	sessionOf(cc, d.logger).logger.Warn("login refused",
+	d.metrics.Login("failed")
+	sessionOf(cc, d.logger, d.metrics).logger.Warn("login refused",
 		zap.String("user", user), zap.String("reason", "USER before AUTH TLS"))
 	return ErrTLSRequired
 }
 
 // AuthUser checks the password and returns the user's filesystem.
 func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpserver.ClientDriver, error) {
-	s := sessionOf(cc, d.logger)
+	s := sessionOf(cc, d.logger, d.metrics)
 	user, err := d.users.authenticate(name, pass)
 	if err != nil {
+		d.metrics.Login("failed")
 		s.logger.Warn("login failed", zap.String("user", name), zap.String("reason", err.Error()))
 		return nil, ErrBadCredentials
 	}
@@ -124,6 +128,7 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 		conn.SetLoggedIn()
 		st = conn.State()
 	}
+	d.metrics.Login("ok")
 	s.logger.Info("login", zap.String("result", "ok"), zap.Bool("read_only", user.ReadOnly),
 		zap.String("tls_version", st.VersionName()), zap.Bool("implicit", st.Implicit))
 	return newClientFs(fs, user.ReadOnly, s), nil

@@ -15,6 +15,7 @@ import (
 
 	"ftpsd/config"
 	"ftpsd/control"
+	"ftpsd/metrics"
 	"ftpsd/pasv"
 	"ftpsd/tlsconf"
 )
@@ -34,7 +35,11 @@ type Server struct {
 // NewServer binds the configured control listeners and prepares storage.
 // cfg must be valid (config.Validate). tlsConfig is used for the control
 // and data channels; it should be the stable config of a tlsconf.Store.
-func NewServer(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger) (*Server, error) {
+func NewServer(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, opts ...Option) (*Server, error) {
+	o := options{metrics: metrics.New()}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	st, err := newStorage(cfg.Storage, cfg.Users)
 	if err != nil {
 		return nil, err
@@ -57,6 +62,7 @@ func NewServer(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger) (*S
 	}
 	registry := control.NewRegistry()
 	d := &Driver{
+		metrics:   o.metrics,
 		ports:     alloc,
 		announcer: announcer,
 		cfg:       cfg,
@@ -74,6 +80,7 @@ func NewServer(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger) (*S
 		s.Close()
 		return nil, err
 	}
+	s.registerGauges()
 	return s, nil
 }
 
@@ -93,6 +100,9 @@ func (s *Server) listen(addr string, implicit bool) (*control.Listener, error) {
 		RequireDataTLS: s.driver.cfg.TLS.Require == config.RequireAll,
 		AllowCCC:       s.driver.cfg.TLS.CCC == config.CCCAllow,
 		Registry:       s.driver.registry,
+		MaxConns:       s.driver.cfg.Server.MaxConnections,
+		MaxPerIP:       s.driver.cfg.Server.MaxConnectionsPerIP,
+		Events:         s.driver.metrics,
 		Logger:         s.logger.Named("control"),
 	})
 	lib := ftpserver.NewFtpServer(listenerDriver{Driver: s.driver, listener: l})
@@ -103,6 +113,28 @@ func (s *Server) listen(addr string, implicit bool) (*control.Listener, error) {
 	}
 	s.libs = append(s.libs, lib)
 	return l, nil
+}
+
+// Option changes how NewServer builds a server.
+type Option func(*options)
+
+type options struct {
+	metrics *metrics.Metrics
+}
+
+// WithMetrics reports to m (by default the server counts into metrics of
+// its own that nobody reads).
+func WithMetrics(m *metrics.Metrics) Option { return func(o *options) { o.metrics = m } }
+
+// registerGauges exposes the server's live values.
+func (s *Server) registerGauges() {
+	s.driver.metrics.RegisterGauges(metrics.Gauges{
+		SessionsOpen:       s.driver.registry.Len,
+		PassiveCapacity:    func() int { return s.driver.ports.Stats().Capacity },
+		PassiveInUse:       func() int { return s.driver.ports.Stats().InUse },
+		PassiveWaiting:     func() int { return s.driver.ports.Stats().Waiting },
+		PassiveExhaustions: func() uint64 { return s.driver.ports.Stats().Exhaustions },
+	})
 }
 
 // Addr returns the explicit FTPS address, or nil when it is off.

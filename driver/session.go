@@ -6,11 +6,15 @@ import (
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"go.uber.org/zap"
+
+	"ftpsd/metrics"
 )
 
 // session is the driver's state of one control connection.
 type session struct {
-	logger *zap.Logger // carries session id, remote address and, after login, user
+	logger  *zap.Logger // carries session id, remote address and, after login, user
+	metrics *metrics.Metrics
+	cc      ftpserver.ClientContext
 
 	mu sync.Mutex
 	fs *userFs
@@ -23,8 +27,8 @@ type session struct {
 	closed    bool
 }
 
-func newSession(cc ftpserver.ClientContext, logger *zap.Logger) *session {
-	return &session{logger: logger.With(
+func newSession(cc ftpserver.ClientContext, logger *zap.Logger, m *metrics.Metrics) *session {
+	return &session{metrics: m, cc: cc, logger: logger.With(
 		zap.Uint32("session", cc.ID()),
 		zap.String("remote", cc.RemoteAddr().String()),
 	)}
@@ -32,11 +36,11 @@ func newSession(cc ftpserver.ClientContext, logger *zap.Logger) *session {
 
 // sessionOf returns the session of cc, making one if the lib skipped
 // ClientConnected.
-func sessionOf(cc ftpserver.ClientContext, logger *zap.Logger) *session {
+func sessionOf(cc ftpserver.ClientContext, logger *zap.Logger, m *metrics.Metrics) *session {
 	if s, ok := cc.Extra().(*session); ok {
 		return s
 	}
-	s := newSession(cc, logger)
+	s := newSession(cc, logger, m)
 	cc.SetExtra(s)
 	return s
 }

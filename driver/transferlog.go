@@ -74,6 +74,7 @@ func (t *loggedTransfer) Close() error {
 		result = "failed"
 		fields = append(fields, zap.Error(cause))
 	}
+	t.session.metrics.Transfer(t.direction, result, t.bytes)
 	t.session.logger.Info("transfer", append(fields, zap.String("result", result))...)
 	return err
 }

@@ -1,0 +1,120 @@
+// Package metrics exposes ftpsd's Prometheus series (named ftpsd_…) and the
+// /metrics and /healthz endpoints.
+//
+// A Metrics is created once per process and handed to the driver, which
+// reports logins and transfers, and to the control listeners, for which it
+// implements control.Events. It is safe for concurrent use.
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds the series of one ftpsd process.
+type Metrics struct {
+	reg                *prometheus.Registry
+	logins             *prometheus.CounterVec
+	transfers          *prometheus.CounterVec
+	bytes              *prometheus.CounterVec
+	handshakeFailures  prometheus.Counter
+	ccc                prometheus.Counter
+	connectionsRefused *prometheus.CounterVec
+}
+
+// New returns metrics registered on a registry of their own, with the Go
+// runtime and process collectors.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := &Metrics{
+		reg: reg,
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ftpsd_logins_total", Help: "Login attempts by result (ok, failed).",
+		}, []string{"result"}),
+		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ftpsd_transfers_total", Help: "File transfers by direction (upload, download) and result (ok, failed).",
+		}, []string{"direction", "result"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ftpsd_transfer_bytes_total", Help: "Bytes of file transfers by direction and result.",
+		}, []string{"direction", "result"}),
+		handshakeFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ftpsd_tls_handshake_failures_total", Help: "Control-channel TLS handshakes that failed.",
+		}),
+		ccc: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ftpsd_ccc_total", Help: "Control channels cleared with CCC.",
+		}),
+		connectionsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ftpsd_connections_refused_total", Help: "Control connections refused by a limit, by limit.",
+		}, []string{"reason"}),
+	}
+	reg.MustRegister(m.logins, m.transfers, m.bytes, m.handshakeFailures, m.ccc, m.connectionsRefused)
+	for _, r := range []string{"ok", "failed"} {
+		m.logins.WithLabelValues(r)
+		for _, d := range []string{"upload", "download"} {
+			m.transfers.WithLabelValues(d, r)
+			m.bytes.WithLabelValues(d, r)
+		}
+	}
+	for _, r := range []string{"max_connections", "max_connections_per_ip"} {
+		m.connectionsRefused.WithLabelValues(r)
+	}
+	return m
+}
+
+// Login counts a login attempt; result is "ok" or "failed".
+func (m *Metrics) Login(result string) { m.logins.WithLabelValues(result).Inc() }
+
+// Transfer counts a finished transfer.
+func (m *Metrics) Transfer(direction, result string, bytes int64) {
+	m.transfers.WithLabelValues(direction, result).Inc()
+	m.bytes.WithLabelValues(direction, result).Add(float64(bytes))
+}
+
+// ConnectionRefused counts a connection refused by a limit.
+func (m *Metrics) ConnectionRefused(reason string) { m.connectionsRefused.WithLabelValues(reason).Inc() }
+
+// HandshakeFailed counts a failed control-channel handshake.
+func (m *Metrics) HandshakeFailed() { m.handshakeFailures.Inc() }
+
+// ControlCleared counts a CCC.
+func (m *Metrics) ControlCleared() { m.ccc.Inc() }
+
+// Gauges are the values read at each scrape.
+type Gauges struct {
+	SessionsOpen       func() int
+	PassiveCapacity    func() int
+	PassiveInUse       func() int
+	PassiveWaiting     func() int
+	PassiveExhaustions func() uint64
+}
+
+// RegisterGauges adds the series read from the running server.
+func (m *Metrics) RegisterGauges(g Gauges) {
+	gauge := func(name, help string, f func() int) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return float64(f()) })
+	}
+	m.reg.MustRegister(
+		gauge("ftpsd_sessions_open", "Control connections open.", g.SessionsOpen),
+		gauge("ftpsd_passive_ports", "Ports in the passive range.", g.PassiveCapacity),
+		gauge("ftpsd_passive_ports_in_use", "Passive ports leased now.", g.PassiveInUse),
+		gauge("ftpsd_passive_waiting", "PASV/EPSV commands waiting for a port now.", g.PassiveWaiting),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "ftpsd_passive_exhaustions_total", Help: "PASV/EPSV commands that found no free port.",
+		}, func() float64 { return float64(g.PassiveExhaustions()) }),
+	)
+}
+
+// Handler serves /metrics and /healthz (200 "ok" while the process runs).
+func (m *Metrics) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return mux
+}
