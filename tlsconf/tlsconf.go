@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"go.uber.org/zap"
@@ -55,6 +56,8 @@ type Store struct {
 	opts   Options
 	logger *zap.Logger
 	cert   atomic.Pointer[tls.Certificate]
+	mu     sync.Mutex // guards opts' file paths and stamp during reloads
+	stamp  string     // size and mtime of the files last loaded
 	cfg    *tls.Config
 }
 
@@ -77,6 +80,7 @@ func New(opts Options, logger *zap.Logger) (*Store, error) {
 		return nil, err
 	}
 	s.cert.Store(cert)
+	s.stamp = s.fileStamp()
 	s.cfg = &tls.Config{
 		MinVersion:     minVersion,
 		GetCertificate: s.getCertificate,
@@ -105,15 +109,13 @@ func (s *Store) Config() *tls.Config {
 // is a no-op returning nil. On failure the old certificate is kept and the
 // error is returned.
 func (s *Store) Reload() error {
-	if s.opts.SelfSigned {
+	s.mu.Lock()
+	selfSigned, certFile, keyFile := s.opts.SelfSigned, s.opts.CertFile, s.opts.KeyFile
+	s.mu.Unlock()
+	if selfSigned {
 		return nil
 	}
-	cert, err := s.loadFiles()
-	if err != nil {
-		return fmt.Errorf("reload: %w", err)
-	}
-	s.cert.Store(cert)
-	return nil
+	return s.ReloadFiles(certFile, keyFile)
 }
 
 // Fingerprint returns the SHA-256 fingerprint of the current leaf

@@ -1,0 +1,79 @@
+package tlsconf
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// ReloadFiles loads the certificate and key at the given paths (which may
+// be the ones in use) and makes them current; later reloads and Watch use
+// these paths. On failure nothing changes. It fails for a self-signed
+// store, whose certificate has no files.
+func (s *Store) ReloadFiles(certFile, keyFile string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.opts.SelfSigned {
+		return fmt.Errorf("reload: the certificate is self-signed; switching to files needs a restart")
+	}
+	old := s.opts
+	s.opts.CertFile, s.opts.KeyFile = certFile, keyFile
+	cert, err := s.loadFiles()
+	if err != nil {
+		s.opts = old
+		return fmt.Errorf("reload: %w", err)
+	}
+	s.cert.Store(cert)
+	s.stamp = s.fileStamp()
+	return nil
+}
+
+// Watch re-reads the certificate files whenever their size or
+// modification time changes, checking every interval, until ctx ends. A
+// failed reload is logged and keeps the old certificate.
+func (s *Store) Watch(ctx context.Context, interval time.Duration) {
+	if s.opts.SelfSigned {
+		return
+	}
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			s.reloadIfChanged()
+		}
+	}
+}
+
+func (s *Store) reloadIfChanged() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	stamp := s.fileStamp()
+	if stamp == s.stamp {
+		return
+	}
+	cert, err := s.loadFiles()
+	if err != nil {
+		// Files being replaced may be half written: try again next time.
+		s.logger.Warn("certificate files changed but could not be loaded; keeping the current certificate", zap.Error(err))
+		return
+	}
+	s.cert.Store(cert)
+	s.stamp = stamp
+}
+
+// fileStamp summarizes the size and modification time of both files.
+func (s *Store) fileStamp() string {
+	var stamp string
+	for _, p := range []string{s.opts.CertFile, s.opts.KeyFile} {
+		if fi, err := os.Stat(p); err == nil {
+			stamp += fmt.Sprintf("%s:%d:%d;", p, fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	return stamp
+}
