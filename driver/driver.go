@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"go.uber.org/zap"
@@ -28,12 +30,23 @@ type Driver struct {
 	metrics   *metrics.Metrics
 	ports     *pasv.Allocator
 	announcer *pasv.Announcer
-	cfg       config.Config
-	users     *userBase
-	storage   *storage
+	cfg       config.Config // as started; reloadable parts live in live
+	live      atomic.Pointer[liveConfig]
 	tls       *tls.Config
 	registry  *control.Registry
 	logger    *zap.Logger
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+}
+
+// liveConfig is the part of the configuration that SIGHUP can change
+// without a restart: accounts, their homes, and the banner. Sessions
+// logged in before a reload keep their login.
+type liveConfig struct {
+	users   *userBase
+	storage *storage
+	banner  string
 }
 
 func (d *Driver) settings(listener *control.Listener) *ftpserver.Settings {
@@ -77,13 +90,19 @@ func (d *Driver) WrapPassiveListener(l net.Listener) (net.Listener, error) {
 func (d *Driver) ClientConnected(cc ftpserver.ClientContext) (string, error) {
 	s := newSession(cc, d.logger, d.metrics)
 	cc.SetExtra(s)
+	d.mu.Lock()
+	d.sessions[s] = struct{}{}
+	d.mu.Unlock()
 	s.logger.Debug("session opened")
-	return d.cfg.Server.Banner, nil
+	return d.live.Load().banner, nil
 }
 
 // ClientDisconnected closes the session's filesystem.
 func (d *Driver) ClientDisconnected(cc ftpserver.ClientContext) {
 	if s, ok := cc.Extra().(*session); ok {
+		d.mu.Lock()
+		delete(d.sessions, s)
+		d.mu.Unlock()
 		s.close()
 	}
 }
@@ -103,13 +122,14 @@ func (d *Driver) PreAuthUser(cc ftpserver.ClientContext, user string) error {
 // AuthUser checks the password and returns the user's filesystem.
 func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpserver.ClientDriver, error) {
 	s := sessionOf(cc, d.logger, d.metrics)
-	user, err := d.users.authenticate(name, pass)
+	live := d.live.Load()
+	user, err := live.users.authenticate(name, pass)
 	if err != nil {
 		d.metrics.Login("failed")
 		s.logger.Warn("login failed", zap.String("user", name), zap.String("reason", err.Error()))
 		return nil, ErrBadCredentials
 	}
-	fs, err := d.storage.open(user)
+	fs, err := live.storage.open(user)
 	if err != nil {
 		s.logger.Error("login failed", zap.String("user", name), zap.Error(err))
 		return nil, fmt.Errorf("home of %s is not available", name)

@@ -40,7 +40,7 @@ func NewServer(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, opt
 	for _, opt := range opts {
 		opt(&o)
 	}
-	st, err := newStorage(cfg.Storage, cfg.Users)
+	live, err := newLiveConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -66,12 +66,12 @@ func NewServer(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, opt
 		ports:     alloc,
 		announcer: announcer,
 		cfg:       cfg,
-		users:     newUserBase(cfg.Users),
-		storage:   st,
+		sessions:  make(map[*session]struct{}),
 		tls:       dataTLS(tlsConfig, registry, cfg.TLS.RequireSessionReuse, logger),
 		registry:  registry,
 		logger:    logger.Named("session"),
 	}
+	d.live.Store(live)
 	s := &Server{driver: d, base: tlsConfig, logger: logger}
 	if s.explicit, err = s.listen(cfg.Server.Listen, false); err != nil {
 		return nil, err

@@ -25,6 +25,7 @@ type session struct {
 	// fs is then closed by the last transfer instead.
 	transfers int
 	closed    bool
+	ending    bool // end was called
 }
 
 func newSession(cc ftpserver.ClientContext, logger *zap.Logger, m *metrics.Metrics) *session {
@@ -107,5 +108,33 @@ func (s *session) closeFsLocked() {
 			s.logger.Warn("close home", zap.Error(err))
 		}
 		s.fs = nil
+	}
+}
+
+// idle reports whether the session has no transfer in progress.
+func (s *session) idle() bool { return s.transfersInProgress() == 0 }
+
+func (s *session) transfersInProgress() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.transfers
+}
+
+// end tells the client why with a 421 (when its control connection is
+// known) and closes the session, once; a transfer in progress fails and
+// keeps no partial upload.
+func (s *session) end(text string, d *Driver) {
+	s.mu.Lock()
+	ending := s.ending
+	s.ending = true
+	s.mu.Unlock()
+	if ending {
+		return
+	}
+	if c := d.registry.Lookup(s.cc.LocalAddr(), s.cc.RemoteAddr()); c != nil {
+		_ = c.Reply(421, text) // the connection closes either way
+	}
+	if err := s.cc.Close(); err != nil {
+		s.logger.Debug("close session", zap.Error(err))
 	}
 }

@@ -10,12 +10,14 @@ import (
 	"ftpsd/config"
 )
 
-// newLogger builds the process logger writing to w.
-func newLogger(cfg config.Log, w io.Writer) (*zap.Logger, error) {
-	level, err := zapcore.ParseLevel(cfg.Level)
+// newLogger builds the process logger writing to w, with a level that a
+// reload can change.
+func newLogger(cfg config.Log, w io.Writer) (*zap.Logger, zap.AtomicLevel, error) {
+	parsed, err := zapcore.ParseLevel(cfg.Level)
 	if err != nil {
-		return nil, fmt.Errorf("log.level: %w", err)
+		return nil, zap.AtomicLevel{}, fmt.Errorf("log.level: %w", err)
 	}
+	level := zap.NewAtomicLevelAt(parsed)
 	encCfg := zap.NewProductionEncoderConfig()
 	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
 	var enc zapcore.Encoder
@@ -26,5 +28,5 @@ func newLogger(cfg config.Log, w io.Writer) (*zap.Logger, error) {
 		enc = zapcore.NewConsoleEncoder(encCfg)
 	}
 	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), level)
-	return zap.New(core), nil
+	return zap.New(core), level, nil
 }

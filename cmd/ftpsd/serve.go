@@ -2,15 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"ftpsd/config"
 	"ftpsd/driver"
+	"ftpsd/metrics"
 	"ftpsd/tlsconf"
 )
 
@@ -24,12 +29,12 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	logger, err := newLogger(cfg.Log, stderr)
+	logger, level, err := newLogger(cfg.Log, stderr)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = logger.Sync() }()
-	return serve(ctx, cfg, demo, logger, stdout)
+	return serve(ctx, &daemon{path: *path, started: cfg, level: level, logger: logger}, demo, stdout)
 }
 
 // loadOrFirstRun loads the file at path, or builds the first-run default
@@ -42,35 +47,139 @@ func loadOrFirstRun(path string) (config.Config, *demoAccount, error) {
 	return firstRunConfig()
 }
 
-func serve(ctx context.Context, cfg config.Config, demo *demoAccount, logger *zap.Logger, stdout io.Writer) error {
-	store, err := tlsconf.New(tlsOptions(cfg.TLS), logger.Named("tls"))
-	if err != nil {
+// daemon is a running ftpsd process: the server and what reloads it.
+type daemon struct {
+	path    string        // configuration file; empty for the first-run default
+	started config.Config // as started
+	level   zap.AtomicLevel
+	logger  *zap.Logger
+	store   *tlsconf.Store
+	srv     *driver.Server
+	metrics *http.Server // nil when [metrics] listen is empty
+	notify  *notifier
+}
+
+func serve(ctx context.Context, d *daemon, demo *demoAccount, stdout io.Writer) error {
+	cfg := d.started
+	var err error
+	if d.store, err = tlsconf.New(tlsOptions(cfg.TLS), d.logger.Named("tls")); err != nil {
 		return err
 	}
-	srv, err := driver.NewServer(cfg, store.Config(), logger)
-	if err != nil {
+	m := metrics.New()
+	if d.srv, err = driver.NewServer(cfg, d.store.Config(), d.logger, driver.WithMetrics(m)); err != nil {
 		return err
 	}
-	logger.Info("ftpsd started",
+	if d.metrics, err = startMetrics(cfg.Metrics.Listen, m, d.logger); err != nil {
+		d.srv.Close()
+		return err
+	}
+	d.logger.Info("ftpsd started",
 		zap.String("version", version()),
-		zap.String("listen", addrString(srv.Addr())),
-		zap.String("implicit_listen", addrString(srv.ImplicitAddr())),
+		zap.String("listen", addrString(d.srv.Addr())),
+		zap.String("implicit_listen", addrString(d.srv.ImplicitAddr())),
 		zap.String("passive_ports", cfg.Passive.Ports),
-		zap.String("tls_require", cfg.TLS.Require))
+		zap.String("tls_require", cfg.TLS.Require),
+		zap.String("metrics", cfg.Metrics.Listen))
 	if demo != nil {
-		demo.print(stdout, srv.Addr().String(), cfg)
+		demo.print(stdout, d.srv.Addr().String(), cfg)
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	return d.run(ctx)
+}
+
+// run serves until ctx ends (SIGINT/SIGTERM), reloading on SIGHUP.
+func (d *daemon) run(ctx context.Context) error {
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- d.srv.Serve() }()
+	bg, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
-	if err := srv.Serve(); err != nil {
-		return fmt.Errorf("serve: %w", err)
+	go d.store.Watch(bg, certWatchInterval)
+	d.notify = newNotifier(d.logger)
+	d.notify.ready()
+	go d.notify.watchdog(bg)
+	hup, stopHUP := reloadSignals()
+	defer stopHUP()
+	for {
+		select {
+		case <-ctx.Done():
+			return d.shutdown(serveErr)
+		case <-hup:
+			d.reload()
+		case err := <-serveErr:
+			return fmt.Errorf("serve: %w", err)
+		}
 	}
-	logger.Info("ftpsd stopped")
+}
+
+// certWatchInterval is how often certificate files are checked for change.
+const certWatchInterval = 10 * time.Second
+
+// shutdown lets running transfers finish for server.shutdown_timeout.
+func (d *daemon) shutdown(serveErr <-chan error) error {
+	d.notify.stopping()
+	timeout := d.started.Server.ShutdownTimeout.Std()
+	d.logger.Info("shutting down: no new connections; running transfers may finish", zap.Duration("timeout", timeout))
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := d.srv.Shutdown(ctx); err != nil {
+		d.logger.Warn("shutdown timeout reached", zap.Error(err))
+	}
+	if d.metrics != nil {
+		_ = d.metrics.Shutdown(ctx)
+	}
+	<-serveErr // Serve returns once the listeners are closed
+	d.logger.Info("ftpsd stopped")
 	return nil
+}
+
+// reload applies a changed configuration file; a bad one is rejected and
+// the running configuration stays.
+func (d *daemon) reload() {
+	if d.path == "" {
+		d.logger.Info("SIGHUP: no configuration file to reload (first-run default)")
+		return
+	}
+	cfg, err := config.Load(d.path)
+	if err != nil {
+		d.logger.Error("reload rejected; the running configuration stays", zap.Error(err))
+		return
+	}
+	if !cfg.TLS.SelfSigned && !d.started.TLS.SelfSigned {
+		if err := d.store.ReloadFiles(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
+			d.logger.Error("reload rejected; the running configuration stays", zap.Error(err))
+			return
+		}
+	}
+	restart, err := d.srv.Reload(cfg)
+	if err != nil {
+		d.logger.Error("reload rejected; the running configuration stays", zap.Error(err))
+		return
+	}
+	if lvl, err := zapcore.ParseLevel(cfg.Log.Level); err == nil {
+		d.level.SetLevel(lvl)
+	}
+	d.logger.Info("configuration reloaded",
+		zap.Strings("changed", config.ChangedKeys(d.started, cfg)),
+		zap.Strings("need_restart", restart),
+		zap.Int("users", len(cfg.Users)),
+		zap.String("certificate_sha256", d.store.Fingerprint()))
+}
+
+// startMetrics serves /metrics and /healthz on addr; empty is off.
+func startMetrics(addr string, m *metrics.Metrics, logger *zap.Logger) (*http.Server, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics.listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("metrics endpoint stopped", zap.Error(err))
+		}
+	}()
+	return srv, nil
 }
 
 func tlsOptions(t config.TLS) tlsconf.Options {

@@ -1,0 +1,99 @@
+package driver
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"ftpsd/config"
+)
+
+// reloadable are the keys Reload applies without a restart. The
+// certificate files are reloaded by the caller (tlsconf) and log.level by
+// the process's logger.
+var reloadable = []string{"users", "server.banner", "tls.cert_file", "tls.key_file", "log.level"}
+
+func newLiveConfig(cfg config.Config) (*liveConfig, error) {
+	st, err := newStorage(cfg.Storage, cfg.Users)
+	if err != nil {
+		return nil, err
+	}
+	return &liveConfig{users: newUserBase(cfg.Users), storage: st, banner: cfg.Server.Banner}, nil
+}
+
+// Reload applies the accounts, their homes and the banner of cfg (which
+// must be valid). Sessions already logged in keep their login. It returns
+// the keys that differ from the configuration the server started with but
+// need a restart to take effect. On error nothing changed.
+func (s *Server) Reload(cfg config.Config) (restartNeeded []string, err error) {
+	live, err := newLiveConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("reload: %w", err)
+	}
+	if cfg.Storage != s.driver.cfg.Storage {
+		live.storage = s.driver.live.Load().storage // storage moves need a restart
+	}
+	s.driver.live.Store(live)
+	for _, key := range config.ChangedKeys(s.driver.cfg, cfg) {
+		if !slices.Contains(reloadable, key) {
+			restartNeeded = append(restartNeeded, key)
+		}
+	}
+	return restartNeeded, nil
+}
+
+// Shutdown stops the server gracefully: it stops accepting clients, then,
+// until every session has ended, closes each session that has no transfer
+// in progress (telling it 421) and lets running transfers finish. When ctx
+// ends first, the sessions left are cut: each is logged, and their number
+// is returned with ctx's error. Shutdown is safe to call once Serve runs;
+// like net/http's Server.Shutdown it does not wait for Serve to return.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.Close()
+	ticker := time.NewTicker(50 * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		for _, ss := range s.driver.sessionList() {
+			if ss.idle() {
+				ss.end("Server shutting down.", s.driver)
+			}
+		}
+		if s.driver.registry.Len() == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			n := s.cut()
+			return fmt.Errorf("shutdown: %d session(s) cut: %w", n, ctx.Err())
+		case <-ticker.C:
+		}
+	}
+}
+
+// cut ends every session left and logs it.
+func (s *Server) cut() int {
+	sessions := s.driver.sessionList()
+	for _, ss := range sessions {
+		ss.logger.Warn("session cut at shutdown", zap.Int("transfers_in_progress", ss.transfersInProgress()))
+		ss.end("Server shutting down; transfer aborted.", s.driver)
+	}
+	// The lib ends sessions asynchronously once their connections close.
+	deadline := time.Now().Add(2 * time.Second)
+	for s.driver.registry.Len() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return len(sessions)
+}
+
+func (d *Driver) sessionList() []*session {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	list := make([]*session, 0, len(d.sessions))
+	for s := range d.sessions {
+		list = append(list, s)
+	}
+	return list
+}
