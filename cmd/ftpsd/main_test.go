@@ -434,6 +434,12 @@ type server struct {
 // killed at the end of the test if it is still running.
 func startFtpsd(t *testing.T, dir string, args ...string) *server {
 	t.Helper()
+	return startFtpsdEnv(t, dir, nil, args...)
+}
+
+// startFtpsdEnv is startFtpsd with extra environment variables.
+func startFtpsdEnv(t *testing.T, dir string, env []string, args ...string) *server {
+	t.Helper()
 	s := &server{
 		cmd:    exec.Command(ftpsdBin, args...),
 		dir:    dir,
@@ -442,6 +448,7 @@ func startFtpsd(t *testing.T, dir string, args ...string) *server {
 		done:   make(chan struct{}),
 	}
 	s.cmd.Dir = dir
+	s.cmd.Env = append(os.Environ(), env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
