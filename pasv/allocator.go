@@ -56,7 +56,9 @@ type Stats struct {
 // at a time (they last microseconds), so every round lists every free port:
 // the least recently released first, ports another round is about to bind
 // and ports that recently failed to bind (held by a foreign process) last.
-// Two sessions racing for one port are settled by the kernel's bind.
+// Two sessions racing for one port are settled by the kernel's bind; a
+// PASV allowed to wait does not enter a race it can only lose (every free
+// port being bound by another round) but waits for the binds to settle.
 type Allocator struct {
 	start, end int
 	wait       time.Duration
@@ -78,7 +80,7 @@ type Allocator struct {
 }
 
 type portState struct {
-	leased   bool
+	leases   int       // listeners holding the port (2 only briefly, see WrapPassiveListener)
 	released time.Time // zero: never used
 	proposed time.Time // first candidate of a recent round
 	suspect  bool      // failed to bind while not leased: a foreign process may hold it
@@ -127,15 +129,37 @@ func (a *Allocator) NumberAttempts() int {
 			continue
 		}
 		candidates := a.candidatesLocked()
-		if len(candidates) == 0 && a.now().Before(deadline) {
+		if until, busy := a.busyLocked(candidates, deadline); busy {
 			a.waiting++
-			a.waitLocked(deadline)
+			a.waitLocked(until)
 			a.waiting--
 			continue
 		}
 		a.openRoundLocked(candidates)
 		return len(candidates) + 1
 	}
+}
+
+// busyLocked reports whether a PASV should go on waiting, and until when
+// at most: before its deadline, while no port is free or while every free
+// port is the first candidate of a recent round, being bound by another
+// session (trying those would only lose the race for them and fail).
+func (a *Allocator) busyLocked(candidates []int, deadline time.Time) (time.Time, bool) {
+	now := a.now()
+	if !now.Before(deadline) {
+		return time.Time{}, false
+	}
+	until := deadline
+	for _, p := range candidates {
+		st := &a.ports[p-a.start]
+		if a.rank(st, now) != 1 {
+			return time.Time{}, false
+		}
+		if exp := st.proposed.Add(tentativeFor); exp.Before(until) {
+			until = exp // the mark expires: look again
+		}
+	}
+	return until, true
 }
 
 // waitLocked releases the lock until the state changes or the deadline.
@@ -207,7 +231,7 @@ func (a *Allocator) candidatesLocked() []int {
 	a.expirePendingLocked(now)
 	var c []int
 	for i := range a.ports {
-		if !a.ports[i].leased {
+		if a.ports[i].leases == 0 {
 			c = append(c, a.start+i)
 		}
 	}
@@ -247,28 +271,38 @@ func (a *Allocator) WrapPassiveListener(l net.Listener) (net.Listener, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	st := &a.ports[addr.Port-a.start]
-	if st.leased {
+	if st.leases > 0 {
+		// The previous holder closed its listener and has not released
+		// the lease yet (see leasedListener.Close): both leases count.
 		a.logger.Error("passive port bound while already leased", zap.Int("port", addr.Port))
 	} else {
 		a.inUse++
 	}
-	st.leased, st.suspect, st.proposed = true, false, time.Time{}
+	st.leases++
+	st.suspect, st.proposed = false, time.Time{}
 	a.learnLocked(addr.Port)
+	a.signalLocked() // rounds waiting for this port's bind to settle
 	return &leasedListener{Listener: l, release: func() { a.release(addr.Port) }}, nil
 }
 
 // learnLocked marks as suspect the candidates that the lib tried before
-// the port that bound, unless a session leased them meanwhile.
+// the port that bound, unless a session leased them meanwhile. Several
+// pending rounds may list the port (every round lists every free port)
+// and their sessions may wrap in any order: the round it bound for is
+// taken to be the one listing it earliest (the oldest on a tie), as each
+// round puts first a port no other round is binding.
 func (a *Allocator) learnLocked(bound int) {
+	best, bestIdx := -1, 0
 	for i, r := range a.pending {
-		idx := slices.Index(r.candidates, bound)
-		if idx < 0 {
-			continue
+		if idx := slices.Index(r.candidates, bound); idx >= 0 && (best < 0 || idx < bestIdx) {
+			best, bestIdx = i, idx
 		}
-		a.markSuspectsLocked(r.candidates[:idx])
-		a.pending = slices.Delete(a.pending, i, i+1)
+	}
+	if best < 0 {
 		return
 	}
+	a.markSuspectsLocked(a.pending[best].candidates[:bestIdx])
+	a.pending = slices.Delete(a.pending, best, best+1)
 }
 
 // expirePendingLocked forgets old rounds; a round that never bound found
@@ -287,7 +321,7 @@ func (a *Allocator) expirePendingLocked(now time.Time) {
 
 func (a *Allocator) markSuspectsLocked(ports []int) {
 	for _, p := range ports {
-		if st := &a.ports[p-a.start]; !st.leased {
+		if st := &a.ports[p-a.start]; st.leases == 0 {
 			st.suspect = true
 		}
 	}
@@ -297,10 +331,13 @@ func (a *Allocator) release(port int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	st := &a.ports[port-a.start]
-	if !st.leased {
+	if st.leases == 0 {
 		return
 	}
-	st.leased, st.released = false, a.now()
+	if st.leases--; st.leases > 0 {
+		return
+	}
+	st.released = a.now()
 	a.inUse--
 	a.dry = false
 	a.signalLocked()
