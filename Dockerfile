@@ -1,0 +1,53 @@
+# ftpsd container image: a static binary on an empty (scratch) base, run as
+# an unprivileged user.
+#
+#   docker build -t ftpsd .
+#   docker run -d --name ftpsd \
+#     -p 21:21 -p 990:990 -p 50000-50099:50000-50099 \
+#     -v /path/to/ftpsd.toml:/etc/ftpsd/ftpsd.toml:ro \
+#     -v ftpdata:/srv/ftp ftpsd
+#
+# See "Running in a container" in README.md. docker/docker_test.go builds
+# and drives this image (FTPSD_CONTAINER_TEST=1 go test ./docker/).
+
+# The Go image of the build stage; a build argument so that a local or
+# mirrored image can stand in for it (--build-arg GO_IMAGE=...).
+ARG GO_IMAGE=golang:1.26
+
+FROM ${GO_IMAGE} AS build
+# Pure Go, so the binary is static and runs on scratch. No VCS stamping: the
+# .git directory is not part of the build context.
+ENV CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOMODCACHE=/go/pkg/mod GOCACHE=/root/.cache/go-build
+WORKDIR /src
+# Modules first, so that this layer is reused while only the code changes.
+# (A module cache mounted at /go/pkg/mod, e.g. "podman build -v
+# $(go env GOMODCACHE):/go/pkg/mod", makes this step need no network; one
+# mounted at /root/.cache/go-build keeps compiled packages between builds.)
+COPY go.mod go.sum ./
+RUN ["go", "mod", "download"]
+COPY . .
+RUN ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", "/out/ftpsd", "./cmd/ftpsd"]
+# The storage root, empty; handed to the unprivileged user below.
+WORKDIR /out/srv/ftp
+
+FROM scratch
+COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY docker/passwd /etc/passwd
+COPY docker/group /etc/group
+COPY --from=build /out/ftpsd /ftpsd
+COPY docker/ftpsd.toml /etc/ftpsd/ftpsd.toml
+COPY --from=build --chown=10001:10001 /out/srv /srv
+# Unprivileged (the "ftpsd" entry of /etc/passwd), numeric so that runtimes
+# can verify it is not root. Binding ports 21 and 990 needs either the
+# runtime's net.ipv4.ip_unprivileged_port_start=0 (Docker's default on its
+# own networks) or CAP_NET_BIND_SERVICE: see README.md.
+USER 10001:10001
+# Users' files. A named volume starts out owned by the ftpsd user; a host
+# directory mounted here must be writable by uid 10001.
+VOLUME /srv/ftp
+# Explicit FTPS, implicit FTPS, and the passive range of docker/ftpsd.toml.
+EXPOSE 21/tcp 990/tcp 50000-50099/tcp
+HEALTHCHECK --interval=30s --timeout=10s --start-period=10s --retries=3 \
+  CMD ["/ftpsd", "health", "-config", "/etc/ftpsd/ftpsd.toml"]
+ENTRYPOINT ["/ftpsd"]
+CMD ["serve", "-config", "/etc/ftpsd/ftpsd.toml"]
