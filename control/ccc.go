@@ -11,11 +11,23 @@ import (
 	"go.uber.org/zap"
 )
 
-// DefaultCCCWait is how long the conn waits, after its 200 reply to CCC,
-// for the client's close_notify before sending its own. curl's default
-// (passive CCC mode) never sends one first and pays this wait once per
-// session; lftp, Python's ftplib and curl's active mode send theirs at once.
+// DefaultCCCWait is the longest the conn waits, after its 200 reply to
+// CCC, for the client's close_notify before sending its own. lftp, Python's
+// ftplib and curl's active CCC mode send theirs as soon as they have read
+// the 200, and lftp fails if the server's arrives first; curl's default
+// (passive CCC mode) never sends one first and pays the wait.
 const DefaultCCCWait = 200 * time.Millisecond
+
+// MinCCCWait is the shortest wait. Within [MinCCCWait, the maximum] the
+// wait is cccWaitFactor times the slowest reaction the client showed on
+// its last commands (time from a reply to its next command): a client that
+// answers quickly is waited for briefly, a slow or distant one longer.
+const MinCCCWait = 25 * time.Millisecond
+
+const cccWaitFactor = 4
+
+// turnarounds is how many recent reaction times a conn keeps.
+const turnarounds = 4
 
 // TLS record types that may carry a close_notify: a clear alert (TLS 1.2)
 // or an encrypted record (TLS 1.3).
@@ -80,7 +92,7 @@ func (c *Conn) clearTLS(t *tls.Conn) error {
 // whether the client's close_notify came; application data that arrives
 // meanwhile is kept as the next commands.
 func (c *Conn) awaitCloseNotify(t *tls.Conn) (bool, error) {
-	if err := c.raw.SetReadDeadline(time.Now().Add(c.opts.cccWait())); err != nil {
+	if err := c.raw.SetReadDeadline(time.Now().Add(c.cccWait())); err != nil {
 		return false, fmt.Errorf("set CCC deadline: %w", err)
 	}
 	defer func() { _ = c.raw.SetReadDeadline(time.Time{}) }()
@@ -126,4 +138,26 @@ func (c *Conn) skipLateAlert() (bool, error) {
 		return false, fmt.Errorf("read late close_notify after CCC: %w", err)
 	}
 	return false, nil
+}
+
+// cccWait returns how long to wait for the client's close_notify.
+func (c *Conn) cccWait() time.Duration {
+	var slowest time.Duration
+	for _, d := range c.turnaround {
+		slowest = max(slowest, d)
+	}
+	return min(max(cccWaitFactor*slowest, MinCCCWait), c.opts.cccWait())
+}
+
+// noteCommand records how long the client took to send a command after the
+// last reply (read goroutine only).
+func (c *Conn) noteCommand() {
+	last := c.lastReply.Load()
+	if last == 0 {
+		return
+	}
+	if d := time.Duration(time.Now().UnixNano() - last); d > 0 {
+		c.turnaround[c.nextTurn%turnarounds] = d
+		c.nextTurn++
+	}
 }

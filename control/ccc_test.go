@@ -287,3 +287,22 @@ func TestAuthAfterCCCRenegotiates(t *testing.T) {
 		t.Fatalf("state after second AUTH: %+v", st)
 	}
 }
+
+func TestCCCWaitFollowsTheClientsReactionTime(t *testing.T) {
+	c := &Conn{opts: &Options{}}
+	if got := c.cccWait(); got != MinCCCWait {
+		t.Fatalf("no history: wait %v, want %v", got, MinCCCWait)
+	}
+	c.turnaround = [turnarounds]time.Duration{time.Millisecond, 20 * time.Millisecond, 2 * time.Millisecond}
+	if got := c.cccWait(); got != 80*time.Millisecond {
+		t.Fatalf("slowest 20ms: wait %v, want 80ms", got)
+	}
+	c.turnaround[0] = 3 * time.Second // a person pausing
+	if got := c.cccWait(); got != DefaultCCCWait {
+		t.Fatalf("slow client: wait %v, want the cap %v", got, DefaultCCCWait)
+	}
+	c.opts.CCCWait = 60 * time.Millisecond
+	if got := c.cccWait(); got != 60*time.Millisecond {
+		t.Fatalf("configured cap: wait %v, want 60ms", got)
+	}
+}

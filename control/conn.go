@@ -98,6 +98,10 @@ type Conn struct {
 	pending  []byte // rest of the line being handed to the lib
 	badLines int
 	lateTLS  *tls.Conn // cleared by CCC before the client's close_notify came: it may still come
+	// turnaround holds the client's recent reaction times (see cccWait).
+	turnaround [turnarounds]time.Duration
+	nextTurn   int
+	lastReply  atomic.Int64 // unix nanoseconds of the last reply written
 
 	dataProtected bool // the client asked for PROT P
 
@@ -199,6 +203,7 @@ func (c *Conn) readLine() ([]byte, error) {
 		if i >= 0 && i < MaxLineLength {
 			line := bytes.Clone((*src)[:i+1])
 			*src = (*src)[i+1:]
+			c.noteCommand()
 			return line, nil
 		}
 		if i >= 0 || len(*src) >= MaxLineLength {
@@ -333,6 +338,7 @@ func (c *Conn) writeLocked(p []byte) (int, error) {
 		if _, err := c.raw.Write(out); err != nil {
 			return 0, err
 		}
+		c.lastReply.Store(time.Now().UnixNano())
 		return len(p), nil
 	}
 	if err := c.handshake(t); err != nil {
@@ -341,6 +347,7 @@ func (c *Conn) writeLocked(p []byte) (int, error) {
 	if _, err := t.Write(out); err != nil {
 		return 0, err
 	}
+	c.lastReply.Store(time.Now().UnixNano())
 	return len(p), nil // the lib's bufio.Writer counts what it gave
 }
 
