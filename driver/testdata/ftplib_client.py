@@ -78,13 +78,25 @@ def main() -> int:
     out["pbsz_prot"] = ftp.prot_p()
     if args.ccc:
         out["ccc"] = ftp.ccc()
-        out["control_plain_after_ccc"] = not isinstance(ftp.sock, ssl.SSLSocket)
+        # unwrap() hands back the same SSLSocket object with its TLS layer
+        # removed, so ask for a TLS version instead of checking the type.
+        out["control_plain_after_ccc"] = (not isinstance(ftp.sock, ssl.SSLSocket)
+                                          or ftp.sock.version() is None)
         out["pwd_after_ccc"] = ftp.sendcmd("PWD")
     if args.no_reuse:
         try:
-            ftp.nlst()
+            out["nlst"] = sorted(n.rsplit("/", 1)[-1] for n in ftp.nlst())
         except (error_perm, error_temp) as e:
             out["data_error"] = str(e)
+        except OSError as e:
+            # The data connection failed under TLS (a refused handshake, or
+            # a connection closed during the shutdown); the transfer's final
+            # reply is still waiting on the control connection.
+            out["data_tls_error"] = str(e)
+            try:
+                out["data_reply"] = ftp.getresp()
+            except (error_perm, error_temp) as e2:
+                out["data_error"] = str(e2)
         out["quit"] = ftp.quit()
         print(json.dumps(out))
         return 0
