@@ -49,43 +49,74 @@ func (s *Server) Reload(cfg config.Config) (restartNeeded []string, err error) {
 // until every session has ended, closes each session that has no transfer
 // in progress (telling it 421) and lets running transfers finish. When ctx
 // ends first, the sessions left are cut: each is logged, and their number
-// is returned with ctx's error. Shutdown is safe to call once Serve runs;
-// like net/http's Server.Shutdown it does not wait for Serve to return.
+// is returned with ctx's error. Either way it returns only once the
+// transfers of the sessions it saw have ended (or, after a cut, a grace
+// period has passed), so that a process exiting next does not leave a
+// partial upload behind. Shutdown is safe to call once Serve runs; like
+// net/http's Server.Shutdown it does not wait for Serve to return.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.Close()
+	// seen keeps every session met, even after the lib forgot it: the
+	// lib ends a session before its transfer goroutine has finished.
+	seen := make(map[*session]struct{})
 	ticker := time.NewTicker(50 * time.Millisecond)
 	defer ticker.Stop()
 	for {
 		for _, ss := range s.driver.sessionList() {
+			seen[ss] = struct{}{}
 			if ss.idle() {
 				ss.end("Server shutting down.", s.driver)
 			}
 		}
-		if s.driver.registry.Len() == 0 {
+		if s.driver.registry.Len() == 0 && !transfersRunning(seen) {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			n := s.cut()
+			n := s.cut(seen)
 			return fmt.Errorf("shutdown: %d session(s) cut: %w", n, ctx.Err())
 		case <-ticker.C:
 		}
 	}
 }
 
-// cut ends every session left and logs it.
-func (s *Server) cut() int {
+// cutGrace bounds the wait, after a cut, for the connections to close and
+// the aborted transfers to clean up.
+const cutGrace = 2 * time.Second
+
+// cut ends every session left and logs it, then waits up to cutGrace for
+// their connections to close and for the transfers of every session in
+// seen to end (an aborted upload removes its partial file as it ends).
+func (s *Server) cut(seen map[*session]struct{}) int {
 	sessions := s.driver.sessionList()
 	for _, ss := range sessions {
+		seen[ss] = struct{}{}
 		ss.logger.Warn("session cut at shutdown", zap.Int("transfers_in_progress", ss.transfersInProgress()))
 		ss.end("Server shutting down; transfer aborted.", s.driver)
 	}
-	// The lib ends sessions asynchronously once their connections close.
-	deadline := time.Now().Add(2 * time.Second)
-	for s.driver.registry.Len() > 0 && time.Now().Before(deadline) {
+	// The lib ends sessions asynchronously once their connections close,
+	// and their transfer goroutines after that.
+	deadline := time.Now().Add(cutGrace)
+	for (s.driver.registry.Len() > 0 || transfersRunning(seen)) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
+	for ss := range seen {
+		if n := ss.transfersInProgress(); n > 0 {
+			ss.logger.Warn("transfer still running at exit", zap.Int("transfers_in_progress", n))
+		}
+	}
 	return len(sessions)
+}
+
+// transfersRunning reports whether a session of set has a transfer in
+// progress.
+func transfersRunning(set map[*session]struct{}) bool {
+	for ss := range set {
+		if ss.transfersInProgress() > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *Driver) sessionList() []*session {

@@ -3,6 +3,7 @@ package driver
 import (
 	"errors"
 	"sync"
+	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"go.uber.org/zap"
@@ -24,6 +25,7 @@ type session struct {
 	// finishing (renaming or removing its upload) after the session closed:
 	// fs is then closed by the last transfer instead.
 	transfers int
+	lastEnd   time.Time // when a transfer last ended
 	closed    bool
 	ending    bool // end was called
 }
@@ -87,6 +89,7 @@ func (s *session) endTransfer() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.transfers--
+	s.lastEnd = time.Now()
 	if s.closed && s.transfers == 0 {
 		s.closeFsLocked()
 	}
@@ -111,8 +114,19 @@ func (s *session) closeFsLocked() {
 	}
 }
 
-// idle reports whether the session has no transfer in progress.
-func (s *session) idle() bool { return s.transfersInProgress() == 0 }
+// replyGrace is how long after its last transfer ended a session still
+// counts as busy: the lib sends the transfer's final reply (226) only after
+// the driver closed the file, and a session ended in between would answer
+// 421 to a transfer that completed.
+const replyGrace = 250 * time.Millisecond
+
+// idle reports whether the session has no transfer in progress and none
+// that ended within replyGrace.
+func (s *session) idle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.transfers == 0 && time.Since(s.lastEnd) >= replyGrace
+}
 
 func (s *session) transfersInProgress() int {
 	s.mu.Lock()
@@ -120,9 +134,13 @@ func (s *session) transfersInProgress() int {
 	return s.transfers
 }
 
-// end tells the client why with a 421 (when its control connection is
-// known) and closes the session, once; a transfer in progress fails and
-// keeps no partial upload.
+// end tells the client why with a 421 and closes the session, once. An
+// idle session's control connection is closed and the lib ends the session
+// on its own goroutine: the lib's Close, called from another goroutine,
+// races with the lib ending the session by itself (after QUIT, or when
+// the client closes). Only the lib can abort a transfer in progress,
+// though, so a busy session (cut at shutdown) is closed by the lib's Close;
+// the transfer fails and an upload keeps no partial file.
 func (s *session) end(text string, d *Driver) {
 	s.mu.Lock()
 	ending := s.ending
@@ -131,10 +149,18 @@ func (s *session) end(text string, d *Driver) {
 	if ending {
 		return
 	}
-	if c := d.registry.Lookup(s.cc.LocalAddr(), s.cc.RemoteAddr()); c != nil {
-		_ = c.Reply(421, text) // the connection closes either way
+	c := d.registry.Lookup(s.cc.LocalAddr(), s.cc.RemoteAddr())
+	if c == nil {
+		return // the connection is closed already: the lib is ending the session
 	}
-	if err := s.cc.Close(); err != nil {
+	_ = c.Reply(421, text) // the connection closes either way
+	var err error
+	if s.transfersInProgress() > 0 {
+		err = s.cc.Close()
+	} else {
+		err = c.Close()
+	}
+	if err != nil {
 		s.logger.Debug("close session", zap.Error(err))
 	}
 }
