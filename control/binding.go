@@ -52,10 +52,47 @@ func (r *Registry) bind(c *Conn, key string) {
 	c.dataKeys = append(c.dataKeys, key)
 }
 
-// watchReply binds the port of a 227/229 reply written by the lib.
+// watchReply binds the port of a 227/229 reply written by the lib, and
+// tells Options.Passive which listener the session holds or gave up.
 func (c *Conn) watchReply(p []byte) {
 	if port, ok := passivePort(p); ok {
 		c.opts.Registry.bind(c, passiveKey(port))
+		if c.opts.Passive != nil {
+			c.opts.Passive.Claim(port, c.id)
+			c.passiveIdle.Store(true)
+		}
+		return
+	}
+	if c.opts.Passive != nil && (bytes.HasPrefix(p, []byte("200 PORT ")) || bytes.HasPrefix(p, []byte("200 EPRT "))) {
+		// The lib replaced the session's passive transfer by an active one
+		// without closing its listener.
+		c.passiveIdle.Store(false)
+		c.opts.Passive.ReleaseOwned(c.id)
+	}
+}
+
+// PassiveLeases ends the passive listeners that sessions no longer use.
+// ftpserverlib binds the port of a new PASV/EPSV before it closes the
+// session's previous listener (so a session asking twice needs a spare
+// port, and with a full range is refused), and a PORT/EPRT after a PASV
+// drops the passive listener without closing it. pasv.Allocator
+// implements it.
+type PassiveLeases interface {
+	// Claim records that the conn with id owner announced port in its
+	// 227/229 reply.
+	Claim(port int, owner uint64)
+	// ReleaseOwned closes the passive listeners claimed by owner.
+	ReleaseOwned(owner uint64) int
+}
+
+// releaseIdlePassive closes the session's passive listener before the lib
+// handles a new PASV/EPSV, when no transfer command used it since its
+// reply. (After a transfer command the lib waits for that transfer to end
+// before it handles the PASV, and closes the listener itself; closing it
+// now could cut a pipelined transfer that has not connected yet.)
+func (c *Conn) releaseIdlePassive() {
+	if c.opts.Passive != nil && c.passiveIdle.Swap(false) {
+		c.opts.Passive.ReleaseOwned(c.id)
 	}
 }
 

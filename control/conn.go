@@ -105,6 +105,10 @@ type Conn struct {
 
 	dataProtected bool // the client asked for PROT P
 
+	// passiveIdle is true from the 227/229 reply until a transfer command:
+	// the passive listener is idle and a new PASV/EPSV may close it first.
+	passiveIdle atomic.Bool
+
 	loggedIn atomic.Bool
 
 	writeMu     sync.Mutex               // orders replies and the switches between clear and TLS
@@ -259,11 +263,14 @@ func (c *Conn) intercept(line []byte) (bool, error) {
 		}
 	case "PORT", "EPRT":
 		c.watchCommand(verb, param)
+	case "PASV", "EPSV":
+		c.releaseIdlePassive()
 	case "RETR", "STOR", "APPE", "STOU", "LIST", "NLST", "MLSD":
 		if c.opts.RequireDataTLS && c.loggedIn.Load() && !c.dataProtected {
 			c.log().Warn("clear data connection refused", zap.String("command", verb))
 			return true, c.reply(521, "Data connections must be protected by TLS: send PBSZ 0 and PROT P first.")
 		}
+		c.passiveIdle.Store(false) // the transfer uses (and the lib then closes) the listener
 	}
 	return false, nil
 }
@@ -363,6 +370,9 @@ func (c *Conn) rewrite(p []byte) []byte {
 		// The lib's 421 would tell the client the server is closing the
 		// connection; it is only busy.
 		return []byte(passiveBusyReply)
+	case bytes.HasPrefix(p, []byte("421 ")) && bytes.Contains(p, []byte(libActiveOffText)):
+		// Likewise for PORT/EPRT with active mode off: the session goes on.
+		return []byte(activeOffReply)
 	case c.dataRefused != nil && len(p) > 0 && (p[0] == '4' || p[0] == '5'):
 		c.log().Warn("data connection refused", zap.Error(c.dataRefused), zap.ByteString("lib_reply", bytes.TrimSpace(p)))
 		c.dataRefused = nil
@@ -377,6 +387,13 @@ const libNoPortText = "could not find any port to listen to"
 
 // passiveBusyReply replaces that reply.
 const passiveBusyReply = "425 No passive port is free: the server is busy, try again in a moment.\r\n"
+
+// libActiveOffText ends the lib's 421 reply to PORT/EPRT when active mode
+// is disabled ("PORT command is disabled").
+const libActiveOffText = " command is disabled"
+
+// activeOffReply replaces that reply.
+const activeOffReply = "502 Active mode (PORT/EPRT) is disabled on this server: use PASV or EPSV.\r\n"
 
 // dataRefusedReply replaces the lib's reply to a transfer whose data
 // connection was refused by NoteDataRefused.
@@ -423,6 +440,9 @@ func (c *Conn) drop(code int, text string, cause error) error {
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		c.opts.Registry.remove(c)
+		if c.opts.Passive != nil {
+			c.opts.Passive.ReleaseOwned(c.id) // the lib closed its transfer; this catches any other
+		}
 		if t := c.tlsConn.Load(); t != nil {
 			c.closeErr = t.Close()
 			return

@@ -39,6 +39,10 @@ type Options struct {
 	MaxConns, MaxPerIP int
 	// Events, if set, is told about refusals, failed handshakes and CCC.
 	Events Events
+	// Passive, if set, is told which passive port each session announced,
+	// and closes the listener of a session that moves to another data
+	// connection (see PassiveLeases).
+	Passive PassiveLeases
 	// Registry receives every accepted connection until it closes. Required.
 	Registry *Registry
 	// Logger receives the conn's log lines. Required.

@@ -185,6 +185,7 @@ func (l listenerDriver) GetSettings() (*ftpserver.Settings, error) {
 
 var (
 	_ ftpserver.PasvPortGetter                    = (*pasv.Allocator)(nil)
+	_ control.PassiveLeases                       = (*pasv.Allocator)(nil)
 	_ ftpserver.MainDriverExtensionPassiveWrapper = listenerDriver{}
 	_ ftpserver.MainDriver                        = listenerDriver{}
 	_ ftpserver.MainDriverExtensionUserVerifier   = listenerDriver{}

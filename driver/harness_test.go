@@ -131,7 +131,13 @@ func startServer(t testing.TB, edit func(*config.Config)) *testServer {
 // freePortRange finds n consecutive ports that are free on 127.0.0.1 now.
 func freePortRange(t testing.TB, n int) config.PortRange {
 	t.Helper()
-	for start := 20000 + os.Getpid()%20000; start < 60000; start += n {
+	// Below the kernel's ephemeral range (32768-60999), where the tests'
+	// own client sockets could take passive ports.
+	const low, high = 20000, 32768
+	slots := (high - low) / n
+	first := os.Getpid() + int(time.Now().UnixNano()/1e6)
+	for i := range slots {
+		start := low + ((first+i)%slots)*n
 		if rangeFree(start, n) {
 			return config.PortRange{Start: start, End: start + n - 1}
 		}

@@ -100,6 +100,7 @@ func (s *Server) listen(addr string, implicit bool) (*control.Listener, error) {
 		RequireDataTLS: s.driver.cfg.TLS.Require == config.RequireAll,
 		AllowCCC:       s.driver.cfg.TLS.CCC == config.CCCAllow,
 		Registry:       s.driver.registry,
+		Passive:        s.driver.ports,
 		MaxConns:       s.driver.cfg.Server.MaxConnections,
 		MaxPerIP:       s.driver.cfg.Server.MaxConnectionsPerIP,
 		Events:         s.driver.metrics,

@@ -80,10 +80,11 @@ type Allocator struct {
 }
 
 type portState struct {
-	leases   int       // listeners holding the port (2 only briefly, see WrapPassiveListener)
-	released time.Time // zero: never used
-	proposed time.Time // first candidate of a recent round
-	suspect  bool      // failed to bind while not leased: a foreign process may hold it
+	leases   int             // listeners holding the port (2 only briefly, see WrapPassiveListener)
+	holder   *leasedListener // the listener of the latest lease; nil once it closed
+	released time.Time       // zero: never used
+	proposed time.Time       // first candidate of a recent round
+	suspect  bool            // failed to bind while not leased: a foreign process may hold it
 }
 
 type pastRound struct {
@@ -141,23 +142,32 @@ func (a *Allocator) NumberAttempts() int {
 }
 
 // busyLocked reports whether a PASV should go on waiting, and until when
-// at most: before its deadline, while no port is free or while every free
-// port is the first candidate of a recent round, being bound by another
-// session (trying those would only lose the race for them and fail).
+// at most: before its deadline, while no port is plainly free. A port
+// being bound by another round (the first candidate of a recent round)
+// would only lose the race for it; a suspect (it failed to bind lately: a
+// foreign process holds it) would most likely fail again, so while a lease
+// may end, the PASV waits for that instead. Only when nothing is leased or
+// being bound does it try the suspects at once.
 func (a *Allocator) busyLocked(candidates []int, deadline time.Time) (time.Time, bool) {
 	now := a.now()
 	if !now.Before(deadline) {
 		return time.Time{}, false
 	}
-	until := deadline
+	until, binding := deadline, false
 	for _, p := range candidates {
 		st := &a.ports[p-a.start]
-		if a.rank(st, now) != 1 {
+		switch a.rank(st, now) {
+		case 0:
 			return time.Time{}, false
+		case 1:
+			binding = true
+			if exp := st.proposed.Add(tentativeFor); exp.Before(until) {
+				until = exp // the mark expires: look again
+			}
 		}
-		if exp := st.proposed.Add(tentativeFor); exp.Before(until) {
-			until = exp // the mark expires: look again
-		}
+	}
+	if len(candidates) > 0 && !binding && a.inUse == 0 {
+		return time.Time{}, false // only suspects, and no lease to wait for
 	}
 	return until, true
 }
@@ -274,7 +284,7 @@ func (a *Allocator) WrapPassiveListener(l net.Listener) (net.Listener, error) {
 	if st.leases > 0 {
 		// The previous holder closed its listener and has not released
 		// the lease yet (see leasedListener.Close): both leases count.
-		a.logger.Error("passive port bound while already leased", zap.Int("port", addr.Port))
+		a.logger.Debug("passive port bound again before its previous listener released it", zap.Int("port", addr.Port))
 	} else {
 		a.inUse++
 	}
@@ -282,7 +292,48 @@ func (a *Allocator) WrapPassiveListener(l net.Listener) (net.Listener, error) {
 	st.suspect, st.proposed = false, time.Time{}
 	a.learnLocked(addr.Port)
 	a.signalLocked() // rounds waiting for this port's bind to settle
-	return &leasedListener{Listener: l, release: func() { a.release(addr.Port) }}, nil
+	ll := &leasedListener{Listener: l}
+	ll.release = func() { a.release(addr.Port, ll) }
+	st.holder = ll
+	return ll, nil
+}
+
+// Claim records that the session owner (a control connection id, not 0)
+// announced port in its 227/229 reply: the port's latest lease, taken just
+// before the reply, is that session's passive listener.
+func (a *Allocator) Claim(port int, owner uint64) {
+	if port < a.start || port > a.end || owner == 0 {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if h := a.ports[port-a.start].holder; h != nil {
+		h.owner = owner
+	}
+}
+
+// ReleaseOwned closes the passive listeners claimed by owner, which ends
+// their leases, and returns how many it closed. The lib binds the port of
+// a new PASV before it closes the session's previous listener, and never
+// closes a passive listener that a PORT replaced: the control connection
+// calls this when the session's listener is no longer of use.
+func (a *Allocator) ReleaseOwned(owner uint64) int {
+	if owner == 0 {
+		return 0
+	}
+	a.mu.Lock()
+	var owned []*leasedListener
+	for i := range a.ports {
+		if h := a.ports[i].holder; h != nil && h.owner == owner {
+			h.owner = 0
+			owned = append(owned, h)
+		}
+	}
+	a.mu.Unlock()
+	for _, l := range owned {
+		_ = l.Close() // the lib closes it again later: net.ErrClosed, which it ignores
+	}
+	return len(owned)
 }
 
 // learnLocked marks as suspect the candidates that the lib tried before
@@ -327,10 +378,13 @@ func (a *Allocator) markSuspectsLocked(ports []int) {
 	}
 }
 
-func (a *Allocator) release(port int) {
+func (a *Allocator) release(port int, l *leasedListener) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	st := &a.ports[port-a.start]
+	if st.holder == l {
+		st.holder = nil
+	}
 	if st.leases == 0 {
 		return
 	}
@@ -348,6 +402,7 @@ type leasedListener struct {
 	net.Listener
 	once    sync.Once
 	release func()
+	owner   uint64 // the session that announced it (see Claim); guarded by Allocator.mu
 }
 
 func (l *leasedListener) Close() error {
