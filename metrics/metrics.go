@@ -75,7 +75,9 @@ func (m *Metrics) Transfer(direction, result string, bytes int64) {
 }
 
 // ConnectionRefused counts a connection refused by a limit.
-func (m *Metrics) ConnectionRefused(reason string) { m.connectionsRefused.WithLabelValues(reason).Inc() }
+func (m *Metrics) ConnectionRefused(reason string) {
+	m.connectionsRefused.WithLabelValues(reason).Inc()
+}
 
 // HandshakeFailed counts a failed control-channel handshake.
 func (m *Metrics) HandshakeFailed() { m.handshakeFailures.Inc() }
