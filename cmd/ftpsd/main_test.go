@@ -733,3 +733,36 @@ func TestHealthCommand(t *testing.T) {
 		t.Fatalf("error does not name the address: %s", errb.String())
 	}
 }
+
+// TestCheckReportsPortsAndFirewallRules holds one port of the passive range
+// and expects check to name it and to print the rules for the ranges.
+func TestCheckReportsPortsAndFirewallRules(t *testing.T) {
+	ports := freePortRange(t, 10)
+	var start, end int
+	if _, err := fmt.Sscanf(ports, "%d-%d", &start, &end); err != nil {
+		t.Fatal(err)
+	}
+	held, err := net.Listen("tcp", fmt.Sprintf(":%d", start+3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	text := strings.Replace(goodConfig(mustHash(t, "x"), "self_signed = true"), `ports = "50000-50019"`, `ports = "`+ports+`"`, 1)
+	text = strings.Replace(text, `listen = "127.0.0.1:2121"`, `listen = "0.0.0.0:21"`+"\nimplicit_listen = \"0.0.0.0:990\"", 1)
+	r := runFtpsd(t, "", "check", "-config", writeFile(t, t.TempDir(), "ports.toml", text))
+	if r.code != exitOK {
+		t.Fatalf("check: %v", r)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("# passive ports %s: 10 ports, 1 taken on this host now: %d", ports, start+3),
+		"nft add rule inet filter input tcp dport { 21, 990 } accept",
+		fmt.Sprintf("nft add rule inet filter input tcp dport %d-%d accept", start, end),
+		"iptables -A INPUT -p tcp -m multiport --dports 21,990 -j ACCEPT",
+		fmt.Sprintf("iptables -A INPUT -p tcp --dport %d:%d -j ACCEPT", start, end),
+		"CCC",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("check output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
