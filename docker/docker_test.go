@@ -36,6 +36,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"ftpsd/internal/testcert"
+
+	"ftpsd/internal/testenv"
 )
 
 // Fixed facts of the Dockerfile that the test checks.
@@ -51,7 +53,7 @@ var healthCmd = []string{"/ftpsd", "health", "-config", configPath}
 
 func TestContainerImage(t *testing.T) {
 	p := newPodman(t)
-	curl := lookTool(t, "curl", "curl")
+	curl := testenv.NeedTool(t, "curl", "curl")
 	root := moduleRoot(t)
 	suffix := uniqueSuffix(t)
 	t0 := time.Now()
@@ -436,7 +438,7 @@ func newPodman(t *testing.T) *podman {
 	if os.Getenv("FTPSD_CONTAINER_TEST") != "1" && !ci {
 		t.Skip("container image test skipped: set FTPSD_CONTAINER_TEST=1 to build the Dockerfile with podman and drive the container with curl (Debian packages: podman runc curl)")
 	}
-	bin := lookTool(t, "podman", "podman runc")
+	bin := testenv.NeedTool(t, "podman", "podman runc")
 	args := []string{"--cgroup-manager", "cgroupfs"}
 	if _, err := exec.LookPath("runc"); err == nil {
 		args = append(args, "--runtime", "runc")
@@ -600,22 +602,6 @@ func runCmd(limit time.Duration, env []string, name string, args ...string) (std
 		err = fmt.Errorf("timed out after %s: %w", limit, err)
 	}
 	return out.String(), errOut.String(), err
-}
-
-// lookTool finds a command, skipping the test when it is missing (failing
-// under CI=true).
-func lookTool(t *testing.T, name, pkgs string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	msg := fmt.Sprintf("%s is not installed (Debian: apt-get install %s)", name, pkgs)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip("container image test skipped: " + msg)
-	return ""
 }
 
 func goEnv(t *testing.T, key string) string {

@@ -8,29 +8,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/jlaffaye/ftp"
+
+	"ftpsd/internal/testenv"
 )
 
-// syncBuffer collects the jlaffaye debug output (commands and replies).
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects output written from another goroutine.
+type syncBuffer = testenv.SyncBuffer
 
 // dialGo connects the jlaffaye client with explicit FTPS.
 func dialGo(t *testing.T, addr string, opts ...ftp.DialOption) *ftp.ServerConn {

@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
@@ -19,6 +18,7 @@ import (
 
 	"ftpsd/config"
 	"ftpsd/driver"
+	"ftpsd/internal/testenv"
 	"ftpsd/tlsconf"
 )
 
@@ -157,21 +157,6 @@ func rangeFree(start, n int) bool {
 	return true
 }
 
-// needTool returns the path of an external client; it skips the test when
-// the tool is missing, except under CI=true where that is a failure.
-func needTool(t testing.TB, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found under CI=true: install the Debian package %s", name, pkg)
-	}
-	t.Skipf("%s not found: install the Debian package %s to run this test", name, pkg)
-	return ""
-}
-
 // clientTLS is the TLS config of one test client (self-signed server). A
 // client uses the same config for its control and data connections: the
 // fixed ServerName makes them share a session-cache entry, so that data
@@ -197,4 +182,10 @@ func (g *gatedCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.Ch
 		return ce
 	}
 	return g.Core.Check(e, ce)
+}
+
+// needTool is testenv.NeedTool.
+func needTool(t testing.TB, name, pkg string) string {
+	t.Helper()
+	return testenv.NeedTool(t, name, pkg)
 }

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +23,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"ftpsd/internal/testcert"
+
+	"ftpsd/internal/testenv"
 )
 
 // ftpsdBin is the binary built once by TestMain.
@@ -402,24 +403,8 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a process writing while the test
-// reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects output written from another goroutine.
+type syncBuffer = testenv.SyncBuffer
 
 // server is a running ftpsd process.
 type server struct {

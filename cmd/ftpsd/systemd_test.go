@@ -1,6 +1,8 @@
 package main
 
 import (
+	"ftpsd/internal/testenv"
+
 	"net"
 	"os"
 	"os/exec"
@@ -12,21 +14,6 @@ import (
 	"testing"
 	"time"
 )
-
-// needTool returns the path of an external program; it skips the test when
-// the program is missing, except under CI=true where that is a failure.
-func needTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found under CI=true: install the Debian package %s", name, pkg)
-	}
-	t.Skipf("%s not found: install the Debian package %s to run this test", name, pkg)
-	return ""
-}
 
 // unitForTest copies systemd/ftpsd.service with ExecStart pointing at the
 // test binary (verify insists that the binary exists).
@@ -41,7 +28,7 @@ func unitForTest(t *testing.T) string {
 }
 
 func TestSystemdUnitVerifies(t *testing.T) {
-	analyze := needTool(t, "systemd-analyze", "systemd")
+	analyze := testenv.NeedTool(t, "systemd-analyze", "systemd")
 	out, err := exec.Command(analyze, "verify", unitForTest(t)).CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
@@ -49,7 +36,7 @@ func TestSystemdUnitVerifies(t *testing.T) {
 }
 
 func TestSystemdUnitExposure(t *testing.T) {
-	analyze := needTool(t, "systemd-analyze", "systemd")
+	analyze := testenv.NeedTool(t, "systemd-analyze", "systemd")
 	out, err := exec.Command(analyze, "security", "--offline=true", unitForTest(t)).CombinedOutput()
 	if err != nil {
 		t.Fatalf("systemd-analyze security: %v\n%s", err, out)

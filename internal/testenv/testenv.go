@@ -1,0 +1,49 @@
+// Package testenv holds what ftpsd's tests share about their environment:
+// finding the external programs they drive, and buffers that a child
+// process writes while a test reads.
+package testenv
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+)
+
+// NeedTool returns the path of an external program. When it is missing the
+// test is skipped with a message naming the Debian package to install,
+// except under CI=true, where a missing program fails the test.
+func NeedTool(t testing.TB, name, debianPackage string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s not found under CI=true: install the Debian package %s", name, debianPackage)
+	}
+	t.Skipf("%s not found: install the Debian package %s to run this test", name, debianPackage)
+	return ""
+}
+
+// SyncBuffer is a bytes.Buffer safe for a writer and readers in other
+// goroutines.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write appends p.
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns what was written so far.
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
