@@ -37,11 +37,10 @@ const maxBadLines = 5
 // Errors returned by Read when the conn drops a client; the lib then ends the
 // session.
 var (
-	ErrLineTooLong  = errors.New("command line too long")
-	ErrTLSOnClear   = errors.New("TLS handshake received on the explicit FTPS port")
-	ErrTooManyJunk  = errors.New("too many malformed command lines")
-	ErrHandshake    = errors.New("TLS handshake failed")
-	errClosedByPeer = errors.New("control connection closed by peer")
+	ErrLineTooLong = errors.New("command line too long")
+	ErrTLSOnClear  = errors.New("TLS handshake received on the explicit FTPS port")
+	ErrTooManyJunk = errors.New("too many malformed command lines")
+	ErrHandshake   = errors.New("TLS handshake failed")
 )
 
 // State describes the protection of one control connection.

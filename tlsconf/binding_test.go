@@ -183,12 +183,6 @@ func (r *refusals) record(conn net.Conn, err error) {
 	r.errs = append(r.errs, err)
 }
 
-func (r *refusals) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.errs)
-}
-
 // check asserts n calls, each with a conn and an error wrapping ErrSessionNotReused.
 func (r *refusals) check(t *testing.T, n int) {
 	t.Helper()
