@@ -577,6 +577,9 @@ func TestFirstRun(t *testing.T) {
 	const addr = "127.0.0.1:2121"
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("first-run default address %s is not free under CI=true: %v", addr, err)
+		}
 		t.Skipf("first-run default address %s is not free: %v", addr, err)
 	}
 	if err := l.Close(); err != nil {
@@ -666,11 +669,16 @@ format = "json"
 	s.stop(t, syscall.SIGINT)
 }
 
-// freePortRange finds n consecutive ports above 1024 that can be bound on
-// 127.0.0.1 now, for the passive range.
+// freePortRange finds n consecutive ports that can be bound on 127.0.0.1
+// now, for the passive range, below the kernel's ephemeral range
+// (32768-60999) where the tests' own client sockets could take them.
 func freePortRange(t *testing.T, n int) string {
 	t.Helper()
-	for start := 40000 + int(time.Now().UnixNano()%20000); start+n <= 65535; start += n {
+	const low, high = 20000, 32768
+	slots := (high - low) / n
+	first := int(time.Now().UnixNano() / 1e6)
+	for i := range slots {
+		start := low + ((first+i)%slots)*n
 		ok := true
 		for p := start; p < start+n && ok; p++ {
 			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
@@ -684,7 +692,7 @@ func freePortRange(t *testing.T, n int) string {
 			return fmt.Sprintf("%d-%d", start, start+n-1)
 		}
 	}
-	t.Skip("no free passive port range")
+	t.Fatal("no free passive port range")
 	return ""
 }
 
