@@ -62,8 +62,14 @@ type TLS struct {
 	// control channel (CCC, RFC 4217 section 6).
 	CCC string `toml:"ccc"`
 	// RequireSessionReuse refuses a protected data connection whose TLS
-	// session was not resumed from its control connection.
+	// session was not resumed from a control connection of the same user
+	// and client address, while the control channel is TLS.
 	RequireSessionReuse bool `toml:"require_session_reuse"`
+	// RequireSessionReuseAfterCCC keeps RequireSessionReuse strict after
+	// CCC. When false (the default), a session whose control channel was
+	// cleared accepts a protected data connection that does not resume
+	// when it comes from the control connection's client address.
+	RequireSessionReuseAfterCCC bool `toml:"require_session_reuse_after_ccc"`
 }
 
 // Passive holds the passive-mode data port settings.
@@ -82,6 +88,14 @@ type Passive struct {
 	// InternalNetworks are client networks (CIDRs) that get the server's own
 	// address instead of PublicAddress.
 	InternalNetworks []string `toml:"internal_networks"`
+	// AnnounceAfterCCC is the address of 227 replies once the control
+	// channel was cleared (CCC): "local" (the server's own address, which a
+	// NAT firewall's FTP inspector recognises and rewrites) or "public"
+	// (PublicAddress, for an inspector that does not rewrite).
+	AnnounceAfterCCC string `toml:"announce_after_ccc"`
+	// EPSV answers EPSV; false answers it 502 and leaves it out of FEAT, so
+	// that clients fall back to PASV (for inspectors that only track 227).
+	EPSV bool `toml:"epsv"`
 }
 
 // Active holds the active-mode (PORT/EPRT) settings.
@@ -107,6 +121,18 @@ type User struct {
 	// Home is relative to Storage.Root; empty means the root itself.
 	Home     string `toml:"home"`
 	ReadOnly bool   `toml:"read_only"`
+	// RequireSessionReuse, when set, replaces [tls] require_session_reuse
+	// for this user (e.g. false for a partner whose client cannot resume).
+	RequireSessionReuse *bool `toml:"require_session_reuse"`
+}
+
+// SessionReuseRequired reports whether u's protected data connections must
+// resume a TLS session, given the [tls] default.
+func (u User) SessionReuseRequired(tlsDefault bool) bool {
+	if u.RequireSessionReuse != nil {
+		return *u.RequireSessionReuse
+	}
+	return tlsDefault
 }
 
 // Log holds the logging settings.
@@ -128,6 +154,12 @@ const (
 const (
 	CCCAllow = "allow"
 	CCCDeny  = "deny"
+)
+
+// Words of [passive] announce_after_ccc.
+const (
+	AnnounceLocal  = "local"
+	AnnouncePublic = "public"
 )
 
 // Storage backends.
@@ -160,6 +192,8 @@ func Default() Config {
 			Ports:                "50000-50019",
 			Wait:                 Duration(5 * time.Second),
 			PublicAddressRefresh: Duration(5 * time.Minute),
+			AnnounceAfterCCC:     AnnounceLocal,
+			EPSV:                 true,
 		},
 		Storage: Storage{Backend: BackendOS, Root: "./ftproot"},
 		Log:     Log{Level: "info", Format: "console"},

@@ -156,6 +156,11 @@ func (c *Config) validatePassive(add addFunc) {
 			add("passive.public_address", "%q is neither an IPv4 address nor a DNS name", a)
 		}
 	}
+	switch c.Passive.AnnounceAfterCCC {
+	case AnnounceLocal, AnnouncePublic:
+	default:
+		add("passive.announce_after_ccc", "%q is not one of \"local\", \"public\"", c.Passive.AnnounceAfterCCC)
+	}
 	for i, n := range c.Passive.InternalNetworks {
 		if _, err := netip.ParsePrefix(n); err != nil {
 			add(fmt.Sprintf("passive.internal_networks[%d]", i), "%q is not a CIDR such as \"192.168.0.0/16\"", n)

@@ -115,16 +115,20 @@ func TestParsePassiveAndActive(t *testing.T) {
 func TestNoteDataRefusedRewritesTheNextErrorReply(t *testing.T) {
 	c, raw := newTestConn(NewRegistry())
 	mustWrite(t, c, "150 Using transfer connection\r\n")
-	c.NoteDataRefused(errors.New("not resumed"))
+	c.NoteDataRefused(DataRefusal{Err: errors.New("not resumed"), Admit: "some setting"})
 	mustWrite(t, c, "550 Issue during transfer: network error\r\n")
 	mustWrite(t, c, "550 Could not access file\r\n")
+	c.NoteDataRefused(DataRefusal{Err: errors.New("other address"), OtherAddress: true})
+	mustWrite(t, c, "550 Issue during transfer: network error\r\n")
 	got := raw.out.String()
-	want := "150 Using transfer connection\r\n" + dataRefusedReply + "550 Could not access file\r\n"
+	want := "150 Using transfer connection\r\n" + dataRefusedReply + "550 Could not access file\r\n" + dataOtherAddressReply
 	if got != want {
 		t.Fatalf("replies:\n%s\nwant:\n%s", got, want)
 	}
-	if !strings.HasPrefix(dataRefusedReply, "425 ") {
-		t.Fatal("refusal is not a 425")
+	for _, r := range []string{dataRefusedReply, dataOtherAddressReply} {
+		if !strings.HasPrefix(r, "425 ") {
+			t.Fatalf("refusal %q is not a 425", r)
+		}
 	}
 }
 
@@ -142,5 +146,53 @@ func TestLibNoPortReplyBecomesBusy425(t *testing.T) {
 	want := passiveBusyReply + "421 Could not listen for passive connection: couldn't fetch public IP\r\n"
 	if got := raw.out.String(); got != want {
 		t.Fatalf("replies:\n%q\nwant:\n%q", got, want)
+	}
+}
+
+func TestEPSVDisabled(t *testing.T) {
+	s := startEchoWith(t, Options{DisableEPSV: true})
+	c := dial(t, s.addr)
+	c.expect("220")
+	c.send("EPSV")
+	c.expect("502 EPSV is disabled")
+	c.send("PASV")
+	c.expect("200 got PASV")
+
+	off, raw := newTestConn(NewRegistry())
+	off.opts.DisableEPSV = true
+	on, rawOn := newTestConn(NewRegistry())
+	for _, line := range []string{"211- These are my features\r\n", featEPSV, featPROT, "211 end\r\n"} {
+		mustWrite(t, off, line)
+		mustWrite(t, on, line)
+	}
+	if got := raw.out.String(); strings.Contains(got, "EPSV") || !strings.Contains(got, featPROT) {
+		t.Fatalf("FEAT with EPSV disabled:\n%s", got)
+	}
+	if got := rawOn.out.String(); !strings.Contains(got, featEPSV) {
+		t.Fatalf("FEAT with EPSV enabled lost it:\n%s", got)
+	}
+}
+
+func TestPeerOutlivesConnection(t *testing.T) {
+	reg := NewRegistry()
+	a, _ := newTestConn(reg)
+	if _, ok := reg.Peer(a.ID()); ok {
+		t.Fatal("a connection that did not log in has a peer")
+	}
+	a.SetLoggedIn("alice")
+	if p, ok := reg.Peer(a.ID()); !ok || p.User != "alice" {
+		t.Fatalf("Peer = %+v, %v", p, ok)
+	}
+	_ = a.Close()
+	if p, ok := reg.Peer(a.ID()); !ok || p.User != "alice" {
+		t.Fatalf("after close: Peer = %+v, %v; want kept", p, ok)
+	}
+	for range RetainedPeers {
+		c, _ := newTestConn(reg)
+		c.SetLoggedIn("bob")
+		_ = c.Close()
+	}
+	if _, ok := reg.Peer(a.ID()); ok {
+		t.Fatalf("Peer kept more than %d closed connections", RetainedPeers)
 	}
 }

@@ -36,10 +36,6 @@ const (
 	recordTypeApplicationData = 0x17
 )
 
-// SetLoggedIn tells the conn that its session has logged in, which CCC
-// requires. It is safe for concurrent use.
-func (c *Conn) SetLoggedIn() { c.loggedIn.Store(true) }
-
 // handleCCC answers CCC: refused with the RFC 2228/4217 codes, or accepted
 // and the control channel returned to clear text.
 func (c *Conn) handleCCC() error {

@@ -145,7 +145,7 @@ func (c *cccClient) serverCloseNotify() {
 func loggedInConn(t *testing.T, s *echoServer) *Conn {
 	t.Helper()
 	conn := <-s.conns
-	conn.SetLoggedIn()
+	conn.SetLoggedIn("alice")
 	return conn
 }
 

@@ -25,6 +25,7 @@ const MaxLineLength = 4096
 const (
 	featPROT = " PROT\r\n"
 	featCCC  = " CCC\r\n"
+	featEPSV = " EPSV\r\n"
 )
 
 // recordTypeHandshake starts a TLS ClientHello; no FTP command does.
@@ -102,16 +103,19 @@ type Conn struct {
 	nextTurn   int
 	lastReply  atomic.Int64 // unix nanoseconds of the last reply written
 
-	dataProtected bool // the client asked for PROT P
+	dataProtected atomic.Bool // the client asked for PROT P
 
 	// passiveIdle is true from the 227/229 reply until a transfer command:
 	// the passive listener is idle and a new PASV/EPSV may close it first.
 	passiveIdle atomic.Bool
 
 	loggedIn atomic.Bool
+	user     atomic.Pointer[string] // set at login
+
+	acceptedByAddress atomic.Bool // logged once, see NoteAcceptedByAddress
 
 	writeMu     sync.Mutex               // orders replies and the switches between clear and TLS
-	dataRefused error                    // guarded by writeMu; see NoteDataRefused
+	dataRefused *DataRefusal             // guarded by writeMu; see NoteDataRefused
 	tlsConn     atomic.Pointer[tls.Conn] // nil while the channel is clear
 
 	stateMu sync.Mutex
@@ -258,14 +262,19 @@ func (c *Conn) intercept(line []byte) (bool, error) {
 			return true, c.reply(503, verb+" needs a TLS control channel: send AUTH TLS first.")
 		}
 		if verb == "PROT" {
-			c.dataProtected = strings.EqualFold(param, "P")
+			c.dataProtected.Store(strings.EqualFold(param, "P"))
 		}
 	case "PORT", "EPRT":
 		c.watchCommand(verb, param)
-	case "PASV", "EPSV":
+	case "EPSV":
+		if c.opts.DisableEPSV {
+			return true, c.reply(502, "EPSV is disabled on this server (passive.epsv = false): use PASV.")
+		}
+		c.releaseIdlePassive()
+	case "PASV":
 		c.releaseIdlePassive()
 	case "RETR", "STOR", "APPE", "STOU", "LIST", "NLST", "MLSD":
-		if c.opts.RequireDataTLS && c.loggedIn.Load() && !c.dataProtected {
+		if c.opts.RequireDataTLS && c.loggedIn.Load() && !c.dataProtected.Load() {
 			c.log().Warn("clear data connection refused", zap.String("command", verb))
 			return true, c.reply(521, "Data connections must be protected by TLS: send PBSZ 0 and PROT P first.")
 		}
@@ -365,6 +374,8 @@ func (c *Conn) rewrite(p []byte) []byte {
 	switch {
 	case c.opts.AllowCCC && string(p) == featPROT:
 		return []byte(featPROT + featCCC)
+	case c.opts.DisableEPSV && string(p) == featEPSV:
+		return nil
 	case bytes.HasPrefix(p, []byte("421 ")) && bytes.Contains(p, []byte(libNoPortText)):
 		// The lib's 421 would tell the client the server is closing the
 		// connection; it is only busy.
@@ -373,8 +384,16 @@ func (c *Conn) rewrite(p []byte) []byte {
 		// Likewise for PORT/EPRT with active mode off: the session goes on.
 		return []byte(activeOffReply)
 	case c.dataRefused != nil && len(p) > 0 && (p[0] == '4' || p[0] == '5'):
-		c.log().Warn("data connection refused", zap.Error(c.dataRefused), zap.ByteString("lib_reply", bytes.TrimSpace(p)))
+		r := c.dataRefused
 		c.dataRefused = nil
+		fields := []zap.Field{zap.Error(r.Err), zap.ByteString("lib_reply", bytes.TrimSpace(p))}
+		if r.Admit != "" {
+			fields = append(fields, zap.String("admit_with", r.Admit))
+		}
+		c.log().Warn("data connection refused", fields...)
+		if r.OtherAddress {
+			return []byte(dataOtherAddressReply)
+		}
 		return []byte(dataRefusedReply)
 	}
 	return p
@@ -395,17 +414,12 @@ const libActiveOffText = " command is disabled"
 const activeOffReply = "502 Active mode (PORT/EPRT) is disabled on this server: use PASV or EPSV.\r\n"
 
 // dataRefusedReply replaces the lib's reply to a transfer whose data
-// connection was refused by NoteDataRefused.
-const dataRefusedReply = "425 Data connection refused: its TLS session was not resumed from this control connection (tls.require_session_reuse).\r\n"
+// connection was refused because its TLS session was not resumed.
+const dataRefusedReply = "425 Data connection refused: its TLS session was not resumed from this client's control connection (tls.require_session_reuse).\r\n"
 
-// NoteDataRefused records that a data connection of this session was
-// refused during its TLS handshake: the lib's next error reply is replaced
-// by a 425 that says why. It is safe for concurrent use.
-func (c *Conn) NoteDataRefused(err error) {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	c.dataRefused = err
-}
+// dataOtherAddressReply replaces it when the data connection came from
+// another address than the control connection.
+const dataOtherAddressReply = "425 Data connection refused: it came from another address than this control connection.\r\n"
 
 // SetLogger replaces the conn's logger, e.g. with the session's logger
 // once the user is known. It is safe for concurrent use.

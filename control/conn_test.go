@@ -356,7 +356,7 @@ func TestRequireDataTLSRefusesClearTransfers(t *testing.T) {
 	c.startTLS()
 	c.send("LIST") // not logged in: the lib answers (530 in real life)
 	c.expect("200 got LIST")
-	conn.SetLoggedIn()
+	conn.SetLoggedIn("alice")
 	for _, cmd := range []string{"RETR a", "STOR a", "APPE a", "LIST", "NLST", "MLSD"} {
 		c.send(cmd)
 		c.expect("521")

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -30,6 +31,9 @@ type Options struct {
 	RequireDataTLS bool
 	// AllowCCC lets a logged-in client clear the control channel (CCC).
 	AllowCCC bool
+	// DisableEPSV answers EPSV with 502 and leaves it out of FEAT, so that
+	// clients fall back to PASV.
+	DisableEPSV bool
 	// CCCWait bounds the wait for the client's close_notify after CCC;
 	// zero means DefaultCCCWait.
 	CCCWait time.Duration
@@ -138,11 +142,45 @@ type Registry struct {
 	data   map[string]*Conn // data endpoints (see DataOwner)
 	perIP  map[string]int
 	nextID uint64
+	// peers holds who each logged-in connection was, also for a while
+	// after it closed (see Peer); retired lists the closed ones, oldest
+	// first.
+	peers   map[uint64]Peer
+	retired []uint64
 }
+
+// Peer is who a control connection belonged to.
+type Peer struct {
+	User   string
+	Client netip.Addr
+}
+
+// RetainedPeers is how many closed connections Peer still knows: a session
+// ticket issued on a closed connection is still honoured for a new
+// connection of the same user and client (see tlsconf.DataBinding.Peer).
+const RetainedPeers = 4096
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{conns: make(map[string]*Conn), data: make(map[string]*Conn), perIP: make(map[string]int)}
+	return &Registry{
+		conns: make(map[string]*Conn), data: make(map[string]*Conn),
+		perIP: make(map[string]int), peers: make(map[uint64]Peer),
+	}
+}
+
+// Peer returns who the connection with id was once it logged in, while it
+// is open and for the RetainedPeers connections closed last.
+func (r *Registry) Peer(id uint64) (Peer, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, ok := r.peers[id]
+	return p, ok
+}
+
+func (r *Registry) setPeer(id uint64, p Peer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.peers[id] = p
 }
 
 // Lookup returns the open connection with these addresses, or nil.
@@ -212,6 +250,13 @@ func (r *Registry) remove(c *Conn) {
 		}
 	}
 	c.dataKeys = nil
+	if _, ok := r.peers[c.id]; ok {
+		r.retired = append(r.retired, c.id)
+		if len(r.retired) > RetainedPeers {
+			delete(r.peers, r.retired[0])
+			r.retired = r.retired[1:]
+		}
+	}
 }
 
 func connKey(local, remote net.Addr) string {

@@ -16,6 +16,7 @@ import (
 	"ftpsd/control"
 	"ftpsd/metrics"
 	"ftpsd/pasv"
+	"ftpsd/tlsconf"
 )
 
 // Errors returned to the lib, which turns them into reply texts.
@@ -32,7 +33,7 @@ type Driver struct {
 	announcer *pasv.Announcer
 	cfg       config.Config // as started; reloadable parts live in live
 	live      atomic.Pointer[liveConfig]
-	tls       *tls.Config
+	data      *tlsconf.DataTLS // data connections, bound to their control session
 	registry  *control.Registry
 	logger    *zap.Logger
 
@@ -60,14 +61,19 @@ func (d *Driver) settings(listener *control.Listener) *ftpserver.Settings {
 		DisableActiveMode:        !d.cfg.Active.Enabled,
 		ActiveTransferPortNon20:  true,
 		TLSRequired:              ftpserver.ClearOrEncrypted, // the driver enforces the policy
+		PasvConnectionsCheck:     ftpserver.IPMatchRequired,  // data from the control connection's client only
+		ActiveConnectionsCheck:   ftpserver.IPMatchRequired,  // PORT/EPRT to the client's own address only
 		DisableSite:              true,                       // no SITE CHMOD/CHOWN/SYMLINK
 		DefaultTransferType:      ftpserver.TransferTypeBinary,
 	}
 }
 
-// passiveAddress chooses the address of a 227 reply for the client.
+// passiveAddress chooses the address of a 227 reply for the client: it
+// depends on whether the control channel was cleared (CCC), when the
+// firewalls on the path read the reply.
 func (d *Driver) passiveAddress(cc ftpserver.ClientContext) (string, error) {
-	ip, err := d.announcer.Address(addrOfConn(cc.RemoteAddr()), addrOfConn(cc.LocalAddr()))
+	cleared := d.controlState(cc).Cleared
+	ip, err := d.announcer.Address(addrOfConn(cc.RemoteAddr()), addrOfConn(cc.LocalAddr()), cleared)
 	if err != nil {
 		return "", err
 	}
@@ -81,9 +87,14 @@ func addrOfConn(a net.Addr) netip.Addr {
 	return netip.Addr{}
 }
 
-// WrapPassiveListener lets the allocator lease the port the lib bound.
+// WrapPassiveListener lets the allocator lease the port the lib bound, and
+// screens the data connections' TLS (see tlsconf.DataTLS).
 func (d *Driver) WrapPassiveListener(l net.Listener) (net.Listener, error) {
-	return d.ports.WrapPassiveListener(l)
+	leased, err := d.ports.WrapPassiveListener(l)
+	if err != nil {
+		return nil, err
+	}
+	return d.data.Screen(leased), nil
 }
 
 // ClientConnected opens a session and returns the banner.
@@ -145,7 +156,7 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 	var st control.State
 	if conn != nil {
 		conn.SetLogger(s.logger.Named("control"))
-		conn.SetLoggedIn()
+		conn.SetLoggedIn(user.Name)
 		st = conn.State()
 	}
 	d.metrics.Login("ok")
@@ -155,7 +166,7 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 }
 
 // GetTLSConfig returns the one stable TLS config of data channels.
-func (d *Driver) GetTLSConfig() (*tls.Config, error) { return d.tls, nil }
+func (d *Driver) GetTLSConfig() (*tls.Config, error) { return d.data.Config(), nil }
 
 // QuitMessage is the text of the 221 reply.
 func (d *Driver) QuitMessage() string { return "Goodbye." }

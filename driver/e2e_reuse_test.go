@@ -3,6 +3,7 @@ package driver_test
 import (
 	"bytes"
 	"crypto/tls"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,13 +20,19 @@ const reuseRefusal = "TLS session was not resumed"
 // version maxVersion, logged in as alice with PROT P.
 func loggedInTLS(t *testing.T, addr string, maxVersion uint16) *rawClient {
 	t.Helper()
+	return loggedInTLSAs(t, addr, maxVersion, userName, userPass)
+}
+
+// loggedInTLSAs is loggedInTLS for another user.
+func loggedInTLSAs(t *testing.T, addr string, maxVersion uint16, user, pass string) *rawClient {
+	t.Helper()
 	c := dialRaw(t, addr, false)
 	c.tlsCfg.MaxVersion = maxVersion
 	c.authTLS()
 	if v := c.conn.(*tls.Conn).ConnectionState().Version; v != maxVersion {
 		t.Fatalf("control channel negotiated %s, want %s", tls.VersionName(v), tls.VersionName(maxVersion))
 	}
-	c.login(userName, userPass)
+	c.login(user, pass)
 	c.protP()
 	return c
 }
@@ -47,9 +54,15 @@ func foreignRETR(t *testing.T, c *rawClient, cfg *tls.Config, name string) (code
 		_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
 		if err := tc.Handshake(); err == nil {
 			resumed = tc.ConnectionState().DidResume
-			plain, _ = readAllBounded(tc, 10*time.Second)
+			plain, err = readAllBounded(tc, 10*time.Second)
+			if err != nil {
+				// A refusal completes the handshake and ends with
+				// close_notify; an alert here would look like a
+				// certificate problem to the client.
+				t.Errorf("data connection ended with %v, want a clean close_notify", err)
+			}
 		} else {
-			t.Logf("data TLS handshake failed as expected: %v", err)
+			t.Errorf("data TLS handshake failed: %v; a refusal must complete it", err)
 		}
 		_ = tc.Close()
 		code, msg = c.reply()
@@ -89,9 +102,10 @@ func TestE2EDataSessionReuse(t *testing.T) {
 				a.quit()
 			})
 
-			t.Run("ticket of another session refused", func(t *testing.T) {
+			t.Run("ticket of another user refused", func(t *testing.T) {
 				a := loggedInTLS(t, ts.Addr, version)
-				b := loggedInTLS(t, ts.Addr, version)
+				b := loggedInTLSAs(t, ts.Addr, version, readerName, readerPass)
+				writeFile(t, ts.ReaderDir(), "marker.txt", content)
 				// b holds a valid ticket of the server, issued on b's own
 				// control connection: b proves it on its own data connection.
 				_, plain, resumed := resumedData(t, b, "RETR marker.txt")
@@ -100,7 +114,7 @@ func TestE2EDataSessionReuse(t *testing.T) {
 				}
 				assertSameData(t, "b's RETR", plain, content)
 
-				// b's ticket on a's passive port.
+				// b's ticket (another user's) on a's passive port.
 				before := len(logsWith(ts.Logs, "data connection refused", nil))
 				code, msg, raw, plain, resumed := foreignRETR(t, a, b.tlsCfg, "marker.txt")
 				if code != 425 || !strings.Contains(msg, reuseRefusal) {
@@ -124,45 +138,85 @@ func TestE2EDataSessionReuse(t *testing.T) {
 				a.quit()
 				b.quit()
 			})
+
+			t.Run("ticket of the same user's other connection accepted", func(t *testing.T) {
+				// One session cache shared by several control connections of
+				// one user from one address (rclone, curl -Z).
+				a := loggedInTLS(t, ts.Addr, version)
+				b := loggedInTLS(t, ts.Addr, version)
+				_, plain, resumed := resumedData(t, b, "RETR marker.txt")
+				if !resumed {
+					t.Fatal("b's own data connection did not resume")
+				}
+				assertSameData(t, "b's RETR", plain, content)
+				code, msg, raw, plain, resumed := foreignRETR(t, a, b.tlsCfg, "marker.txt")
+				if code != 226 || !resumed {
+					t.Fatalf("RETR on a's port with b's ticket (same user and address): %d %q, resumed %v; want 226 resumed", code, msg, resumed)
+				}
+				assertTLSRecords(t, "RETR with the other connection's ticket", raw, plainMarker)
+				assertSameData(t, "RETR with the other connection's ticket", plain, content)
+				a.quit()
+				b.quit()
+			})
 		})
 	}
 }
 
 // TestE2EDataSessionReuseAfterCCC: the ticket was issued before CCC, and
-// data connections still resume it after the control channel is clear;
-// a fresh session is still refused.
+// data connections still resume it after the control channel is clear. A
+// fresh session from the client's address is accepted after CCC (logged
+// once), unless tls.require_session_reuse_after_ccc = true.
 func TestE2EDataSessionReuseAfterCCC(t *testing.T) {
 	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
-		t.Run(tls.VersionName(version), func(t *testing.T) {
-			ts := startServer(t, nil)
-			content := markerContent()
-			writeFile(t, ts.AliceDir(), "marker.txt", content)
-			c := dialCCCClient(t, ts.Addr, version)
-			c.login(userName, userPass)
-			c.protP()
-			clearControl(t, c)
+		for _, strict := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/after_ccc_strict=%v", tls.VersionName(version), strict), func(t *testing.T) {
+				ts := startServer(t, func(cfg *config.Config) { cfg.TLS.RequireSessionReuseAfterCCC = strict })
+				content := markerContent()
+				writeFile(t, ts.AliceDir(), "marker.txt", content)
+				c := dialCCCClient(t, ts.Addr, version)
+				c.login(userName, userPass)
+				c.protP()
+				clearControl(t, c)
 
-			fresh := &tls.Config{InsecureSkipVerify: true, ServerName: "localhost", MaxVersion: version}
-			code, msg, raw, plain, _ := foreignRETR(t, c, fresh, "marker.txt")
-			if code != 425 || !strings.Contains(msg, reuseRefusal) {
-				t.Fatalf("RETR after CCC over a fresh data TLS session: %d %q, want 425", code, msg)
-			}
-			if len(plain) != 0 || bytes.Contains(raw, []byte(plainMarker)) {
-				t.Fatalf("refused data connection delivered %d bytes", len(plain))
-			}
-
-			for i := range 3 {
-				raw, plain, resumed := resumedData(t, c, "RETR marker.txt")
-				assertTLSRecords(t, "RETR after CCC", raw, plainMarker)
-				assertSameData(t, "RETR after CCC", plain, content)
-				if !resumed {
-					t.Fatalf("data connection %d after CCC did not resume the control session", i+1)
+				for i := range 2 {
+					fresh := &tls.Config{InsecureSkipVerify: true, ServerName: "localhost", MaxVersion: version}
+					code, msg, raw, plain, resumed := foreignRETR(t, c, fresh, "marker.txt")
+					if strict {
+						if code != 425 || !strings.Contains(msg, reuseRefusal) {
+							t.Fatalf("RETR after CCC over a fresh data TLS session, strict: %d %q, want 425", code, msg)
+						}
+						if len(plain) != 0 || bytes.Contains(raw, []byte(plainMarker)) {
+							t.Fatalf("refused data connection delivered %d bytes", len(plain))
+						}
+						continue
+					}
+					if code != 226 || resumed {
+						t.Fatalf("RETR %d after CCC over a fresh data TLS session: %d %q (resumed %v), want 226 accepted by address", i+1, code, msg, resumed)
+					}
+					assertTLSRecords(t, "fresh RETR after CCC", raw, plainMarker)
+					assertSameData(t, "fresh RETR after CCC", plain, content)
 				}
-			}
-			c.quit()
-		})
+				if n := len(logsWith(ts.Logs, acceptedByAddressLog, nil)); (n == 1) == strict {
+					t.Fatalf("%d %q log lines (strict %v)", n, acceptedByAddressLog, strict)
+				}
+
+				for i := range 3 {
+					raw, plain, resumed := resumedData(t, c, "RETR marker.txt")
+					assertTLSRecords(t, "RETR after CCC", raw, plainMarker)
+					assertSameData(t, "RETR after CCC", plain, content)
+					if !resumed {
+						t.Fatalf("data connection %d after CCC did not resume the control session", i+1)
+					}
+				}
+				c.quit()
+			})
+		}
 	}
 }
+
+// acceptedByAddressLog starts the session's line for a data connection
+// accepted by address after CCC.
+const acceptedByAddressLog = "data connection accepted by address after CCC: its TLS session was not resumed (tls.require_session_reuse_after_ccc = false)"
 
 // TestE2EPythonNoReuse: plain ftplib.FTP_TLS starts a new TLS session for
 // each data connection, which the default policy refuses with 425.

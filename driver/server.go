@@ -55,6 +55,7 @@ func NewServer(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, opt
 		PublicAddress:    cfg.Passive.PublicAddress,
 		Refresh:          cfg.Passive.PublicAddressRefresh.Std(),
 		InternalNetworks: cfg.InternalNetworks(),
+		AfterCCC:         announceAfterCCC(cfg.Passive.AnnounceAfterCCC),
 		Logger:           logger.Named("pasv"),
 	})
 	if err != nil {
@@ -67,11 +68,11 @@ func NewServer(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, opt
 		announcer: announcer,
 		cfg:       cfg,
 		sessions:  make(map[*session]struct{}),
-		tls:       dataTLS(tlsConfig, registry, cfg.TLS.RequireSessionReuse, logger),
 		registry:  registry,
 		logger:    logger.Named("session"),
 	}
 	d.live.Store(live)
+	d.data = tlsconf.NewDataTLS(tlsConfig, d.dataBinding())
 	s := &Server{driver: d, base: tlsConfig, logger: logger}
 	if s.explicit, err = s.listen(cfg.Server.Listen, false); err != nil {
 		return nil, err
@@ -99,6 +100,7 @@ func (s *Server) listen(addr string, implicit bool) (*control.Listener, error) {
 		Implicit:       implicit,
 		RequireDataTLS: s.driver.cfg.TLS.Require == config.RequireAll,
 		AllowCCC:       s.driver.cfg.TLS.CCC == config.CCCAllow,
+		DisableEPSV:    !s.driver.cfg.Passive.EPSV,
 		Registry:       s.driver.registry,
 		Passive:        s.driver.ports,
 		MaxConns:       s.driver.cfg.Server.MaxConnections,
@@ -187,23 +189,11 @@ func (s *Server) PassiveStats() pasv.Stats { return s.driver.ports.Stats() }
 // Sessions returns the number of open control connections.
 func (s *Server) Sessions() int { return s.driver.registry.Len() }
 
-// dataTLS returns the config of data connections, bound to the control
-// session that announced their port (tls.require_session_reuse).
-func dataTLS(base *tls.Config, registry *control.Registry, required bool, logger *zap.Logger) *tls.Config {
-	return tlsconf.DataConfig(base, tlsconf.DataBinding{
-		Resolve: func(conn net.Conn) (uint64, bool) {
-			if c := registry.DataOwner(conn); c != nil {
-				return c.ID(), true
-			}
-			return 0, false
-		},
-		Required: required,
-		Refused: func(conn net.Conn, err error) {
-			if c := registry.DataOwner(conn); c != nil {
-				c.NoteDataRefused(err) // logged with the session when replied
-				return
-			}
-			logger.Warn("data connection refused", zap.String("remote", conn.RemoteAddr().String()), zap.Error(err))
-		},
-	})
+// announceAfterCCC maps passive.announce_after_ccc to the announcer's
+// policy.
+func announceAfterCCC(word string) pasv.Announce {
+	if word == config.AnnouncePublic {
+		return pasv.AnnouncePublic
+	}
+	return pasv.AnnounceLocal
 }

@@ -29,11 +29,30 @@ type AddressOptions struct {
 	// InternalNetworks are the client networks that get the control
 	// connection's local address instead of the public one.
 	InternalNetworks []netip.Prefix
+	// AfterCCC says what a reply carries once the client cleared the
+	// control channel (CCC), when firewalls on the path read it:
+	// AnnounceLocal (the default) or AnnouncePublic.
+	AfterCCC Announce
 	// Resolver resolves PublicAddress; nil means net.DefaultResolver.
 	Resolver Resolver
 	// Logger receives resolution failures and changes. Required.
 	Logger *zap.Logger
 }
+
+// Announce names the address a passive reply carries on a cleared control
+// channel.
+type Announce int
+
+const (
+	// AnnounceLocal announces the control connection's local address: a NAT
+	// firewall that inspects FTP (NetScreen ALG, Linux's conntrack ftp
+	// helper) opens a pinhole only for the server's own address, which it
+	// then rewrites to the public one.
+	AnnounceLocal Announce = iota
+	// AnnouncePublic announces the public address, as on a TLS channel, for
+	// an inspector that does not rewrite.
+	AnnouncePublic
+)
 
 // ErrNotIPv4 is returned when the address for a 227 reply is not IPv4
 // (clients connected over IPv6 use EPSV).
@@ -127,17 +146,28 @@ func (a *Announcer) refreshLoop(ctx context.Context) {
 }
 
 // Address returns the address to announce to client, whose control
-// connection arrived on local.
-func (a *Announcer) Address(client, local netip.Addr) (netip.Addr, error) {
+// connection arrived on local. cleared tells that the control channel was
+// cleared by CCC, so that the reply is read (and, under NAT, rewritten) by
+// the firewalls on the path; see AddressOptions.AfterCCC.
+func (a *Announcer) Address(client, local netip.Addr, cleared bool) (netip.Addr, error) {
 	client, local = client.Unmap(), local.Unmap()
 	chosen := local
-	if pub := a.current.Load(); pub != nil && !a.internal(client) {
+	if pub := a.current.Load(); pub != nil && a.public(client, cleared) {
 		chosen = *pub
 	}
 	if !chosen.Is4() {
 		return netip.Addr{}, ErrNotIPv4
 	}
 	return chosen, nil
+}
+
+// public reports whether client gets the public address rather than the
+// local one.
+func (a *Announcer) public(client netip.Addr, cleared bool) bool {
+	if cleared && a.opts.AfterCCC == AnnounceLocal {
+		return false
+	}
+	return !a.internal(client)
 }
 
 func (a *Announcer) internal(client netip.Addr) bool {

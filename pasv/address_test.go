@@ -81,11 +81,46 @@ func TestAnnouncerAddress(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer a.Close()
-			got, err := a.Address(tt.client, tt.local)
+			got, err := a.Address(tt.client, tt.local, false)
 			if !errors.Is(err, tt.wantErr) || got != tt.want {
 				t.Fatalf("Address(%v, %v) = %v, %v; want %v, %v", tt.client, tt.local, got, err, tt.want, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestAnnouncerAfterCCC is the announce decision: channel state (TLS or
+// cleared by CCC) x client inside or outside internal_networks x
+// announce_after_ccc.
+func TestAnnouncerAfterCCC(t *testing.T) {
+	tests := []struct {
+		cleared  bool
+		client   netip.Addr
+		afterCCC Announce
+		want     netip.Addr
+	}{
+		{false, outside, AnnounceLocal, public4},
+		{false, outside, AnnouncePublic, public4},
+		{false, inside, AnnounceLocal, local4},
+		{false, inside, AnnouncePublic, local4},
+		{true, outside, AnnounceLocal, local4},
+		{true, outside, AnnouncePublic, public4},
+		{true, inside, AnnounceLocal, local4},
+		{true, inside, AnnouncePublic, local4},
+	}
+	for _, tt := range tests {
+		logger, _ := observed()
+		a, err := NewAnnouncer(context.Background(), AddressOptions{
+			PublicAddress: "203.0.113.7", InternalNetworks: internal, AfterCCC: tt.afterCCC, Logger: logger,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := a.Address(tt.client, local4, tt.cleared)
+		a.Close()
+		if err != nil || got != tt.want {
+			t.Errorf("cleared=%v client=%v afterCCC=%v: Address = %v, %v; want %v", tt.cleared, tt.client, tt.afterCCC, got, err, tt.want)
+		}
 	}
 }
 
@@ -112,10 +147,10 @@ func TestAnnouncerDNSName(t *testing.T) {
 	defer a.Close()
 	expect := func(step, want string) {
 		t.Helper()
-		if got, err := a.Address(outside, local4); err != nil || got != netip.MustParseAddr(want) {
+		if got, err := a.Address(outside, local4, false); err != nil || got != netip.MustParseAddr(want) {
 			t.Fatalf("%s: Address = %v, %v; want %s", step, got, err, want)
 		}
-		if got, _ := a.Address(inside, local4); got != local4 {
+		if got, _ := a.Address(inside, local4, false); got != local4 {
 			t.Fatalf("%s: internal client got %v, want %v", step, got, local4)
 		}
 	}
@@ -196,7 +231,7 @@ func TestAnnouncerRefreshLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	current := func() netip.Addr {
-		got, _ := a.Address(outside, local4)
+		got, _ := a.Address(outside, local4, false)
 		return got
 	}
 

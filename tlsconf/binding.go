@@ -47,8 +47,8 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"net"
+	"net/netip"
 	"sync/atomic"
 )
 
@@ -123,14 +123,11 @@ func anyUnwrap(base *tls.Config) func([]byte, tls.ConnectionState) (*tls.Session
 }
 
 // ownedUnwrap decrypts tickets encrypted with base's keys and accepts only
-// those marked with id; any other ticket is ignored (full handshake).
-func ownedUnwrap(base *tls.Config, id uint64) func([]byte, tls.ConnectionState) (*tls.SessionState, error) {
+// those b.owns for o; any other ticket is ignored (full handshake).
+func ownedUnwrap(base *tls.Config, b DataBinding, o Owner) func([]byte, tls.ConnectionState) (*tls.SessionState, error) {
 	return func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
 		ss, err := base.DecryptTicket(identity, cs)
-		if err != nil || ss == nil {
-			return nil, nil
-		}
-		if owner, ok := markOf(ss); !ok || owner != id {
+		if err != nil || ss == nil || !b.owns(o, ss) {
 			return nil, nil
 		}
 		return ss, nil
@@ -184,43 +181,78 @@ func ControlConfig(base *tls.Config, id uint64) *tls.Config {
 	return cfg
 }
 
-// DataBinding says which control session owns a data connection.
+// DataBinding says which control session owns a data connection and
+// which tickets belong to it.
 type DataBinding struct {
-	// Resolve returns the id of the control connection that owns the data
-	// connection whose server-side socket is conn (the lib's passive
-	// listener port, or an active-mode connection), and false when none
-	// does. It is called during the handshake, concurrently for concurrent
-	// handshakes, with the net.Conn given to tls.Server.
-	Resolve func(conn net.Conn) (uint64, bool)
-	// Required refuses a data handshake that did not resume a session of
-	// that control connection.
+	// Resolve returns the control session that owns the data connection
+	// whose server-side socket is conn (the lib's passive listener port, or
+	// an active-mode connection), and false when none does. It is called
+	// during the handshake, concurrently for concurrent handshakes, with the
+	// net.Conn given to tls.Server.
+	Resolve func(conn net.Conn) (Owner, bool)
+	// Peer returns who the control connection id (the mark of a ticket)
+	// belonged to. A ticket marked with another control connection than
+	// the owner's is accepted when that connection had the same user and
+	// client address (clients that share one session cache between several
+	// control connections: rclone, curl -Z). Nil accepts only the owner's
+	// own tickets.
+	Peer func(id uint64) (Peer, bool)
+	// Required refuses a data handshake that no control session owns.
 	Required bool
-	// Refused, if not nil, is called with the data conn and the reason
-	// whenever a data handshake is refused. It is called at most once per
-	// handshake, from inside the handshake, so it should not block.
+	// Refused, if not nil, is called with the data conn and a
+	// *RefusalError whenever a data connection is refused. It is called at
+	// most once per connection and should not block.
 	Refused func(conn net.Conn, err error)
+	// AcceptedByAddress, if not nil, is called when a data connection that
+	// did not resume is accepted because the control channel was cleared
+	// and it comes from the client's address (Verdict AcceptByAddress).
+	AcceptedByAddress func(conn net.Conn, o Owner)
+}
+
+// owns reports whether the ticket state ss belongs to o: issued on o's own
+// control connection (or one of its data connections), or on another
+// control connection of the same user from the same client address.
+func (b DataBinding) owns(o Owner, ss *tls.SessionState) bool {
+	id, ok := markOf(ss)
+	switch {
+	case !ok:
+		return false
+	case id == o.ID:
+		return true
+	case o.User == "" || b.Peer == nil:
+		return false
+	}
+	p, ok := b.Peer(id)
+	return ok && p.User == o.User && p.Client.Unmap() == o.Client.Unmap()
+}
+
+// addrOf returns the IP address of a connection's remote end.
+func addrOf(conn net.Conn) netip.Addr {
+	if a, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 // DataConfig returns the one stable config for data connections:
 // GetConfigForClient resolves the owner through b.Resolve(hello.Conn) and
 // returns a per-connection clone of base whose UnwrapSession accepts only
-// tickets marked with that owner's id (a ticket of another session, or an
-// unmarked one, is ignored => full handshake), whose WrapSession marks new
-// tickets with the owner's id too, and, when Required, whose
-// VerifyConnection fails with ErrSessionNotReused unless
-// ConnectionState.DidResume (and calls Refused). base's own
-// VerifyConnection, if any, runs first.
+// the tickets b.owns for that owner (any other ticket is ignored => full
+// handshake), whose WrapSession marks new tickets with the owner's id, and
+// whose VerifyConnection applies Decide to the outcome (base's own
+// VerifyConnection, if any, runs first). A refused handshake fails with a
+// *RefusalError (and b.Refused is called); it is never given a ticket (in
+// TLS 1.3 tickets are sent before VerifyConnection runs, so WrapSession
+// refuses the same way).
 //
-// When Required, a non-resumed handshake is also never given a ticket (in
-// TLS 1.3 tickets are sent before VerifyConnection runs, and a ticket
-// marked with the owner's id would let the refused client resume on its
-// next data connection): WrapSession refuses it the same way.
+// This is the binding's enforcement. Passive data connections are first
+// screened by DataTLS.Screen, which refuses cleanly before crypto/tls
+// sees them; what reaches this config then fails only when the screen's
+// prediction of resumption was wrong, or for active-mode connections.
 //
-// When Resolve finds no owner: Required => the handshake fails (Refused
-// called, the error wraps ErrSessionNotReused with "no control session for
-// this data connection"); not Required => plain base behaviour (tickets
-// still encrypted and decrypted with base's keys, any ticket accepted, new
-// tickets unmarked).
+// When Resolve finds no owner: Required => the handshake fails; not
+// Required => plain base behaviour (tickets still encrypted and decrypted
+// with base's keys, any ticket accepted, new tickets unmarked).
 func DataConfig(base *tls.Config, b DataBinding) *tls.Config {
 	cfg := base.Clone()
 	// Should crypto/tls ever use cfg itself, it behaves like base.
@@ -229,22 +261,20 @@ func DataConfig(base *tls.Config, b DataBinding) *tls.Config {
 	cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 		conn := hello.Conn
 		var refused atomic.Bool
-		refuse := func(err error) error {
+		refuse := func(err *RefusalError) error {
 			if refused.CompareAndSwap(false, true) && b.Refused != nil {
 				b.Refused(conn, err)
 			}
 			return err
 		}
-
-		var id uint64
+		var o Owner
 		ok := false
 		if b.Resolve != nil {
-			id, ok = b.Resolve(conn)
+			o, ok = b.Resolve(conn)
 		}
 		if !ok && b.Required {
-			return nil, refuse(fmt.Errorf("%w: no control session for this data connection", ErrSessionNotReused))
+			return nil, refuse(&RefusalError{From: addrOf(conn), NoOwner: true})
 		}
-
 		tmpl, err := templateFor(base, hello)
 		if err != nil {
 			return nil, err
@@ -256,32 +286,33 @@ func DataConfig(base *tls.Config, b DataBinding) *tls.Config {
 			c.UnwrapSession = anyUnwrap(base)
 			return c, nil
 		}
-
-		notReused := func() error {
-			return fmt.Errorf("%w (control connection %d)", ErrSessionNotReused, id)
+		verdict := func(cs tls.ConnectionState) (Verdict, error) {
+			v := Decide(o, addrOf(conn), cs.DidResume)
+			if !v.Accepted() {
+				return v, refuse(&RefusalError{Owner: o, From: addrOf(conn), Verdict: v})
+			}
+			return v, nil
 		}
-		wrap := markingWrap(base, id)
-		c.WrapSession = wrap
-		c.UnwrapSession = ownedUnwrap(base, id)
-		if b.Required {
-			c.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
-				if !cs.DidResume {
-					return nil, refuse(notReused())
-				}
-				return wrap(cs, ss)
+		wrap := markingWrap(base, o.ID)
+		c.UnwrapSession = ownedUnwrap(base, b, o)
+		c.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+			if _, err := verdict(cs); err != nil {
+				return nil, err
 			}
-			prev := tmpl.VerifyConnection
-			c.VerifyConnection = func(cs tls.ConnectionState) error {
-				if prev != nil {
-					if err := prev(cs); err != nil {
-						return err
-					}
+			return wrap(cs, ss)
+		}
+		prev := tmpl.VerifyConnection
+		c.VerifyConnection = func(cs tls.ConnectionState) error {
+			if prev != nil {
+				if err := prev(cs); err != nil {
+					return err
 				}
-				if !cs.DidResume {
-					return refuse(notReused())
-				}
-				return nil
 			}
+			v, err := verdict(cs)
+			if v == AcceptByAddress && b.AcceptedByAddress != nil {
+				b.AcceptedByAddress(conn, o)
+			}
+			return err
 		}
 		return c, nil
 	}

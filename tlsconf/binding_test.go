@@ -207,11 +207,11 @@ func (f *bindFixture) data(t *testing.T, id *uint64, required bool) (*bindServer
 	t.Helper()
 	r := &refusals{}
 	cfg := DataConfig(f.base, DataBinding{
-		Resolve: func(net.Conn) (uint64, bool) {
+		Resolve: func(c net.Conn) (Owner, bool) {
 			if id == nil {
-				return 0, false
+				return Owner{}, false
 			}
-			return *id, true
+			return Owner{ID: *id, Client: addrOf(c), RequireReuse: required}, true
 		},
 		Required: required,
 		Refused:  r.record,
@@ -510,7 +510,11 @@ func TestDataBindingConcurrent(t *testing.T) {
 				return ControlConfig(f.base, id)
 			})
 			refused := &refusals{}
-			dataCfg := DataConfig(f.base, DataBinding{Resolve: idOf, Required: true, Refused: refused.record})
+			resolve := func(c net.Conn) (Owner, bool) {
+				id, ok := idOf(c)
+				return Owner{ID: id, Client: addrOf(c), RequireReuse: true}, ok
+			}
+			dataCfg := DataConfig(f.base, DataBinding{Resolve: resolve, Required: true, Refused: refused.record})
 			dat := startBindServer(t, true, func(net.Conn) *tls.Config { return dataCfg })
 
 			const workers, pairs = 20, 3
