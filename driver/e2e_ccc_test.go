@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/textproto"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -121,6 +122,9 @@ func TestE2ECurlCCC(t *testing.T) {
 		{name: "active reuse required", ts: reuse, args: active, clientCloseFirst: true},
 		{name: "active reuse off", ts: noreuse, args: active, clientCloseFirst: true},
 		{name: "passive reuse off", ts: noreuse, args: passive, clientCloseFirst: false},
+		// curl's default CCC mode drops its TLS session: on the defaults its
+		// data connections are accepted by address after CCC.
+		{name: "passive defaults", ts: reuse, args: passive, clientCloseFirst: false},
 	}
 	for i, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
@@ -159,36 +163,44 @@ func TestE2ECurlCCC(t *testing.T) {
 		})
 	}
 
-	t.Run("passive reuse required", func(t *testing.T) {
-		ts := reuse
+	t.Run("passive strict after CCC", func(t *testing.T) {
+		// tls.require_session_reuse_after_ccc = true refuses curl's
+		// non-resumed data connections, cleanly: the data connection ends
+		// with close_notify and curl reports the 425 with its reason.
+		ts := startServer(t, func(cfg *config.Config) { cfg.TLS.RequireSessionReuseAfterCCC = true })
+		writeFile(t, ts.AliceDir(), "ccc.bin", data)
 		before := cccCount(ts)
-		refusedBefore := len(logsWith(ts.Logs, "data connection refused", nil))
 		args := append(curlBase(userName, userPass), passive...)
+		// A listing: curl reads the data connection to its end, then the
+		// 425 with the reason.
 		list, trace, err := runToolErr(t, work, curl, append(args, "ftp://"+ts.Addr+"/")...)
 		curlCCCAccepted(t, "list", trace)
 		waitCCCCount(t, ts, before+1)
+		if err == nil || strings.Contains(list, "ccc.bin") {
+			t.Fatalf("curl's non-resumed data connection was accepted with tls.require_session_reuse_after_ccc = true:\n%s", trace)
+		}
+		if !strings.Contains(trace, "< 425 ") || !strings.Contains(trace, reuseRefusal) {
+			t.Fatalf("curl did not read the 425 with %q:\n%s", reuseRefusal, trace)
+		}
+		// A download of a file whose size curl knows: curl stops at the
+		// short transfer ("transfer closed with N bytes remaining") before
+		// reading the 425; never a certificate error, never a byte.
+		out := filepath.Join(work, "strict.bin")
+		_, trace2, err := runToolErr(t, work, curl, append(args, "-o", out, "ftp://"+ts.Addr+"/ccc.bin")...)
 		if err == nil {
-			// A curl that keeps its session resumable after a passive CCC.
-			if !strings.Contains(list, "ccc.bin") {
-				t.Fatalf("LIST after CCC lacks ccc.bin:\n%s", list)
+			t.Fatalf("refused download succeeded:\n%s", trace2)
+		}
+		for _, tr := range []string{trace, trace2} {
+			if strings.Contains(tr, "bad certificate") || !strings.Contains(tr, "TLS alert, close notify") {
+				t.Fatalf("the refusal is not a clean close_notify to curl:\n%s", tr)
 			}
-			t.Logf("this curl resumes its TLS session after a passive-mode CCC")
-			return
 		}
-		// curl may give up on the reset data connection before it reads
-		// the 425 on the control connection: the server's log decides.
-		if !eventually(5*time.Second, func() bool {
-			return len(logsWith(ts.Logs, "data connection refused", nil)) > refusedBefore
-		}) {
-			t.Fatalf("curl passive CCC under tls.require_session_reuse failed (%v) but the server refused no data connection:\n%s", err, trace)
+		if b, _ := os.ReadFile(out); len(b) != 0 {
+			t.Fatalf("a refused download delivered %d bytes", len(b))
 		}
-		if strings.Contains(trace, "< 425 ") && !strings.Contains(trace, reuseRefusal) {
-			t.Fatalf("a 425 reply without %q:\n%s", reuseRefusal, trace)
+		if !eventually(5*time.Second, func() bool { return len(logsWith(ts.Logs, "data connection refused", nil)) == 2 }) {
+			t.Fatalf("%d \"data connection refused\" lines, want 2", len(logsWith(ts.Logs, "data connection refused", nil)))
 		}
-		if strings.Contains(list, "ccc.bin") {
-			t.Fatalf("a refused listing reached curl:\n%s", list)
-		}
-		t.Logf("known limitation: after a passive-mode CCC curl (OpenSSL) cannot resume its TLS session (%v); the server refused the data connection with 425", err)
 	})
 }
 
@@ -392,31 +404,40 @@ func TestE2ELftpCCC(t *testing.T) {
 	}
 }
 
-// TestE2ELftpCCCReuseRequired: under the default policy lftp's data
-// connections after CCC are refused with 425 (see TestE2ELftpCCC), and
-// lftp fails cleanly instead of hanging.
-func TestE2ELftpCCCReuseRequired(t *testing.T) {
+// TestE2ELftpCCCDefaults: lftp drops its TLS session at CCC, so its data
+// connections after CCC do not resume. On the defaults they are accepted
+// by address (logged once per session); with
+// tls.require_session_reuse_after_ccc = true they get a clean 425.
+func TestE2ELftpCCCDefaults(t *testing.T) {
 	lftp := needTool(t, "lftp", "lftp")
-	ts := startServer(t, nil)
-	down := randomData(t, 10*1024)
-	writeFile(t, ts.AliceDir(), "lftp-down.bin", down)
-	work := t.TempDir()
-	got := filepath.Join(work, "down.bin")
-	_, trace, err := runToolErr(t, work, lftp, "-c", lftpCCCScript(ts.Addr, "get lftp-down.bin -o "+got))
-	lftpCCCAccepted(t, "get", trace)
-	waitCCCCount(t, ts, 1)
-	if err == nil {
-		assertDiskFile(t, got, down)
-		t.Logf("this lftp resumes its TLS session after CCC")
-		return
+	for _, strict := range []bool{false, true} {
+		t.Run(fmt.Sprintf("strict=%v", strict), func(t *testing.T) {
+			ts := startServer(t, func(cfg *config.Config) { cfg.TLS.RequireSessionReuseAfterCCC = strict })
+			down := randomData(t, 10*1024)
+			writeFile(t, ts.AliceDir(), "lftp-down.bin", down)
+			work := t.TempDir()
+			got := filepath.Join(work, "down.bin")
+			_, trace, err := runToolErr(t, work, lftp, "-c", lftpCCCScript(ts.Addr, "get lftp-down.bin -o "+got))
+			lftpCCCAccepted(t, "get", trace)
+			waitCCCCount(t, ts, 1)
+			if !strict {
+				if err != nil {
+					t.Fatalf("lftp CCC on the defaults: %v\n%s", err, trace)
+				}
+				assertDiskFile(t, got, down)
+				if n := len(logsWith(ts.Logs, acceptedByAddressLog, nil)); n != 1 {
+					t.Fatalf("%d %q lines, want 1", n, acceptedByAddressLog)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("lftp's non-resumed data connection was accepted under the strict setting:\n%s", trace)
+			}
+			if !strings.Contains(trace, "<--- 425 ") || !strings.Contains(trace, reuseRefusal) || strings.Contains(trace, "bad certificate") {
+				t.Fatalf("lftp did not get a clean 425 with %q:\n%s", reuseRefusal, trace)
+			}
+		})
 	}
-	if !eventually(5*time.Second, func() bool { return len(logsWith(ts.Logs, "data connection refused", nil)) > 0 }) {
-		t.Fatalf("lftp CCC under tls.require_session_reuse failed (%v) but the server refused no data connection:\n%s", err, trace)
-	}
-	if strings.Contains(trace, "<--- 425 ") && !strings.Contains(trace, reuseRefusal) {
-		t.Fatalf("a 425 reply without %q:\n%s", reuseRefusal, trace)
-	}
-	t.Logf("known limitation: lftp cannot resume its TLS session after CCC (%v); the server refused the data connection with 425", err)
 }
 
 // ftplibCCCResult adds the CCC and session-reuse fields of
