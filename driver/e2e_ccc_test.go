@@ -350,11 +350,11 @@ func lftpCCCAccepted(t *testing.T, what, trace string) ([]string, int) {
 // lftp forgets its control connection's TLS session on CCC (it drops
 // control_ssl, from which it copies the session into each data
 // connection), so after CCC its data connections start new TLS sessions:
-// the 20 runs use a server without tls.require_session_reuse, and the
-// refusal under the default policy is checked separately.
+// on the defaults they are accepted by address after CCC (the strict
+// setting is checked in TestE2ELftpCCCDefaults).
 func TestE2ELftpCCC(t *testing.T) {
 	lftp := needTool(t, "lftp", "lftp")
-	ts := startServer(t, noReuse)
+	ts := startServer(t, nil)
 	down := randomData(t, 300*1024+9)
 	writeFile(t, ts.AliceDir(), "lftp-down.bin", down)
 	work := t.TempDir()
