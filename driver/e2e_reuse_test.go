@@ -235,7 +235,9 @@ func TestE2EPythonNoReuse(t *testing.T) {
 	if len(res.NLST) != 0 {
 		t.Fatalf("NLST delivered %v", res.NLST)
 	}
-	t.Logf("ftplib without session reuse: TLS error %q, reply %q", res.DataTLSError, res.DataError)
+	if res.DataTLSError != "" {
+		t.Fatalf("the refusal reached ftplib as a TLS error %q; it must be a clean close and the 425", res.DataTLSError)
+	}
 	if !strings.HasPrefix(res.Quit, "221") {
 		t.Fatalf("QUIT after the refusal: %q", res.Quit)
 	}
