@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -73,6 +74,7 @@ func (c *Conn) clearTLS(t *tls.Conn) error {
 		return fmt.Errorf("clear write deadline after CCC: %w", err)
 	}
 	c.tlsConn.Store(nil)
+	c.firstClear = true
 	if !peerFirst {
 		c.lateTLS = t
 	}
@@ -156,4 +158,32 @@ func (c *Conn) noteCommand() {
 		c.turnaround[c.nextTurn%turnarounds] = d
 		c.nextTurn++
 	}
+}
+
+// inspectorLine opens a passive reply that is the first clear-text reply
+// after CCC; see alignForInspector. It carries no digits or parentheses,
+// so that clients that search the whole reply for the address (Python's
+// ftplib) find the next line's.
+const inspectorLine = "-Control channel in clear text; passive address follows.\r\n"
+
+// alignForInspector writes, before the first clear-text reply after CCC
+// when it is a 227/229, a first line of a multi-line reply in a segment of
+// its own. Linux's conntrack ftp helper (and inspectors built like it)
+// parses only a segment that starts right after one that ended with a
+// newline; the segment before the first clear reply is the encrypted
+// close_notify, so without this line a PASV sent first after CCC (as
+// Python's ftplib may) opens no pinhole and is not rewritten under NAT.
+// Called with writeMu held.
+func (c *Conn) alignForInspector(reply []byte) error {
+	if !c.firstClear {
+		return nil
+	}
+	c.firstClear = false
+	if !bytes.HasPrefix(reply, []byte("227 ")) && !bytes.HasPrefix(reply, []byte("229 ")) {
+		return nil
+	}
+	if _, err := c.raw.Write(append(bytes.Clone(reply[:3]), inspectorLine...)); err != nil {
+		return fmt.Errorf("write first line of the passive reply after CCC: %w", err)
+	}
+	return nil
 }

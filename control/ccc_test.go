@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -304,5 +305,42 @@ func TestCCCWaitFollowsTheClientsReactionTime(t *testing.T) {
 	c.opts.CCCWait = 60 * time.Millisecond
 	if got := c.cccWait(); got != 60*time.Millisecond {
 		t.Fatalf("configured cap: wait %v, want 60ms", got)
+	}
+}
+
+// TestFirstPassiveReplyAfterCCCIsAligned: the first clear-text reply after
+// CCC, when it is a 227/229, starts with a line of its own in a separate
+// write, so that an inspector that parses only segments starting after a
+// newline (Linux's conntrack ftp helper) parses the address line.
+func TestFirstPassiveReplyAfterCCCIsAligned(t *testing.T) {
+	for _, tc := range []struct {
+		replies []string
+		want    []string
+	}{
+		{
+			[]string{"227 Entering Passive Mode (192,0,2,2,117,48)\r\n", "227 Entering Passive Mode (192,0,2,2,117,49)\r\n"},
+			[]string{"227" + inspectorLine, "227 Entering Passive Mode (192,0,2,2,117,48)\r\n", "227 Entering Passive Mode (192,0,2,2,117,49)\r\n"},
+		},
+		{
+			[]string{"229 Entering Extended Passive Mode (|||30000|)\r\n"},
+			[]string{"229" + inspectorLine, "229 Entering Extended Passive Mode (|||30000|)\r\n"},
+		},
+		{
+			// Another first reply ends with a newline itself: nothing added.
+			[]string{"257 \"/\" is the current directory\r\n", "227 Entering Passive Mode (192,0,2,2,117,48)\r\n"},
+			[]string{"257 \"/\" is the current directory\r\n", "227 Entering Passive Mode (192,0,2,2,117,48)\r\n"},
+		},
+	} {
+		c, raw := newTestConn(NewRegistry())
+		c.firstClear = true // as clearTLS leaves it
+		for _, r := range tc.replies {
+			mustWrite(t, c, r)
+		}
+		if !slices.Equal(raw.writes, tc.want) {
+			t.Errorf("writes %q, want %q", raw.writes, tc.want)
+		}
+	}
+	if strings.ContainsAny(inspectorLine, "0123456789()|,") {
+		t.Fatalf("%q would confuse clients that search the whole reply for the address", inspectorLine)
 	}
 }

@@ -115,6 +115,7 @@ type Conn struct {
 	acceptedByAddress atomic.Bool // logged once, see NoteAcceptedByAddress
 
 	writeMu     sync.Mutex               // orders replies and the switches between clear and TLS
+	firstClear  bool                     // guarded by writeMu; no clear reply written since CCC
 	dataRefused *DataRefusal             // guarded by writeMu; see NoteDataRefused
 	tlsConn     atomic.Pointer[tls.Conn] // nil while the channel is clear
 
@@ -350,6 +351,9 @@ func (c *Conn) writeLocked(p []byte) (int, error) {
 	out := c.rewrite(p)
 	t := c.tlsConn.Load()
 	if t == nil {
+		if err := c.alignForInspector(out); err != nil {
+			return 0, err
+		}
 		if _, err := c.raw.Write(out); err != nil {
 			return 0, err
 		}

@@ -15,6 +15,7 @@ import (
 type scriptConn struct {
 	chunks [][]byte
 	out    bytes.Buffer
+	writes []string // each Write, in order
 }
 
 func (c *scriptConn) Read(p []byte) (int, error) {
@@ -29,7 +30,10 @@ func (c *scriptConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (c *scriptConn) Write(p []byte) (int, error) { return c.out.Write(p) }
+func (c *scriptConn) Write(p []byte) (int, error) {
+	c.writes = append(c.writes, string(p))
+	return c.out.Write(p)
+}
 func (c *scriptConn) Close() error                { return nil }
 func (c *scriptConn) LocalAddr() net.Addr         { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 21} }
 func (c *scriptConn) RemoteAddr() net.Addr {
