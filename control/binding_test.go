@@ -1,10 +1,12 @@
 package control
 
 import (
+	"context"
 	"errors"
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -194,5 +196,34 @@ func TestPeerOutlivesConnection(t *testing.T) {
 	}
 	if _, ok := reg.Peer(a.ID()); ok {
 		t.Fatalf("Peer kept more than %d closed connections", RetainedPeers)
+	}
+}
+
+func TestPeerWaitsForLogin(t *testing.T) {
+	reg := NewRegistry()
+	a, _ := newTestConn(reg)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		a.SetLoggedIn("alice")
+	}()
+	if p, ok := reg.PeerWait(ctx, a.ID()); !ok || p.User != "alice" {
+		t.Fatalf("PeerWait during login = %+v, %v; want alice", p, ok)
+	}
+	b, _ := newTestConn(reg)
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		b.SetLoginFailed()
+	}()
+	start := time.Now()
+	if _, ok := reg.PeerWait(ctx, b.ID()); ok || time.Since(start) > 2*time.Second {
+		t.Fatalf("PeerWait of a failed login: ok=%v after %v", ok, time.Since(start))
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancelShort()
+	c, _ := newTestConn(reg)
+	if _, ok := reg.PeerWait(short, c.ID()); ok {
+		t.Fatal("PeerWait of a connection that never logged in found a peer")
 	}
 }

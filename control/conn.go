@@ -109,8 +109,11 @@ type Conn struct {
 	// the passive listener is idle and a new PASV/EPSV may close it first.
 	passiveIdle atomic.Bool
 
-	loggedIn atomic.Bool
-	user     atomic.Pointer[string] // set at login
+	loggedIn  atomic.Bool
+	user      atomic.Pointer[string] // set at login
+	loginDone chan struct{}          // closed once the first login attempt ended, or at close
+	loginOnce sync.Once
+	ticket    atomic.Bool // a session ticket was issued on the control channel
 
 	acceptedByAddress atomic.Bool // logged once, see NoteAcceptedByAddress
 
@@ -131,10 +134,11 @@ type Conn struct {
 // reached it returns nil and the cap's name.
 func newConn(raw net.Conn, opts *Options) (*Conn, string) {
 	c := &Conn{
-		raw:  raw,
-		w:    &wire{conn: raw},
-		opts: opts,
-		key:  connKey(raw.LocalAddr(), raw.RemoteAddr()),
+		raw:       raw,
+		w:         &wire{conn: raw},
+		opts:      opts,
+		key:       connKey(raw.LocalAddr(), raw.RemoteAddr()),
+		loginDone: make(chan struct{}),
 	}
 	if reason := opts.Registry.add(c, opts.MaxConns, opts.MaxPerIP); reason != "" {
 		return nil, reason
@@ -456,6 +460,7 @@ func (c *Conn) drop(code int, text string, cause error) error {
 // than once.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
+		c.endLoginWait()
 		c.opts.Registry.remove(c)
 		if c.opts.Passive != nil {
 			c.opts.Passive.ReleaseOwned(c.id) // the lib closed its transfer; this catches any other

@@ -147,6 +147,7 @@ type Registry struct {
 	// first.
 	peers   map[uint64]Peer
 	retired []uint64
+	byID    map[uint64]*Conn
 }
 
 // Peer is who a control connection belonged to.
@@ -164,7 +165,7 @@ const RetainedPeers = 4096
 func NewRegistry() *Registry {
 	return &Registry{
 		conns: make(map[string]*Conn), data: make(map[string]*Conn),
-		perIP: make(map[string]int), peers: make(map[uint64]Peer),
+		perIP: make(map[string]int), peers: make(map[uint64]Peer), byID: make(map[uint64]*Conn),
 	}
 }
 
@@ -212,6 +213,7 @@ func (r *Registry) add(c *Conn, maxConns, maxPerIP int) string {
 	r.nextID++
 	c.id = r.nextID
 	r.conns[c.key] = c
+	r.byID[c.id] = c
 	r.perIP[ip]++
 	return ""
 }
@@ -237,6 +239,9 @@ func (r *Registry) Conns() []*Conn {
 func (r *Registry) remove(c *Conn) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.byID[c.id] == c {
+		delete(r.byID, c.id)
+	}
 	if r.conns[c.key] == c {
 		delete(r.conns, c.key)
 		ip := hostOf(c.raw.RemoteAddr())

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"context"
 	"net"
 	"net/netip"
 
@@ -14,7 +15,23 @@ func (c *Conn) SetLoggedIn(user string) {
 	c.user.Store(&user)
 	c.opts.Registry.setPeer(c.id, Peer{User: user, Client: c.Client()})
 	c.loggedIn.Store(true)
+	c.endLoginWait()
 }
+
+// SetLoginFailed tells the conn that a login attempt failed, so that
+// nobody waits for its Peer any longer. It is safe for concurrent use.
+func (c *Conn) SetLoginFailed() { c.endLoginWait() }
+
+func (c *Conn) endLoginWait() { c.loginOnce.Do(func() { close(c.loginDone) }) }
+
+// NoteTicketIssued records that a session ticket was issued on the
+// control channel. It is safe for concurrent use.
+func (c *Conn) NoteTicketIssued() { c.ticket.Store(true) }
+
+// TicketIssued reports whether a session ticket was issued on the control
+// channel. A client given none (TLS 1.2 without ticket support, as curl
+// and OpenSSL by default) can never resume a session with this server.
+func (c *Conn) TicketIssued() bool { return c.ticket.Load() }
 
 // User returns the logged-in user, or "" before login.
 func (c *Conn) User() string {
@@ -30,6 +47,34 @@ func (c *Conn) Client() netip.Addr {
 		return a.AddrPort().Addr().Unmap()
 	}
 	return netip.Addr{}
+}
+
+// PeerWait returns who the connection with id was once it logged in (see
+// Registry.Peer); while that connection is open and its first login is
+// still under way, it waits for the login to end or ctx to be done.
+// Clients that share one session cache between parallel connections
+// (rclone, curl -Z) offer the newest ticket, often of a connection that is
+// still checking its password.
+func (r *Registry) PeerWait(ctx context.Context, id uint64) (Peer, bool) {
+	r.mu.Lock()
+	p, ok := r.peers[id]
+	c := r.byID[id]
+	r.mu.Unlock()
+	if ok || c == nil {
+		return p, ok
+	}
+	select {
+	case <-c.loginDone:
+	case <-ctx.Done():
+	}
+	return r.Peer(id)
+}
+
+// ConnByID returns the open connection with id, or nil.
+func (r *Registry) ConnByID(id uint64) *Conn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.byID[id]
 }
 
 // DataProtected reports whether the client asked for PROT P.
@@ -60,8 +105,22 @@ func (c *Conn) NoteDataRefused(r DataRefusal) {
 // cleared and it came from the client's address; the session logs it once.
 // It is safe for concurrent use.
 func (c *Conn) NoteAcceptedByAddress() {
-	if !c.acceptedByAddress.Swap(true) {
-		c.log().Info("data connection accepted by address after CCC: its TLS session was not resumed (tls.require_session_reuse_after_ccc = false)",
-			zap.Stringer("client", c.Client()))
+	if c.acceptedByAddress.Swap(true) {
+		return
 	}
+	why := "control channel cleared by CCC (tls.require_session_reuse_after_ccc = false)"
+	if !c.State().Cleared {
+		why = "the client took no session ticket on the control channel, so it cannot resume"
+	}
+	c.log().Info(AcceptedByAddressMessage, zap.Stringer("client", c.Client()), zap.String("why", why))
+}
+
+// AcceptedByAddressMessage is the log line of NoteAcceptedByAddress.
+const AcceptedByAddressMessage = "data connection accepted by address: its TLS session was not resumed"
+
+// NoteForeignData logs that a connection to the session's passive port
+// from another address was closed; the session goes on waiting for its
+// client. It is safe for concurrent use.
+func (c *Conn) NoteForeignData(from net.Addr) {
+	c.log().Warn("data connection from another address refused", zap.Stringer("from", from), zap.Stringer("client", c.Client()))
 }

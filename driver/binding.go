@@ -1,8 +1,11 @@
 package driver
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"net"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -25,7 +28,9 @@ func (d *Driver) dataBinding() tlsconf.DataBinding {
 			return d.ownerOf(c), true
 		},
 		Peer: func(id uint64) (tlsconf.Peer, bool) {
-			p, ok := d.registry.Peer(id)
+			ctx, cancel := context.WithTimeout(context.Background(), peerLoginWait)
+			defer cancel()
+			p, ok := d.registry.PeerWait(ctx, id)
 			return tlsconf.Peer{User: p.User, Client: p.Client}, ok
 		},
 		Required: d.cfg.TLS.RequireSessionReuse,
@@ -41,12 +46,32 @@ func (d *Driver) dataBinding() tlsconf.DataBinding {
 				c.NoteAcceptedByAddress()
 			}
 		},
+		Foreign: func(conn net.Conn, o tlsconf.Owner) {
+			if c := d.registry.ConnByID(o.ID); c != nil {
+				c.NoteForeignData(conn.RemoteAddr())
+			}
+		},
 	}
+}
+
+// peerLoginWait bounds how long a data handshake waits for the login of
+// the control connection whose ticket it offers (see
+// control.Registry.PeerWait).
+const peerLoginWait = 3 * time.Second
+
+// controlTLS returns the TLS config of control connection id, which tells
+// the connection when a session ticket was issued on it.
+func (d *Driver) controlTLS(base *tls.Config, id uint64) *tls.Config {
+	return tlsconf.ControlConfigNotify(base, id, func() {
+		if c := d.registry.ConnByID(id); c != nil {
+			c.NoteTicketIssued()
+		}
+	})
 }
 
 // ownerOf describes the control session of c to the binding policy.
 func (d *Driver) ownerOf(c *control.Conn) tlsconf.Owner {
-	user := c.User()
+	user, st := c.User(), c.State()
 	requireReuse := d.cfg.TLS.RequireSessionReuse
 	if u, ok := d.live.Load().users.byName[user]; ok {
 		requireReuse = u.SessionReuseRequired(requireReuse)
@@ -55,7 +80,8 @@ func (d *Driver) ownerOf(c *control.Conn) tlsconf.Owner {
 		ID:                   c.ID(),
 		Client:               c.Client(),
 		User:                 user,
-		Cleared:              c.State().Cleared,
+		Cleared:              st.Cleared,
+		Ticketless:           st.Protected() && !c.TicketIssued(),
 		DataProtected:        c.DataProtected(),
 		RequireReuse:         requireReuse,
 		RequireReuseAfterCCC: d.cfg.TLS.RequireSessionReuseAfterCCC,

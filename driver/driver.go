@@ -136,6 +136,9 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 	live := d.live.Load()
 	user, err := live.users.authenticate(name, pass)
 	if err != nil {
+		if conn := d.registry.Lookup(cc.LocalAddr(), cc.RemoteAddr()); conn != nil {
+			conn.SetLoginFailed()
+		}
 		d.metrics.Login("failed")
 		s.logger.Warn("login failed", zap.String("user", name), zap.String("reason", err.Error()))
 		return nil, ErrBadCredentials

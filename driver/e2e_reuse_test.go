@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"ftpsd/config"
+	"ftpsd/control"
 )
 
 // reuseRefusal is the text of the 425 reply to a data connection whose TLS
@@ -216,7 +217,7 @@ func TestE2EDataSessionReuseAfterCCC(t *testing.T) {
 
 // acceptedByAddressLog starts the session's line for a data connection
 // accepted by address after CCC.
-const acceptedByAddressLog = "data connection accepted by address after CCC: its TLS session was not resumed (tls.require_session_reuse_after_ccc = false)"
+const acceptedByAddressLog = control.AcceptedByAddressMessage
 
 // TestE2EPythonNoReuse: plain ftplib.FTP_TLS starts a new TLS session for
 // each data connection, which the default policy refuses with 425.

@@ -96,7 +96,7 @@ func (s *Server) listen(addr string, implicit bool) (*control.Listener, error) {
 	}
 	l := control.NewListener(inner, control.Options{
 		TLSConfig:      s.base,
-		TLSConfigFor:   func(id uint64) *tls.Config { return tlsconf.ControlConfig(s.base, id) },
+		TLSConfigFor:   func(id uint64) *tls.Config { return s.driver.controlTLS(s.base, id) },
 		Implicit:       implicit,
 		RequireDataTLS: s.driver.cfg.TLS.Require == config.RequireAll,
 		AllowCCC:       s.driver.cfg.TLS.CCC == config.CCCAllow,

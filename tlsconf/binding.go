@@ -161,8 +161,22 @@ func templateFor(base *tls.Config, hello *tls.ClientHelloInfo) (*tls.Config, err
 // base's own WrapSession / UnwrapSession are not used. If base has a
 // GetConfigForClient, the config it returns gets the same hooks.
 func ControlConfig(base *tls.Config, id uint64) *tls.Config {
+	return ControlConfigNotify(base, id, nil)
+}
+
+// ControlConfigNotify is ControlConfig that also calls issued (when not
+// nil) each time a ticket is issued, from inside the handshake. A control
+// connection that was issued none belongs to a client that cannot resume
+// (TLS 1.2 without ticket support): see Owner.Ticketless.
+func ControlConfigNotify(base *tls.Config, id uint64, issued func()) *tls.Config {
+	wrap := markingWrap(base, id)
 	install := func(c *tls.Config) {
-		c.WrapSession = markingWrap(base, id)
+		c.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+			if issued != nil {
+				issued()
+			}
+			return wrap(cs, ss)
+		}
 		c.UnwrapSession = anyUnwrap(base)
 	}
 	cfg := base.Clone()
@@ -204,9 +218,13 @@ type DataBinding struct {
 	// most once per connection and should not block.
 	Refused func(conn net.Conn, err error)
 	// AcceptedByAddress, if not nil, is called when a data connection that
-	// did not resume is accepted because the control channel was cleared
-	// and it comes from the client's address (Verdict AcceptByAddress).
+	// did not resume is accepted because it comes from the client's
+	// address and the client cannot resume (Verdict AcceptByAddress).
 	AcceptedByAddress func(conn net.Conn, o Owner)
+	// Foreign, if not nil, is called when a screened passive listener
+	// drops a connection from another address than its owner's client; the
+	// listener goes on waiting for the client.
+	Foreign func(conn net.Conn, o Owner)
 }
 
 // owns reports whether the ticket state ss belongs to o: issued on o's own

@@ -24,6 +24,11 @@ type Owner struct {
 	RequireReuse bool
 	// RequireReuseAfterCCC is tls.require_session_reuse_after_ccc.
 	RequireReuseAfterCCC bool
+	// Ticketless is true when the control channel's TLS was issued no
+	// session ticket: the client cannot resume with this server at all
+	// (TLS 1.2 without ticket support: Go resumes TLS 1.2 from tickets
+	// only, and curl turns them off).
+	Ticketless bool
 }
 
 // Peer describes the control connection a session ticket was issued on.
@@ -39,10 +44,11 @@ const (
 	// Accept: the data connection resumed a session of its client, or the
 	// user does not require session reuse.
 	Accept Verdict = iota
-	// AcceptByAddress: the control channel was cleared (CCC), the data
-	// connection did not resume, and it comes from the control
-	// connection's client address (tls.require_session_reuse_after_ccc =
-	// false).
+	// AcceptByAddress: the data connection did not resume and comes from
+	// the control connection's client address, whose client cannot resume:
+	// it cleared the control channel (CCC) and
+	// tls.require_session_reuse_after_ccc = false, or its control channel
+	// took no session ticket.
 	AcceptByAddress
 	// RefuseNotResumed: session reuse is required and the data connection
 	// did not resume a session of its client.
@@ -66,7 +72,11 @@ func Decide(o Owner, from netip.Addr, resumed bool) Verdict {
 		return RefuseOtherAddress
 	case resumed || !o.RequireReuse:
 		return Accept
-	case o.Cleared && !o.RequireReuseAfterCCC:
+	case o.Cleared:
+		if !o.RequireReuseAfterCCC {
+			return AcceptByAddress
+		}
+	case o.Ticketless:
 		return AcceptByAddress
 	}
 	return RefuseNotResumed

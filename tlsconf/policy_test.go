@@ -17,29 +17,35 @@ func TestDecide(t *testing.T) {
 		from             netip.Addr
 		reuse, afterCCC  bool
 		want             Verdict
+		ticketless       bool
 	}{
+		// A client whose control channel took no ticket cannot resume.
+		{false, false, client, true, false, AcceptByAddress, true},
+		{false, false, other, true, false, RefuseOtherAddress, true},
+		{true, false, client, true, true, RefuseNotResumed, true},
+		{true, false, client, true, false, AcceptByAddress, true},
 		// Control channel still TLS.
-		{false, true, client, true, false, Accept},
-		{false, false, client, true, false, RefuseNotResumed},
-		{false, false, client, true, true, RefuseNotResumed},
-		{false, false, client, false, false, Accept},
-		{false, true, other, true, false, RefuseOtherAddress},
-		{false, false, other, false, false, RefuseOtherAddress},
+		{false, true, client, true, false, Accept, false},
+		{false, false, client, true, false, RefuseNotResumed, false},
+		{false, false, client, true, true, RefuseNotResumed, false},
+		{false, false, client, false, false, Accept, false},
+		{false, true, other, true, false, RefuseOtherAddress, false},
+		{false, false, other, false, false, RefuseOtherAddress, false},
 		// Cleared by CCC.
-		{true, true, client, true, false, Accept},
-		{true, false, client, true, false, AcceptByAddress},
-		{true, false, client, true, true, RefuseNotResumed},
-		{true, false, client, false, true, Accept},
-		{true, true, other, true, false, RefuseOtherAddress},
-		{true, false, other, true, false, RefuseOtherAddress},
-		{true, false, other, false, false, RefuseOtherAddress},
-		{true, false, other, true, true, RefuseOtherAddress},
+		{true, true, client, true, false, Accept, false},
+		{true, false, client, true, false, AcceptByAddress, false},
+		{true, false, client, true, true, RefuseNotResumed, false},
+		{true, false, client, false, true, Accept, false},
+		{true, true, other, true, false, RefuseOtherAddress, false},
+		{true, false, other, true, false, RefuseOtherAddress, false},
+		{true, false, other, false, false, RefuseOtherAddress, false},
+		{true, false, other, true, true, RefuseOtherAddress, false},
 	}
 	for _, tt := range tests {
-		o := Owner{ID: 1, Client: client, User: "alice", Cleared: tt.cleared, RequireReuse: tt.reuse, RequireReuseAfterCCC: tt.afterCCC}
+		o := Owner{ID: 1, Client: client, User: "alice", Cleared: tt.cleared, RequireReuse: tt.reuse, RequireReuseAfterCCC: tt.afterCCC, Ticketless: tt.ticketless}
 		if got := Decide(o, tt.from, tt.resumed); got != tt.want {
-			t.Errorf("cleared=%v resumed=%v from=%v reuse=%v afterCCC=%v: %v, want %v",
-				tt.cleared, tt.resumed, tt.from, tt.reuse, tt.afterCCC, got, tt.want)
+			t.Errorf("cleared=%v resumed=%v from=%v reuse=%v afterCCC=%v ticketless=%v: %v, want %v",
+				tt.cleared, tt.resumed, tt.from, tt.reuse, tt.afterCCC, tt.ticketless, got, tt.want)
 		}
 	}
 	mapped := netip.AddrFrom16(client.As16())

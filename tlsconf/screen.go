@@ -77,12 +77,28 @@ type screenListener struct {
 	d *DataTLS
 }
 
+// Accept returns the next connection from the owner's client address; a
+// connection from any other address is closed at once (and reported to
+// DataBinding.Foreign), so that a third party racing for the port neither
+// gets the data nor spoils the client's transfer.
 func (l *screenListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		b := l.d.binding
+		if b.Resolve != nil {
+			if o, ok := b.Resolve(c); ok && addrOf(c) != o.Client.Unmap() {
+				_ = c.Close()
+				if b.Foreign != nil {
+					b.Foreign(c, o)
+				}
+				continue
+			}
+		}
+		return &screenConn{Conn: c, d: l.d}, nil
 	}
-	return &screenConn{Conn: c, d: l.d}, nil
 }
 
 // screenConn screens the first read of a data connection. Read is used by
