@@ -425,15 +425,23 @@ func startFtpsd(t *testing.T, dir string, args ...string) *server {
 // startFtpsdEnv is startFtpsd with extra environment variables.
 func startFtpsdEnv(t *testing.T, dir string, env []string, args ...string) *server {
 	t.Helper()
+	cmd := exec.Command(ftpsdBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	return startServerCmd(t, cmd, dir)
+}
+
+// startServerCmd starts cmd (an ftpsd serving) in dir, collects its output
+// and kills it at the end of the test if it is still running.
+func startServerCmd(t *testing.T, cmd *exec.Cmd, dir string) *server {
+	t.Helper()
 	s := &server{
-		cmd:    exec.Command(ftpsdBin, args...),
+		cmd:    cmd,
 		dir:    dir,
 		stdout: &syncBuffer{},
 		stderr: &syncBuffer{},
 		done:   make(chan struct{}),
 	}
 	s.cmd.Dir = dir
-	s.cmd.Env = append(os.Environ(), env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
