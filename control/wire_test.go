@@ -34,8 +34,8 @@ func (c *scriptConn) Write(p []byte) (int, error) {
 	c.writes = append(c.writes, string(p))
 	return c.out.Write(p)
 }
-func (c *scriptConn) Close() error                { return nil }
-func (c *scriptConn) LocalAddr() net.Addr         { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 21} }
+func (c *scriptConn) Close() error        { return nil }
+func (c *scriptConn) LocalAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 21} }
 func (c *scriptConn) RemoteAddr() net.Addr {
 	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
 }
