@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"ftpsd/config"
 )
 
 // curlBase are the options of every curl run: TLS required on control and
@@ -136,4 +138,30 @@ func TestE2ECurlImplicit(t *testing.T) {
 	if got := logsWith(ts.Logs, "login", map[string]any{"result": "ok", "implicit": true}); len(got) != 2 {
 		t.Fatalf("want two implicit logins in the log, got %d", len(got))
 	}
+}
+
+// TestE2EEPSVDisabled: with passive.epsv = false, EPSV gets 502, FEAT does
+// not list it, and curl falls back to PASV and downloads.
+func TestE2EEPSVDisabled(t *testing.T) {
+	curl := needTool(t, "curl", "curl")
+	ts := startServer(t, func(cfg *config.Config) { cfg.Passive.EPSV = false })
+	data := randomData(t, 64*1024+7)
+	writeFile(t, ts.AliceDir(), "epsv.bin", data)
+	work := t.TempDir()
+	out := filepath.Join(work, "epsv.bin")
+	_, trace := runTool(t, work, curl, append(curlBase(userName, userPass), "-o", out, "ftp://"+ts.Addr+"/epsv.bin")...)
+	if !strings.Contains(trace, "< 502 EPSV is disabled") || !slices.Contains(sentCommands(trace), "PASV") {
+		t.Fatalf("curl did not get 502 for EPSV and fall back to PASV:\n%s", trace)
+	}
+	assertDiskFile(t, out, data)
+
+	c := dialRaw(t, ts.Addr, false)
+	c.authTLS()
+	c.login(userName, userPass)
+	for _, line := range featLines(t, c) {
+		if strings.TrimSpace(line) == "EPSV" {
+			t.Fatalf("FEAT lists EPSV with passive.epsv = false")
+		}
+	}
+	c.quit()
 }
