@@ -35,7 +35,7 @@ type bindFixture struct {
 	vers  uint16
 }
 
-func newBindFixture(t *testing.T, vers uint16) *bindFixture {
+func newBindFixture(t testing.TB, vers uint16) *bindFixture {
 	t.Helper()
 	s, err := New(Options{SelfSigned: true}, nil)
 	if err != nil {

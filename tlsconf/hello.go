@@ -35,17 +35,20 @@ func readClientHello(r io.Reader) (raw, msg []byte, err error) {
 	var hs []byte
 	for {
 		var hdr [recordHeaderLen]byte
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			return append(raw, hdr[:]...), nil, err
+		n, err := io.ReadFull(r, hdr[:])
+		raw = append(raw, hdr[:n]...)
+		if err != nil {
+			return raw, nil, err
 		}
-		raw = append(raw, hdr[:]...)
-		n := int(binary.BigEndian.Uint16(hdr[3:]))
+		n = int(binary.BigEndian.Uint16(hdr[3:]))
 		if hdr[0] != recordTypeHandshake || len(raw)+n > maxHelloLen {
 			return raw, nil, nil
 		}
 		start := len(raw)
 		raw = append(raw, make([]byte, n)...)
-		if _, err := io.ReadFull(r, raw[start:]); err != nil {
+		got, err := io.ReadFull(r, raw[start:])
+		raw = raw[:start+got]
+		if err != nil {
 			return raw, nil, err
 		}
 		hs = append(hs, raw[start:]...)
