@@ -104,7 +104,7 @@ func (d *Driver) ClientConnected(cc ftpserver.ClientContext) (string, error) {
 	d.mu.Lock()
 	d.sessions[s] = struct{}{}
 	d.mu.Unlock()
-	s.logger.Debug("session opened")
+	s.log().Debug("session opened")
 	return d.live.Load().banner, nil
 }
 
@@ -125,7 +125,7 @@ func (d *Driver) PreAuthUser(cc ftpserver.ClientContext, user string) error {
 		return nil
 	}
 	d.metrics.Login("failed")
-	sessionOf(cc, d.logger, d.metrics).logger.Warn("login refused",
+	sessionOf(cc, d.logger, d.metrics).log().Warn("login refused",
 		zap.String("user", user), zap.String("reason", "USER before AUTH TLS"))
 	return ErrTLSRequired
 }
@@ -140,12 +140,12 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 			conn.SetLoginFailed()
 		}
 		d.metrics.Login("failed")
-		s.logger.Warn("login failed", zap.String("user", name), zap.String("reason", err.Error()))
+		s.log().Warn("login failed", zap.String("user", name), zap.String("reason", err.Error()))
 		return nil, ErrBadCredentials
 	}
 	fs, err := live.storage.open(user)
 	if err != nil {
-		s.logger.Error("login failed", zap.String("user", name), zap.Error(err))
+		s.log().Error("login failed", zap.String("user", name), zap.Error(err))
 		return nil, fmt.Errorf("home of %s is not available", name)
 	}
 	if d.cfg.TLS.Require == config.RequireAll {
@@ -158,12 +158,12 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 	conn := d.registry.Lookup(cc.LocalAddr(), cc.RemoteAddr())
 	var st control.State
 	if conn != nil {
-		conn.SetLogger(s.logger.Named("control"))
+		conn.SetLogger(s.log().Named("control"))
 		conn.SetLoggedIn(user.Name)
 		st = conn.State()
 	}
 	d.metrics.Login("ok")
-	s.logger.Info("login", zap.String("result", "ok"), zap.Bool("read_only", user.ReadOnly),
+	s.log().Info("login", zap.String("result", "ok"), zap.Bool("read_only", user.ReadOnly),
 		zap.String("tls_version", st.VersionName()), zap.Bool("implicit", st.Implicit))
 	return newClientFs(fs, user.ReadOnly, s), nil
 }

@@ -91,7 +91,7 @@ func (s *Server) cut(seen map[*session]struct{}) int {
 	sessions := s.driver.sessionList()
 	for _, ss := range sessions {
 		seen[ss] = struct{}{}
-		ss.logger.Warn("session cut at shutdown", zap.Int("transfers_in_progress", ss.transfersInProgress()))
+		ss.log().Warn("session cut at shutdown", zap.Int("transfers_in_progress", ss.transfersInProgress()))
 		ss.end("Server shutting down; transfer aborted.", s.driver)
 	}
 	// The lib ends sessions asynchronously once their connections close,
@@ -102,7 +102,7 @@ func (s *Server) cut(seen map[*session]struct{}) int {
 	}
 	for ss := range seen {
 		if n := ss.transfersInProgress(); n > 0 {
-			ss.logger.Warn("transfer still running at exit", zap.Int("transfers_in_progress", n))
+			ss.log().Warn("transfer still running at exit", zap.Int("transfers_in_progress", n))
 		}
 	}
 	return len(sessions)

@@ -75,6 +75,7 @@ func NewServer(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, opt
 	d.data = tlsconf.NewDataTLS(tlsConfig, d.dataBinding())
 	s := &Server{driver: d, base: tlsConfig, logger: logger}
 	if s.explicit, err = s.listen(cfg.Server.Listen, false); err != nil {
+		s.Close() // stops what already runs (the public address refresh)
 		return nil, err
 	}
 	if s.implicit, err = s.listen(cfg.Server.ImplicitListen, true); err != nil {

@@ -3,6 +3,7 @@ package driver
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
@@ -13,7 +14,7 @@ import (
 
 // session is the driver's state of one control connection.
 type session struct {
-	logger  *zap.Logger // carries session id, remote address and, after login, user
+	logPtr  atomic.Pointer[zap.Logger] // carries session id, remote address and, after login, user
 	metrics *metrics.Metrics
 	cc      ftpserver.ClientContext
 
@@ -31,11 +32,17 @@ type session struct {
 }
 
 func newSession(cc ftpserver.ClientContext, logger *zap.Logger, m *metrics.Metrics) *session {
-	return &session{metrics: m, cc: cc, logger: logger.With(
+	s := &session{metrics: m, cc: cc}
+	s.logPtr.Store(logger.With(
 		zap.Uint32("session", cc.ID()),
 		zap.String("remote", cc.RemoteAddr().String()),
-	)}
+	))
+	return s
 }
+
+// log returns the session's logger. It is safe for concurrent use: login
+// replaces it while shutdown may be logging with it.
+func (s *session) log() *zap.Logger { return s.logPtr.Load() }
 
 // sessionOf returns the session of cc, making one if the lib skipped
 // ClientConnected.
@@ -53,7 +60,7 @@ func sessionOf(cc ftpserver.ClientContext, logger *zap.Logger, m *metrics.Metric
 func (s *session) login(user string, fs *userFs) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.logger = s.logger.With(zap.String("user", user))
+	s.logPtr.Store(s.log().With(zap.String("user", user)))
 	if s.fs != nil {
 		_ = s.fs.close() // a second login replaces the first
 	}
@@ -102,13 +109,13 @@ func (s *session) close() {
 	if s.transfers == 0 {
 		s.closeFsLocked()
 	}
-	s.logger.Debug("session closed", zap.Int("transfers_in_progress", s.transfers))
+	s.log().Debug("session closed", zap.Int("transfers_in_progress", s.transfers))
 }
 
 func (s *session) closeFsLocked() {
 	if s.fs != nil {
 		if err := s.fs.close(); err != nil {
-			s.logger.Warn("close home", zap.Error(err))
+			s.log().Warn("close home", zap.Error(err))
 		}
 		s.fs = nil
 	}
@@ -161,6 +168,6 @@ func (s *session) end(text string, d *Driver) {
 		err = c.Close()
 	}
 	if err != nil {
-		s.logger.Debug("close session", zap.Error(err))
+		s.log().Debug("close session", zap.Error(err))
 	}
 }

@@ -75,6 +75,6 @@ func (t *loggedTransfer) Close() error {
 		fields = append(fields, zap.Error(cause))
 	}
 	t.session.metrics.Transfer(t.direction, result, t.bytes)
-	t.session.logger.Info("transfer", append(fields, zap.String("result", result))...)
+	t.session.log().Info("transfer", append(fields, zap.String("result", result))...)
 	return err
 }
