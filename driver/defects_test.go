@@ -1,8 +1,11 @@
 package driver_test
 
 import (
+	"bytes"
 	"crypto/tls"
+	"io"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -46,4 +49,57 @@ func testTLSConfig(t *testing.T) *tls.Config {
 		t.Fatal(err)
 	}
 	return store.Config()
+}
+
+// TestReloadKeepsMemoryStorage: a reload whose [storage] did not change
+// keeps the storage as it is; with backend "memory" the files stay.
+func TestReloadKeepsMemoryStorage(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Storage = config.Storage{Backend: config.BackendMemory}
+	store, err := tlsconf.New(tlsconf.Options{SelfSigned: true}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := driver.NewServer(cfg, store.Config(), zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve() }()
+	defer func() {
+		srv.Close()
+		<-done
+	}()
+	content := []byte("kept across SIGHUP\n")
+	c := dialGo(t, srv.Addr().String())
+	if err := c.Login(userName, userPass); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Stor("kept.txt", bytes.NewReader(content)); err != nil {
+		t.Fatal(err)
+	}
+
+	next := cfg
+	next.Server.Banner = "reloaded"
+	next.Users = append(slices.Clone(cfg.Users), config.User{Name: "bob", PasswordHash: mustHash(t, "bob-secret"), Home: "bob"})
+	if _, err := srv.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	c2 := dialGo(t, srv.Addr().String())
+	if err := c2.Login(userName, userPass); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c2.Retr("kept.txt")
+	if err != nil {
+		t.Fatalf("file uploaded before the reload: %v", err)
+	}
+	got, err := io.ReadAll(r)
+	_ = r.Close()
+	if err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("after reload: %q, %v; want %q", got, err, content)
+	}
+	bob := dialGo(t, srv.Addr().String())
+	if err := bob.Login("bob", "bob-secret"); err != nil {
+		t.Fatalf("user added by the reload: %v", err)
+	}
 }

@@ -25,25 +25,42 @@ func newLiveConfig(cfg config.Config) (*liveConfig, error) {
 }
 
 // Reload applies the accounts, their homes and the banner of cfg (which
-// must be valid). Sessions already logged in keep their login. It returns
-// the keys that differ from the configuration the server started with but
-// need a restart to take effect. On error nothing changed.
+// must be valid): PrepareReload, then its commit. On error nothing changed.
 func (s *Server) Reload(cfg config.Config) (restartNeeded []string, err error) {
-	live, err := newLiveConfig(cfg)
+	commit, restartNeeded, err := s.PrepareReload(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("reload: %w", err)
+		return nil, err
 	}
-	if cfg.Storage != s.driver.cfg.Storage {
-		live.storage = s.driver.live.Load().storage // storage moves need a restart
+	commit()
+	return restartNeeded, nil
+}
+
+// PrepareReload is the first phase of a reload of cfg (which must be
+// valid): it builds the accounts and banner and creates the homes of new
+// users in the running storage, and returns the commit that makes them
+// current, which cannot fail. Sessions already logged in keep their login.
+// The storage is kept as it is (its files stay, also with backend
+// "memory"): changed [storage] keys need a restart, and are returned with
+// the other keys that differ from the configuration the server started
+// with but are not applied. Until commit runs, nothing the server shows
+// changes (new, still empty homes aside).
+func (s *Server) PrepareReload(cfg config.Config) (commit func(), restartNeeded []string, err error) {
+	st := s.driver.live.Load().storage
+	if err := st.ensureHomes(cfg.Users); err != nil {
+		return nil, nil, fmt.Errorf("reload: %w", err)
 	}
-	s.driver.live.Store(live)
+	live := &liveConfig{users: newUserBase(cfg.Users), storage: st, banner: cfg.Server.Banner}
 	for _, key := range config.ChangedKeys(s.driver.cfg, cfg) {
 		if !slices.Contains(reloadable, key) {
 			restartNeeded = append(restartNeeded, key)
 		}
 	}
-	return restartNeeded, nil
+	return func() { s.driver.live.Store(live) }, restartNeeded, nil
 }
+
+// Reloadable reports whether a changed key is applied by a reload (the
+// rest need a restart).
+func Reloadable(key string) bool { return slices.Contains(reloadable, key) }
 
 // Shutdown stops the server gracefully: it stops accepting clients, then,
 // until every session has ended, closes each session that has no transfer

@@ -25,30 +25,41 @@ type userFs struct {
 	close func() error
 }
 
+// newStorage opens the configured backend and creates the users' homes.
 func newStorage(cfg config.Storage, users []config.User) (*storage, error) {
 	s := &storage{backend: cfg.Backend, root: cfg.Root}
 	if s.backend == config.BackendMemory {
 		s.mem = afero.NewMemMapFs()
-		for _, u := range users {
-			if err := s.mem.MkdirAll(path.Join("/", u.Home), 0o750); err != nil {
-				return nil, fmt.Errorf("create home of %s: %w", u.Name, err)
-			}
+	} else {
+		info, err := os.Stat(s.root)
+		if err != nil {
+			return nil, fmt.Errorf("storage.root %s: %w", s.root, err)
 		}
-		return s, nil
-	}
-	info, err := os.Stat(s.root)
-	if err != nil {
-		return nil, fmt.Errorf("storage.root %s: %w", s.root, err)
-	}
-	if !info.IsDir() {
-		return nil, fmt.Errorf("storage.root %s: not a directory", s.root)
-	}
-	for _, u := range users {
-		if err := os.MkdirAll(filepath.Join(s.root, u.Home), 0o750); err != nil {
-			return nil, fmt.Errorf("create home of %s: %w", u.Name, err)
+		if !info.IsDir() {
+			return nil, fmt.Errorf("storage.root %s: not a directory", s.root)
 		}
+	}
+	if err := s.ensureHomes(users); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// ensureHomes creates the homes of users that do not exist yet; existing
+// ones and their files are left as they are.
+func (s *storage) ensureHomes(users []config.User) error {
+	for _, u := range users {
+		var err error
+		if s.backend == config.BackendMemory {
+			err = s.mem.MkdirAll(path.Join("/", u.Home), 0o750)
+		} else {
+			err = os.MkdirAll(filepath.Join(s.root, u.Home), 0o750)
+		}
+		if err != nil {
+			return fmt.Errorf("create home of %s: %w", u.Name, err)
+		}
+	}
+	return nil
 }
 
 // open returns the user's home as a confined filesystem.

@@ -14,21 +14,36 @@ import (
 // these paths. On failure nothing changes. It fails for a self-signed
 // store, whose certificate has no files.
 func (s *Store) ReloadFiles(certFile, keyFile string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.opts.SelfSigned {
-		return fmt.Errorf("reload: the certificate is self-signed; switching to files needs a restart")
-	}
-	old := s.opts
-	s.opts.CertFile, s.opts.KeyFile = certFile, keyFile
-	cert, err := s.loadFiles()
+	commit, err := s.PrepareFiles(certFile, keyFile)
 	if err != nil {
-		s.opts = old
-		return fmt.Errorf("reload: %w", err)
+		return err
 	}
-	s.cert.Store(cert)
-	s.stamp = s.fileStamp()
+	commit()
 	return nil
+}
+
+// PrepareFiles is the first phase of ReloadFiles: it loads and checks the
+// pair without changing anything, and returns the commit that makes it
+// current (and cannot fail). It is safe for concurrent use.
+func (s *Store) PrepareFiles(certFile, keyFile string) (commit func(), err error) {
+	s.mu.Lock()
+	selfSigned := s.opts.SelfSigned
+	s.mu.Unlock()
+	if selfSigned {
+		return nil, fmt.Errorf("reload: the certificate is self-signed; switching to files needs a restart")
+	}
+	cert, err := loadPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("reload: %w", err)
+	}
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.opts.CertFile, s.opts.KeyFile = certFile, keyFile
+		s.cert.Store(cert)
+		s.stamp = s.fileStamp()
+		s.logLoaded(cert, certFile, keyFile)
+	}, nil
 }
 
 // Watch re-reads the certificate files whenever their size or

@@ -140,9 +140,19 @@ func fingerprint(c *x509.Certificate) string {
 	return strings.Join(pairs, ":")
 }
 
-// loadFiles reads CertFile and KeyFile and returns the checked pair.
+// loadFiles reads CertFile and KeyFile and returns the checked pair,
+// logging it.
 func (s *Store) loadFiles() (*tls.Certificate, error) {
-	certPath, keyPath := s.opts.CertFile, s.opts.KeyFile
+	cert, err := loadPair(s.opts.CertFile, s.opts.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	s.logLoaded(cert, s.opts.CertFile, s.opts.KeyFile)
+	return cert, nil
+}
+
+// loadPair reads a certificate chain and its key and checks they match.
+func loadPair(certPath, keyPath string) (*tls.Certificate, error) {
 	chain, leaf, err := readChain(certPath)
 	if err != nil {
 		return nil, fmt.Errorf("load certificate %s: %w", certPath, err)
@@ -154,13 +164,16 @@ func (s *Store) loadFiles() (*tls.Certificate, error) {
 	if err := checkMatch(leaf, key); err != nil {
 		return nil, fmt.Errorf("certificate %s and key %s: %w", certPath, keyPath, err)
 	}
+	return &tls.Certificate{Certificate: chain, PrivateKey: key, Leaf: leaf}, nil
+}
+
+func (s *Store) logLoaded(cert *tls.Certificate, certPath, keyPath string) {
 	s.logger.Info("loaded TLS certificate",
 		zap.String("cert_file", certPath),
 		zap.String("key_file", keyPath),
-		zap.String("subject_cn", leaf.Subject.CommonName),
-		zap.Time("not_after", leaf.NotAfter),
-		zap.String("sha256", fingerprint(leaf)))
-	return &tls.Certificate{Certificate: chain, PrivateKey: key, Leaf: leaf}, nil
+		zap.String("subject_cn", cert.Leaf.Subject.CommonName),
+		zap.Time("not_after", cert.Leaf.NotAfter),
+		zap.String("sha256", fingerprint(cert.Leaf)))
 }
 
 // readChain returns the DER blocks of every CERTIFICATE in path, leaf

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"ftpsd/config"
 	"ftpsd/driver"
@@ -34,7 +33,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer func() { _ = logger.Sync() }()
-	return serve(ctx, &daemon{path: *path, started: cfg, level: level, logger: logger}, demo, stdout)
+	return serve(ctx, &daemon{path: *path, started: cfg, current: cfg, level: level, logger: logger}, demo, stdout)
 }
 
 // loadOrFirstRun loads the file at path, or builds the first-run default
@@ -51,6 +50,7 @@ func loadOrFirstRun(path string) (config.Config, *demoAccount, error) {
 type daemon struct {
 	path    string        // configuration file; empty for the first-run default
 	started config.Config // as started
+	current config.Config // as last applied (started, then each reload)
 	level   zap.AtomicLevel
 	logger  *zap.Logger
 	store   *tlsconf.Store
@@ -129,39 +129,6 @@ func (d *daemon) shutdown(serveErr <-chan error) error {
 	<-serveErr // Serve returns once the listeners are closed
 	d.logger.Info("ftpsd stopped")
 	return nil
-}
-
-// reload applies a changed configuration file; a bad one is rejected and
-// the running configuration stays.
-func (d *daemon) reload() {
-	if d.path == "" {
-		d.logger.Info("SIGHUP: no configuration file to reload (first-run default)")
-		return
-	}
-	cfg, err := config.Load(d.path)
-	if err != nil {
-		d.logger.Error("reload rejected; the running configuration stays", zap.Error(err))
-		return
-	}
-	if !cfg.TLS.SelfSigned && !d.started.TLS.SelfSigned {
-		if err := d.store.ReloadFiles(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
-			d.logger.Error("reload rejected; the running configuration stays", zap.Error(err))
-			return
-		}
-	}
-	restart, err := d.srv.Reload(cfg)
-	if err != nil {
-		d.logger.Error("reload rejected; the running configuration stays", zap.Error(err))
-		return
-	}
-	if lvl, err := zapcore.ParseLevel(cfg.Log.Level); err == nil {
-		d.level.SetLevel(lvl)
-	}
-	d.logger.Info("configuration reloaded",
-		zap.Strings("changed", config.ChangedKeys(d.started, cfg)),
-		zap.Strings("need_restart", restart),
-		zap.Int("users", len(cfg.Users)),
-		zap.String("certificate_sha256", d.store.Fingerprint()))
 }
 
 // startMetrics serves /metrics and /healthz on addr; empty is off.

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"ftpsd/config"
+	"ftpsd/driver"
+)
+
+// reloadStep is one component that SIGHUP can change. prepare checks the
+// new configuration and makes everything ready without changing what the
+// server does, or fails; the commit it returns applies it and cannot fail.
+type reloadStep struct {
+	name    string
+	prepare func(config.Config) (commit func(), err error)
+}
+
+// reloadSteps lists what a reload changes, in the order of preparation.
+// The server's step comes last: creating the homes of new users is the one
+// effect of a prepare that a later failure would leave behind.
+func (d *daemon) reloadSteps() []reloadStep {
+	return []reloadStep{
+		{"certificate", d.prepareCertificate},
+		{"log level", d.prepareLogLevel},
+		{"users, homes and banner", d.prepareServer},
+	}
+}
+
+// reload applies a changed configuration file all or nothing: every step
+// is prepared first, and only when all succeeded are they committed. A bad
+// file is rejected and the running configuration stays.
+func (d *daemon) reload() {
+	if d.path == "" {
+		d.logger.Info("SIGHUP: no configuration file to reload (first-run default)")
+		return
+	}
+	cfg, err := config.Load(d.path)
+	if err != nil {
+		d.logger.Error("reload rejected; the running configuration stays", zap.Error(err))
+		return
+	}
+	commits := make([]func(), 0, len(d.reloadSteps()))
+	for _, step := range d.reloadSteps() {
+		commit, err := step.prepare(cfg)
+		if err != nil {
+			d.logger.Error("reload rejected; the running configuration stays", zap.String("component", step.name), zap.Error(err))
+			return
+		}
+		commits = append(commits, commit)
+	}
+	for _, commit := range commits {
+		commit()
+	}
+	changed := config.ChangedKeys(d.current, cfg)
+	d.current = cfg
+	d.logger.Info("configuration reloaded",
+		zap.Strings("changed", changed),
+		zap.Strings("applied", filterKeys(changed, driver.Reloadable)),
+		zap.Bool("nothing_changed", len(changed) == 0),
+		zap.Strings("need_restart", filterKeys(config.ChangedKeys(d.started, cfg), func(k string) bool { return !driver.Reloadable(k) })),
+		zap.Int("users", len(cfg.Users)),
+		zap.String("certificate_sha256", d.store.Fingerprint()))
+}
+
+// prepareCertificate loads the certificate files again (renewed files, or
+// new paths); a self-signed certificate stays until a restart.
+func (d *daemon) prepareCertificate(cfg config.Config) (func(), error) {
+	if cfg.TLS.SelfSigned || d.started.TLS.SelfSigned {
+		return func() {}, nil
+	}
+	commit, err := d.store.PrepareFiles(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls.cert_file/tls.key_file: %w", err)
+	}
+	return commit, nil
+}
+
+// prepareLogLevel parses log.level.
+func (d *daemon) prepareLogLevel(cfg config.Config) (func(), error) {
+	lvl, err := zapcore.ParseLevel(cfg.Log.Level)
+	if err != nil {
+		return nil, fmt.Errorf("log.level: %w", err)
+	}
+	return func() { d.level.SetLevel(lvl) }, nil
+}
+
+// prepareServer prepares the accounts, their homes and the banner.
+func (d *daemon) prepareServer(cfg config.Config) (func(), error) {
+	commit, _, err := d.srv.PrepareReload(cfg)
+	return commit, err
+}
+
+// filterKeys returns the keys for which keep is true.
+func filterKeys(keys []string, keep func(string) bool) []string {
+	out := slices.DeleteFunc(slices.Clone(keys), func(k string) bool { return !keep(k) })
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
