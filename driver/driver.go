@@ -72,7 +72,7 @@ func (d *Driver) settings(listener *control.Listener) *ftpserver.Settings {
 // depends on whether the control channel was cleared (CCC), when the
 // firewalls on the path read the reply.
 func (d *Driver) passiveAddress(cc ftpserver.ClientContext) (string, error) {
-	cleared := d.controlState(cc).Cleared
+	cleared := d.sessionOf(cc).controlState().Cleared
 	ip, err := d.announcer.Address(addrOfConn(cc.RemoteAddr()), addrOfConn(cc.LocalAddr()), cleared)
 	if err != nil {
 		return "", err
@@ -99,7 +99,7 @@ func (d *Driver) WrapPassiveListener(l net.Listener) (net.Listener, error) {
 
 // ClientConnected opens a session and returns the banner.
 func (d *Driver) ClientConnected(cc ftpserver.ClientContext) (string, error) {
-	s := newSession(cc, d.logger, d.metrics)
+	s := d.newSession(cc)
 	cc.SetExtra(s)
 	d.mu.Lock()
 	d.sessions[s] = struct{}{}
@@ -121,23 +121,23 @@ func (d *Driver) ClientDisconnected(cc ftpserver.ClientContext) {
 // PreAuthUser refuses USER on a clear control channel when the policy
 // requires TLS.
 func (d *Driver) PreAuthUser(cc ftpserver.ClientContext, user string) error {
-	if d.cfg.TLS.Require == config.RequireNone || d.controlState(cc).Protected() {
+	if d.cfg.TLS.Require == config.RequireNone || d.sessionOf(cc).controlState().Protected() {
 		return nil
 	}
 	d.metrics.Login("failed")
-	sessionOf(cc, d.logger, d.metrics).log().Warn("login refused",
+	d.sessionOf(cc).log().Warn("login refused",
 		zap.String("user", user), zap.String("reason", "USER before AUTH TLS"))
 	return ErrTLSRequired
 }
 
 // AuthUser checks the password and returns the user's filesystem.
 func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpserver.ClientDriver, error) {
-	s := sessionOf(cc, d.logger, d.metrics)
+	s := d.sessionOf(cc)
 	live := d.live.Load()
 	user, err := live.users.authenticate(name, pass)
 	if err != nil {
-		if conn := d.registry.Lookup(cc.LocalAddr(), cc.RemoteAddr()); conn != nil {
-			conn.SetLoginFailed()
+		if s.conn != nil {
+			s.conn.SetLoginFailed()
 		}
 		d.metrics.Login("failed")
 		s.log().Warn("login failed", zap.String("user", name), zap.String("reason", err.Error()))
@@ -155,12 +155,10 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 		}
 	}
 	s.login(user.Name, fs)
-	conn := d.registry.Lookup(cc.LocalAddr(), cc.RemoteAddr())
-	var st control.State
-	if conn != nil {
-		conn.SetLogger(s.log().Named("control"))
-		conn.SetLoggedIn(user.Name)
-		st = conn.State()
+	st := s.controlState()
+	if s.conn != nil {
+		s.conn.SetLogger(s.log().Named("control"))
+		s.conn.SetLoggedIn(user.Name)
 	}
 	d.metrics.Login("ok")
 	s.log().Info("login", zap.String("result", "ok"), zap.Bool("read_only", user.ReadOnly),
@@ -178,13 +176,6 @@ func (d *Driver) QuitMessage() string { return "Goodbye." }
 // listenerDriver that supplies its own listener.
 func (d *Driver) GetSettings() (*ftpserver.Settings, error) {
 	return nil, errors.New("driver: settings are per listener")
-}
-
-func (d *Driver) controlState(cc ftpserver.ClientContext) control.State {
-	if c := d.registry.Lookup(cc.LocalAddr(), cc.RemoteAddr()); c != nil {
-		return c.State()
-	}
-	return control.State{}
 }
 
 // listenerDriver is the Driver as seen by the lib server of one listener.

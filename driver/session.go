@@ -9,6 +9,7 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"go.uber.org/zap"
 
+	"ftpsd/control"
 	"ftpsd/metrics"
 )
 
@@ -17,6 +18,7 @@ type session struct {
 	logPtr  atomic.Pointer[zap.Logger] // carries session id, remote address and, after login, user
 	metrics *metrics.Metrics
 	cc      ftpserver.ClientContext
+	conn    *control.Conn // the control connection; nil if it was gone already
 
 	mu sync.Mutex
 	fs *userFs
@@ -31,8 +33,8 @@ type session struct {
 	ending    bool // end was called
 }
 
-func newSession(cc ftpserver.ClientContext, logger *zap.Logger, m *metrics.Metrics) *session {
-	s := &session{metrics: m, cc: cc}
+func newSession(cc ftpserver.ClientContext, conn *control.Conn, logger *zap.Logger, m *metrics.Metrics) *session {
+	s := &session{metrics: m, cc: cc, conn: conn}
 	s.logPtr.Store(logger.With(
 		zap.Uint32("session", cc.ID()),
 		zap.String("remote", cc.RemoteAddr().String()),
@@ -46,13 +48,28 @@ func (s *session) log() *zap.Logger { return s.logPtr.Load() }
 
 // sessionOf returns the session of cc, making one if the lib skipped
 // ClientConnected.
-func sessionOf(cc ftpserver.ClientContext, logger *zap.Logger, m *metrics.Metrics) *session {
+func (d *Driver) sessionOf(cc ftpserver.ClientContext) *session {
 	if s, ok := cc.Extra().(*session); ok {
 		return s
 	}
-	s := newSession(cc, logger, m)
+	s := d.newSession(cc)
 	cc.SetExtra(s)
 	return s
+}
+
+// newSession makes the session of cc. Its control connection is found
+// here, once, by the connection's addresses (the lib hands the driver no
+// other link to it); the session then holds it.
+func (d *Driver) newSession(cc ftpserver.ClientContext) *session {
+	return newSession(cc, d.registry.Lookup(cc.LocalAddr(), cc.RemoteAddr()), d.logger, d.metrics)
+}
+
+// controlState returns the protection of the session's control channel.
+func (s *session) controlState() control.State {
+	if s.conn == nil {
+		return control.State{}
+	}
+	return s.conn.State()
 }
 
 // login records the user; it happens on the command goroutine before any
@@ -156,8 +173,8 @@ func (s *session) end(text string, d *Driver) {
 	if ending {
 		return
 	}
-	c := d.registry.Lookup(s.cc.LocalAddr(), s.cc.RemoteAddr())
-	if c == nil {
+	c := s.conn
+	if c == nil || d.registry.ConnByID(c.ID()) != c {
 		return // the connection is closed already: the lib is ending the session
 	}
 	_ = c.Reply(421, text) // the connection closes either way

@@ -32,7 +32,7 @@ func TestCutWhileLoggingIn(t *testing.T) {
 	}
 	srv := &Server{driver: d, logger: zap.NewNop()}
 	for range 50 {
-		s := newSession(fakeClient{}, d.logger, d.metrics)
+		s := newSession(fakeClient{}, nil, d.logger, d.metrics)
 		d.mu.Lock()
 		d.sessions = map[*session]struct{}{s: {}}
 		d.mu.Unlock()
