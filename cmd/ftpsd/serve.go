@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -57,6 +58,9 @@ type daemon struct {
 	srv     *driver.Server
 	metrics *http.Server // nil when [metrics] listen is empty
 	notify  *notifier
+	// workers are the goroutines serve starts besides the server's own;
+	// serve waits for them before it returns.
+	workers sync.WaitGroup
 }
 
 func serve(ctx context.Context, d *daemon, demo *demoAccount, stdout io.Writer) error {
@@ -69,10 +73,11 @@ func serve(ctx context.Context, d *daemon, demo *demoAccount, stdout io.Writer) 
 	if d.srv, err = driver.NewServer(cfg, d.store.Config(), d.logger, driver.WithMetrics(m)); err != nil {
 		return err
 	}
-	if d.metrics, err = startMetrics(cfg.Metrics.Listen, m, d.logger); err != nil {
+	if d.metrics, err = startMetrics(cfg.Metrics.Listen, m, d.logger, &d.workers); err != nil {
 		d.srv.Close()
 		return err
 	}
+	defer d.workers.Wait()
 	d.logger.Info("ftpsd started",
 		zap.String("version", version()),
 		zap.String("listen", addrString(d.srv.Addr())),
@@ -91,11 +96,11 @@ func (d *daemon) run(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- d.srv.Serve() }()
 	bg, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go d.store.Watch(bg, certWatchInterval)
+	defer cancel() // ends the workers, which serve waits for
+	d.workers.Go(func() { d.store.Watch(bg, certWatchInterval) })
 	d.notify = newNotifier(d.logger)
 	d.notify.ready()
-	go d.notify.watchdog(bg)
+	d.workers.Go(func() { d.notify.watchdog(bg) })
 	hup, stopHUP := reloadSignals()
 	defer stopHUP()
 	for {
@@ -105,6 +110,7 @@ func (d *daemon) run(ctx context.Context) error {
 		case <-hup:
 			d.reload()
 		case err := <-serveErr:
+			d.closeMetrics()
 			return fmt.Errorf("serve: %w", err)
 		}
 	}
@@ -126,13 +132,22 @@ func (d *daemon) shutdown(serveErr <-chan error) error {
 	if d.metrics != nil {
 		_ = d.metrics.Shutdown(ctx)
 	}
+	d.closeMetrics()
 	<-serveErr // Serve returns once the listeners are closed
 	d.logger.Info("ftpsd stopped")
 	return nil
 }
 
-// startMetrics serves /metrics and /healthz on addr; empty is off.
-func startMetrics(addr string, m *metrics.Metrics, logger *zap.Logger) (*http.Server, error) {
+// closeMetrics stops the metrics endpoint at once, if it runs.
+func (d *daemon) closeMetrics() {
+	if d.metrics != nil {
+		_ = d.metrics.Close()
+	}
+}
+
+// startMetrics serves /metrics and /healthz on addr (empty is off) on a
+// goroutine counted in workers.
+func startMetrics(addr string, m *metrics.Metrics, logger *zap.Logger, workers *sync.WaitGroup) (*http.Server, error) {
 	if addr == "" {
 		return nil, nil
 	}
@@ -141,11 +156,11 @@ func startMetrics(addr string, m *metrics.Metrics, logger *zap.Logger) (*http.Se
 		return nil, fmt.Errorf("metrics.listen %s: %w", addr, err)
 	}
 	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go func() {
+	workers.Go(func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("metrics endpoint stopped", zap.Error(err))
 		}
-	}()
+	})
 	return srv, nil
 }
 

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+
+	"ftpsd/config"
+	"ftpsd/internal/testcert"
+)
+
+// TestServeStopsItsGoroutines: every goroutine serve starts (the server,
+// the certificate watch, the watchdog, the metrics endpoint) has ended
+// when serve returns.
+func TestServeStopsItsGoroutines(t *testing.T) {
+	t.Setenv("WATCHDOG_USEC", "1000000") // the watchdog runs
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	cfg := config.Default()
+	// Certificate files: their watch runs.
+	cfg.TLS.SelfSigned = false
+	cfg.TLS.CertFile, cfg.TLS.KeyFile = testcert.SelfSigned(t, "serve test").Write(t, t.TempDir())
+	cfg.Server.Listen = "127.0.0.1:0"
+	cfg.Passive.Ports = freePortRange(t, 2)
+	cfg.Storage = config.Storage{Backend: config.BackendMemory}
+	cfg.Metrics.Listen = "127.0.0.1:0"
+	cfg.Server.ShutdownTimeout = config.Duration(time.Second)
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{started: cfg, current: cfg, level: zap.NewAtomicLevel(), logger: zap.NewNop()}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, d, nil, io.Discard) }()
+	time.Sleep(300 * time.Millisecond) // let it start its workers
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not return after its context ended")
+	}
+}
