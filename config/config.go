@@ -7,7 +7,11 @@
 package config
 
 import (
+	"crypto/tls"
+	"net/netip"
 	"time"
+
+	"go.uber.org/zap/zapcore"
 )
 
 // Config is the whole configuration of one ftpsd process.
@@ -55,12 +59,12 @@ type TLS struct {
 	KeyFile    string `toml:"key_file"`
 	SelfSigned bool   `toml:"self_signed"`
 	// MinVersion is "1.2" or "1.3".
-	MinVersion string `toml:"min_version"`
+	MinVersion TLSVersion `toml:"min_version"`
 	// Require is "none", "control" or "all".
-	Require string `toml:"require"`
+	Require Require `toml:"require"`
 	// CCC is "allow" or "deny": whether a logged-in client may clear the
 	// control channel (CCC, RFC 4217 section 6).
-	CCC string `toml:"ccc"`
+	CCC CCCPolicy `toml:"ccc"`
 	// RequireSessionReuse refuses a protected data connection whose TLS
 	// session was not resumed from a control connection of the same user
 	// and client address, while the control channel is TLS.
@@ -75,7 +79,7 @@ type TLS struct {
 // Passive holds the passive-mode data port settings.
 type Passive struct {
 	// Ports is the inclusive range "START-END" opened on the firewall.
-	Ports string `toml:"ports"`
+	Ports PortRange `toml:"ports"`
 	// Wait is how long a PASV/EPSV waits for a port when every port of the
 	// range is leased; "0s" answers at once.
 	Wait Duration `toml:"wait"`
@@ -87,12 +91,12 @@ type Passive struct {
 	PublicAddressRefresh Duration `toml:"public_address_refresh"`
 	// InternalNetworks are client networks (CIDRs) that get the server's own
 	// address instead of PublicAddress.
-	InternalNetworks []string `toml:"internal_networks"`
+	InternalNetworks []netip.Prefix `toml:"internal_networks"`
 	// AnnounceAfterCCC is the address of 227 replies once the control
 	// channel was cleared (CCC): "local" (the server's own address, which a
 	// NAT firewall's FTP inspector recognises and rewrites) or "public"
 	// (PublicAddress, for an inspector that does not rewrite).
-	AnnounceAfterCCC string `toml:"announce_after_ccc"`
+	AnnounceAfterCCC AnnounceWord `toml:"announce_after_ccc"`
 	// EPSV answers EPSV; false answers it 502 and leaves it out of FEAT, so
 	// that clients fall back to PASV (for inspectors that only track 227).
 	EPSV bool `toml:"epsv"`
@@ -108,7 +112,7 @@ type Active struct {
 // Storage selects where users' files live.
 type Storage struct {
 	// Backend is "os" or "memory".
-	Backend string `toml:"backend"`
+	Backend Backend `toml:"backend"`
 	// Root is the directory under which users' homes live (backend "os").
 	Root string `toml:"root"`
 }
@@ -138,34 +142,40 @@ func (u User) SessionReuseRequired(tlsDefault bool) bool {
 // Log holds the logging settings.
 type Log struct {
 	// Level is "debug", "info", "warn" or "error".
-	Level string `toml:"level"`
+	Level LogLevel `toml:"level"`
 	// Format is "json" or "console".
-	Format string `toml:"format"`
+	Format LogFormat `toml:"format"`
 }
 
 // Policy words of [tls] require.
 const (
-	RequireNone    = "none"
-	RequireControl = "control"
-	RequireAll     = "all"
+	RequireNone    Require = "none"
+	RequireControl Require = "control"
+	RequireAll     Require = "all"
 )
 
 // Words of [tls] ccc.
 const (
-	CCCAllow = "allow"
-	CCCDeny  = "deny"
+	CCCAllow CCCPolicy = "allow"
+	CCCDeny  CCCPolicy = "deny"
 )
 
 // Words of [passive] announce_after_ccc.
 const (
-	AnnounceLocal  = "local"
-	AnnouncePublic = "public"
+	AnnounceLocal  AnnounceWord = "local"
+	AnnouncePublic AnnounceWord = "public"
 )
 
 // Storage backends.
 const (
-	BackendOS     = "os"
-	BackendMemory = "memory"
+	BackendOS     Backend = "os"
+	BackendMemory Backend = "memory"
+)
+
+// Log formats.
+const (
+	FormatConsole LogFormat = "console"
+	FormatJSON    LogFormat = "json"
 )
 
 // Default returns a complete configuration that works as it is: the
@@ -183,19 +193,19 @@ func Default() Config {
 		},
 		TLS: TLS{
 			SelfSigned:          true,
-			MinVersion:          "1.2",
+			MinVersion:          TLSVersionOf(tls.VersionTLS12),
 			Require:             RequireAll,
 			CCC:                 CCCAllow,
 			RequireSessionReuse: true,
 		},
 		Passive: Passive{
-			Ports:                "50000-50019",
+			Ports:                PortsOf(50000, 50019),
 			Wait:                 Duration(5 * time.Second),
 			PublicAddressRefresh: Duration(5 * time.Minute),
 			AnnounceAfterCCC:     AnnounceLocal,
 			EPSV:                 true,
 		},
 		Storage: Storage{Backend: BackendOS, Root: "./ftproot"},
-		Log:     Log{Level: "info", Format: "console"},
+		Log:     Log{Level: LogLevelOf(zapcore.InfoLevel), Format: FormatConsole},
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding"
 	"reflect"
 	"strings"
 )
@@ -19,7 +20,8 @@ func diffStruct(a, b reflect.Value, prefix string) []string {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ",")
 		key := prefix + name
 		fa, fb := a.Field(i), b.Field(i)
-		if fa.Kind() == reflect.Struct && t.Field(i).Type.Name() != "Duration" {
+		// A value written as text (a duration, a port range) is one key.
+		if fa.Kind() == reflect.Struct && !fa.Type().Implements(reflect.TypeFor[encoding.TextMarshaler]()) {
 			keys = append(keys, diffStruct(fa, fb, key+".")...)
 			continue
 		}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"reflect"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ func TestChangedKeys(t *testing.T) {
 	b.Server.Banner = "hello"
 	b.Server.IdleTimeout = Duration(time.Minute)
 	b.TLS.CertFile = "/c.pem"
-	b.Passive.InternalNetworks = []string{"10.0.0.0/8"}
+	b.Passive.InternalNetworks = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
 	b.Users = []User{{Name: "x"}}
 	want := []string{"server.banner", "server.idle_timeout", "tls.cert_file", "passive.internal_networks", "users"}
 	if got := ChangedKeys(a, b); !reflect.DeepEqual(got, want) {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"os"
 	"path/filepath"
@@ -157,7 +158,7 @@ func TestDefaultValidates(t *testing.T) {
 	if cfg.Server.Listen != "127.0.0.1:2121" || cfg.TLS.Require != RequireAll || !cfg.TLS.SelfSigned {
 		t.Errorf("unexpected first-run default: %+v", cfg)
 	}
-	if got := cfg.PassivePorts(); got.Len() <= 0 || got.Contains(2121) {
+	if got := cfg.Passive.Ports; got.Len() <= 0 || got.Contains(2121) {
 		t.Errorf("default passive ports %v", got)
 	}
 }
@@ -198,7 +199,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 	full := Default()
 	full.Server.ImplicitListen = "0.0.0.0:990"
 	full.Server.IdleTimeout = Duration(90*time.Minute + 1500*time.Millisecond)
-	full.TLS = TLS{CertFile: "/c.pem", KeyFile: "/k.pem", MinVersion: "1.3", Require: RequireControl, CCC: CCCDeny}
+	full.TLS = TLS{CertFile: "/c.pem", KeyFile: "/k.pem", MinVersion: TLSVersionOf(tls.VersionTLS13), Require: RequireControl, CCC: CCCDeny}
 	full.Users = []User{{Name: "a", PasswordHash: testHash, Home: "a", ReadOnly: true}, {Name: "b", PasswordHash: testHash}}
 	for name, cfg := range map[string]Config{"default": Default(), "full": full} {
 		var b strings.Builder
@@ -259,7 +260,7 @@ func TestExampleConfig(t *testing.T) {
 		{"tls.key_file", cfg.TLS.KeyFile, keyFile},
 		{"tls.self_signed", cfg.TLS.SelfSigned, false},
 		{"tls.require", cfg.TLS.Require, RequireAll},
-		{"passive.ports", cfg.PassivePorts(), PortRange{50000, 50099}},
+		{"passive.ports", cfg.Passive.Ports, PortsOf(50000, 50099)},
 		{"storage.backend", cfg.Storage.Backend, BackendOS},
 		{"storage.root", cfg.Storage.Root, "/srv/ftp"},
 		{"len(users)", len(cfg.Users), 2},

@@ -12,48 +12,6 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// PortRange is an inclusive range of TCP ports.
-type PortRange struct {
-	Start, End int
-}
-
-// Len returns the number of ports in the range.
-func (r PortRange) Len() int { return r.End - r.Start + 1 }
-
-// Contains reports whether port lies in the range.
-func (r PortRange) Contains(port int) bool { return port >= r.Start && port <= r.End }
-
-// String writes the range as "START-END".
-func (r PortRange) String() string { return fmt.Sprintf("%d-%d", r.Start, r.End) }
-
-// ParsePortRange parses "START-END" (or a single port) with both ends in
-// 1024-65535 and START <= END.
-func ParsePortRange(s string) (PortRange, error) {
-	lo, hi, found := strings.Cut(strings.TrimSpace(s), "-")
-	if !found {
-		hi = lo
-	}
-	start, err1 := strconv.Atoi(strings.TrimSpace(lo))
-	end, err2 := strconv.Atoi(strings.TrimSpace(hi))
-	if err1 != nil || err2 != nil {
-		return PortRange{}, fmt.Errorf("%q is not a port range (use \"50000-50099\")", s)
-	}
-	if start < 1024 || end > 65535 || start > 65535 || end < 1024 {
-		return PortRange{}, fmt.Errorf("%q: ports must lie in 1024-65535", s)
-	}
-	if start > end {
-		return PortRange{}, fmt.Errorf("%q: start is above end", s)
-	}
-	return PortRange{Start: start, End: end}, nil
-}
-
-// PassivePorts returns the parsed passive port range. It is valid after
-// Validate succeeded.
-func (c *Config) PassivePorts() PortRange {
-	r, _ := ParsePortRange(c.Passive.Ports)
-	return r
-}
-
 // Validate checks ranges and cross-field rules and reports every problem,
 // each naming its key.
 func (c *Config) Validate() error {
@@ -114,10 +72,8 @@ func checkAddr(add addFunc, key, addr string) {
 }
 
 func (c *Config) validateTLS(add addFunc) {
-	switch c.TLS.MinVersion {
-	case "1.2", "1.3":
-	default:
-		add("tls.min_version", "%q is not one of \"1.2\", \"1.3\"", c.TLS.MinVersion)
+	if c.TLS.MinVersion.ID() == 0 {
+		add("tls.min_version", "%q is not one of \"1.2\", \"1.3\"", c.TLS.MinVersion.String())
 	}
 	switch c.TLS.Require {
 	case RequireNone, RequireControl, RequireAll:
@@ -161,14 +117,9 @@ func (c *Config) validatePassive(add addFunc) {
 	default:
 		add("passive.announce_after_ccc", "%q is not one of \"local\", \"public\"", c.Passive.AnnounceAfterCCC)
 	}
-	for i, n := range c.Passive.InternalNetworks {
-		if _, err := netip.ParsePrefix(n); err != nil {
-			add(fmt.Sprintf("passive.internal_networks[%d]", i), "%q is not a CIDR such as \"192.168.0.0/16\"", n)
-		}
-	}
-	r, err := ParsePortRange(c.Passive.Ports)
-	if err != nil {
-		add("passive.ports", "%v", err)
+	r := c.Passive.Ports
+	if r.problem != nil {
+		add("passive.ports", "%v", r.problem)
 		return
 	}
 	for _, key := range []struct{ name, addr string }{
@@ -226,28 +177,14 @@ func containsDotDot(p string) bool {
 }
 
 func (c *Config) validateLog(add addFunc) {
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		add("log.level", "%q is not one of \"debug\", \"info\", \"warn\", \"error\"", c.Log.Level)
+	if !c.Log.Level.ok {
+		add("log.level", "%q is not one of \"debug\", \"info\", \"warn\", \"error\"", c.Log.Level.String())
 	}
 	switch c.Log.Format {
-	case "json", "console":
+	case FormatJSON, FormatConsole:
 	default:
 		add("log.format", "%q is not one of \"json\", \"console\"", c.Log.Format)
 	}
-}
-
-// InternalNetworks returns the parsed passive.internal_networks. It is
-// valid after Validate succeeded.
-func (c *Config) InternalNetworks() []netip.Prefix {
-	var nets []netip.Prefix
-	for _, n := range c.Passive.InternalNetworks {
-		if p, err := netip.ParsePrefix(n); err == nil {
-			nets = append(nets, p.Masked())
-		}
-	}
-	return nets
 }
 
 // validHostname reports whether s looks like a DNS name.

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/tls"
+	"go.uber.org/zap/zapcore"
 	"strings"
 	"testing"
 	"time"
@@ -12,11 +14,11 @@ func TestParsePortRange(t *testing.T) {
 		want    PortRange
 		wantErr string
 	}{
-		{in: "50000-50099", want: PortRange{50000, 50099}},
-		{in: " 50000 - 50099 ", want: PortRange{50000, 50099}},
-		{in: "1024-65535", want: PortRange{1024, 65535}},
-		{in: "50000", want: PortRange{50000, 50000}},
-		{in: "50000-50000", want: PortRange{50000, 50000}},
+		{in: "50000-50099", want: PortsOf(50000, 50099)},
+		{in: " 50000 - 50099 ", want: PortsOf(50000, 50099)},
+		{in: "1024-65535", want: PortsOf(1024, 65535)},
+		{in: "50000", want: PortsOf(50000, 50000)},
+		{in: "50000-50000", want: PortsOf(50000, 50000)},
 		{in: "60000-50000", wantErr: "start is above end"},
 		{in: "80-90", wantErr: "ports must lie in 1024-65535"},
 		{in: "1023-2000", wantErr: "ports must lie in 1024-65535"},
@@ -44,7 +46,7 @@ func TestParsePortRange(t *testing.T) {
 }
 
 func TestPortRangeMethods(t *testing.T) {
-	r := PortRange{50000, 50099}
+	r := PortsOf(50000, 50099)
 	if r.Len() != 100 || r.String() != "50000-50099" {
 		t.Errorf("Len, String = %d, %q", r.Len(), r.String())
 	}
@@ -63,9 +65,9 @@ func TestValidateAccepts(t *testing.T) {
 		"implicit only":    func(c *Config) { c.Server.Listen, c.Server.ImplicitListen = "", "127.0.0.1:990" },
 		"ipv6":             func(c *Config) { c.Server.Listen = "[::]:21" },
 		"any port":         func(c *Config) { c.Server.Listen = ":0" },
-		"control port out": func(c *Config) { c.Server.Listen, c.Passive.Ports = "0.0.0.0:50100", "50000-50099" },
+		"control port out": func(c *Config) { c.Server.Listen, c.Passive.Ports = "0.0.0.0:50100", PortsOf(50000, 50099) },
 		"cert files": func(c *Config) {
-			c.TLS = TLS{CertFile: "c.pem", KeyFile: "k.pem", MinVersion: "1.3", Require: RequireControl, CCC: CCCDeny}
+			c.TLS = TLS{CertFile: "c.pem", KeyFile: "k.pem", MinVersion: TLSVersionOf(tls.VersionTLS13), Require: RequireControl, CCC: CCCDeny}
 		},
 		"require none":    func(c *Config) { c.TLS.Require = RequireNone },
 		"memory, no root": func(c *Config) { c.Storage = Storage{Backend: BackendMemory} },
@@ -73,7 +75,7 @@ func TestValidateAccepts(t *testing.T) {
 			c.Users = []User{user, {Name: "bob", PasswordHash: testHash, Home: "shared/bob", ReadOnly: true},
 				{Name: "carol", PasswordHash: testHash, Home: "./carol..x/"}}
 		},
-		"log": func(c *Config) { c.Log = Log{Level: "debug", Format: "json"} },
+		"log": func(c *Config) { c.Log = Log{Level: LogLevelOf(zapcore.DebugLevel), Format: FormatJSON} },
 		"1s":  func(c *Config) { c.Server.IdleTimeout = Duration(time.Second) },
 	} {
 		cfg := Default()
@@ -89,8 +91,8 @@ func TestValidateAccepts(t *testing.T) {
 func TestValidateReportsAll(t *testing.T) {
 	cfg := Default()
 	cfg.Server.Listen = "nowhere"
-	cfg.TLS.MinVersion = "1.0"
-	cfg.Passive.Ports = "1-2"
+	_ = cfg.TLS.MinVersion.UnmarshalText([]byte("1.0"))
+	_ = cfg.Passive.Ports.UnmarshalText([]byte("1-2"))
 	cfg.Storage.Root = ""
 	cfg.Users = []User{{Name: "", PasswordHash: ""}}
 	cfg.Log.Format = "text"

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/textproto"
 	"os"
 	"regexp"
@@ -236,7 +237,7 @@ func startPasvServer(t *testing.T, edit func(*config.Config)) *testServer {
 	t.Helper()
 	r := pasvRange(t, 20)
 	return startServer(t, func(c *config.Config) {
-		c.Passive.Ports = r.String()
+		c.Passive.Ports = r
 		if edit != nil {
 			edit(c)
 		}
@@ -268,7 +269,7 @@ func pasvRange(t testing.TB, n int) config.PortRange {
 			continue
 		}
 		if rangeFree(start, n) {
-			return config.PortRange{Start: start, End: end}
+			return config.PortsOf(start, end)
 		}
 	}
 	t.Fatalf("no %d free ports outside the ephemeral range %d-%d", n, ephLo, ephHi)
@@ -294,7 +295,7 @@ func unboundPorts(r config.PortRange) []int {
 // within 5s (the sessions wind down after their QUIT).
 func assertRangeFree(t *testing.T, ts *testServer) {
 	t.Helper()
-	r := ts.Cfg.PassivePorts()
+	r := ts.Cfg.Passive.Ports
 	var held []int
 	if !eventually(5*time.Second, func() bool { held = unboundPorts(r); return len(held) == 0 }) {
 		t.Errorf("passive ports %v of %s are still held 5s after every session quit", held, r)
@@ -314,7 +315,7 @@ type burstResult struct {
 // quits. It returns each session's result.
 func pasvBurst(t *testing.T, ts *testServer, n int) []burstResult {
 	t.Helper()
-	ports := ts.Cfg.PassivePorts()
+	ports := ts.Cfg.Passive.Ports
 	contents := make([][]byte, n)
 	for i := range n {
 		contents[i] = fmt.Appendf(nil, "session %d %x\n", i, randomData(t, 16))
@@ -420,7 +421,7 @@ func TestE2EPasvBurst(t *testing.T) {
 	if w := ts.Cfg.Passive.Wait.Std(); w != 5*time.Second {
 		t.Fatalf("passive.wait is %s, want the default 5s", w)
 	}
-	if n := ts.Cfg.PassivePorts().Len(); n != 20 {
+	if n := ts.Cfg.Passive.Ports.Len(); n != 20 {
 		t.Fatalf("passive range has %d ports, want 20", n)
 	}
 	for round := range 2 {
@@ -480,8 +481,8 @@ func TestE2EPasvBurstNoWait(t *testing.T) {
 // the port, none is refused while another session is about to bind it.
 func TestE2EPasvBurstOnePort(t *testing.T) {
 	const sessions = 30
-	ts := startPasvServer(t, func(c *config.Config) { c.Passive.Ports = pasvRange(t, 1).String() })
-	if n := ts.Cfg.PassivePorts().Len(); n != 1 {
+	ts := startPasvServer(t, func(c *config.Config) { c.Passive.Ports = pasvRange(t, 1) })
+	if n := ts.Cfg.Passive.Ports.Len(); n != 1 {
 		t.Fatalf("passive range has %d ports, want 1", n)
 	}
 	ok, busy := tally(t, pasvBurst(t, ts, sessions))
@@ -497,7 +498,7 @@ func TestE2EPasvBurstOnePort(t *testing.T) {
 // the two ports it cannot bind.
 func TestE2EPasvWaitsPastForeignPorts(t *testing.T) {
 	ts := startPasvServer(t, func(c *config.Config) { c.Passive.Wait = config.Duration(10 * time.Second) })
-	ports := ts.Cfg.PassivePorts()
+	ports := ts.Cfg.Passive.Ports
 	for _, p := range []int{ports.Start, ports.Start + 1} {
 		l, err := net.Listen("tcp", net.JoinHostPort("0.0.0.0", strconv.Itoa(p)))
 		if err != nil {
@@ -563,7 +564,7 @@ func TestE2EPasvWaitsPastForeignPorts(t *testing.T) {
 // port once one of the 20 quits.
 func TestE2EPasvTwiceHoldsOnePort(t *testing.T) {
 	ts := startPasvServer(t, func(c *config.Config) { c.Passive.Wait = 0 })
-	ports := ts.Cfg.PassivePorts()
+	ports := ts.Cfg.Passive.Ports
 	writeFile(t, ts.AliceDir(), "late.txt", []byte("the late session's file\n"))
 
 	var held []*ftpsSession
@@ -700,10 +701,10 @@ func TestE2EPasvNATAddress(t *testing.T) {
 	content := []byte("nat test file\n")
 	ts := startPasvServer(t, func(c *config.Config) {
 		c.Passive.PublicAddress = public
-		c.Passive.InternalNetworks = []string{"127.0.0.2/32"}
+		c.Passive.InternalNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}
 	})
 	writeFile(t, ts.AliceDir(), "nat.txt", content)
-	ports := ts.Cfg.PassivePorts()
+	ports := ts.Cfg.Passive.Ports
 
 	check := func(t *testing.T, s *ftpsSession, epsv bool, wantHost string, transfer bool) {
 		t.Helper()
@@ -761,7 +762,7 @@ func TestE2EPasvNATAddress(t *testing.T) {
 	t.Run("no public address", func(t *testing.T) {
 		plain := startPasvServer(t, nil)
 		writeFile(t, plain.AliceDir(), "nat.txt", content)
-		ports := plain.Cfg.PassivePorts()
+		ports := plain.Cfg.Passive.Ports
 		s := open(t, plain.Addr, nil)
 		r, err := s.passive(false)
 		if err != nil {
@@ -889,7 +890,7 @@ func TestE2EActiveMode(t *testing.T) {
 
 		// A PASV left unused for a PORT must not keep its port: more such
 		// rounds than the range has ports (passive.wait = 0).
-		for i := range ts.Cfg.PassivePorts().Len() + 1 {
+		for i := range ts.Cfg.Passive.Ports.Len() + 1 {
 			if r, err := s.passive(i%2 == 1); err != nil || (r.code != 227 && r.code != 229) {
 				t.Fatalf("PASV/EPSV #%d, each followed by PORT: %d %q %v", i+1, r.code, r.msg, err)
 			}

@@ -65,7 +65,7 @@ func testConfig(t testing.TB) config.Config {
 	cfg := config.Default()
 	cfg.Server.Listen = "127.0.0.1:0"
 	cfg.Server.ImplicitListen = "127.0.0.1:0"
-	cfg.Passive.Ports = freePortRange(t, 20).String()
+	cfg.Passive.Ports = freePortRange(t, 20)
 	cfg.Storage.Root = t.TempDir()
 	cfg.Server.MaxConnectionsPerIP = 0 // every test client comes from 127.0.0.1
 	cfg.Users = []config.User{
@@ -90,7 +90,7 @@ func startServer(t testing.TB, edit func(*config.Config)) *testServer {
 	testOutput := &gatedCore{Core: zaptest.NewLogger(t).Core(), on: new(atomic.Bool)}
 	testOutput.on.Store(true)
 	logger := zap.New(zapcore.NewTee(core, testOutput))
-	store, err := tlsconf.New(tlsconf.Options{SelfSigned: true, MinVersion: cfg.TLS.MinVersion}, logger)
+	store, err := tlsconf.New(tlsconf.Options{SelfSigned: true, MinVersion: cfg.TLS.MinVersion.ID()}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func freePortRange(t testing.TB, n int) config.PortRange {
 	for i := range slots {
 		start := low + ((first+i)%slots)*n
 		if rangeFree(start, n) {
-			return config.PortRange{Start: start, End: start + n - 1}
+			return config.PortsOf(start, start+n-1)
 		}
 	}
 	t.Fatal("no free passive port range")

@@ -44,7 +44,7 @@ func NewServer(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, opt
 	if err != nil {
 		return nil, err
 	}
-	ports := cfg.PassivePorts()
+	ports := cfg.Passive.Ports
 	alloc, err := pasv.NewAllocator(pasv.Options{
 		Start: ports.Start, End: ports.End, Wait: cfg.Passive.Wait.Std(), Logger: logger.Named("pasv"),
 	})
@@ -54,7 +54,7 @@ func NewServer(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, opt
 	announcer, err := pasv.NewAnnouncer(context.Background(), pasv.AddressOptions{
 		PublicAddress:    cfg.Passive.PublicAddress,
 		Refresh:          cfg.Passive.PublicAddressRefresh.Std(),
-		InternalNetworks: cfg.InternalNetworks(),
+		InternalNetworks: cfg.Passive.InternalNetworks,
 		AfterCCC:         announceAfterCCC(cfg.Passive.AnnounceAfterCCC),
 		Logger:           logger.Named("pasv"),
 	})
@@ -192,7 +192,7 @@ func (s *Server) Sessions() int { return s.driver.registry.Len() }
 
 // announceAfterCCC maps passive.announce_after_ccc to the announcer's
 // policy.
-func announceAfterCCC(word string) pasv.Announce {
+func announceAfterCCC(word config.AnnounceWord) pasv.Announce {
 	if word == config.AnnouncePublic {
 		return pasv.AnnouncePublic
 	}

@@ -14,7 +14,7 @@ import (
 
 // storage opens users' homes on the configured backend.
 type storage struct {
-	backend string
+	backend config.Backend
 	root    string
 	mem     afero.Fs // backend "memory"
 }

@@ -611,7 +611,7 @@ func TestSessionMark(t *testing.T) {
 // The data config keeps base's settings: a TLS 1.3-only base refuses a
 // TLS 1.2 client on the data channel too.
 func TestDataConfigKeepsBase(t *testing.T) {
-	s, err := New(Options{SelfSigned: true, MinVersion: "1.3"}, nil)
+	s, err := New(Options{SelfSigned: true, MinVersion: tls.VersionTLS13}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

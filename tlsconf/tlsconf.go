@@ -33,21 +33,8 @@ type Options struct {
 	CertFile   string   // PEM certificate chain; used when SelfSigned is false
 	KeyFile    string   // PEM private key
 	SelfSigned bool     // generate an ECDSA P-256 self-signed cert in memory at start
-	MinVersion string   // "1.2" or "1.3"; "" means "1.2"
+	MinVersion uint16   // tls.VersionTLS12 or tls.VersionTLS13; 0 means TLS 1.2
 	Hosts      []string // DNS names / IPs to put in the self-signed cert SANs; default {"localhost","127.0.0.1","::1"}
-}
-
-// ParseVersion maps "1.2"/"1.3" to tls.VersionTLS12/13; anything else is an
-// error naming the value.
-func ParseVersion(s string) (uint16, error) {
-	switch s {
-	case "1.2":
-		return tls.VersionTLS12, nil
-	case "1.3":
-		return tls.VersionTLS13, nil
-	default:
-		return 0, fmt.Errorf("unsupported TLS version %q (want \"1.2\" or \"1.3\")", s)
-	}
 }
 
 // Store holds the current certificate and hands out one stable *tls.Config.
@@ -67,12 +54,11 @@ func New(opts Options, logger *zap.Logger) (*Store, error) {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	if opts.MinVersion == "" {
-		opts.MinVersion = "1.2"
+	if opts.MinVersion == 0 {
+		opts.MinVersion = tls.VersionTLS12
 	}
-	minVersion, err := ParseVersion(opts.MinVersion)
-	if err != nil {
-		return nil, fmt.Errorf("tls min version: %w", err)
+	if opts.MinVersion != tls.VersionTLS12 && opts.MinVersion != tls.VersionTLS13 {
+		return nil, fmt.Errorf("tls min version %#04x: want TLS 1.2 or 1.3", opts.MinVersion)
 	}
 	s := &Store{opts: opts, logger: logger}
 	cert, err := s.initialCert()
@@ -82,7 +68,7 @@ func New(opts Options, logger *zap.Logger) (*Store, error) {
 	s.cert.Store(cert)
 	s.stamp = s.fileStamp()
 	s.cfg = &tls.Config{
-		MinVersion:     minVersion,
+		MinVersion:     opts.MinVersion,
 		GetCertificate: s.getCertificate,
 	}
 	return s, nil

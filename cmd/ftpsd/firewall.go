@@ -14,7 +14,7 @@ import (
 // printPortReport writes, as TOML comments, which passive ports are taken
 // on this host now and the firewall rules the configuration needs.
 func printPortReport(w io.Writer, cfg config.Config) {
-	r := cfg.PassivePorts()
+	r := cfg.Passive.Ports
 	taken := pasv.TakenPorts(r.Start, r.End)
 	fmt.Fprintf(w, "\n# passive ports %s: %d ports, %d taken on this host now%s\n",
 		r, r.Len(), len(taken), listPorts(taken))

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 
 	"go.uber.org/zap"
@@ -13,15 +12,11 @@ import (
 // newLogger builds the process logger writing to w, with a level that a
 // reload can change.
 func newLogger(cfg config.Log, w io.Writer) (*zap.Logger, zap.AtomicLevel, error) {
-	parsed, err := zapcore.ParseLevel(cfg.Level)
-	if err != nil {
-		return nil, zap.AtomicLevel{}, fmt.Errorf("log.level: %w", err)
-	}
-	level := zap.NewAtomicLevelAt(parsed)
+	level := zap.NewAtomicLevelAt(cfg.Level.Level())
 	encCfg := zap.NewProductionEncoderConfig()
 	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
 	var enc zapcore.Encoder
-	if cfg.Format == "json" {
+	if cfg.Format == config.FormatJSON {
 		enc = zapcore.NewJSONEncoder(encCfg)
 	} else {
 		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder

@@ -5,7 +5,6 @@ import (
 	"slices"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"ftpsd/config"
 	"ftpsd/driver"
@@ -79,13 +78,9 @@ func (d *daemon) prepareCertificate(cfg config.Config) (func(), error) {
 	return commit, nil
 }
 
-// prepareLogLevel parses log.level.
+// prepareLogLevel applies log.level (decoded and validated with the file).
 func (d *daemon) prepareLogLevel(cfg config.Config) (func(), error) {
-	lvl, err := zapcore.ParseLevel(cfg.Log.Level)
-	if err != nil {
-		return nil, fmt.Errorf("log.level: %w", err)
-	}
-	return func() { d.level.SetLevel(lvl) }, nil
+	return func() { d.level.SetLevel(cfg.Log.Level.Level()) }, nil
 }
 
 // prepareServer prepares the accounts, their homes and the banner.

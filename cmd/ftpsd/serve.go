@@ -82,8 +82,8 @@ func serve(ctx context.Context, d *daemon, demo *demoAccount, stdout io.Writer) 
 		zap.String("version", version()),
 		zap.String("listen", addrString(d.srv.Addr())),
 		zap.String("implicit_listen", addrString(d.srv.ImplicitAddr())),
-		zap.String("passive_ports", cfg.Passive.Ports),
-		zap.String("tls_require", cfg.TLS.Require),
+		zap.Stringer("passive_ports", cfg.Passive.Ports),
+		zap.String("tls_require", string(cfg.TLS.Require)),
 		zap.String("metrics", cfg.Metrics.Listen))
 	if demo != nil {
 		demo.print(stdout, d.srv.Addr().String(), cfg)
@@ -169,7 +169,7 @@ func tlsOptions(t config.TLS) tlsconf.Options {
 		CertFile:   t.CertFile,
 		KeyFile:    t.KeyFile,
 		SelfSigned: t.SelfSigned,
-		MinVersion: t.MinVersion,
+		MinVersion: t.MinVersion.ID(),
 	}
 }
 

@@ -24,7 +24,9 @@ func TestServeStopsItsGoroutines(t *testing.T) {
 	cfg.TLS.SelfSigned = false
 	cfg.TLS.CertFile, cfg.TLS.KeyFile = testcert.SelfSigned(t, "serve test").Write(t, t.TempDir())
 	cfg.Server.Listen = "127.0.0.1:0"
-	cfg.Passive.Ports = freePortRange(t, 2)
+	if err := cfg.Passive.Ports.UnmarshalText([]byte(freePortRange(t, 2))); err != nil {
+		t.Fatal(err)
+	}
 	cfg.Storage = config.Storage{Backend: config.BackendMemory}
 	cfg.Metrics.Listen = "127.0.0.1:0"
 	cfg.Server.ShutdownTimeout = config.Duration(time.Second)
