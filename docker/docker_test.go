@@ -60,7 +60,7 @@ func TestContainerImage(t *testing.T) {
 
 	baseImage := "localhost/ftpsd-test-go:" + suffix
 	start := time.Now()
-	p.importGoImage(baseImage)
+	p.importGoImage(root, baseImage)
 	t.Cleanup(func() { p.run(2*time.Minute, "rmi", "-f", baseImage) })
 	t.Logf("timing: Go build image imported from %s in %s", goEnv(t, "GOROOT"), since(start))
 
@@ -475,12 +475,19 @@ func (p *podman) mustRun(limit time.Duration, args ...string) string {
 }
 
 // importGoImage makes the build stage's Go image from this machine's Go
-// installation (static, so it needs no libraries), its CA certificates and
-// the directories a Go image has, like the official image's settings.
-func (p *podman) importGoImage(name string) {
+// installation (static, so it needs no libraries), its CA certificates, the
+// directories a Go image has and a stand-in for mkdir (the official image
+// has Debian's coreutils; the Dockerfile's build stage runs "mkdir -p"),
+// with the official image's settings.
+func (p *podman) importGoImage(root, name string) {
 	t := p.t
 	t.Helper()
 	goroot := goEnv(t, "GOROOT")
+	mkdir := filepath.Join(t.TempDir(), "mkdir")
+	if out, errOut, err := runCmd(5*time.Minute, append(os.Environ(), "CGO_ENABLED=0"), goBin(),
+		"build", "-C", filepath.Join(root, "docker"), "-o", mkdir, "./testdata/mkdir"); err != nil {
+		t.Fatalf("go build of the mkdir stand-in: %v\n%s%s", err, out, errOut)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, p.bin, append(slices.Clone(p.args), "import",
@@ -500,7 +507,7 @@ func (p *podman) importGoImage(name string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	werr := writeGoImage(stdin, goroot)
+	werr := writeGoImage(stdin, goroot, mkdir)
 	stdin.Close()
 	if err := cmd.Wait(); err != nil || werr != nil {
 		t.Fatalf("podman import: %v, writing the archive: %v\n%s", err, werr, out.String())
@@ -534,17 +541,19 @@ func (p *podman) build(root, goImage, image string) {
 }
 
 // writeGoImage writes a tar archive of a minimal Go image: GOROOT at
-// /usr/local/go (without its tests), the CA certificates, /tmp, /root, /go.
-func writeGoImage(w io.Writer, goroot string) error {
+// /usr/local/go (without its tests), the CA certificates, /tmp, /root, /go,
+// and the host file mkdir as /usr/bin/mkdir.
+func writeGoImage(w io.Writer, goroot, mkdir string) error {
 	tw := newTar(w)
 	for _, d := range []struct {
 		name string
 		mode int64
 	}{{"etc/", 0o755}, {"etc/ssl/", 0o755}, {"etc/ssl/certs/", 0o755}, {"tmp/", 0o1777},
-		{"root/", 0o700}, {"go/", 0o777}, {"go/bin/", 0o777}, {"usr/", 0o755}, {"usr/local/", 0o755}} {
+		{"root/", 0o700}, {"go/", 0o777}, {"go/bin/", 0o777}, {"usr/", 0o755}, {"usr/bin/", 0o755}, {"usr/local/", 0o755}} {
 		tw.dir(d.name, d.mode)
 	}
 	tw.file("etc/ssl/certs/ca-certificates.crt", "/etc/ssl/certs/ca-certificates.crt")
+	tw.file("usr/bin/mkdir", mkdir)
 	goroot, err := filepath.EvalSymlinks(goroot)
 	if err != nil {
 		return err
