@@ -18,6 +18,10 @@ FROM ${GO_IMAGE} AS build
 # Pure Go, so the binary is static and runs on scratch. No VCS stamping: the
 # .git directory is not part of the build context.
 ENV CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOMODCACHE=/go/pkg/mod GOCACHE=/root/.cache/go-build
+# The storage root, empty; handed to the unprivileged user below. Made by a
+# RUN, whose layer keeps it with every builder and cache setting (a directory
+# made only by WORKDIR is missing from podman's cached layer).
+RUN ["mkdir", "-p", "/out/srv/ftp"]
 WORKDIR /src
 # Modules first, so that this layer is reused while only the code changes.
 # (A module cache mounted at /go/pkg/mod, e.g. "podman build -v
@@ -27,8 +31,6 @@ COPY go.mod go.sum ./
 RUN ["go", "mod", "download"]
 COPY . .
 RUN ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", "/out/ftpsd", "./cmd/ftpsd"]
-# The storage root, empty; handed to the unprivileged user below.
-WORKDIR /out/srv/ftp
 
 FROM scratch
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt

@@ -9,6 +9,9 @@
 // given, through --build-arg GO_IMAGE, an image made here from this
 // machine's Go installation, and the modules come from the host's module
 // cache, mounted read-only, so that the build runs with --network none.
+// Otherwise the image is built as a user builds it, with podman's default
+// layer cache, and the test removes every image the build made, the cache's
+// intermediate ones included.
 package docker_test
 
 import (
@@ -59,9 +62,11 @@ func TestContainerImage(t *testing.T) {
 	t0 := time.Now()
 
 	baseImage := "localhost/ftpsd-test-go:" + suffix
+	image := "localhost/ftpsd-test:" + suffix
+	label := "ftpsd-test.run=" + suffix
+	t.Cleanup(func() { p.removeImages(baseImage, image, label) })
 	start := time.Now()
-	p.importGoImage(baseImage)
-	t.Cleanup(func() { p.run(2*time.Minute, "rmi", "-f", baseImage) })
+	p.importGoImage(root, baseImage)
 	t.Logf("timing: Go build image imported from %s in %s", goEnv(t, "GOROOT"), since(start))
 
 	// The module cache must hold every module the image build needs, since
@@ -71,10 +76,8 @@ func TestContainerImage(t *testing.T) {
 	goCmd(t, root, 5*time.Minute, "mod", "download")
 	t.Logf("timing: go mod download on the host in %s", since(start))
 
-	image := "localhost/ftpsd-test:" + suffix
 	start = time.Now()
-	p.build(root, baseImage, image)
-	t.Cleanup(func() { p.run(2*time.Minute, "rmi", "-f", image) })
+	p.build(root, baseImage, image, label)
 	t.Logf("timing: image built in %s", since(start))
 
 	checkImageConfig(t, p, image)
@@ -475,12 +478,19 @@ func (p *podman) mustRun(limit time.Duration, args ...string) string {
 }
 
 // importGoImage makes the build stage's Go image from this machine's Go
-// installation (static, so it needs no libraries), its CA certificates and
-// the directories a Go image has, like the official image's settings.
-func (p *podman) importGoImage(name string) {
+// installation (static, so it needs no libraries), its CA certificates, the
+// directories a Go image has and a stand-in for mkdir (the official image
+// has Debian's coreutils; the Dockerfile's build stage runs "mkdir -p"),
+// with the official image's settings.
+func (p *podman) importGoImage(root, name string) {
 	t := p.t
 	t.Helper()
 	goroot := goEnv(t, "GOROOT")
+	mkdir := filepath.Join(t.TempDir(), "mkdir")
+	if out, errOut, err := runCmd(5*time.Minute, append(os.Environ(), "CGO_ENABLED=0"), goBin(),
+		"build", "-C", filepath.Join(root, "docker"), "-o", mkdir, "./testdata/mkdir"); err != nil {
+		t.Fatalf("go build of the mkdir stand-in: %v\n%s%s", err, out, errOut)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, p.bin, append(slices.Clone(p.args), "import",
@@ -500,7 +510,7 @@ func (p *podman) importGoImage(name string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	werr := writeGoImage(stdin, goroot)
+	werr := writeGoImage(stdin, goroot, mkdir)
 	stdin.Close()
 	if err := cmd.Wait(); err != nil || werr != nil {
 		t.Fatalf("podman import: %v, writing the archive: %v\n%s", err, werr, out.String())
@@ -509,8 +519,11 @@ func (p *podman) importGoImage(name string) {
 
 // build builds the Dockerfile at root with goImage as the build stage's
 // base, with no network: the modules come from the host's module cache,
-// mounted read-only; a build cache of its own is kept between runs.
-func (p *podman) build(root, goImage, image string) {
+// mounted read-only; a Go build cache of its own is kept between runs.
+// Layers are podman's default, as in a user's "podman build"; every image
+// the build commits, the intermediate ones too, carries label, so that
+// removeImages finds them.
+func (p *podman) build(root, goImage, image, label string) {
 	t := p.t
 	t.Helper()
 	gocache := filepath.Join(cacheDir(t), "go-build")
@@ -519,7 +532,7 @@ func (p *podman) build(root, goImage, image string) {
 	}
 	args := []string{"build", "--pull=never", "--network", "none",
 		"--format", "docker", // HEALTHCHECK is kept only in Docker's image format
-		"--layers=false", // no intermediate images left behind
+		"--label", label,
 		"--build-arg", "GO_IMAGE=" + goImage,
 		"-v", goEnv(t, "GOMODCACHE") + ":/go/pkg/mod:ro",
 		"-v", gocache + ":/root/.cache/go-build",
@@ -533,18 +546,98 @@ func (p *podman) build(root, goImage, image string) {
 	}
 }
 
+// removeImages removes the images of one run: the tagged image and Go
+// image, every image carrying label (all that the build committed, the
+// layer cache's intermediate images included) and every image descending
+// from the Go image (in case a podman version labels only the final image).
+// Leaves go first, and podman's rmi also removes their untagged parents;
+// an image that another image still builds on is left alone. What is left
+// of the run's images at the end is an error.
+func (p *podman) removeImages(goImage, image, label string) {
+	t := p.t
+	t.Helper()
+	labelKey, labelValue, _ := strings.Cut(label, "=")
+	goImageID := ""
+	var ours, tried []string
+	for round := 0; ; round++ {
+		var list []struct {
+			ID       string   `json:"Id"`
+			ParentID string   `json:"ParentId"`
+			Names    []string // podman 4 (RepoTags is null there)
+			RepoTags []string
+			Labels   map[string]string
+		}
+		out, err := p.run(time.Minute, "images", "--all", "--format", "json")
+		if err == nil {
+			err = json.Unmarshal([]byte(out), &list)
+		}
+		if err != nil {
+			t.Errorf("listing images to remove this run's: %v\n%s", err, out)
+			return
+		}
+		isOurs, isParent := map[string]bool{}, map[string]bool{}
+		for _, img := range list {
+			isParent[img.ParentID] = true
+			names := slices.Concat(img.Names, img.RepoTags)
+			if slices.Contains(names, goImage) {
+				goImageID = img.ID
+			}
+			if slices.Contains(names, image) || img.Labels[labelKey] == labelValue {
+				isOurs[img.ID] = true
+			}
+		}
+		if goImageID != "" {
+			// The Go image is new in every run: all below it is this run's.
+			below := map[string]bool{goImageID: true}
+			for grew := true; grew; {
+				grew = false
+				for _, img := range list {
+					if !below[img.ID] && below[img.ParentID] {
+						below[img.ID], grew = true, true
+					}
+				}
+			}
+			for id := range below {
+				isOurs[id] = true
+			}
+		}
+		var leaves []string
+		ours = ours[:0]
+		for _, img := range list {
+			if isOurs[img.ID] {
+				ours = append(ours, img.ID)
+				if !isParent[img.ID] {
+					leaves = append(leaves, img.ID)
+				}
+			}
+		}
+		if len(leaves) == 0 || slices.Equal(leaves, tried) || round == 20 {
+			break
+		}
+		tried = leaves
+		if out, err := p.run(2*time.Minute, append([]string{"rmi", "--ignore"}, leaves...)...); err != nil {
+			t.Logf("podman rmi: %v\n%s", err, out)
+		}
+	}
+	if len(ours) > 0 {
+		t.Errorf("images of this run left behind: %v", ours)
+	}
+}
+
 // writeGoImage writes a tar archive of a minimal Go image: GOROOT at
-// /usr/local/go (without its tests), the CA certificates, /tmp, /root, /go.
-func writeGoImage(w io.Writer, goroot string) error {
+// /usr/local/go (without its tests), the CA certificates, /tmp, /root, /go,
+// and the host file mkdir as /usr/bin/mkdir.
+func writeGoImage(w io.Writer, goroot, mkdir string) error {
 	tw := newTar(w)
 	for _, d := range []struct {
 		name string
 		mode int64
 	}{{"etc/", 0o755}, {"etc/ssl/", 0o755}, {"etc/ssl/certs/", 0o755}, {"tmp/", 0o1777},
-		{"root/", 0o700}, {"go/", 0o777}, {"go/bin/", 0o777}, {"usr/", 0o755}, {"usr/local/", 0o755}} {
+		{"root/", 0o700}, {"go/", 0o777}, {"go/bin/", 0o777}, {"usr/", 0o755}, {"usr/bin/", 0o755}, {"usr/local/", 0o755}} {
 		tw.dir(d.name, d.mode)
 	}
 	tw.file("etc/ssl/certs/ca-certificates.crt", "/etc/ssl/certs/ca-certificates.crt")
+	tw.file("usr/bin/mkdir", mkdir)
 	goroot, err := filepath.EvalSymlinks(goroot)
 	if err != nil {
 		return err
