@@ -158,7 +158,7 @@ type Peer struct {
 
 // RetainedPeers is how many closed connections Peer still knows: a session
 // ticket issued on a closed connection is still honoured for a new
-// connection of the same user and client (see tlsconf.DataBinding.Peer).
+// connection of the same user and client (see ticketbind.DataBinding.Peer).
 const RetainedPeers = 4096
 
 // NewRegistry returns an empty registry.
