@@ -75,6 +75,26 @@ func TestActiveCommandsBindClientAddress(t *testing.T) {
 	}
 }
 
+// A conn holds one endpoint of each kind: a PORT does not unbind the
+// passive port, nor a PASV the PORT address.
+func TestPassiveAndActiveEndpointsCoexist(t *testing.T) {
+	reg := NewRegistry()
+	c, _ := newTestConn(reg)
+	mustWrite(t, c, "227 Entering Passive Mode (127,0,0,1,195,80).\r\n") // 50000
+	c.watchCommand("PORT", "127,0,0,2,4,1")
+	mustWrite(t, c, "229 Entering Extended Passive Mode (|||50001|)\r\n")
+	if reg.DataOwner(activeData("127.0.0.2", 1025)) != c || reg.DataOwner(passiveData(50001)) != c {
+		t.Fatal("one kind of endpoint unbound the other")
+	}
+	if reg.DataOwner(passiveData(50000)) != nil {
+		t.Fatal("the first passive port is still bound")
+	}
+	_ = c.Close()
+	if reg.DataOwner(activeData("127.0.0.2", 1025)) != nil || reg.DataOwner(passiveData(50001)) != nil {
+		t.Fatal("closed conn still owns its endpoints")
+	}
+}
+
 func TestParsePassiveAndActive(t *testing.T) {
 	for _, tc := range []struct {
 		line string

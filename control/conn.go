@@ -31,8 +31,8 @@ type Conn struct {
 	opts     *Options
 	logPtr   atomic.Pointer[zap.Logger]
 	key      string
-	id       uint64   // set by the registry
-	dataKeys []string // data endpoints bound to this conn, guarded by the registry
+	id       uint64     // set by the registry
+	dataKeys []endpoint // data endpoints bound to this conn, guarded by the registry
 
 	// Read side, used only by the goroutine that calls Read.
 	plain    []byte // decrypted bytes not yet handed out
