@@ -13,9 +13,17 @@ import (
 // connection belongs to: the passive port the conn saw in its own 227/229
 // reply, or the client address of a PORT/EPRT command.
 
-func passiveKey(port int) string { return "L:" + strconv.Itoa(port) }
+// endpoint is a data endpoint: the server's port of a passive listener, or
+// the client address of a PORT/EPRT command.
+type endpoint struct {
+	passive bool
+	port    uint16         // passive: the listening port
+	addr    netip.AddrPort // active: the client's address, unmapped
+}
 
-func activeKey(addr netip.AddrPort) string { return "R:" + addr.String() }
+func passiveEndpoint(port int) endpoint { return endpoint{passive: true, port: uint16(port)} }
+
+func activeEndpoint(addr netip.AddrPort) endpoint { return endpoint{addr: addr} }
 
 // DataOwner returns the control connection that owns a data connection,
 // given the server side of that data connection, or nil.
@@ -23,24 +31,24 @@ func (r *Registry) DataOwner(data net.Conn) *Conn {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if a, ok := data.LocalAddr().(*net.TCPAddr); ok {
-		if c := r.data[passiveKey(a.Port)]; c != nil {
+		if c := r.data[passiveEndpoint(a.Port)]; c != nil {
 			return c
 		}
 	}
 	if a, ok := data.RemoteAddr().(*net.TCPAddr); ok {
 		ap := a.AddrPort()
-		return r.data[activeKey(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))]
+		return r.data[activeEndpoint(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))]
 	}
 	return nil
 }
 
 // bind makes c the owner of the data endpoint key, replacing c's previous
-// endpoint of the same kind.
-func (r *Registry) bind(c *Conn, key string) {
+// endpoint of the same kind (passive or active).
+func (r *Registry) bind(c *Conn, key endpoint) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i, old := range c.dataKeys {
-		if old[:2] == key[:2] {
+		if old.passive == key.passive {
 			if r.data[old] == c {
 				delete(r.data, old)
 			}
@@ -56,7 +64,7 @@ func (r *Registry) bind(c *Conn, key string) {
 // tells Options.Passive which listener the session holds or gave up.
 func (c *Conn) watchReply(p []byte) {
 	if port, ok := passivePort(p); ok {
-		c.opts.Registry.bind(c, passiveKey(port))
+		c.opts.Registry.bind(c, passiveEndpoint(port))
 		if c.opts.Passive != nil {
 			c.opts.Passive.Claim(port, c.id)
 			c.passiveIdle.Store(true)
@@ -132,7 +140,7 @@ func (c *Conn) watchCommand(verb, param string) {
 		ap, ok = parseEPRT(param)
 	}
 	if ok {
-		c.opts.Registry.bind(c, activeKey(ap))
+		c.opts.Registry.bind(c, activeEndpoint(ap))
 	}
 }
 

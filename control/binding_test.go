@@ -2,9 +2,7 @@ package control
 
 import (
 	"context"
-	"errors"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -77,6 +75,26 @@ func TestActiveCommandsBindClientAddress(t *testing.T) {
 	}
 }
 
+// A conn holds one endpoint of each kind: a PORT does not unbind the
+// passive port, nor a PASV the PORT address.
+func TestPassiveAndActiveEndpointsCoexist(t *testing.T) {
+	reg := NewRegistry()
+	c, _ := newTestConn(reg)
+	mustWrite(t, c, "227 Entering Passive Mode (127,0,0,1,195,80).\r\n") // 50000
+	c.watchCommand("PORT", "127,0,0,2,4,1")
+	mustWrite(t, c, "229 Entering Extended Passive Mode (|||50001|)\r\n")
+	if reg.DataOwner(activeData("127.0.0.2", 1025)) != c || reg.DataOwner(passiveData(50001)) != c {
+		t.Fatal("one kind of endpoint unbound the other")
+	}
+	if reg.DataOwner(passiveData(50000)) != nil {
+		t.Fatal("the first passive port is still bound")
+	}
+	_ = c.Close()
+	if reg.DataOwner(activeData("127.0.0.2", 1025)) != nil || reg.DataOwner(passiveData(50001)) != nil {
+		t.Fatal("closed conn still owns its endpoints")
+	}
+}
+
 func TestParsePassiveAndActive(t *testing.T) {
 	for _, tc := range []struct {
 		line string
@@ -114,64 +132,10 @@ func TestParsePassiveAndActive(t *testing.T) {
 	}
 }
 
-func TestNoteDataRefusedRewritesTheNextErrorReply(t *testing.T) {
-	c, raw := newTestConn(NewRegistry())
-	mustWrite(t, c, "150 Using transfer connection\r\n")
-	c.NoteDataRefused(DataRefusal{Err: errors.New("not resumed"), Admit: "some setting"})
-	mustWrite(t, c, "550 Issue during transfer: network error\r\n")
-	mustWrite(t, c, "550 Could not access file\r\n")
-	c.NoteDataRefused(DataRefusal{Err: errors.New("other address"), OtherAddress: true})
-	mustWrite(t, c, "550 Issue during transfer: network error\r\n")
-	got := raw.out.String()
-	want := "150 Using transfer connection\r\n" + dataRefusedReply + "550 Could not access file\r\n" + dataOtherAddressReply
-	if got != want {
-		t.Fatalf("replies:\n%s\nwant:\n%s", got, want)
-	}
-	for _, r := range []string{dataRefusedReply, dataOtherAddressReply} {
-		if !strings.HasPrefix(r, "425 ") {
-			t.Fatalf("refusal %q is not a 425", r)
-		}
-	}
-}
-
 func mustWrite(t *testing.T, c *Conn, s string) {
 	t.Helper()
 	if n, err := c.Write([]byte(s)); err != nil || n != len(s) {
 		t.Fatalf("Write(%q) = %d, %v", s, n, err)
-	}
-}
-
-func TestLibNoPortReplyBecomesBusy425(t *testing.T) {
-	c, raw := newTestConn(NewRegistry())
-	mustWrite(t, c, "421 Could not listen for passive connection: could not find any port to listen to\r\n")
-	mustWrite(t, c, "421 Could not listen for passive connection: couldn't fetch public IP\r\n")
-	want := passiveBusyReply + "421 Could not listen for passive connection: couldn't fetch public IP\r\n"
-	if got := raw.out.String(); got != want {
-		t.Fatalf("replies:\n%q\nwant:\n%q", got, want)
-	}
-}
-
-func TestEPSVDisabled(t *testing.T) {
-	s := startEchoWith(t, Options{DisableEPSV: true})
-	c := dial(t, s.addr)
-	c.expect("220")
-	c.send("EPSV")
-	c.expect("502 EPSV is disabled")
-	c.send("PASV")
-	c.expect("200 got PASV")
-
-	off, raw := newTestConn(NewRegistry())
-	off.opts.DisableEPSV = true
-	on, rawOn := newTestConn(NewRegistry())
-	for _, line := range []string{"211- These are my features\r\n", featEPSV, featPROT, "211 end\r\n"} {
-		mustWrite(t, off, line)
-		mustWrite(t, on, line)
-	}
-	if got := raw.out.String(); strings.Contains(got, "EPSV") || !strings.Contains(got, featPROT) {
-		t.Fatalf("FEAT with EPSV disabled:\n%s", got)
-	}
-	if got := rawOn.out.String(); !strings.Contains(got, featEPSV) {
-		t.Fatalf("FEAT with EPSV enabled lost it:\n%s", got)
 	}
 }
 

@@ -110,6 +110,16 @@ func (c *Conn) awaitCloseNotify(t *tls.Conn) (bool, error) {
 	}
 }
 
+// settleLateAlert runs skipLateAlert, reading more clear bytes from the
+// socket when it needs them to decide.
+func (c *Conn) settleLateAlert() error {
+	more, err := c.skipLateAlert()
+	if err == nil && more {
+		err = c.w.fill()
+	}
+	return err
+}
+
 // skipLateAlert consumes a close_notify that the client sent after ours.
 // Only the first bytes after CCC are looked at: a TLS record there (an
 // alert, or under TLS 1.3 an encrypted record) is read through the old

@@ -139,7 +139,7 @@ func (l *Listener) refuse(raw net.Conn, reason string) {
 type Registry struct {
 	mu     sync.Mutex
 	conns  map[string]*Conn
-	data   map[string]*Conn // data endpoints (see DataOwner)
+	data   map[endpoint]*Conn // data endpoints (see DataOwner)
 	perIP  map[string]int
 	nextID uint64
 	// peers holds who each logged-in connection was, also for a while
@@ -158,13 +158,13 @@ type Peer struct {
 
 // RetainedPeers is how many closed connections Peer still knows: a session
 // ticket issued on a closed connection is still honoured for a new
-// connection of the same user and client (see tlsconf.DataBinding.Peer).
+// connection of the same user and client (see ticketbind.DataBinding.Peer).
 const RetainedPeers = 4096
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
 	return &Registry{
-		conns: make(map[string]*Conn), data: make(map[string]*Conn),
+		conns: make(map[string]*Conn), data: make(map[endpoint]*Conn),
 		perIP: make(map[string]int), peers: make(map[uint64]Peer), byID: make(map[uint64]*Conn),
 	}
 }

@@ -77,29 +77,6 @@ func (r *Registry) ConnByID(id uint64) *Conn {
 	return r.byID[id]
 }
 
-// DataProtected reports whether the client asked for PROT P.
-func (c *Conn) DataProtected() bool { return c.dataProtected.Load() }
-
-// DataRefusal says why a data connection of the session was refused.
-type DataRefusal struct {
-	Err error
-	// OtherAddress is true when it came from another address than the
-	// control connection's client.
-	OtherAddress bool
-	// Admit names the setting that would admit the client ("" for none).
-	Admit string
-}
-
-// NoteDataRefused records that a data connection of this session was
-// refused: the lib's next error reply is replaced by a 425 that says why,
-// and the refusal is logged with the session's fields. It is safe for
-// concurrent use.
-func (c *Conn) NoteDataRefused(r DataRefusal) {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	c.dataRefused = &r
-}
-
 // NoteAcceptedByAddress records that a protected data connection that did
 // not resume its TLS session was accepted because the control channel was
 // cleared and it came from the client's address; the session logs it once.

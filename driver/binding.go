@@ -10,28 +10,28 @@ import (
 	"go.uber.org/zap"
 
 	"ftpsd/control"
-	"ftpsd/tlsconf"
+	"ftpsd/tlsconf/ticketbind"
 )
 
 // dataBinding ties data connections to their control session for
-// tlsconf: who owns a data connection (its control conn, user and the
+// ticketbind: who owns a data connection (its control conn, user and the
 // user's reuse policy, read from the live configuration so that a reload
 // applies), who a ticket's control connection was, and where refusals are
 // reported.
-func (d *Driver) dataBinding() tlsconf.DataBinding {
-	return tlsconf.DataBinding{
-		Resolve: func(conn net.Conn) (tlsconf.Owner, bool) {
+func (d *Driver) dataBinding() ticketbind.DataBinding {
+	return ticketbind.DataBinding{
+		Resolve: func(conn net.Conn) (ticketbind.Owner, bool) {
 			c := d.registry.DataOwner(conn)
 			if c == nil {
-				return tlsconf.Owner{}, false
+				return ticketbind.Owner{}, false
 			}
 			return d.ownerOf(c), true
 		},
-		Peer: func(id uint64) (tlsconf.Peer, bool) {
+		Peer: func(id uint64) (ticketbind.Peer, bool) {
 			ctx, cancel := context.WithTimeout(context.Background(), peerLoginWait)
 			defer cancel()
 			p, ok := d.registry.PeerWait(ctx, id)
-			return tlsconf.Peer{User: p.User, Client: p.Client}, ok
+			return ticketbind.Peer{User: p.User, Client: p.Client}, ok
 		},
 		Required: d.cfg.TLS.RequireSessionReuse,
 		Refused: func(conn net.Conn, err error) {
@@ -41,12 +41,12 @@ func (d *Driver) dataBinding() tlsconf.DataBinding {
 			}
 			d.logger.Warn("data connection refused", zap.String("remote", conn.RemoteAddr().String()), zap.Error(err))
 		},
-		AcceptedByAddress: func(conn net.Conn, _ tlsconf.Owner) {
+		AcceptedByAddress: func(conn net.Conn, _ ticketbind.Owner) {
 			if c := d.registry.DataOwner(conn); c != nil {
 				c.NoteAcceptedByAddress()
 			}
 		},
-		Foreign: func(conn net.Conn, o tlsconf.Owner) {
+		Foreign: func(conn net.Conn, o ticketbind.Owner) {
 			if c := d.registry.ConnByID(o.ID); c != nil {
 				c.NoteForeignData(conn.RemoteAddr())
 			}
@@ -62,7 +62,7 @@ const peerLoginWait = 3 * time.Second
 // controlTLS returns the TLS config of control connection id, which tells
 // the connection when a session ticket was issued on it.
 func (d *Driver) controlTLS(base *tls.Config, id uint64) *tls.Config {
-	return tlsconf.ControlConfigNotify(base, id, func() {
+	return ticketbind.ControlConfigNotify(base, id, func() {
 		if c := d.registry.ConnByID(id); c != nil {
 			c.NoteTicketIssued()
 		}
@@ -70,13 +70,13 @@ func (d *Driver) controlTLS(base *tls.Config, id uint64) *tls.Config {
 }
 
 // ownerOf describes the control session of c to the binding policy.
-func (d *Driver) ownerOf(c *control.Conn) tlsconf.Owner {
+func (d *Driver) ownerOf(c *control.Conn) ticketbind.Owner {
 	user, st := c.User(), c.State()
 	requireReuse := d.cfg.TLS.RequireSessionReuse
 	if u, ok := d.live.Load().users.byName[user]; ok {
 		requireReuse = u.SessionReuseRequired(requireReuse)
 	}
-	return tlsconf.Owner{
+	return ticketbind.Owner{
 		ID:                   c.ID(),
 		Client:               c.Client(),
 		User:                 user,
@@ -90,8 +90,8 @@ func (d *Driver) ownerOf(c *control.Conn) tlsconf.Owner {
 
 // refusalOf turns a binding refusal into what the control conn replies.
 func refusalOf(err error) control.DataRefusal {
-	r := control.DataRefusal{Err: err, OtherAddress: errors.Is(err, tlsconf.ErrOtherAddress)}
-	var re *tlsconf.RefusalError
+	r := control.DataRefusal{Err: err, OtherAddress: errors.Is(err, ticketbind.ErrOtherAddress)}
+	var re *ticketbind.RefusalError
 	if errors.As(err, &re) {
 		r.Admit = re.Admit()
 	}

@@ -16,7 +16,7 @@ import (
 	"ftpsd/control"
 	"ftpsd/metrics"
 	"ftpsd/pasv"
-	"ftpsd/tlsconf"
+	"ftpsd/tlsconf/ticketbind"
 )
 
 // Errors returned to the lib, which turns them into reply texts.
@@ -33,7 +33,7 @@ type Driver struct {
 	announcer *pasv.Announcer
 	cfg       config.Config // as started; reloadable parts live in live
 	live      atomic.Pointer[liveConfig]
-	data      *tlsconf.DataTLS // data connections, bound to their control session
+	data      *ticketbind.DataTLS // data connections, bound to their control session
 	registry  *control.Registry
 	logger    *zap.Logger
 
@@ -88,7 +88,7 @@ func addrOfConn(a net.Addr) netip.Addr {
 }
 
 // WrapPassiveListener lets the allocator lease the port the lib bound, and
-// screens the data connections' TLS (see tlsconf.DataTLS).
+// screens the data connections' TLS (see ticketbind.DataTLS).
 func (d *Driver) WrapPassiveListener(l net.Listener) (net.Listener, error) {
 	leased, err := d.ports.WrapPassiveListener(l)
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 	"ftpsd/control"
 	"ftpsd/metrics"
 	"ftpsd/pasv"
-	"ftpsd/tlsconf"
+	"ftpsd/tlsconf/ticketbind"
 )
 
 // Server runs one lib server per control listener (explicit and implicit
@@ -72,7 +72,7 @@ func NewServer(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, opt
 		logger:    logger.Named("session"),
 	}
 	d.live.Store(live)
-	d.data = tlsconf.NewDataTLS(tlsConfig, d.dataBinding())
+	d.data = ticketbind.NewDataTLS(tlsConfig, d.dataBinding())
 	s := &Server{driver: d, base: tlsConfig, logger: logger}
 	if s.explicit, err = s.listen(cfg.Server.Listen, false); err != nil {
 		s.Close() // stops what already runs (the public address refresh)

@@ -1,4 +1,5 @@
-// Package tlsconf builds the FTPS server's *tls.Config.
+// Package tlsconf is the FTPS server's certificate store: it builds the
+// *tls.Config that serves the current certificate.
 //
 // The certificate comes either from PEM files (a full chain is supported:
 // the leaf first, followed by any intermediates) or, for a first run, from
@@ -6,7 +7,8 @@
 // also maps the configured minimum TLS version ("1.2" or "1.3").
 //
 // A Store hands out one stable *tls.Config whose GetCertificate callback
-// reads the current certificate from an atomic pointer, so Reload can swap
+// reads the current certificate from an atomic pointer, so Reload,
+// ReloadFiles and Watch (which re-reads the files when they change) can swap
 // the certificate without rebuilding the config or disturbing existing
 // listeners and connections.
 package tlsconf

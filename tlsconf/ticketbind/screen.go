@@ -1,4 +1,4 @@
-package tlsconf
+package ticketbind
 
 import (
 	"context"
@@ -26,19 +26,8 @@ const (
 // DataTLS is the TLS of data connections: the one stable config that
 // ftpserverlib wraps them with, and a screen in front of passive listeners
 // that refuses a data connection the binding would refuse in a way clients
-// report as what it is. It is safe for concurrent use.
-//
-// Refusing inside crypto/tls (VerifyConnection) sends a bad_certificate
-// alert, which clients print as a certificate problem ("sslv3 alert bad
-// certificate", Java's "Broken pipe") while the real reason, a 425 on the
-// control channel, goes unread. The screen instead reads the ClientHello
-// before crypto/tls does, decrypts the tickets it offers and predicts the
-// verdict. When Decide refuses, the screen completes a full handshake of
-// its own (without issuing a ticket), sends close_notify, lets an upload
-// drain briefly, and fails the lib's handshake: the client sees a clean,
-// empty data connection and then reads the 425 with the reason. When the
-// screen lets a connection through, DataConfig still enforces the verdict
-// on the real outcome.
+// report as what it is (see the package doc, "Refusing cleanly"). It is
+// safe for concurrent use.
 type DataTLS struct {
 	base      *tls.Config
 	binding   DataBinding

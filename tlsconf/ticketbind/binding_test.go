@@ -1,4 +1,4 @@
-package tlsconf
+package ticketbind
 
 import (
 	"crypto/tls"
@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"ftpsd/tlsconf"
 )
 
 // --- fixtures for the data-binding tests ---
@@ -27,8 +29,8 @@ var bindVersions = []struct {
 
 const bindTimeout = 10 * time.Second
 
-// bindFixture is a self-signed Store's config (the real server base) and a
-// client root pool that trusts it.
+// bindFixture is a self-signed tlsconf.Store's config (the real server base)
+// and a client root pool that trusts it.
 type bindFixture struct {
 	base  *tls.Config
 	roots *x509.CertPool
@@ -37,7 +39,7 @@ type bindFixture struct {
 
 func newBindFixture(t testing.TB, vers uint16) *bindFixture {
 	t.Helper()
-	s, err := New(Options{SelfSigned: true}, nil)
+	s, err := tlsconf.New(tlsconf.Options{SelfSigned: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -611,7 +613,7 @@ func TestSessionMark(t *testing.T) {
 // The data config keeps base's settings: a TLS 1.3-only base refuses a
 // TLS 1.2 client on the data channel too.
 func TestDataConfigKeepsBase(t *testing.T) {
-	s, err := New(Options{SelfSigned: true, MinVersion: tls.VersionTLS13}, nil)
+	s, err := tlsconf.New(tlsconf.Options{SelfSigned: true, MinVersion: tls.VersionTLS13}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package tlsconf
+package ticketbind
 
 import (
 	"crypto/tls"

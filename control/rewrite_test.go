@@ -1,0 +1,61 @@
+package control
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestNoteDataRefusedRewritesTheNextErrorReply(t *testing.T) {
+	c, raw := newTestConn(NewRegistry())
+	mustWrite(t, c, "150 Using transfer connection\r\n")
+	c.NoteDataRefused(DataRefusal{Err: errors.New("not resumed"), Admit: "some setting"})
+	mustWrite(t, c, "550 Issue during transfer: network error\r\n")
+	mustWrite(t, c, "550 Could not access file\r\n")
+	c.NoteDataRefused(DataRefusal{Err: errors.New("other address"), OtherAddress: true})
+	mustWrite(t, c, "550 Issue during transfer: network error\r\n")
+	got := raw.out.String()
+	want := "150 Using transfer connection\r\n" + dataRefusedReply + "550 Could not access file\r\n" + dataOtherAddressReply
+	if got != want {
+		t.Fatalf("replies:\n%s\nwant:\n%s", got, want)
+	}
+	for _, r := range []string{dataRefusedReply, dataOtherAddressReply} {
+		if !strings.HasPrefix(r, "425 ") {
+			t.Fatalf("refusal %q is not a 425", r)
+		}
+	}
+}
+
+func TestLibNoPortReplyBecomesBusy425(t *testing.T) {
+	c, raw := newTestConn(NewRegistry())
+	mustWrite(t, c, "421 Could not listen for passive connection: could not find any port to listen to\r\n")
+	mustWrite(t, c, "421 Could not listen for passive connection: couldn't fetch public IP\r\n")
+	want := passiveBusyReply + "421 Could not listen for passive connection: couldn't fetch public IP\r\n"
+	if got := raw.out.String(); got != want {
+		t.Fatalf("replies:\n%q\nwant:\n%q", got, want)
+	}
+}
+
+func TestEPSVDisabled(t *testing.T) {
+	s := startEchoWith(t, Options{DisableEPSV: true})
+	c := dial(t, s.addr)
+	c.expect("220")
+	c.send("EPSV")
+	c.expect("502 EPSV is disabled")
+	c.send("PASV")
+	c.expect("200 got PASV")
+
+	off, raw := newTestConn(NewRegistry())
+	off.opts.DisableEPSV = true
+	on, rawOn := newTestConn(NewRegistry())
+	for _, line := range []string{"211- These are my features\r\n", featEPSV, featPROT, "211 end\r\n"} {
+		mustWrite(t, off, line)
+		mustWrite(t, on, line)
+	}
+	if got := raw.out.String(); strings.Contains(got, "EPSV") || !strings.Contains(got, featPROT) {
+		t.Fatalf("FEAT with EPSV disabled:\n%s", got)
+	}
+	if got := rawOn.out.String(); !strings.Contains(got, featEPSV) {
+		t.Fatalf("FEAT with EPSV enabled lost it:\n%s", got)
+	}
+}
