@@ -79,11 +79,17 @@ func NewListener(inner net.Listener, opts Options) *Listener {
 	return &Listener{Listener: inner, opts: opts}
 }
 
+// The caps on connections, named by their config keys.
+const (
+	CapMaxConnections = "max_connections"
+	CapMaxPerIP       = "max_connections_per_ip"
+)
+
 // Events receives what the control layer counts. Implementations must be
 // safe for concurrent use.
 type Events interface {
 	// ConnectionRefused is called for a connection over a cap; reason is
-	// "max_connections" or "max_connections_per_ip".
+	// CapMaxConnections or CapMaxPerIP.
 	ConnectionRefused(reason string)
 	// HandshakeFailed is called once per failed control-channel handshake.
 	HandshakeFailed()
@@ -204,11 +210,11 @@ func (r *Registry) add(c *Conn, maxConns, maxPerIP int) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if maxConns > 0 && len(r.conns) >= maxConns {
-		return "max_connections"
+		return CapMaxConnections
 	}
 	ip := hostOf(c.raw.RemoteAddr())
 	if maxPerIP > 0 && r.perIP[ip] >= maxPerIP {
-		return "max_connections_per_ip"
+		return CapMaxPerIP
 	}
 	r.nextID++
 	c.id = r.nextID

@@ -11,6 +11,8 @@ import (
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
+
+	"ftpsd/metrics"
 )
 
 // uploadPrefix starts the name of a file being uploaded; it is renamed over
@@ -67,7 +69,7 @@ func (c *clientFs) getHandle(name string, flags int, offset int64) (ftpserver.Fi
 		if err != nil {
 			return nil, err
 		}
-		return newLoggedTransfer(f, c.session, name, "download"), nil
+		return newLoggedTransfer(f, c.session, name, metrics.Download), nil
 	}
 	if c.readOnly {
 		return nil, errReadOnly
@@ -80,13 +82,13 @@ func (c *clientFs) getHandle(name string, flags int, offset int64) (ftpserver.Fi
 		if err != nil {
 			return nil, err
 		}
-		return newLoggedTransfer(f, c.session, name, "upload"), nil
+		return newLoggedTransfer(f, c.session, name, metrics.Upload), nil
 	}
 	u, err := createUpload(c.Fs, name)
 	if err != nil {
 		return nil, err
 	}
-	return newLoggedTransfer(u, c.session, name, "upload"), nil
+	return newLoggedTransfer(u, c.session, name, metrics.Upload), nil
 }
 
 // ReadDir lists a directory, sorted by name, without uploads in progress.

@@ -124,7 +124,7 @@ func (d *Driver) PreAuthUser(cc ftpserver.ClientContext, user string) error {
 	if d.cfg.TLS.Require == config.RequireNone || d.sessionOf(cc).controlState().Protected() {
 		return nil
 	}
-	d.metrics.Login("failed")
+	d.metrics.Login(metrics.ResultFailed)
 	d.sessionOf(cc).log().Warn("login refused",
 		zap.String("user", user), zap.String("reason", "USER before AUTH TLS"))
 	return ErrTLSRequired
@@ -139,7 +139,7 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 		if s.conn != nil {
 			s.conn.SetLoginFailed()
 		}
-		d.metrics.Login("failed")
+		d.metrics.Login(metrics.ResultFailed)
 		s.log().Warn("login failed", zap.String("user", name), zap.String("reason", err.Error()))
 		return nil, ErrBadCredentials
 	}
@@ -160,8 +160,8 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 		s.conn.SetLogger(s.log().Named("control"))
 		s.conn.SetLoggedIn(user.Name)
 	}
-	d.metrics.Login("ok")
-	s.log().Info("login", zap.String("result", "ok"), zap.Bool("read_only", user.ReadOnly),
+	d.metrics.Login(metrics.ResultOK)
+	s.log().Info("login", zap.String("result", metrics.ResultOK), zap.Bool("read_only", user.ReadOnly),
 		zap.String("tls_version", st.VersionName()), zap.Bool("implicit", st.Implicit))
 	return newClientFs(fs, user.ReadOnly, s), nil
 }

@@ -184,17 +184,3 @@ func (s *Server) Close() {
 	})
 }
 
-// PassiveStats returns the passive port allocator's state.
-func (s *Server) PassiveStats() pasv.Stats { return s.driver.ports.Stats() }
-
-// Sessions returns the number of open control connections.
-func (s *Server) Sessions() int { return s.driver.registry.Len() }
-
-// announceAfterCCC maps passive.announce_after_ccc to the announcer's
-// policy.
-func announceAfterCCC(word config.AnnounceWord) pasv.Announce {
-	if word == config.AnnouncePublic {
-		return pasv.AnnouncePublic
-	}
-	return pasv.AnnounceLocal
-}

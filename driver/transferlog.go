@@ -5,6 +5,8 @@ import (
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"go.uber.org/zap"
+
+	"ftpsd/metrics"
 )
 
 // loggedTransfer counts the bytes of one transfer and writes one log line
@@ -52,7 +54,7 @@ func (t *loggedTransfer) Close() error {
 	}
 	t.closed = true
 	defer t.session.endTransfer()
-	if t.direction == "upload" && t.failure == nil && t.session.isClosed() {
+	if t.direction == metrics.Upload && t.failure == nil && t.session.isClosed() {
 		// The control connection ended during the upload. The client never
 		// got the final reply, and the lib closed the data connection
 		// itself, which can make the read end like a clean end of file:
@@ -60,7 +62,7 @@ func (t *loggedTransfer) Close() error {
 		t.TransferError(errSessionClosed)
 	}
 	err := t.FileTransfer.Close()
-	result, cause := "ok", t.failure
+	result, cause := metrics.ResultOK, t.failure
 	if cause == nil {
 		cause = err
 	}
@@ -71,7 +73,7 @@ func (t *loggedTransfer) Close() error {
 		zap.Duration("duration", time.Since(t.start)),
 	}
 	if cause != nil {
-		result = "failed"
+		result = metrics.ResultFailed
 		fields = append(fields, zap.Error(cause))
 	}
 	t.session.metrics.Transfer(t.direction, result, t.bytes)

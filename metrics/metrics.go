@@ -52,20 +52,34 @@ func New() *Metrics {
 		}, []string{"reason"}),
 	}
 	reg.MustRegister(m.logins, m.transfers, m.bytes, m.handshakeFailures, m.ccc, m.connectionsRefused)
-	for _, r := range []string{"ok", "failed"} {
+	for _, r := range []string{ResultOK, ResultFailed} {
 		m.logins.WithLabelValues(r)
-		for _, d := range []string{"upload", "download"} {
+		for _, d := range []string{Upload, Download} {
 			m.transfers.WithLabelValues(d, r)
 			m.bytes.WithLabelValues(d, r)
 		}
 	}
-	for _, r := range []string{"max_connections", "max_connections_per_ip"} {
+	for _, r := range []string{RefusedMaxConnections, RefusedMaxPerIP} {
 		m.connectionsRefused.WithLabelValues(r)
 	}
 	return m
 }
 
-// Login counts a login attempt; result is "ok" or "failed".
+// Label values of the series.
+const (
+	// ResultOK and ResultFailed are the result of a login or a transfer.
+	ResultOK     = "ok"
+	ResultFailed = "failed"
+	// Upload and Download are the direction of a transfer.
+	Upload   = "upload"
+	Download = "download"
+	// RefusedMaxConnections and RefusedMaxPerIP are the reason of a
+	// refused connection: the config key of the cap it reached.
+	RefusedMaxConnections = "max_connections"
+	RefusedMaxPerIP       = "max_connections_per_ip"
+)
+
+// Login counts a login attempt; result is ResultOK or ResultFailed.
 func (m *Metrics) Login(result string) { m.logins.WithLabelValues(result).Inc() }
 
 // Transfer counts a finished transfer.
