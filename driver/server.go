@@ -184,3 +184,14 @@ func (s *Server) Close() {
 	})
 }
 
+// Sessions returns the number of open control connections.
+func (s *Server) Sessions() int { return s.driver.registry.Len() }
+
+// announceAfterCCC maps passive.announce_after_ccc to the announcer's
+// policy.
+func announceAfterCCC(word config.AnnounceWord) pasv.Announce {
+	if word == config.AnnouncePublic {
+		return pasv.AnnouncePublic
+	}
+	return pasv.AnnounceLocal
+}
