@@ -40,13 +40,24 @@ func TestReloadAllOrNothing(t *testing.T) {
 	next = strings.Replace(next, `level = "info"`, `level = "debug"`, 1)
 	next = strings.Replace(next, f.certFile, certB, 1)
 	next = strings.Replace(next, f.keyFile, keyB, 1)
+	// First the certificate's step fails (its key file is missing)...
+	f.write(strings.Replace(next, keyB, keyB+".missing", 1))
+	s.signal(t, syscall.SIGHUP)
+	rejected := s.waitLog(t, "reload rejected; the running configuration stays", 1, 10*time.Second)
+	if c := rejected.str("component"); c != "certificate" {
+		t.Fatalf("rejected component %q, want certificate", c)
+	}
+	if _, err := os.Stat(filepath.Join(f.root, "bob")); err == nil {
+		t.Fatal("a reload rejected at its certificate created bob's home")
+	}
+	// ...then the server's step (bob's home is blocked by a regular file).
 	blocker := filepath.Join(f.root, "bob")
 	if err := os.WriteFile(blocker, []byte("not a directory"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	f.write(next)
 	s.signal(t, syscall.SIGHUP)
-	rejected := s.waitLog(t, "reload rejected; the running configuration stays", 1, 10*time.Second)
+	rejected = s.waitLog(t, "reload rejected; the running configuration stays", 2, 10*time.Second)
 	if c := rejected.str("component"); c != "users, homes and banner" {
 		t.Fatalf("rejected component %q", c)
 	}
