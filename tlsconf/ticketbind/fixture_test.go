@@ -47,6 +47,14 @@ func newBindFixture(t testing.TB, vers uint16) *bindFixture {
 	return &bindFixture{base: s.Config(), roots: roots, vers: vers}
 }
 
+// eachVersion runs test as a subtest for each of bindVersions, with a new
+// fixture of that version.
+func eachVersion(t *testing.T, test func(t *testing.T, f *bindFixture)) {
+	for _, v := range bindVersions {
+		t.Run(v.name, func(t *testing.T) { test(t, newBindFixture(t, v.vers)) })
+	}
+}
+
 // bindResult is the server side of one handshake.
 type bindResult struct {
 	conn  net.Conn // as given to tls.Server
@@ -62,22 +70,34 @@ type idConn struct {
 	id uint64
 }
 
-// bindServer accepts on 127.0.0.1, handshakes each connection with
-// cfgFor(conn), writes one byte on success (so that a TLS 1.3 client
-// receives its ticket) and reports every handshake on results.
+// bindServer accepts connections, handshakes each with cfgFor(conn),
+// writes one byte on success (so that a TLS 1.3 client receives its
+// ticket) and reports every handshake on results.
 type bindServer struct {
 	addr    string
 	results chan bindResult
 }
 
-// startBindServer starts a bindServer; with prefixed, each connection
-// first reads an 8-byte big-endian id and is wrapped in an idConn.
+// startBindServer starts a bindServer on 127.0.0.1 (see serveBind).
 func startBindServer(t *testing.T, prefixed bool, cfgFor func(net.Conn) *tls.Config) *bindServer {
+	t.Helper()
+	return serveBind(t, listen(t), prefixed, cfgFor)
+}
+
+// listen listens on a free port of 127.0.0.1.
+func listen(t *testing.T) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ln
+}
+
+// serveBind serves ln as a bindServer until the test ends; with prefixed,
+// each connection first reads an 8-byte big-endian id and is wrapped in an
+// idConn.
+func serveBind(t *testing.T, ln net.Listener, prefixed bool, cfgFor func(net.Conn) *tls.Config) *bindServer {
 	s := &bindServer{addr: ln.Addr().String(), results: make(chan bindResult, 1024)}
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -165,11 +185,6 @@ func (f *bindFixture) dial(addr string, cache tls.ClientSessionCache, prefix *ui
 	return tc.ConnectionState(), nil
 }
 
-// control starts a control server for id.
-func (f *bindFixture) control(t *testing.T, id uint64) *bindServer {
-	return startBindServer(t, false, func(net.Conn) *tls.Config { return ControlConfig(f.base, id) })
-}
-
 // refusals records DataBinding.Refused calls.
 type refusals struct {
 	mu    sync.Mutex
@@ -222,9 +237,11 @@ func (f *bindFixture) data(t *testing.T, id *uint64, required bool) (*bindServer
 
 func ptr(id uint64) *uint64 { return &id }
 
-// handshakeControl does a control handshake with cache and checks it.
-func (f *bindFixture) handshakeControl(t *testing.T, ctl *bindServer, cache tls.ClientSessionCache) {
+// handshakeControl starts a control server for id, does a handshake with
+// cache through it and checks that the client stored a ticket.
+func (f *bindFixture) handshakeControl(t *testing.T, id uint64, cache tls.ClientSessionCache) {
 	t.Helper()
+	ctl := startBindServer(t, false, func(net.Conn) *tls.Config { return ControlConfig(f.base, id) })
 	if _, err := f.dial(ctl.addr, cache, nil); err != nil {
 		t.Fatalf("control client: %v", err)
 	}
@@ -236,8 +253,18 @@ func (f *bindFixture) handshakeControl(t *testing.T, ctl *bindServer, cache tls.
 	}
 }
 
-// wantResumed checks a data handshake that must succeed and resume.
-func wantResumed(t *testing.T, srv *bindServer, cs tls.ConnectionState, err error) {
+// dialAfterControl dials srv with a new cache holding the ticket of a
+// control handshake for session 7.
+func (f *bindFixture) dialAfterControl(t *testing.T, srv *bindServer) (tls.ConnectionState, error) {
+	t.Helper()
+	cache := tls.NewLRUClientSessionCache(4)
+	f.handshakeControl(t, 7, cache)
+	return f.dial(srv.addr, cache, nil)
+}
+
+// wantAccepted checks a data handshake that must succeed, and resume on
+// both sides or on neither as resumed says.
+func wantAccepted(t *testing.T, srv *bindServer, cs tls.ConnectionState, err error, resumed bool) {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("data client: %v", err)
@@ -246,8 +273,8 @@ func wantResumed(t *testing.T, srv *bindServer, cs tls.ConnectionState, err erro
 	if r.err != nil {
 		t.Fatalf("data server: %v", r.err)
 	}
-	if !cs.DidResume || !r.state.DidResume {
-		t.Fatalf("DidResume client=%v server=%v, want true", cs.DidResume, r.state.DidResume)
+	if cs.DidResume != resumed || r.state.DidResume != resumed {
+		t.Fatalf("DidResume client=%v server=%v, want %v", cs.DidResume, r.state.DidResume, resumed)
 	}
 }
 
