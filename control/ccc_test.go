@@ -17,7 +17,7 @@ import (
 // FTPS client, never lets its TLS layer read past a record, so that it can
 // go back to clear text after CCC.
 type cccClient struct {
-	t     *testing.T
+	dialog
 	raw   net.Conn
 	w     *wire
 	hold  *holdConn
@@ -65,22 +65,18 @@ func cccDial(t *testing.T, addr string) *cccClient {
 	}
 	_ = raw.SetReadDeadline(time.Now().Add(10 * time.Second))
 	t.Cleanup(func() { _ = raw.Close() })
-	c := &cccClient{t: t, raw: raw, w: &wire{conn: raw}, hold: &holdConn{Conn: raw}}
+	c := &cccClient{raw: raw, w: &wire{conn: raw}, hold: &holdConn{Conn: raw}}
+	c.dialog = dialog{t: t, peer: c}
 	c.expect("220")
 	return c
 }
 
-func (c *cccClient) send(line string) {
-	c.t.Helper()
-	var err error
+// writer is TLS once negotiated, the clear wire otherwise.
+func (c *cccClient) writer() io.Writer {
 	if c.tc != nil {
-		_, err = io.WriteString(c.tc, line+"\r\n")
-	} else {
-		_, err = io.WriteString(c.raw, line+"\r\n")
+		return c.tc
 	}
-	if err != nil {
-		c.t.Fatalf("send %q: %v", line, err)
-	}
+	return c.raw
 }
 
 // readLine reads one reply line from TLS or from the clear wire.
@@ -110,27 +106,21 @@ func (c *cccClient) readLine() (string, error) {
 	}
 }
 
-func (c *cccClient) expect(prefix string) string {
-	c.t.Helper()
-	line, err := c.readLine()
-	if err != nil {
-		c.t.Fatalf("reading reply (want %q): %v", prefix, err)
-	}
-	if !strings.HasPrefix(line, prefix) {
-		c.t.Fatalf("reply %q, want prefix %q", line, prefix)
-	}
-	return line
-}
-
 func (c *cccClient) startTLS() {
 	c.t.Helper()
-	c.send("AUTH TLS")
-	c.expect("234")
-	c.tc = tls.Client(&recordConn{Conn: c.hold, records: &recordReader{w: c.w}},
-		&tls.Config{InsecureSkipVerify: true})
-	if err := c.tc.Handshake(); err != nil {
-		c.t.Fatalf("handshake: %v", err)
+	c.cmd("AUTH TLS", "234")
+	c.tc = clientTLS(c.t, &recordConn{Conn: c.hold, records: &recordReader{w: c.w}})
+}
+
+// closeNotifyWith sends the client's close_notify and line in one segment.
+func (c *cccClient) closeNotifyWith(line string) {
+	c.t.Helper()
+	c.hold.hold()
+	if err := c.tc.CloseWrite(); err != nil {
+		c.t.Fatal(err)
 	}
+	c.hold.Write([]byte(line + "\r\n"))
+	c.hold.flush(c.t)
 }
 
 // serverCloseNotify reads the server's close_notify through TLS.
@@ -150,31 +140,33 @@ func loggedInConn(t *testing.T, s *echoServer) *Conn {
 	return conn
 }
 
+// startCCC connects a client, logged in, to a new server that allows CCC
+// with wait and caps TLS at version (0: no cap), negotiates TLS and has CCC
+// accepted. It returns the client and the server side.
+func startCCC(t *testing.T, wait time.Duration, version uint16) (*cccClient, *Conn) {
+	t.Helper()
+	s := startEchoWith(t, Options{AllowCCC: true, CCCWait: wait})
+	s.maxVersion(version)
+	c := cccDial(t, s.addr)
+	conn := loggedInConn(t, s)
+	c.startTLS()
+	c.cmd("CCC", "200 CCC")
+	return c, conn
+}
+
 func TestCCCClientClosesFirstWithNextCommandInSameSegment(t *testing.T) {
 	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
 		t.Run(tls.VersionName(version), func(t *testing.T) {
-			s := startEchoWith(t, Options{AllowCCC: true, CCCWait: 5 * time.Second})
-			s.maxVersion(version)
-			c := cccDial(t, s.addr)
-			conn := loggedInConn(t, s)
-			c.startTLS()
-			c.send("CCC")
-			c.expect("200 CCC")
+			c, conn := startCCC(t, 5*time.Second, version)
 			start := time.Now()
-			c.hold.hold()
-			if err := c.tc.CloseWrite(); err != nil {
-				t.Fatal(err)
-			}
-			c.hold.Write([]byte("PWD\r\n"))
-			c.hold.flush(t)
+			c.closeNotifyWith("PWD")
 			c.serverCloseNotify()
 			if d := time.Since(start); d > 2*time.Second {
 				t.Fatalf("server waited %s although the client closed first", d)
 			}
 			c.tc = nil
 			c.expect("200 got PWD") // the command that shared the segment was kept
-			c.send("PASV")
-			c.expect("200 got PASV")
+			c.cmd("PASV", "200 got PASV")
 			st := conn.State()
 			if st.TLS || !st.Cleared || !st.Protected() || st.Version != version {
 				t.Fatalf("state after CCC: %+v", st)
@@ -185,40 +177,23 @@ func TestCCCClientClosesFirstWithNextCommandInSameSegment(t *testing.T) {
 
 // curl's default CCC mode never sends close_notify first.
 func TestCCCClientWaitsForServer(t *testing.T) {
-	s := startEchoWith(t, Options{AllowCCC: true, CCCWait: 100 * time.Millisecond})
-	c := cccDial(t, s.addr)
-	loggedInConn(t, s)
-	c.startTLS()
-	c.send("CCC")
-	c.expect("200")
+	c, _ := startCCC(t, 100*time.Millisecond, 0)
 	start := time.Now()
 	c.serverCloseNotify()
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("server close_notify after %s, want about the CCC wait", d)
 	}
 	c.tc = nil
-	c.send("PWD")
-	c.expect("200 got PWD")
+	c.cmd("PWD", "200 got PWD")
 }
 
 // A client may send its close_notify only after reading the server's.
 func TestCCCLateClientCloseNotifyIsConsumed(t *testing.T) {
 	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
 		t.Run(tls.VersionName(version), func(t *testing.T) {
-			s := startEchoWith(t, Options{AllowCCC: true, CCCWait: 50 * time.Millisecond})
-			s.maxVersion(version)
-			c := cccDial(t, s.addr)
-			loggedInConn(t, s)
-			c.startTLS()
-			c.send("CCC")
-			c.expect("200")
+			c, _ := startCCC(t, 50*time.Millisecond, version)
 			c.serverCloseNotify()
-			c.hold.hold()
-			if err := c.tc.CloseWrite(); err != nil {
-				t.Fatal(err)
-			}
-			c.hold.Write([]byte("NOOP\r\n"))
-			c.hold.flush(t)
+			c.closeNotifyWith("NOOP")
 			c.tc = nil
 			c.expect("200 got NOOP")
 		})
@@ -231,22 +206,18 @@ func TestCCCRefusals(t *testing.T) {
 
 	c := cccDial(t, allow.addr) // clear channel
 	loggedInConn(t, allow)
-	c.send("CCC")
-	c.expect("533")
+	c.cmd("CCC", "533")
 
 	c = cccDial(t, allow.addr) // TLS, not logged in
 	<-allow.conns
 	c.startTLS()
-	c.send("CCC")
-	c.expect("503")
-	c.send("NOOP")
-	c.expect("200 got NOOP") // still TLS, still serving
+	c.cmd("CCC", "503")
+	c.cmd("NOOP", "200 got NOOP") // still TLS, still serving
 
 	c = cccDial(t, deny.addr) // policy
 	loggedInConn(t, deny)
 	c.startTLS()
-	c.send("CCC")
-	c.expect("534")
+	c.cmd("CCC", "534")
 }
 
 func TestFEATListsCCCOnlyWhenAllowed(t *testing.T) {
@@ -272,18 +243,12 @@ func TestFEATListsCCCOnlyWhenAllowed(t *testing.T) {
 
 // After CCC a second AUTH TLS negotiates TLS again.
 func TestAuthAfterCCCRenegotiates(t *testing.T) {
-	s := startEchoWith(t, Options{AllowCCC: true, CCCWait: 50 * time.Millisecond})
-	c := cccDial(t, s.addr)
-	conn := loggedInConn(t, s)
-	c.startTLS()
-	c.send("CCC")
-	c.expect("200")
+	c, conn := startCCC(t, 50*time.Millisecond, 0)
 	c.serverCloseNotify()
 	c.tc = nil
 	c.w = &wire{conn: c.raw, buf: c.w.buf}
 	c.startTLS()
-	c.send("PWD")
-	c.expect("200 got PWD")
+	c.cmd("PWD", "200 got PWD")
 	if st := conn.State(); !st.TLS || st.Cleared {
 		t.Fatalf("state after second AUTH: %+v", st)
 	}

@@ -86,71 +86,116 @@ func serveEcho(c net.Conn) {
 	}
 }
 
+// dialog is the conversation of a test client with the server, shared by
+// client and cccClient: each is a peer that writes commands to its writer
+// and reads reply lines with its readLine.
+type dialog struct {
+	t    *testing.T
+	peer interface {
+		writer() io.Writer
+		readLine() (string, error)
+	}
+}
+
+func (d dialog) send(line string) {
+	d.t.Helper()
+	if _, err := io.WriteString(d.peer.writer(), line+"\r\n"); err != nil {
+		d.t.Fatalf("send %q: %v", line, err)
+	}
+}
+
+// expect reads one reply line and checks its prefix.
+func (d dialog) expect(prefix string) string {
+	d.t.Helper()
+	line, err := d.peer.readLine()
+	if err != nil {
+		d.t.Fatalf("reading reply (want %q): %v", prefix, err)
+	}
+	if !strings.HasPrefix(line, prefix) {
+		d.t.Fatalf("reply %q, want prefix %q", line, prefix)
+	}
+	return line
+}
+
+// cmd sends line and checks the prefix of the reply.
+func (d dialog) cmd(line, prefix string) string {
+	d.t.Helper()
+	d.send(line)
+	return d.expect(prefix)
+}
+
 // client is a test peer speaking the control protocol byte by byte.
 type client struct {
-	t    *testing.T
+	dialog
 	raw  net.Conn
 	conn net.Conn // raw, or TLS over raw
 	r    *bufio.Reader
 }
 
-func dial(t *testing.T, addr string) *client {
+// connect opens a clear-text connection to addr.
+func connect(t *testing.T, addr string) *client {
 	t.Helper()
 	raw, err := net.DialTimeout("tcp", addr, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newClient(t, raw)
+}
+
+// newClient is a client on raw, which it closes when the test ends.
+func newClient(t *testing.T, raw net.Conn) *client {
 	_ = raw.SetDeadline(time.Now().Add(10 * time.Second))
 	t.Cleanup(func() { _ = raw.Close() })
-	return &client{t: t, raw: raw, conn: raw, r: bufio.NewReader(raw)}
+	c := &client{raw: raw, conn: raw, r: bufio.NewReader(raw)}
+	c.dialog = dialog{t: t, peer: c}
+	return c
 }
 
-func (c *client) send(line string) {
-	c.t.Helper()
-	if _, err := io.WriteString(c.conn, line+"\r\n"); err != nil {
-		c.t.Fatalf("send %q: %v", line, err)
-	}
+// dial connects to addr and reads the greeting.
+func dial(t *testing.T, addr string) *client {
+	t.Helper()
+	c := connect(t, addr)
+	c.expect("220")
+	return c
 }
 
-// expect reads one reply line and checks its prefix.
-func (c *client) expect(prefix string) string {
-	c.t.Helper()
-	line, err := c.r.ReadString('\n')
-	if err != nil {
-		c.t.Fatalf("reading reply (want %q): %v", prefix, err)
-	}
-	if !strings.HasPrefix(line, prefix) {
-		c.t.Fatalf("reply %q, want prefix %q", line, prefix)
-	}
-	return line
-}
+func (c *client) writer() io.Writer { return c.conn }
+
+func (c *client) readLine() (string, error) { return c.r.ReadString('\n') }
 
 // closed checks that the server closed the connection.
 func (c *client) closed() {
 	c.t.Helper()
-	if line, err := c.r.ReadString('\n'); err == nil {
+	if line, err := c.readLine(); err == nil {
 		c.t.Fatalf("connection still open, got %q", line)
 	}
 }
 
-func (c *client) startTLS() {
+// startTLS sends AUTH mech and, on its 234, handshakes.
+func (c *client) startTLS(mech string) {
 	c.t.Helper()
-	tc := tls.Client(c.raw, &tls.Config{InsecureSkipVerify: true})
+	c.cmd("AUTH "+mech, "234")
+	c.useTLS(clientTLS(c.t, c.raw))
+}
+
+// useTLS makes tc (over raw) the client's connection.
+func (c *client) useTLS(tc *tls.Conn) { c.conn, c.r = tc, bufio.NewReader(tc) }
+
+// clientTLS runs a client TLS handshake over conn, trusting any server.
+func clientTLS(t *testing.T, conn net.Conn) *tls.Conn {
+	t.Helper()
+	tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true})
 	if err := tc.Handshake(); err != nil {
-		c.t.Fatalf("handshake: %v", err)
+		t.Fatalf("handshake: %v", err)
 	}
-	c.conn, c.r = tc, bufio.NewReader(tc)
+	return tc
 }
 
 func TestAuthTLSThenCommandsAreEncrypted(t *testing.T) {
 	s := startEcho(t, false)
 	c := dial(t, s.addr)
-	c.expect("220")
-	c.send("AUTH TLS")
-	c.expect("234")
-	c.startTLS()
-	c.send("USER alice")
-	c.expect("200 got USER alice")
+	c.startTLS("TLS")
+	c.cmd("USER alice", "200 got USER alice")
 	conn := <-s.conns
 	st := conn.State()
 	if !st.TLS || st.Cleared || st.Implicit || st.VersionName() != "TLS 1.3" || st.CipherSuiteName() == "" {
@@ -165,23 +210,14 @@ func TestAuthVariantsAndRefusals(t *testing.T) {
 	s := startEcho(t, false)
 	for _, mech := range []string{"TLS-C", "ssl", "tls"} {
 		c := dial(t, s.addr)
-		c.expect("220")
-		c.send("AUTH " + mech)
-		c.expect("234")
-		c.startTLS()
-		c.send("AUTH TLS")
-		c.expect("503") // already protected
+		c.startTLS(mech)
+		c.cmd("AUTH TLS", "503") // already protected
 	}
 	c := dial(t, s.addr)
-	c.expect("220")
-	c.send("AUTH KERBEROS_V4")
-	c.expect("504")
-	c.send("PBSZ 0")
-	c.expect("503")
-	c.send("PROT P")
-	c.expect("503")
-	c.send("NOOP")
-	c.expect("200 got NOOP")
+	c.cmd("AUTH KERBEROS_V4", "504")
+	c.cmd("PBSZ 0", "503")
+	c.cmd("PROT P", "503")
+	c.cmd("NOOP", "200 got NOOP")
 }
 
 // The client's ClientHello may arrive in the same segment as AUTH TLS: the
@@ -189,18 +225,13 @@ func TestAuthVariantsAndRefusals(t *testing.T) {
 func TestAuthPipelinedWithClientHello(t *testing.T) {
 	s := startEcho(t, false)
 	c := dial(t, s.addr)
-	c.expect("220")
 	pc := &pipelineConn{Conn: c.raw, prefix: []byte("AUTH TLS\r\n")}
-	tc := tls.Client(pc, &tls.Config{InsecureSkipVerify: true})
-	if err := tc.Handshake(); err != nil {
-		t.Fatalf("pipelined handshake: %v", err)
-	}
+	tc := clientTLS(t, pc)
 	if !strings.HasPrefix(pc.reply, "234 ") {
 		t.Fatalf("reply to AUTH = %q", pc.reply)
 	}
-	c.conn, c.r = tc, bufio.NewReader(tc)
-	c.send("PWD")
-	c.expect("200 got PWD")
+	c.useTLS(tc)
+	c.cmd("PWD", "200 got PWD")
 }
 
 // pipelineConn sends prefix in the same write as the first TLS record, and
@@ -237,26 +268,21 @@ func (p *pipelineConn) Read(b []byte) (int, error) {
 func TestLineTooLongDropsOnlyThatClient(t *testing.T) {
 	s := startEcho(t, false)
 	other := dial(t, s.addr)
-	other.expect("220")
 	c := dial(t, s.addr)
-	c.expect("220")
 	if _, err := c.raw.Write(bytes.Repeat([]byte("A"), MaxLineLength+10)); err != nil {
 		t.Fatal(err)
 	}
 	c.expect("500 Command line too long")
 	c.closed()
-	other.send("NOOP")
-	other.expect("200 got NOOP")
+	other.cmd("NOOP", "200 got NOOP")
 	// A line of exactly the limit still passes.
 	long := "NOOP " + strings.Repeat("x", MaxLineLength-len("NOOP ")-2)
-	other.send(long)
-	other.expect("200 got " + long)
+	other.cmd(long, "200 got "+long)
 }
 
 func TestClientHelloOnExplicitPortIsDropped(t *testing.T) {
 	s := startEcho(t, false)
 	c := dial(t, s.addr)
-	c.expect("220")
 	tc := tls.Client(c.raw, &tls.Config{InsecureSkipVerify: true})
 	if err := tc.Handshake(); err == nil {
 		t.Fatal("TLS handshake without AUTH succeeded")
@@ -267,49 +293,32 @@ func TestClientHelloOnExplicitPortIsDropped(t *testing.T) {
 func TestNonTLSAfter234IsDropped(t *testing.T) {
 	s := startEcho(t, false)
 	c := dial(t, s.addr)
-	c.expect("220")
-	c.send("AUTH TLS")
-	c.expect("234")
+	c.cmd("AUTH TLS", "234")
 	c.send("USER alice") // clear text where a ClientHello belongs
 	c.closed()
 	ok := dial(t, s.addr)
-	ok.expect("220")
-	ok.send("NOOP")
-	ok.expect("200 got NOOP")
+	ok.cmd("NOOP", "200 got NOOP")
 }
 
 func TestMalformedLines(t *testing.T) {
 	s := startEcho(t, false)
 	c := dial(t, s.addr)
-	c.expect("220")
-	c.send("NO\x00OP")
-	c.expect("500 Malformed")
-	c.send("NOOP \xff\xf4 ok") // bytes above 0x7f pass (UTF-8, Telnet IAC)
-	c.expect("200 got NOOP")
+	c.cmd("NO\x00OP", "500 Malformed")
+	c.cmd("NOOP \xff\xf4 ok", "200 got NOOP") // bytes above 0x7f pass (UTF-8, Telnet IAC)
 	for i := 0; i < maxBadLines-1; i++ {
-		c.send("\x01\x02")
-		c.expect("500 Malformed")
+		c.cmd("\x01\x02", "500 Malformed")
 	}
-	c.send("\x03")
-	c.expect("421")
+	c.cmd("\x03", "421")
 	c.closed()
 }
 
 func TestImplicitTLS(t *testing.T) {
 	s := startEcho(t, true)
-	raw, err := net.DialTimeout("tcp", s.addr, 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	_ = raw.SetDeadline(time.Now().Add(10 * time.Second))
-	tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12})
-	c := &client{t: t, raw: raw, conn: tc, r: bufio.NewReader(tc)}
+	c := connect(t, s.addr)
+	c.useTLS(tls.Client(c.raw, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12}))
 	c.expect("220")
-	c.send("AUTH TLS")
-	c.expect("503")
-	c.send("PBSZ 0")
-	c.expect("200 got PBSZ 0")
+	c.cmd("AUTH TLS", "503")
+	c.cmd("PBSZ 0", "200 got PBSZ 0")
 	st := (<-s.conns).State()
 	if !st.TLS || !st.Implicit || st.VersionName() != "TLS 1.2" {
 		t.Fatalf("state %+v", st)
@@ -318,7 +327,7 @@ func TestImplicitTLS(t *testing.T) {
 
 func TestImplicitSilentClientTimesOut(t *testing.T) {
 	s := startEcho(t, true)
-	c := dial(t, s.addr)
+	c := connect(t, s.addr)
 	start := time.Now()
 	c.closed() // the handshake deadline (2 s here) ends the connection
 	if d := time.Since(start); d > 8*time.Second {
@@ -329,10 +338,8 @@ func TestImplicitSilentClientTimesOut(t *testing.T) {
 func TestRegistryForgetsClosedConns(t *testing.T) {
 	s := startEcho(t, false)
 	c := dial(t, s.addr)
-	c.expect("220")
 	conn := <-s.conns
-	c.send("NOOP")
-	c.expect("200")
+	c.cmd("NOOP", "200")
 	_ = c.raw.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for s.registry.Lookup(conn.LocalAddr(), conn.RemoteAddr()) != nil {
@@ -349,24 +356,15 @@ func TestRegistryForgetsClosedConns(t *testing.T) {
 func TestRequireDataTLSRefusesClearTransfers(t *testing.T) {
 	s := startEchoWith(t, Options{RequireDataTLS: true})
 	c := dial(t, s.addr)
-	c.expect("220")
 	conn := <-s.conns
-	c.send("AUTH TLS")
-	c.expect("234")
-	c.startTLS()
-	c.send("LIST") // not logged in: the lib answers (530 in real life)
-	c.expect("200 got LIST")
+	c.startTLS("TLS")
+	c.cmd("LIST", "200 got LIST") // not logged in: the lib answers (530 in real life)
 	conn.SetLoggedIn("alice")
 	for _, cmd := range []string{"RETR a", "STOR a", "APPE a", "LIST", "NLST", "MLSD"} {
-		c.send(cmd)
-		c.expect("521")
+		c.cmd(cmd, "521")
 	}
-	c.send("PROT C")
-	c.expect("200 got PROT C")
-	c.send("RETR a")
-	c.expect("521")
-	c.send("PROT P")
-	c.expect("200 got PROT P")
-	c.send("RETR a")
-	c.expect("200 got RETR a")
+	c.cmd("PROT C", "200 got PROT C")
+	c.cmd("RETR a", "521")
+	c.cmd("PROT P", "200 got PROT P")
+	c.cmd("RETR a", "200 got RETR a")
 }

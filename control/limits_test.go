@@ -1,7 +1,6 @@
 package control
 
 import (
-	"bufio"
 	"net"
 	"sync"
 	"testing"
@@ -40,11 +39,7 @@ func dialFrom(t *testing.T, local, addr string) *client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = raw.SetDeadline(time.Now().Add(10 * time.Second))
-	t.Cleanup(func() { _ = raw.Close() })
-	c := &client{t: t, raw: raw, conn: raw}
-	c.r = bufio.NewReader(raw)
-	return c
+	return newClient(t, raw)
 }
 
 func TestConnectionCaps(t *testing.T) {
@@ -73,6 +68,5 @@ func TestConnectionCaps(t *testing.T) {
 	}
 	again := dialFrom(t, "127.0.0.1", s.addr)
 	again.expect("220")
-	again.send("NOOP")
-	again.expect("200 got NOOP")
+	again.cmd("NOOP", "200 got NOOP")
 }

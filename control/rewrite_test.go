@@ -39,11 +39,8 @@ func TestLibNoPortReplyBecomesBusy425(t *testing.T) {
 func TestEPSVDisabled(t *testing.T) {
 	s := startEchoWith(t, Options{DisableEPSV: true})
 	c := dial(t, s.addr)
-	c.expect("220")
-	c.send("EPSV")
-	c.expect("502 EPSV is disabled")
-	c.send("PASV")
-	c.expect("200 got PASV")
+	c.cmd("EPSV", "502 EPSV is disabled")
+	c.cmd("PASV", "200 got PASV")
 
 	off, raw := newTestConn(NewRegistry())
 	off.opts.DisableEPSV = true

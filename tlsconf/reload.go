@@ -57,10 +57,10 @@ func (s *Store) Watch(ctx context.Context, interval time.Duration) {
 	defer ticker.Stop()
 	for {
 		select {
-		case <-ctx.Done():
-			return
 		case <-ticker.C:
 			s.reloadIfChanged()
+		case <-ctx.Done():
+			return
 		}
 	}
 }

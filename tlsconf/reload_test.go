@@ -14,11 +14,7 @@ import (
 func TestWatchReloadsChangedFiles(t *testing.T) {
 	dir := t.TempDir()
 	a := issue(t, "watch-a", false, nil)
-	certPath, keyPath := writePair(t, dir, a)
-	s, err := New(Options{CertFile: certPath, KeyFile: keyPath}, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, certPath := newFileStore(t, dir, a)
 	addr := serve(t, s.Config())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -43,11 +39,7 @@ func TestWatchReloadsChangedFiles(t *testing.T) {
 
 func TestReloadFilesSwitchesPaths(t *testing.T) {
 	a := issue(t, "paths-a", false, nil)
-	certA, keyA := writePair(t, t.TempDir(), a)
-	s, err := New(Options{CertFile: certA, KeyFile: keyA}, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := newFileStore(t, t.TempDir(), a)
 	b := issue(t, "paths-b", false, nil)
 	certB, keyB := writePair(t, t.TempDir(), b)
 	if err := s.ReloadFiles(certB, "/nonexistent/key.pem"); err == nil {

@@ -45,6 +45,18 @@ func writePair(t *testing.T, dir string, kp *keyPair, chain ...*x509.Certificate
 	return kp.Write(t, dir, chain...)
 }
 
+// newFileStore writes kp to dir and returns a store that loads it from
+// there, and the certificate's path.
+func newFileStore(t *testing.T, dir string, kp *keyPair) (*Store, string) {
+	t.Helper()
+	certPath, keyPath := writePair(t, dir, kp)
+	s, err := New(Options{CertFile: certPath, KeyFile: keyPath}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, certPath
+}
+
 // --- TLS server helper ---
 
 // serve listens on 127.0.0.1 with cfg, handshakes every accepted connection
@@ -306,11 +318,7 @@ func TestLoadErrors(t *testing.T) {
 func TestReload(t *testing.T) {
 	dir := t.TempDir()
 	a := issue(t, "cert-a", false, nil)
-	certPath, keyPath := writePair(t, dir, a)
-	s, err := New(Options{CertFile: certPath, KeyFile: keyPath}, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, certPath := newFileStore(t, dir, a)
 	cfg := s.Config()
 	addr := serve(t, cfg)
 	if got := mustDial(t, addr, insecure()).PeerCertificates[0]; !got.Equal(a.Cert) {
@@ -328,7 +336,7 @@ func TestReload(t *testing.T) {
 	assertPresents(t, s, addr, b)
 
 	writeFile(t, certPath, []byte("garbage"))
-	err = s.Reload()
+	err := s.Reload()
 	if err == nil || !strings.Contains(err.Error(), certPath) {
 		t.Fatalf("Reload with garbage = %v, want error naming %s", err, certPath)
 	}

@@ -3,333 +3,63 @@ package ticketbind
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"ftpsd/tlsconf"
 )
 
-// --- fixtures for the data-binding tests ---
-
-var bindVersions = []struct {
-	name string
-	vers uint16
-}{
-	{"TLS1.2", tls.VersionTLS12},
-	{"TLS1.3", tls.VersionTLS13},
-}
-
-const bindTimeout = 10 * time.Second
-
-// bindFixture is a self-signed tlsconf.Store's config (the real server base)
-// and a client root pool that trusts it.
-type bindFixture struct {
-	base  *tls.Config
-	roots *x509.CertPool
-	vers  uint16
-}
-
-func newBindFixture(t testing.TB, vers uint16) *bindFixture {
-	t.Helper()
-	s, err := tlsconf.New(tlsconf.Options{SelfSigned: true}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(s.Leaf())
-	return &bindFixture{base: s.Config(), roots: roots, vers: vers}
-}
-
-// bindResult is the server side of one handshake.
-type bindResult struct {
-	conn  net.Conn // as given to tls.Server
-	state tls.ConnectionState
-	err   error
-}
-
-// idConn is a server-side connection whose client announced its control id
-// in an 8-byte cleartext prefix, standing in for an FTP server's mapping of
-// passive ports to sessions.
-type idConn struct {
-	net.Conn
-	id uint64
-}
-
-// bindServer accepts on 127.0.0.1, handshakes each connection with
-// cfgFor(conn), writes one byte on success (so that a TLS 1.3 client
-// receives its ticket) and reports every handshake on results.
-type bindServer struct {
-	addr    string
-	results chan bindResult
-}
-
-// startBindServer starts a bindServer; with prefixed, each connection
-// first reads an 8-byte big-endian id and is wrapped in an idConn.
-func startBindServer(t *testing.T, prefixed bool, cfgFor func(net.Conn) *tls.Config) *bindServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &bindServer{addr: ln.Addr().String(), results: make(chan bindResult, 1024)}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() { s.handle(c, prefixed, cfgFor) })
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	return s
-}
-
-func (s *bindServer) handle(c net.Conn, prefixed bool, cfgFor func(net.Conn) *tls.Config) {
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(bindTimeout))
-	if prefixed {
-		var b [8]byte
-		if _, err := io.ReadFull(c, b[:]); err != nil {
-			s.results <- bindResult{conn: c, err: fmt.Errorf("read id prefix: %w", err)}
-			return
-		}
-		c = &idConn{Conn: c, id: binary.BigEndian.Uint64(b[:])}
-	}
-	tc := tls.Server(c, cfgFor(c))
-	err := tc.Handshake()
-	s.results <- bindResult{conn: c, state: tc.ConnectionState(), err: err}
-	if err != nil {
-		return
-	}
-	if _, err := tc.Write([]byte{'!'}); err != nil {
-		return
-	}
-	io.Copy(io.Discard, tc) // until the client closes
-}
-
-// next returns the next handshake result.
-func (s *bindServer) next(t *testing.T) bindResult {
-	t.Helper()
-	select {
-	case r := <-s.results:
-		return r
-	case <-time.After(bindTimeout):
-		t.Fatal("timed out waiting for a server handshake")
-		return bindResult{}
-	}
-}
-
-// dial connects to addr as a client of f's versions, resuming from (and
-// storing into) cache, optionally sending an id prefix. It reads the
-// server's byte, so a TLS 1.3 ticket is stored and a TLS 1.3 refusal (sent
-// after the client's side of the handshake is complete) is seen. The error
-// is that of the handshake or of the read.
-func (f *bindFixture) dial(addr string, cache tls.ClientSessionCache, prefix *uint64) (tls.ConnectionState, error) {
-	c, err := net.DialTimeout("tcp", addr, bindTimeout)
-	if err != nil {
-		return tls.ConnectionState{}, err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(bindTimeout))
-	if prefix != nil {
-		if _, err := c.Write(binary.BigEndian.AppendUint64(nil, *prefix)); err != nil {
-			return tls.ConnectionState{}, err
-		}
-	}
-	tc := tls.Client(c, &tls.Config{
-		ServerName:         "localhost",
-		RootCAs:            f.roots,
-		ClientSessionCache: cache,
-		MinVersion:         f.vers,
-		MaxVersion:         f.vers,
-	})
-	if err := tc.Handshake(); err != nil {
-		return tc.ConnectionState(), fmt.Errorf("handshake: %w", err)
-	}
-	var b [1]byte
-	if _, err := io.ReadFull(tc, b[:]); err != nil {
-		return tc.ConnectionState(), fmt.Errorf("read: %w", err)
-	}
-	return tc.ConnectionState(), nil
-}
-
-// control starts a control server for id.
-func (f *bindFixture) control(t *testing.T, id uint64) *bindServer {
-	return startBindServer(t, false, func(net.Conn) *tls.Config { return ControlConfig(f.base, id) })
-}
-
-// refusals records DataBinding.Refused calls.
-type refusals struct {
-	mu    sync.Mutex
-	conns []net.Conn
-	errs  []error
-}
-
-func (r *refusals) record(conn net.Conn, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.conns = append(r.conns, conn)
-	r.errs = append(r.errs, err)
-}
-
-// check asserts n calls, each with a conn and an error wrapping ErrSessionNotReused.
-func (r *refusals) check(t *testing.T, n int) {
-	t.Helper()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.errs) != n {
-		t.Fatalf("Refused called %d times (%v), want %d", len(r.errs), r.errs, n)
-	}
-	for i, err := range r.errs {
-		if r.conns[i] == nil {
-			t.Errorf("Refused call %d: nil conn", i)
-		}
-		if !errors.Is(err, ErrSessionNotReused) {
-			t.Errorf("Refused call %d: %v does not wrap ErrSessionNotReused", i, err)
-		}
-	}
-}
-
-// data starts a data server whose binding resolves every connection to id
-// (or to none when id is nil).
-func (f *bindFixture) data(t *testing.T, id *uint64, required bool) (*bindServer, *refusals) {
-	t.Helper()
-	r := &refusals{}
-	cfg := DataConfig(f.base, DataBinding{
-		Resolve: func(c net.Conn) (Owner, bool) {
-			if id == nil {
-				return Owner{}, false
-			}
-			return Owner{ID: *id, Client: addrOf(c), RequireReuse: required}, true
-		},
-		Required: required,
-		Refused:  r.record,
-	})
-	return startBindServer(t, false, func(net.Conn) *tls.Config { return cfg }), r
-}
-
-func ptr(id uint64) *uint64 { return &id }
-
-// handshakeControl does a control handshake with cache and checks it.
-func (f *bindFixture) handshakeControl(t *testing.T, ctl *bindServer, cache tls.ClientSessionCache) {
-	t.Helper()
-	if _, err := f.dial(ctl.addr, cache, nil); err != nil {
-		t.Fatalf("control client: %v", err)
-	}
-	if r := ctl.next(t); r.err != nil {
-		t.Fatalf("control server: %v", r.err)
-	}
-	if _, ok := cache.Get("localhost"); !ok {
-		t.Fatal("client stored no ticket from the control connection")
-	}
-}
-
-// wantResumed checks a data handshake that must succeed and resume.
-func wantResumed(t *testing.T, srv *bindServer, cs tls.ConnectionState, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("data client: %v", err)
-	}
-	r := srv.next(t)
-	if r.err != nil {
-		t.Fatalf("data server: %v", r.err)
-	}
-	if !cs.DidResume || !r.state.DidResume {
-		t.Fatalf("DidResume client=%v server=%v, want true", cs.DidResume, r.state.DidResume)
-	}
-}
-
-// wantRefused checks a data handshake that the server must refuse.
-func wantRefused(t *testing.T, srv *bindServer, clientErr error) bindResult {
-	t.Helper()
-	r := srv.next(t)
-	if !errors.Is(r.err, ErrSessionNotReused) {
-		t.Fatalf("data server error %v, want ErrSessionNotReused", r.err)
-	}
-	if clientErr == nil {
-		t.Fatal("data client saw no error on a refused connection")
-	}
-	return r
-}
-
-// --- tests ---
-
 func TestDataResumesControlSession(t *testing.T) {
-	for _, v := range bindVersions {
-		t.Run(v.name, func(t *testing.T) {
-			f := newBindFixture(t, v.vers)
-			ctl := f.control(t, 7)
-			dat, refused := f.data(t, ptr(7), true)
-			cache := tls.NewLRUClientSessionCache(4)
-
-			f.handshakeControl(t, ctl, cache)
-			cs, err := f.dial(dat.addr, cache, nil)
-			wantResumed(t, dat, cs, err)
-			if cs.Version != v.vers {
-				t.Fatalf("version %x, want %x", cs.Version, v.vers)
-			}
-			refused.check(t, 0)
-		})
-	}
+	eachVersion(t, func(t *testing.T, f *bindFixture) {
+		dat, refused := f.data(t, ptr(7), true)
+		cs, err := f.dialAfterControl(t, dat)
+		wantAccepted(t, dat, cs, err, true)
+		if cs.Version != f.vers {
+			t.Fatalf("version %x, want %x", cs.Version, f.vers)
+		}
+		refused.check(t, 0)
+	})
 }
 
 func TestDataRefusesOtherControlSession(t *testing.T) {
-	for _, v := range bindVersions {
-		t.Run(v.name, func(t *testing.T) {
-			f := newBindFixture(t, v.vers)
-			ctl := f.control(t, 7)
-			dat, refused := f.data(t, ptr(8), true)
-			cache := tls.NewLRUClientSessionCache(4)
-
-			f.handshakeControl(t, ctl, cache)
-			_, err := f.dial(dat.addr, cache, nil)
-			r := wantRefused(t, dat, err)
-			refused.check(t, 1)
-			if refused.conns[0] != r.conn {
-				t.Error("Refused got another conn than the one given to tls.Server")
-			}
-			if v.vers == tls.VersionTLS12 {
-				// TLS 1.2 runs VerifyConnection before issuing a ticket.
-				wantBadCertificateAlert(t, err)
-			}
-		})
-	}
+	eachVersion(t, func(t *testing.T, f *bindFixture) {
+		dat, refused := f.data(t, ptr(8), true)
+		_, err := f.dialAfterControl(t, dat)
+		r := wantRefused(t, dat, err)
+		refused.check(t, 1)
+		if refused.conns[0] != r.conn {
+			t.Error("Refused got another conn than the one given to tls.Server")
+		}
+		if f.vers == tls.VersionTLS12 {
+			// TLS 1.2 runs VerifyConnection before issuing a ticket.
+			wantBadCertificateAlert(t, err)
+		}
+	})
 }
 
 func TestDataRefusesFreshClient(t *testing.T) {
-	for _, v := range bindVersions {
-		t.Run(v.name, func(t *testing.T) {
-			f := newBindFixture(t, v.vers)
-			dat, refused := f.data(t, ptr(7), true)
-			cache := tls.NewLRUClientSessionCache(4)
+	eachVersion(t, func(t *testing.T, f *bindFixture) {
+		dat, refused := f.data(t, ptr(7), true)
+		cache := tls.NewLRUClientSessionCache(4)
 
-			_, err := f.dial(dat.addr, cache, nil)
-			wantRefused(t, dat, err)
-			refused.check(t, 1)
-			// A refused handshake must not hand out a ticket of the owner (in
-			// TLS 1.3 tickets are sent before VerifyConnection runs): the
-			// client could resume it on its next data connection.
-			if _, ok := cache.Get("localhost"); ok {
-				t.Fatal("a refused data connection gave the client a session ticket")
-			}
-			_, err = f.dial(dat.addr, cache, nil)
-			wantRefused(t, dat, err)
-			refused.check(t, 2)
-		})
-	}
+		_, err := f.dial(dat.addr, cache, nil)
+		wantRefused(t, dat, err)
+		refused.check(t, 1)
+		// A refused handshake must not hand out a ticket of the owner (in
+		// TLS 1.3 tickets are sent before VerifyConnection runs): the
+		// client could resume it on its next data connection.
+		if _, ok := cache.Get("localhost"); ok {
+			t.Fatal("a refused data connection gave the client a session ticket")
+		}
+		_, err = f.dial(dat.addr, cache, nil)
+		wantRefused(t, dat, err)
+		refused.check(t, 2)
+	})
 }
 
 // wantBadCertificateAlert checks that the refusal came from
@@ -347,93 +77,53 @@ func wantBadCertificateAlert(t *testing.T, clientErr error) {
 // WrapSession (as it always does in TLS 1.2); resumption still works (no
 // client certificate given).
 func TestDataBindingWithClientAuthRequested(t *testing.T) {
-	for _, v := range bindVersions {
-		t.Run(v.name, func(t *testing.T) {
-			f := newBindFixture(t, v.vers)
-			f.base = f.base.Clone()
-			f.base.ClientAuth = tls.RequestClientCert
-			ctl := f.control(t, 7)
-			good, goodRefused := f.data(t, ptr(7), true)
-			bad, badRefused := f.data(t, ptr(8), true)
+	eachVersion(t, func(t *testing.T, f *bindFixture) {
+		f.base = f.base.Clone()
+		f.base.ClientAuth = tls.RequestClientCert
+		good, goodRefused := f.data(t, ptr(7), true)
+		bad, badRefused := f.data(t, ptr(8), true)
 
-			cache := tls.NewLRUClientSessionCache(4)
-			f.handshakeControl(t, ctl, cache)
-			cs, err := f.dial(good.addr, cache, nil)
-			wantResumed(t, good, cs, err)
-			goodRefused.check(t, 0)
+		cs, err := f.dialAfterControl(t, good)
+		wantAccepted(t, good, cs, err, true)
+		goodRefused.check(t, 0)
 
-			_, err = f.dial(bad.addr, tls.NewLRUClientSessionCache(4), nil)
-			r := wantRefused(t, bad, err)
-			badRefused.check(t, 1)
-			wantBadCertificateAlert(t, err)
-			if !strings.Contains(r.err.Error(), "control connection 8") {
-				t.Errorf("error %q does not name the owner", r.err)
-			}
-		})
-	}
+		_, err = f.dial(bad.addr, tls.NewLRUClientSessionCache(4), nil)
+		r := wantRefused(t, bad, err)
+		badRefused.check(t, 1)
+		wantBadCertificateAlert(t, err)
+		if !strings.Contains(r.err.Error(), "control connection 8") {
+			t.Errorf("error %q does not name the owner", r.err)
+		}
+	})
 }
 
 func TestDataNoOwner(t *testing.T) {
-	for _, v := range bindVersions {
-		t.Run(v.name, func(t *testing.T) {
-			t.Run("Required", func(t *testing.T) {
-				f := newBindFixture(t, v.vers)
-				ctl := f.control(t, 7)
-				dat, refused := f.data(t, nil, true)
-				cache := tls.NewLRUClientSessionCache(4)
-				f.handshakeControl(t, ctl, cache)
-
-				_, err := f.dial(dat.addr, cache, nil)
-				r := wantRefused(t, dat, err)
-				if !strings.Contains(r.err.Error(), "no control session for this data connection") {
-					t.Errorf("error %q does not say there is no control session", r.err)
-				}
-				refused.check(t, 1)
-			})
-			t.Run("NotRequired", func(t *testing.T) {
-				f := newBindFixture(t, v.vers)
-				dat, refused := f.data(t, nil, false)
-
-				cs, err := f.dial(dat.addr, tls.NewLRUClientSessionCache(4), nil)
-				if err != nil {
-					t.Fatalf("data client: %v", err)
-				}
-				r := dat.next(t)
-				if r.err != nil {
-					t.Fatalf("data server: %v", r.err)
-				}
-				if cs.DidResume || r.state.DidResume {
-					t.Fatal("a fresh client resumed")
-				}
-				refused.check(t, 0)
-			})
+	eachVersion(t, func(t *testing.T, f *bindFixture) {
+		t.Run("Required", func(t *testing.T) {
+			dat, refused := f.data(t, nil, true)
+			_, err := f.dialAfterControl(t, dat)
+			r := wantRefused(t, dat, err)
+			if !strings.Contains(r.err.Error(), "no control session for this data connection") {
+				t.Errorf("error %q does not say there is no control session", r.err)
+			}
+			refused.check(t, 1)
 		})
-	}
+		t.Run("NotRequired", func(t *testing.T) {
+			dat, refused := f.data(t, nil, false)
+			cs, err := f.dial(dat.addr, tls.NewLRUClientSessionCache(4), nil)
+			wantAccepted(t, dat, cs, err, false) // a fresh client
+			refused.check(t, 0)
+		})
+	})
 }
 
 func TestDataNotRequiredOtherSession(t *testing.T) {
-	for _, v := range bindVersions {
-		t.Run(v.name, func(t *testing.T) {
-			f := newBindFixture(t, v.vers)
-			ctl := f.control(t, 7)
-			dat, refused := f.data(t, ptr(8), false)
-			cache := tls.NewLRUClientSessionCache(4)
-			f.handshakeControl(t, ctl, cache)
-
-			cs, err := f.dial(dat.addr, cache, nil)
-			if err != nil {
-				t.Fatalf("data client: %v", err)
-			}
-			r := dat.next(t)
-			if r.err != nil {
-				t.Fatalf("data server: %v", r.err)
-			}
-			if cs.DidResume || r.state.DidResume {
-				t.Fatalf("DidResume client=%v server=%v with another session's ticket, want false", cs.DidResume, r.state.DidResume)
-			}
-			refused.check(t, 0)
-		})
-	}
+	eachVersion(t, func(t *testing.T, f *bindFixture) {
+		dat, refused := f.data(t, ptr(8), false)
+		cs, err := f.dialAfterControl(t, dat)
+		wantAccepted(t, dat, cs, err, false) // not with another session's ticket
+		refused.check(t, 0)
+	})
 }
 
 // recordingCache remembers every session stored into it.
@@ -464,122 +154,115 @@ func only(cs *tls.ClientSessionState) tls.ClientSessionCache {
 }
 
 func TestDataTicketResumedByNextDataConnection(t *testing.T) {
-	for _, v := range bindVersions {
-		t.Run(v.name, func(t *testing.T) {
-			f := newBindFixture(t, v.vers)
-			ctl := f.control(t, 7)
-			dat, refused := f.data(t, ptr(7), true)
-			other, otherRefused := f.data(t, ptr(8), true)
-			cache := &recordingCache{ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+	eachVersion(t, func(t *testing.T, f *bindFixture) {
+		dat, refused := f.data(t, ptr(7), true)
+		other, otherRefused := f.data(t, ptr(8), true)
+		cache := &recordingCache{ClientSessionCache: tls.NewLRUClientSessionCache(4)}
 
-			f.handshakeControl(t, ctl, cache)
-			before := len(cache.stored())
-			cs, err := f.dial(dat.addr, cache, nil)
-			wantResumed(t, dat, cs, err)
-			puts := cache.stored()
-			if len(puts) <= before || puts[len(puts)-1] == nil {
-				t.Fatalf("the data connection issued no ticket (puts %d -> %d)", before, len(puts))
-			}
-			dataTicket := puts[len(puts)-1]
+		f.handshakeControl(t, 7, cache)
+		before := len(cache.stored())
+		cs, err := f.dial(dat.addr, cache, nil)
+		wantAccepted(t, dat, cs, err, true)
+		puts := cache.stored()
+		if len(puts) <= before || puts[len(puts)-1] == nil {
+			t.Fatalf("the data connection issued no ticket (puts %d -> %d)", before, len(puts))
+		}
+		dataTicket := puts[len(puts)-1]
 
-			// Only the data connection's ticket: resumed by the owner's next
-			// data connection...
-			cs, err = f.dial(dat.addr, only(dataTicket), nil)
-			wantResumed(t, dat, cs, err)
-			refused.check(t, 0)
+		// Only the data connection's ticket: resumed by the owner's next
+		// data connection...
+		cs, err = f.dial(dat.addr, only(dataTicket), nil)
+		wantAccepted(t, dat, cs, err, true)
+		refused.check(t, 0)
 
-			// ...and marked with the owner's id, so refused by another session.
-			_, err = f.dial(other.addr, only(dataTicket), nil)
-			wantRefused(t, other, err)
-			otherRefused.check(t, 1)
-		})
-	}
+		// ...and marked with the owner's id, so refused by another session.
+		_, err = f.dial(other.addr, only(dataTicket), nil)
+		wantRefused(t, other, err)
+		otherRefused.check(t, 1)
+	})
 }
 
 func TestDataBindingConcurrent(t *testing.T) {
-	for _, v := range bindVersions {
-		t.Run(v.name, func(t *testing.T) {
-			f := newBindFixture(t, v.vers)
-			idOf := func(c net.Conn) (uint64, bool) {
-				ic, ok := c.(*idConn)
-				if !ok {
-					return 0, false
-				}
-				return ic.id, true
+	eachVersion(t, func(t *testing.T, f *bindFixture) {
+		idOf := func(c net.Conn) (uint64, bool) {
+			ic, ok := c.(*idConn)
+			if !ok {
+				return 0, false
 			}
-			ctl := startBindServer(t, true, func(c net.Conn) *tls.Config {
-				id, _ := idOf(c)
-				return ControlConfig(f.base, id)
-			})
-			refused := &refusals{}
-			resolve := func(c net.Conn) (Owner, bool) {
-				id, ok := idOf(c)
-				return Owner{ID: id, Client: addrOf(c), RequireReuse: true}, ok
-			}
-			dataCfg := DataConfig(f.base, DataBinding{Resolve: resolve, Required: true, Refused: refused.record})
-			dat := startBindServer(t, true, func(net.Conn) *tls.Config { return dataCfg })
-
-			const workers, pairs = 20, 3
-			var wg sync.WaitGroup
-			errs := make(chan error, workers*(pairs+1))
-			for w := range workers {
-				wg.Go(func() {
-					// One client per worker: each new control connection
-					// resumes the previous one's ticket and re-marks it.
-					cache := tls.NewLRUClientSessionCache(4)
-					for p := range pairs {
-						id := uint64(1000*w + p)
-						if _, err := f.dial(ctl.addr, cache, &id); err != nil {
-							errs <- fmt.Errorf("worker %d control %d: %w", w, id, err)
-							return
-						}
-						cs, err := f.dial(dat.addr, cache, &id)
-						if err != nil {
-							errs <- fmt.Errorf("worker %d data %d: %w", w, id, err)
-							return
-						}
-						if !cs.DidResume {
-							errs <- fmt.Errorf("worker %d data %d: not resumed", w, id)
-						}
-					}
-					// A data connection claiming to belong to another
-					// worker's session is refused (last: a failed TLS 1.2
-					// resumption drops the client's ticket).
-					wrong := uint64(1000*((w+1)%workers) + pairs - 1)
-					if _, err := f.dial(dat.addr, cache, &wrong); err == nil {
-						errs <- fmt.Errorf("worker %d: data connection for session %d was not refused", w, wrong)
-					}
-				})
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Error(err)
-			}
-
-			for range workers * pairs {
-				if r := ctl.next(t); r.err != nil {
-					t.Errorf("control server: %v", r.err)
-				}
-			}
-			ok, bad := 0, 0
-			for range workers * (pairs + 1) {
-				r := dat.next(t)
-				switch {
-				case r.err == nil && r.state.DidResume:
-					ok++
-				case errors.Is(r.err, ErrSessionNotReused):
-					bad++
-				default:
-					t.Errorf("data server: err=%v resumed=%v", r.err, r.state.DidResume)
-				}
-			}
-			if ok != workers*pairs || bad != workers {
-				t.Errorf("data handshakes: %d resumed, %d refused; want %d and %d", ok, bad, workers*pairs, workers)
-			}
-			refused.check(t, workers)
+			return ic.id, true
+		}
+		ctl := startBindServer(t, true, func(c net.Conn) *tls.Config {
+			id, _ := idOf(c)
+			return ControlConfig(f.base, id)
 		})
-	}
+		refused := &refusals{}
+		resolve := func(c net.Conn) (Owner, bool) {
+			id, ok := idOf(c)
+			return Owner{ID: id, Client: addrOf(c), RequireReuse: true}, ok
+		}
+		dataCfg := DataConfig(f.base, DataBinding{Resolve: resolve, Required: true, Refused: refused.record})
+		dat := startBindServer(t, true, func(net.Conn) *tls.Config { return dataCfg })
+
+		const workers, pairs = 20, 3
+		var wg sync.WaitGroup
+		errs := make(chan error, workers*(pairs+1))
+		for w := range workers {
+			wg.Go(func() {
+				// One client per worker: each new control connection
+				// resumes the previous one's ticket and re-marks it.
+				cache := tls.NewLRUClientSessionCache(4)
+				for p := range pairs {
+					id := uint64(1000*w + p)
+					if _, err := f.dial(ctl.addr, cache, &id); err != nil {
+						errs <- fmt.Errorf("worker %d control %d: %w", w, id, err)
+						return
+					}
+					cs, err := f.dial(dat.addr, cache, &id)
+					if err != nil {
+						errs <- fmt.Errorf("worker %d data %d: %w", w, id, err)
+						return
+					}
+					if !cs.DidResume {
+						errs <- fmt.Errorf("worker %d data %d: not resumed", w, id)
+					}
+				}
+				// A data connection claiming to belong to another
+				// worker's session is refused (last: a failed TLS 1.2
+				// resumption drops the client's ticket).
+				wrong := uint64(1000*((w+1)%workers) + pairs - 1)
+				if _, err := f.dial(dat.addr, cache, &wrong); err == nil {
+					errs <- fmt.Errorf("worker %d: data connection for session %d was not refused", w, wrong)
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+
+		for range workers * pairs {
+			if r := ctl.next(t); r.err != nil {
+				t.Errorf("control server: %v", r.err)
+			}
+		}
+		ok, bad := 0, 0
+		for range workers * (pairs + 1) {
+			r := dat.next(t)
+			switch {
+			case r.err == nil && r.state.DidResume:
+				ok++
+			case errors.Is(r.err, ErrSessionNotReused):
+				bad++
+			default:
+				t.Errorf("data server: err=%v resumed=%v", r.err, r.state.DidResume)
+			}
+		}
+		if ok != workers*pairs || bad != workers {
+			t.Errorf("data handshakes: %d resumed, %d refused; want %d and %d", ok, bad, workers*pairs, workers)
+		}
+		refused.check(t, workers)
+	})
 }
 
 func TestSessionMark(t *testing.T) {
@@ -633,47 +316,43 @@ func TestDataConfigKeepsBase(t *testing.T) {
 // configs they return get the marking hooks, and base's VerifyConnection
 // still runs (first) on data handshakes.
 func TestBindingChainsBaseHooks(t *testing.T) {
-	for _, v := range bindVersions {
-		t.Run(v.name, func(t *testing.T) {
-			f := newBindFixture(t, v.vers)
-			plain := f.base
-			var veto atomic.Bool
-			vetoErr := errors.New("vetoed by base")
-			inner := plain.Clone()
-			inner.VerifyConnection = func(tls.ConnectionState) error {
-				if veto.Load() {
-					return vetoErr
-				}
-				return nil
+	eachVersion(t, func(t *testing.T, f *bindFixture) {
+		plain := f.base
+		var veto atomic.Bool
+		vetoErr := errors.New("vetoed by base")
+		inner := plain.Clone()
+		inner.VerifyConnection = func(tls.ConnectionState) error {
+			if veto.Load() {
+				return vetoErr
 			}
-			var hooked atomic.Int32
-			base := plain.Clone()
-			base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
-				hooked.Add(1)
-				return inner, nil
-			}
-			f.base = base
-			ctl := f.control(t, 7)
-			dat, refused := f.data(t, ptr(7), true)
+			return nil
+		}
+		var hooked atomic.Int32
+		base := plain.Clone()
+		base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			hooked.Add(1)
+			return inner, nil
+		}
+		f.base = base
+		dat, refused := f.data(t, ptr(7), true)
 
-			cache := &recordingCache{ClientSessionCache: tls.NewLRUClientSessionCache(4)}
-			f.handshakeControl(t, ctl, cache)
-			ticket := cache.stored()[len(cache.stored())-1]
-			cs, err := f.dial(dat.addr, only(ticket), nil)
-			wantResumed(t, dat, cs, err)
-			if hooked.Load() != 2 {
-				t.Fatalf("base GetConfigForClient called %d times, want 2", hooked.Load())
-			}
+		cache := &recordingCache{ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+		f.handshakeControl(t, 7, cache)
+		ticket := cache.stored()[len(cache.stored())-1]
+		cs, err := f.dial(dat.addr, only(ticket), nil)
+		wantAccepted(t, dat, cs, err, true)
+		if hooked.Load() != 2 {
+			t.Fatalf("base GetConfigForClient called %d times, want 2", hooked.Load())
+		}
 
-			veto.Store(true)
-			_, err = f.dial(dat.addr, only(ticket), nil)
-			if err == nil {
-				t.Fatal("client saw no error")
-			}
-			if r := dat.next(t); !errors.Is(r.err, vetoErr) {
-				t.Fatalf("data server error %v, want base's veto", r.err)
-			}
-			refused.check(t, 0)
-		})
-	}
+		veto.Store(true)
+		_, err = f.dial(dat.addr, only(ticket), nil)
+		if err == nil {
+			t.Fatal("client saw no error")
+		}
+		if r := dat.next(t); !errors.Is(r.err, vetoErr) {
+			t.Fatalf("data server error %v, want base's veto", r.err)
+		}
+		refused.check(t, 0)
+	})
 }

@@ -27,39 +27,35 @@ func clientHello(t testing.TB, cfg *tls.Config) []byte {
 }
 
 func TestParseClientHello(t *testing.T) {
-	for _, v := range bindVersions {
-		t.Run(v.name, func(t *testing.T) {
-			f := newBindFixture(t, v.vers)
-			ctl := f.control(t, 7)
-			cache := tls.NewLRUClientSessionCache(4)
-			f.handshakeControl(t, ctl, cache)
-			cfg := &tls.Config{ServerName: "localhost", RootCAs: f.roots, ClientSessionCache: cache, MinVersion: v.vers, MaxVersion: v.vers}
-			raw := clientHello(t, cfg)
-			_, msg, err := readClientHello(bytes.NewReader(raw))
-			if err != nil {
-				t.Fatal(err)
-			}
-			h, ok := parseClientHello(msg)
-			if !ok {
-				t.Fatal("a Go ClientHello did not parse")
-			}
-			tls13 := v.vers == tls.VersionTLS13
-			if h.tls13 != tls13 {
-				t.Fatalf("tls13 = %v", h.tls13)
-			}
-			offered := h.offered(tls13)
-			if len(offered) != 1 {
-				t.Fatalf("%d tickets offered, want the cached one", len(offered))
-			}
-			ss, err := f.base.DecryptTicket(offered[0], tls.ConnectionState{})
-			if err != nil || ss == nil {
-				t.Fatalf("the offered ticket does not decrypt: %v", err)
-			}
-			if id, ok := markOf(ss); !ok || id != 7 {
-				t.Fatalf("ticket mark %d, %v; want 7", id, ok)
-			}
-		})
-	}
+	eachVersion(t, func(t *testing.T, f *bindFixture) {
+		cache := tls.NewLRUClientSessionCache(4)
+		f.handshakeControl(t, 7, cache)
+		cfg := &tls.Config{ServerName: "localhost", RootCAs: f.roots, ClientSessionCache: cache, MinVersion: f.vers, MaxVersion: f.vers}
+		raw := clientHello(t, cfg)
+		_, msg, err := readClientHello(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, ok := parseClientHello(msg)
+		if !ok {
+			t.Fatal("a Go ClientHello did not parse")
+		}
+		tls13 := f.vers == tls.VersionTLS13
+		if h.tls13 != tls13 {
+			t.Fatalf("tls13 = %v", h.tls13)
+		}
+		offered := h.offered(tls13)
+		if len(offered) != 1 {
+			t.Fatalf("%d tickets offered, want the cached one", len(offered))
+		}
+		ss, err := f.base.DecryptTicket(offered[0], tls.ConnectionState{})
+		if err != nil || ss == nil {
+			t.Fatalf("the offered ticket does not decrypt: %v", err)
+		}
+		if id, ok := markOf(ss); !ok || id != 7 {
+			t.Fatalf("ticket mark %d, %v; want 7", id, ok)
+		}
+	})
 }
 
 // FuzzClientHello feeds arbitrary bytes to the ClientHello reader and

@@ -13,11 +13,10 @@ import (
 )
 
 // screenFixture is a data listener behind DataTLS.Screen whose every
-// connection is owned by owner; the server side wraps accepted conns with
-// DataTLS.Config like ftpserverlib does, writes one byte and reads to EOF.
+// connection is owned by owner; the server side (a bindServer) wraps
+// accepted conns with DataTLS.Config like ftpserverlib does.
 type screenFixture struct {
-	addr    string
-	results chan bindResult
+	*bindServer
 	mu      sync.Mutex
 	refused []error
 	byAddr  int
@@ -26,7 +25,7 @@ type screenFixture struct {
 
 func startScreen(t *testing.T, f *bindFixture, owner Owner, peers map[uint64]Peer) *screenFixture {
 	t.Helper()
-	s := &screenFixture{results: make(chan bindResult, 16)}
+	s := &screenFixture{}
 	d := NewDataTLS(f.base, DataBinding{
 		Resolve: func(c net.Conn) (Owner, bool) {
 			o := owner
@@ -57,36 +56,7 @@ func startScreen(t *testing.T, f *bindFixture, owner Owner, peers map[uint64]Pee
 			s.foreign++
 		},
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.addr = ln.Addr().String()
-	screened := d.Screen(ln)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := screened.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(bindTimeout))
-				tc := tls.Server(c, d.Config())
-				err := tc.Handshake()
-				s.results <- bindResult{conn: c, state: tc.ConnectionState(), err: err}
-				if err == nil {
-					_, _ = tc.Write([]byte{'!'})
-					_, _ = io.Copy(io.Discard, tc)
-				}
-			})
-		}
-	})
-	t.Cleanup(func() {
-		_ = screened.Close()
-		wg.Wait()
-	})
+	s.bindServer = serveBind(t, d.Screen(listen(t)), false, func(net.Conn) *tls.Config { return d.Config() })
 	return s
 }
 
@@ -94,17 +64,6 @@ func (s *screenFixture) refusals() []error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]error(nil), s.refused...)
-}
-
-func (s *screenFixture) next(t *testing.T) bindResult {
-	t.Helper()
-	select {
-	case r := <-s.results:
-		return r
-	case <-time.After(bindTimeout):
-		t.Fatal("timed out waiting for a server handshake")
-		return bindResult{}
-	}
 }
 
 // dialData is a data client: it completes its handshake and reads what the
@@ -158,109 +117,95 @@ func wantCleanRefusal(t *testing.T, s *screenFixture, got []byte, err error, sen
 }
 
 func TestScreenResumedPasses(t *testing.T) {
-	for _, v := range bindVersions {
-		t.Run(v.name, func(t *testing.T) {
-			f := newBindFixture(t, v.vers)
-			ctl := f.control(t, 7)
-			s := startScreen(t, f, Owner{ID: 7, User: "alice", RequireReuse: true, DataProtected: true}, nil)
-			cache := tls.NewLRUClientSessionCache(4)
-			f.handshakeControl(t, ctl, cache)
-			cs, got, err := f.dialData(t, s.addr, cache)
-			if err != nil || string(got) != "!" || !cs.DidResume {
-				t.Fatalf("resumed client: read %q, %v, resumed %v", got, err, cs.DidResume)
-			}
-			if r := s.next(t); r.err != nil || !r.state.DidResume {
-				t.Fatalf("server: %v resumed %v", r.err, r.state.DidResume)
-			}
-			if n := len(s.refusals()); n != 0 {
-				t.Fatalf("%d refusals", n)
-			}
-		})
-	}
+	eachVersion(t, func(t *testing.T, f *bindFixture) {
+		s := startScreen(t, f, Owner{ID: 7, User: "alice", RequireReuse: true, DataProtected: true}, nil)
+		cache := tls.NewLRUClientSessionCache(4)
+		f.handshakeControl(t, 7, cache)
+		cs, got, err := f.dialData(t, s.addr, cache)
+		if err != nil || string(got) != "!" || !cs.DidResume {
+			t.Fatalf("resumed client: read %q, %v, resumed %v", got, err, cs.DidResume)
+		}
+		if r := s.next(t); r.err != nil || !r.state.DidResume {
+			t.Fatalf("server: %v resumed %v", r.err, r.state.DidResume)
+		}
+		if n := len(s.refusals()); n != 0 {
+			t.Fatalf("%d refusals", n)
+		}
+	})
 }
 
 func TestScreenRefusesCleanly(t *testing.T) {
-	for _, v := range bindVersions {
-		t.Run(v.name, func(t *testing.T) {
-			f := newBindFixture(t, v.vers)
-			s := startScreen(t, f, Owner{ID: 7, User: "alice", RequireReuse: true, DataProtected: true}, nil)
-			cache := tls.NewLRUClientSessionCache(4)
-			_, got, err := f.dialData(t, s.addr, cache)
-			wantCleanRefusal(t, s, got, err, ErrSessionNotReused)
-			if err != nil && strings.Contains(err.Error(), "certificate") {
-				t.Fatalf("client error %v looks like a certificate problem", err)
-			}
-			if _, ok := cache.Get("localhost"); ok {
-				t.Fatal("a refused data connection gave the client a session ticket")
-			}
-		})
-	}
+	eachVersion(t, func(t *testing.T, f *bindFixture) {
+		s := startScreen(t, f, Owner{ID: 7, User: "alice", RequireReuse: true, DataProtected: true}, nil)
+		cache := tls.NewLRUClientSessionCache(4)
+		_, got, err := f.dialData(t, s.addr, cache)
+		wantCleanRefusal(t, s, got, err, ErrSessionNotReused)
+		if err != nil && strings.Contains(err.Error(), "certificate") {
+			t.Fatalf("client error %v looks like a certificate problem", err)
+		}
+		if _, ok := cache.Get("localhost"); ok {
+			t.Fatal("a refused data connection gave the client a session ticket")
+		}
+	})
 }
 
 func TestScreenSameUserOtherControlConnection(t *testing.T) {
 	client := netip.MustParseAddr("127.0.0.1")
-	for _, v := range bindVersions {
-		t.Run(v.name, func(t *testing.T) {
-			for _, tc := range []struct {
-				name   string
-				peer   Peer
-				accept bool
-			}{
-				{"same user and address", Peer{User: "alice", Client: client}, true},
-				{"other user", Peer{User: "bob", Client: client}, false},
-				{"other address", Peer{User: "alice", Client: netip.MustParseAddr("127.0.0.2")}, false},
-			} {
-				t.Run(tc.name, func(t *testing.T) {
-					f := newBindFixture(t, v.vers)
-					ctl := f.control(t, 7) // another control connection...
-					owner := Owner{ID: 8, User: "alice", RequireReuse: true, DataProtected: true}
-					s := startScreen(t, f, owner, map[uint64]Peer{7: tc.peer}) // ...than the owner 8
-					cache := tls.NewLRUClientSessionCache(4)
-					f.handshakeControl(t, ctl, cache)
-					cs, got, err := f.dialData(t, s.addr, cache)
-					if !tc.accept {
-						wantCleanRefusal(t, s, got, err, ErrSessionNotReused)
-						return
-					}
-					if err != nil || string(got) != "!" || !cs.DidResume {
-						t.Fatalf("client: read %q, %v, resumed %v", got, err, cs.DidResume)
-					}
-					if r := s.next(t); r.err != nil {
-						t.Fatalf("server: %v", r.err)
-					}
-				})
-			}
-		})
-	}
-}
-
-func TestScreenAfterCCCAcceptsByAddress(t *testing.T) {
-	for _, v := range bindVersions {
-		t.Run(v.name, func(t *testing.T) {
-			for _, strict := range []bool{false, true} {
-				f := newBindFixture(t, v.vers)
-				owner := Owner{ID: 7, User: "alice", RequireReuse: true, Cleared: true, RequireReuseAfterCCC: strict, DataProtected: true}
-				s := startScreen(t, f, owner, nil)
-				cs, got, err := f.dialData(t, s.addr, tls.NewLRUClientSessionCache(4))
-				if strict {
+	eachVersion(t, func(t *testing.T, f *bindFixture) {
+		for _, tc := range []struct {
+			name   string
+			peer   Peer
+			accept bool
+		}{
+			{"same user and address", Peer{User: "alice", Client: client}, true},
+			{"other user", Peer{User: "bob", Client: client}, false},
+			{"other address", Peer{User: "alice", Client: netip.MustParseAddr("127.0.0.2")}, false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				owner := Owner{ID: 8, User: "alice", RequireReuse: true, DataProtected: true}
+				s := startScreen(t, f, owner, map[uint64]Peer{7: tc.peer})
+				cache := tls.NewLRUClientSessionCache(4)
+				f.handshakeControl(t, 7, cache) // another control connection than the owner 8
+				cs, got, err := f.dialData(t, s.addr, cache)
+				if !tc.accept {
 					wantCleanRefusal(t, s, got, err, ErrSessionNotReused)
-					continue
+					return
 				}
-				if err != nil || string(got) != "!" || cs.DidResume {
-					t.Fatalf("after CCC: read %q, %v, resumed %v; want accepted without resumption", got, err, cs.DidResume)
+				if err != nil || string(got) != "!" || !cs.DidResume {
+					t.Fatalf("client: read %q, %v, resumed %v", got, err, cs.DidResume)
 				}
 				if r := s.next(t); r.err != nil {
 					t.Fatalf("server: %v", r.err)
 				}
-				s.mu.Lock()
-				byAddr := s.byAddr
-				s.mu.Unlock()
-				if byAddr != 1 {
-					t.Fatalf("AcceptedByAddress called %d times, want 1", byAddr)
-				}
+			})
+		}
+	})
+}
+
+func TestScreenAfterCCCAcceptsByAddress(t *testing.T) {
+	eachVersion(t, func(t *testing.T, f *bindFixture) {
+		for _, strict := range []bool{false, true} {
+			owner := Owner{ID: 7, User: "alice", RequireReuse: true, Cleared: true, RequireReuseAfterCCC: strict, DataProtected: true}
+			s := startScreen(t, f, owner, nil)
+			cs, got, err := f.dialData(t, s.addr, tls.NewLRUClientSessionCache(4))
+			if strict {
+				wantCleanRefusal(t, s, got, err, ErrSessionNotReused)
+				continue
 			}
-		})
-	}
+			if err != nil || string(got) != "!" || cs.DidResume {
+				t.Fatalf("after CCC: read %q, %v, resumed %v; want accepted without resumption", got, err, cs.DidResume)
+			}
+			if r := s.next(t); r.err != nil {
+				t.Fatalf("server: %v", r.err)
+			}
+			s.mu.Lock()
+			byAddr := s.byAddr
+			s.mu.Unlock()
+			if byAddr != 1 {
+				t.Fatalf("AcceptedByAddress called %d times, want 1", byAddr)
+			}
+		}
+	})
 }
 
 func TestScreenOtherAddressClosed(t *testing.T) {
