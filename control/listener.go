@@ -128,6 +128,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 }
 
+// refuseWriteTimeout bounds the 421 written to a connection over a cap.
+const refuseWriteTimeout = 2 * time.Second
+
 // refuse answers a connection over a cap and closes it.
 func (l *Listener) refuse(raw net.Conn, reason string) {
 	defer raw.Close()
@@ -136,7 +139,7 @@ func (l *Listener) refuse(raw net.Conn, reason string) {
 	if l.opts.Implicit {
 		return // a TLS client would not understand a clear reply
 	}
-	_ = raw.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	_ = raw.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))
 	_, _ = io.WriteString(raw, "421 Too many connections ("+reason+"); try again later.\r\n")
 }
 

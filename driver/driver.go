@@ -50,12 +50,16 @@ type liveConfig struct {
 	banner  string
 }
 
+// dataConnectSeconds is how long the lib waits for a data connection to be
+// made (the client's passive connect, or ours in active mode).
+const dataConnectSeconds = 30
+
 func (d *Driver) settings(listener *control.Listener) *ftpserver.Settings {
 	return &ftpserver.Settings{
 		Listener:                 listener,
 		Banner:                   d.cfg.Server.Banner,
 		IdleTimeout:              int(d.cfg.Server.IdleTimeout.Std().Seconds()),
-		ConnectionTimeout:        30,
+		ConnectionTimeout:        dataConnectSeconds,
 		PassiveTransferPortRange: d.ports,
 		PublicIPResolver:         d.passiveAddress,
 		DisableActiveMode:        !d.cfg.Active.Enabled,

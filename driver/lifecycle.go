@@ -76,7 +76,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// seen keeps every session met, even after the lib forgot it: the
 	// lib ends a session before its transfer goroutine has finished.
 	seen := make(map[*session]struct{})
-	ticker := time.NewTicker(50 * time.Millisecond)
+	ticker := time.NewTicker(shutdownPoll)
 	defer ticker.Stop()
 	for {
 		for _, ss := range s.driver.sessionList() {
@@ -97,6 +97,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
+// How often Shutdown looks at the sessions, and cut at the connections
+// still closing.
+const (
+	shutdownPoll = 50 * time.Millisecond
+	cutPoll      = 10 * time.Millisecond
+)
+
 // cutGrace bounds the wait, after a cut, for the connections to close and
 // the aborted transfers to clean up.
 const cutGrace = 2 * time.Second
@@ -115,7 +122,7 @@ func (s *Server) cut(seen map[*session]struct{}) int {
 	// and their transfer goroutines after that.
 	deadline := time.Now().Add(cutGrace)
 	for (s.driver.registry.Len() > 0 || transfersRunning(seen)) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(cutPoll)
 	}
 	for ss := range seen {
 		if n := ss.transfersInProgress(); n > 0 {

@@ -58,6 +58,9 @@ const (
 // (clients connected over IPv6 use EPSV).
 var ErrNotIPv4 = errors.New("PASV can announce only an IPv4 address; use EPSV")
 
+// resolveTimeout bounds one resolution of the public DNS name.
+const resolveTimeout = 10 * time.Second
+
 // DefaultRefresh is how often a public DNS name is resolved again.
 const DefaultRefresh = 5 * time.Minute
 
@@ -111,7 +114,7 @@ func (a *Announcer) Refresh(ctx context.Context) error {
 	if a.name == "" {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
 	defer cancel()
 	addrs, err := a.opts.Resolver.LookupNetIP(ctx, "ip4", a.name)
 	if err != nil {

@@ -17,6 +17,9 @@ const (
 	maxCandidates = 999
 	// roundTimeout frees a round the lib abandoned (it never should).
 	roundTimeout = time.Second
+	// bindSettle is how long a new round waits, while another round is
+	// open, before it looks again.
+	bindSettle = 10 * time.Millisecond
 	// tentativeFor is how long the first candidate of a round is put last
 	// in other rounds, while its session binds it.
 	tentativeFor = 2 * time.Second
@@ -126,7 +129,7 @@ func (a *Allocator) NumberAttempts() int {
 	defer a.mu.Unlock()
 	for {
 		if a.roundOpen && a.now().Sub(a.roundStart) < roundTimeout {
-			a.waitLocked(a.now().Add(10 * time.Millisecond))
+			a.waitLocked(a.now().Add(bindSettle))
 			continue
 		}
 		candidates := a.candidatesLocked()

@@ -138,6 +138,10 @@ func (d *daemon) shutdown(serveErr <-chan error) error {
 	return nil
 }
 
+// metricsHeaderTimeout bounds how long a scraper may take to send its
+// request headers.
+const metricsHeaderTimeout = 5 * time.Second
+
 // closeMetrics stops the metrics endpoint at once, if it runs.
 func (d *daemon) closeMetrics() {
 	if d.metrics != nil {
@@ -155,7 +159,7 @@ func startMetrics(addr string, m *metrics.Metrics, logger *zap.Logger, workers *
 	if err != nil {
 		return nil, fmt.Errorf("metrics.listen %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: metricsHeaderTimeout}
 	workers.Go(func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("metrics endpoint stopped", zap.Error(err))
