@@ -1,11 +1,8 @@
 package driver_test
 
 import (
-	"crypto/tls"
-	"net"
-	"os"
+	"fmt"
 	"path/filepath"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,13 +11,20 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
-	"golang.org/x/crypto/bcrypt"
 
 	"ftpsd/config"
 	"ftpsd/driver"
-	"ftpsd/internal/testenv"
+	"ftpsd/internal/ftptest"
 	"ftpsd/tlsconf"
 )
+
+// The end-to-end tests run an ftpsd server in-process (startServer) and
+// drive it with ftptest's raw client, the jlaffaye/ftp Go client and real
+// FTPS clients (curl, lftp, Python's ftplib, rclone, wget, Apache Commons
+// Net; see tools_test.go). The files hold one feature each: transfers,
+// logins, CCC, data-connection session reuse and binding, the client
+// matrix under that binding, passive and active ports, the TLS policy,
+// the read-only user, broken uploads and bad input.
 
 // Test accounts of every test server.
 const (
@@ -49,15 +53,6 @@ func (s *testServer) AliceDir() string { return filepath.Join(s.Root, aliceHomeD
 // ReaderDir is the read-only user's home on disk.
 func (s *testServer) ReaderDir() string { return filepath.Join(s.Root, readerHome) }
 
-func mustHash(t testing.TB, pass string) string {
-	t.Helper()
-	h, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(h)
-}
-
 // testConfig returns a valid configuration on loopback ports chosen by the
 // kernel, with a free passive range.
 func testConfig(t testing.TB) config.Config {
@@ -65,12 +60,12 @@ func testConfig(t testing.TB) config.Config {
 	cfg := config.Default()
 	cfg.Server.Listen = "127.0.0.1:0"
 	cfg.Server.ImplicitListen = "127.0.0.1:0"
-	cfg.Passive.Ports = freePortRange(t, 20).String()
+	setPassivePorts(&cfg, ftptest.PortRange(t, 20))
 	cfg.Storage.Root = t.TempDir()
 	cfg.Server.MaxConnectionsPerIP = 0 // every test client comes from 127.0.0.1
 	cfg.Users = []config.User{
-		{Name: userName, PasswordHash: mustHash(t, userPass), Home: aliceHomeDir},
-		{Name: readerName, PasswordHash: mustHash(t, readerPass), Home: readerHome, ReadOnly: true},
+		{Name: userName, PasswordHash: ftptest.HashPassword(t, userPass), Home: aliceHomeDir},
+		{Name: readerName, PasswordHash: ftptest.HashPassword(t, readerPass), Home: readerHome, ReadOnly: true},
 	}
 	return cfg
 }
@@ -113,12 +108,8 @@ func startServer(t testing.TB, edit func(*config.Config)) *testServer {
 		}
 		// The test's clients are closed by now (cleanups run last first):
 		// every session must end by itself.
-		deadline := time.Now().Add(10 * time.Second)
-		for srv.Sessions() > 0 && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if n := srv.Sessions(); n > 0 {
-			t.Errorf("%d sessions still open 10s after the test's clients closed", n)
+		if !ftptest.Eventually(10*time.Second, func() bool { return srv.Sessions() == 0 }) {
+			t.Errorf("%d sessions still open 10s after the test's clients closed", srv.Sessions())
 		}
 	})
 	ts := &testServer{Addr: srv.Addr().String(), Root: cfg.Storage.Root, Cfg: cfg, Logs: logs, TLS: store}
@@ -126,44 +117,6 @@ func startServer(t testing.TB, edit func(*config.Config)) *testServer {
 		ts.Implicit = a.String()
 	}
 	return ts
-}
-
-// freePortRange finds n consecutive ports that are free on 127.0.0.1 now.
-func freePortRange(t testing.TB, n int) config.PortRange {
-	t.Helper()
-	// Below the kernel's ephemeral range (32768-60999), where the tests'
-	// own client sockets could take passive ports.
-	const low, high = 20000, 32768
-	slots := (high - low) / n
-	first := os.Getpid() + int(time.Now().UnixNano()/1e6)
-	for i := range slots {
-		start := low + ((first+i)%slots)*n
-		if rangeFree(start, n) {
-			return config.PortRange{Start: start, End: start + n - 1}
-		}
-	}
-	t.Fatal("no free passive port range")
-	return config.PortRange{}
-}
-
-func rangeFree(start, n int) bool {
-	for p := start; p < start+n; p++ {
-		l, err := net.Listen("tcp", net.JoinHostPort("0.0.0.0", strconv.Itoa(p)))
-		if err != nil {
-			return false
-		}
-		_ = l.Close()
-	}
-	return true
-}
-
-// clientTLS is the TLS config of one test client (self-signed server). A
-// client uses the same config for its control and data connections: the
-// fixed ServerName makes them share a session-cache entry, so that data
-// connections resume the control connection's session.
-func clientTLS() *tls.Config {
-	return &tls.Config{InsecureSkipVerify: true, ServerName: "localhost",
-		ClientSessionCache: tls.NewLRUClientSessionCache(8)}
 }
 
 // gatedCore passes log entries to the test output only while on, since a
@@ -184,8 +137,69 @@ func (g *gatedCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.Ch
 	return g.Core.Check(e, ce)
 }
 
-// needTool is testenv.NeedTool.
-func needTool(t testing.TB, name, pkg string) string {
+// Config fields whose types are about to change (strings today) are
+// written here only.
+
+// setPassivePorts sets passive.ports.
+func setPassivePorts(cfg *config.Config, r ftptest.Range) { cfg.Passive.Ports = r.String() }
+
+// setInternalNetworks sets passive.internal_networks.
+func setInternalNetworks(cfg *config.Config, cidrs ...string) { cfg.Passive.InternalNetworks = cidrs }
+
+// logsWith returns the entries with message msg whose context has every
+// key=value of fields.
+func logsWith(logs *observer.ObservedLogs, msg string, fields map[string]any) []observer.LoggedEntry {
+	var out []observer.LoggedEntry
+	for _, e := range logs.FilterMessage(msg).All() {
+		ctx := e.ContextMap()
+		ok := true
+		for k, v := range fields {
+			if fmt.Sprint(ctx[k]) != fmt.Sprint(v) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// countLogs is len(logsWith) for the server's log.
+func (s *testServer) countLogs(msg string, fields map[string]any) int {
+	return len(logsWith(s.Logs, msg, fields))
+}
+
+// waitLogs fails unless the server logs exactly want lines with message
+// msg and fields within 10s.
+func waitLogs(t *testing.T, ts *testServer, msg string, fields map[string]any, want int) {
 	t.Helper()
-	return testenv.NeedTool(t, name, pkg)
+	if !ftptest.Eventually(10*time.Second, func() bool { return ts.countLogs(msg, fields) >= want }) {
+		t.Fatalf("the server logged %d %q lines %v, want %d", ts.countLogs(msg, fields), msg, fields, want)
+	}
+	if got := ts.countLogs(msg, fields); got != want {
+		t.Fatalf("the server logged %d %q lines %v, want exactly %d", got, msg, fields, want)
+	}
+}
+
+// serveFile starts a server (testConfig changed by edit, which may be nil)
+// whose user alice has a file name of n random bytes, and returns them.
+func serveFile(t *testing.T, edit func(*config.Config), name string, n int) (*testServer, []byte) {
+	t.Helper()
+	ts := startServer(t, edit)
+	data := ftptest.RandomData(t, n)
+	ftptest.WriteFile(t, ts.AliceDir(), name, data)
+	return ts, data
+}
+
+// refusals returns how many data connections the server refused so far.
+func refusals(ts *testServer) int { return ts.countLogs("data connection refused", nil) }
+
+// assertNoRefusals fails if the server refused a data connection.
+func assertNoRefusals(t *testing.T, ts *testServer) {
+	t.Helper()
+	if n := refusals(ts); n != 0 {
+		t.Fatalf("%d data connections refused", n)
+	}
 }
