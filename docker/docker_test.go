@@ -16,16 +16,11 @@ package docker_test
 
 import (
 	"archive/tar"
-	"bytes"
-	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,10 +31,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
+	"ftpsd/internal/ftptest"
 	"ftpsd/internal/testcert"
-
 	"ftpsd/internal/testenv"
 )
 
@@ -130,14 +123,11 @@ func runServer(t *testing.T, p *podman, curl, image, suffix string) {
 		t.Cleanup(func() { p.run(time.Minute, "unshare", "rm", "-rf", filepath.Join(dataDir, "home")) })
 	}
 
-	ports := freePorts(t, 2+passiveCount)
-	listen, implicit := ports[0], ports[1]
-	pasvLo, pasvHi := ports[2], ports[len(ports)-1]
+	ports := ftptest.PortRange(t, 2+passiveCount)
+	listen, implicit := ports.Start, ports.Start+1
+	pasvLo, pasvHi := ports.Start+2, ports.End
 	user, pass := "tester", randomHex(t, 12)
-	hash, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hash := ftptest.HashPassword(t, pass)
 	conf := fmt.Sprintf(`[server]
 listen = "127.0.0.1:%d"
 implicit_listen = "127.0.0.1:%d"
@@ -163,9 +153,7 @@ home = "home"
 [log]
 level = "info"
 `, listen, implicit, pasvLo, pasvHi, storageRoot, user, hash)
-	if err := os.WriteFile(filepath.Join(confDir, "ftpsd.toml"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	ftptest.WriteFile(t, confDir, "ftpsd.toml", []byte(conf))
 
 	container := "ftpsd-test-" + suffix
 	t.Cleanup(func() {
@@ -194,7 +182,7 @@ level = "info"
 		t.Helper()
 		full := append([]string{"--silent", "--show-error", "--noproxy", "*", "--ssl-reqd", "--insecure",
 			"--max-time", "30", "--user", cred}, args...)
-		out, errOut, err := runCmd(45*time.Second, nil, curl, full...)
+		out, errOut, err := ftptest.Cmd{Timeout: 45 * time.Second}.Run(curl, full...)
 		if err != nil {
 			t.Fatalf("curl %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
 		}
@@ -206,14 +194,8 @@ level = "info"
 
 	// Upload, list, download, compare.
 	work := t.TempDir()
-	payload := make([]byte, 3<<20+123)
-	if _, err := rand.Read(payload); err != nil {
-		t.Fatal(err)
-	}
-	upFile := filepath.Join(work, "upload.bin")
-	if err := os.WriteFile(upFile, payload, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	payload := ftptest.RandomData(t, 3<<20+123)
+	upFile := ftptest.WriteFile(t, work, "upload.bin", payload)
 	curlFTP("--upload-file", upFile, base+"data.bin")
 	if out := curlFTP(base); !strings.Contains(out, "data.bin") {
 		t.Errorf("LIST after upload does not show data.bin:\n%s", out)
@@ -224,7 +206,7 @@ level = "info"
 
 	// Implicit FTPS on the second port.
 	implicitFile := filepath.Join(work, "implicit.bin")
-	out, errOut, err := runCmd(45*time.Second, nil, curl, "--silent", "--show-error", "--noproxy", "*", "--insecure", "--max-time", "30",
+	out, errOut, err := ftptest.Cmd{Timeout: 45 * time.Second}.Run(curl, "--silent", "--show-error", "--noproxy", "*", "--insecure", "--max-time", "30",
 		"--user", cred, "--output", implicitFile, fmt.Sprintf("ftps://127.0.0.1:%d/data.bin", implicit))
 	if err != nil {
 		t.Fatalf("curl implicit FTPS: %v\n%s%s", err, out, errOut)
@@ -353,77 +335,33 @@ func checkUnprivileged(t *testing.T, p *podman, container string) {
 // the container has exited.
 func waitGreeting(t *testing.T, p *podman, container, addr string, limit time.Duration) string {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-			buf := make([]byte, 256)
-			n, _ := conn.Read(buf)
-			_, _ = io.WriteString(conn, "QUIT\r\n")
-			conn.Close()
-			line := strings.TrimSpace(string(buf[:n]))
-			if strings.HasPrefix(line, "220") {
-				return line
-			}
-			err = fmt.Errorf("greeting %q", line)
+	var greeting string
+	var err error
+	if !ftptest.Eventually(limit, func() bool {
+		var c *ftptest.Client
+		if c, err = (ftptest.Dialer{Timeout: 5 * time.Second}).Dial(addr); err == nil {
+			greeting = c.Greeting().String()
+			_ = c.Quit()
+			return true
 		}
 		state, _ := p.run(30*time.Second, "inspect", "--format", "{{.State.Status}}", container)
 		if s := strings.TrimSpace(state); s != "running" && s != "created" && s != "" {
 			t.Fatalf("container is %s before answering on %s", s, addr)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no 220 greeting on %s within %s: %v", addr, limit, err)
-		}
 		time.Sleep(200 * time.Millisecond)
+		return false
+	}) {
+		t.Fatalf("no 220 greeting on %s within %s: %v", addr, limit, err)
 	}
+	return greeting
 }
 
+// checkSum fails the test (and goes on) unless the file at path holds want.
 func checkSum(t *testing.T, what, path string, want []byte) {
 	t.Helper()
-	got, err := os.ReadFile(path)
-	if err != nil {
+	if err := ftptest.SameFile(path, want); err != nil {
 		t.Errorf("%s: %v", what, err)
-		return
 	}
-	if g, w := sha256.Sum256(got), sha256.Sum256(want); g != w {
-		t.Errorf("%s: sha256 %x (%d bytes), want %x (%d bytes)", what, g[:8], len(got), w[:8], len(want))
-	}
-}
-
-// freePorts finds n consecutive TCP ports, below the usual ephemeral range,
-// that nothing listens on (on any address) at the moment.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var b [2]byte
-	for try := 0; try < 200; try++ {
-		if _, err := rand.Read(b[:]); err != nil {
-			t.Fatal(err)
-		}
-		base := 20000 + (int(b[0])<<8|int(b[1]))%12000
-		var held []net.Listener
-		ok := true
-		for port := base; port < base+n; port++ {
-			l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
-			if err != nil {
-				ok = false
-				break
-			}
-			held = append(held, l)
-		}
-		for _, l := range held {
-			l.Close()
-		}
-		if ok {
-			ports := make([]int, n)
-			for i := range ports {
-				ports[i] = base + i
-			}
-			return ports
-		}
-	}
-	t.Fatalf("found no %d free consecutive ports", n)
-	return nil
 }
 
 // podman runs podman with the settings this sandbox (and CI) needs: runc
@@ -432,7 +370,7 @@ type podman struct {
 	t    *testing.T
 	bin  string
 	args []string
-	env  []string
+	env  []string // added to the environment
 }
 
 func newPodman(t *testing.T) *podman {
@@ -453,7 +391,7 @@ func newPodman(t *testing.T) *podman {
 	if err := os.WriteFile(conf, []byte("[containers]\ndefault_ulimits = []\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := &podman{t: t, bin: bin, args: args, env: append(os.Environ(), "CONTAINERS_CONF="+conf)}
+	p := &podman{t: t, bin: bin, args: args, env: []string{"CONTAINERS_CONF=" + conf}}
 	out := p.mustRun(time.Minute, "version", "--format", "{{.Client.Version}}")
 	t.Logf("podman %s", strings.TrimSpace(out))
 	return p
@@ -462,7 +400,7 @@ func newPodman(t *testing.T) *podman {
 // run runs one podman command and returns its output, standard error
 // after standard output.
 func (p *podman) run(limit time.Duration, args ...string) (string, error) {
-	stdout, stderr, err := runCmd(limit, p.env, p.bin, append(slices.Clone(p.args), args...)...)
+	stdout, stderr, err := ftptest.Cmd{Env: p.env, Timeout: limit}.Run(p.bin, append(slices.Clone(p.args), args...)...)
 	return stdout + stderr, err
 }
 
@@ -470,7 +408,7 @@ func (p *podman) run(limit time.Duration, args ...string) (string, error) {
 // writes warnings, such as its complaints about systemd, to standard error).
 func (p *podman) mustRun(limit time.Duration, args ...string) string {
 	p.t.Helper()
-	stdout, stderr, err := runCmd(limit, p.env, p.bin, append(slices.Clone(p.args), args...)...)
+	stdout, stderr, err := ftptest.Cmd{Env: p.env, Timeout: limit}.Run(p.bin, append(slices.Clone(p.args), args...)...)
 	if err != nil {
 		p.t.Fatalf("podman %s: %v\n%s%s", strings.Join(args, " "), err, stdout, stderr)
 	}
@@ -487,33 +425,26 @@ func (p *podman) importGoImage(root, name string) {
 	t.Helper()
 	goroot := goEnv(t, "GOROOT")
 	mkdir := filepath.Join(t.TempDir(), "mkdir")
-	if out, errOut, err := runCmd(5*time.Minute, append(os.Environ(), "CGO_ENABLED=0"), goBin(),
+	if out, errOut, err := (ftptest.Cmd{Env: append(os.Environ(), "CGO_ENABLED=0"), Timeout: 5 * time.Minute}).Run(goBin(),
 		"build", "-C", filepath.Join(root, "docker"), "-o", mkdir, "./testdata/mkdir"); err != nil {
 		t.Fatalf("go build of the mkdir stand-in: %v\n%s%s", err, out, errOut)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, p.bin, append(slices.Clone(p.args), "import",
+	archive, w := io.Pipe()
+	written := make(chan error, 1)
+	go func() {
+		err := writeGoImage(w, goroot, mkdir)
+		_ = w.CloseWithError(err)
+		written <- err
+	}()
+	stdout, stderr, err := ftptest.Cmd{Env: p.env, Stdin: archive, Timeout: 5 * time.Minute}.Run(p.bin, append(slices.Clone(p.args), "import",
 		"--change", "ENV PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"--change", "ENV GOPATH=/go",
 		"--change", "ENV GOTOOLCHAIN=local",
 		"--change", "WORKDIR /go",
 		"-", name)...)
-	cmd.Env = p.env
-	cmd.WaitDelay = 10 * time.Second
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	werr := writeGoImage(stdin, goroot, mkdir)
-	stdin.Close()
-	if err := cmd.Wait(); err != nil || werr != nil {
-		t.Fatalf("podman import: %v, writing the archive: %v\n%s", err, werr, out.String())
+	_ = archive.Close() // the writer stops if podman stopped reading
+	if werr := <-written; err != nil || werr != nil {
+		t.Fatalf("podman import: %v, writing the archive: %v\n%s%s", err, werr, stdout, stderr)
 	}
 }
 
@@ -680,26 +611,9 @@ func cacheDir(t *testing.T) string {
 	return filepath.Join(dir, "ftpsd-container-test")
 }
 
-// runCmd runs a command bounded by limit and returns its standard output
-// and standard error.
-func runCmd(limit time.Duration, env []string, name string, args ...string) (stdout, stderr string, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = env
-	cmd.WaitDelay = 10 * time.Second
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err = cmd.Run()
-	if ctx.Err() != nil {
-		err = fmt.Errorf("timed out after %s: %w", limit, err)
-	}
-	return out.String(), errOut.String(), err
-}
-
 func goEnv(t *testing.T, key string) string {
 	t.Helper()
-	out, errOut, err := runCmd(time.Minute, nil, goBin(), "env", key)
+	out, errOut, err := ftptest.Cmd{Timeout: time.Minute}.Run(goBin(), "env", key)
 	v := strings.TrimSpace(out)
 	if err != nil || v == "" {
 		t.Fatalf("go env %s: %v %s%s", key, err, out, errOut)
@@ -709,13 +623,7 @@ func goEnv(t *testing.T, key string) string {
 
 func goCmd(t *testing.T, dir string, limit time.Duration, args ...string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goBin(), args...)
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
+	ftptest.Cmd{Dir: dir, Timeout: limit}.MustRun(t, goBin(), args...)
 }
 
 // goBin is the go command that runs this test.
@@ -743,13 +651,7 @@ func uniqueSuffix(t *testing.T) string {
 	return fmt.Sprintf("%d-%s", os.Getpid(), randomHex(t, 4))
 }
 
-func randomHex(t *testing.T, n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
+func randomHex(t *testing.T, n int) string { return hex.EncodeToString(ftptest.RandomData(t, n)) }
 
 func chmod(t *testing.T, path string, mode os.FileMode) {
 	t.Helper()

@@ -15,6 +15,7 @@ import (
 
 	"ftpsd/config"
 	"ftpsd/driver"
+	"ftpsd/internal/ftptest"
 	"ftpsd/tlsconf"
 )
 
@@ -81,7 +82,7 @@ func TestReloadKeepsMemoryStorage(t *testing.T) {
 
 	next := cfg
 	next.Server.Banner = "reloaded"
-	next.Users = append(slices.Clone(cfg.Users), config.User{Name: "bob", PasswordHash: mustHash(t, "bob-secret"), Home: "bob"})
+	next.Users = append(slices.Clone(cfg.Users), config.User{Name: "bob", PasswordHash: ftptest.HashPassword(t, "bob-secret"), Home: "bob"})
 	if _, err := srv.Reload(next); err != nil {
 		t.Fatal(err)
 	}

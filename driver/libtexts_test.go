@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"ftpsd/control"
+	"ftpsd/internal/ftptest"
 	"ftpsd/tlsconf"
 )
 
@@ -146,9 +147,10 @@ func wantLibWrite(t *testing.T, cmd string, writes []string, want string) {
 
 func TestLibTextsFEAT(t *testing.T) {
 	addr, w, _ := startLib(t, nil)
-	c := dialRaw(t, addr, false)
+	c := ftptest.MustDial(t, addr)
 	w.take()
-	code, msg := c.cmd("FEAT")
+	r := c.Cmd("FEAT")
+	code, msg := r.Code, r.Msg
 	writes := w.take()
 	wantLibWrite(t, "FEAT", writes, " PROT\r\n")
 	wantLibWrite(t, "FEAT", writes, " EPSV\r\n")
@@ -160,10 +162,11 @@ func TestLibTextsFEAT(t *testing.T) {
 
 func TestLibTextsPASVWithoutPort(t *testing.T) {
 	addr, w, _ := startLib(t, noPorts{})
-	c := dialRaw(t, addr, false)
-	c.login("u", "p")
+	c := ftptest.MustDial(t, addr)
+	c.Login("u", "p")
 	w.take()
-	code, msg := c.cmd("PASV")
+	r := c.Cmd("PASV")
+	code, msg := r.Code, r.Msg
 	wantLibWrite(t, "PASV", w.take(), fmt.Sprintf("%d Could not listen for passive connection: %v\r\n",
 		ftpserver.StatusServiceNotAvailable, ftpserver.ErrNoAvailableListeningPort))
 	if code != 425 || !strings.Contains(msg, busyText) {
@@ -173,12 +176,13 @@ func TestLibTextsPASVWithoutPort(t *testing.T) {
 
 func TestLibTextsActiveModeOff(t *testing.T) {
 	addr, w, _ := startLib(t, nil)
-	c := dialRaw(t, addr, false)
-	c.login("u", "p")
+	c := ftptest.MustDial(t, addr)
+	c.Login("u", "p")
 	for _, cmd := range []string{"PORT 127,0,0,1,4,1", "EPRT |1|127.0.0.1|1025|"} {
 		verb, _, _ := strings.Cut(cmd, " ")
 		w.take()
-		code, msg := c.cmd("%s", cmd)
+		r := c.Cmd("%s", cmd)
+		code, msg := r.Code, r.Msg
 		wantLibWrite(t, verb, w.take(), fmt.Sprintf("%d %s command is disabled\r\n", ftpserver.StatusServiceNotAvailable, verb))
 		if code != 502 || !strings.HasPrefix(msg, "Active mode (PORT/EPRT) is disabled") {
 			t.Errorf("%s with active mode off: control sent %d %q, want its 502", verb, code, msg)
@@ -191,13 +195,13 @@ func TestLibTextsActiveModeOff(t *testing.T) {
 // which control replaces by the refusal's 425 (see Conn.NoteDataRefused).
 func TestLibTextsErrorAfterFailedDataHandshake(t *testing.T) {
 	addr, w, reg := startLib(t, nil)
-	c := dialRaw(t, addr, false)
-	c.authTLS()
-	c.login("u", "p")
-	c.protP()
-	data := c.dialData(c.pasv())
+	c := ftptest.MustDial(t, addr)
+	c.AuthTLS()
+	c.Login("u", "p")
+	c.ProtP()
+	data := c.DialData(c.PASV())
 	w.take()
-	c.send("RETR f")
+	c.Send("RETR f")
 	// The lib waits for the data connection's handshake: the refusal is
 	// noted before the handshake fails, as the screen does.
 	reg.Conns()[0].NoteDataRefused(control.DataRefusal{Err: errors.New("refused by the test")})
@@ -205,10 +209,11 @@ func TestLibTextsErrorAfterFailedDataHandshake(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = data.Close()
-	code, msg := c.reply()
-	for code < 200 {
-		code, msg = c.reply()
+	r := c.Reply()
+	for r.Code < 200 {
+		r = c.Reply()
 	}
+	code, msg := r.Code, r.Msg
 	writes := w.take()
 	errs := slices.DeleteFunc(slices.Clone(writes), func(s string) bool { return s[0] == '1' })
 	if len(errs) != 1 || (errs[0][0] != '4' && errs[0][0] != '5') {

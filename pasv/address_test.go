@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/zap/zapcore"
+
+	"ftpsd/internal/ftptest"
 )
 
 // fakeResolver answers LookupNetIP from a settable answer and counts calls.
@@ -236,13 +238,13 @@ func TestAnnouncerRefreshLoop(t *testing.T) {
 	}
 
 	r.set(nil, "198.51.100.2")
-	eventually(t, 2*time.Second, "the loop to pick up the new answer", func() bool {
+	ftptest.MustEventually(t, 2*time.Second, "the loop to pick up the new answer", func() bool {
 		return current() == netip.MustParseAddr("198.51.100.2")
 	})
 
 	r.set(errors.New("timeout"))
 	before := r.calls.Load()
-	eventually(t, 2*time.Second, "a few failing refreshes", func() bool { return r.calls.Load() >= before+3 })
+	ftptest.MustEventually(t, 2*time.Second, "a few failing refreshes", func() bool { return r.calls.Load() >= before+3 })
 	if got := current(); got != netip.MustParseAddr("198.51.100.2") {
 		t.Fatalf("after failing refreshes: %v, want the last good 198.51.100.2", got)
 	}

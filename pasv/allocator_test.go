@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/zap/zapcore"
+
+	"ftpsd/internal/ftptest"
 )
 
 func TestNewAllocatorRange(t *testing.T) {
@@ -326,7 +328,7 @@ func TestExhaustionWait(t *testing.T) {
 			p, l, _, err := libPASV(a, a.WrapPassiveListener)
 			done <- result{p, l, err, time.Since(t0)}
 		}()
-		eventually(t, wait/2, "Waiting == 1", func() bool { return a.Stats().Waiting == 1 })
+		ftptest.MustEventually(t, wait/2, "Waiting == 1", func() bool { return a.Stats().Waiting == 1 })
 		time.Sleep(time.Until(t0.Add(100 * time.Millisecond)))
 		if s := a.Stats(); s.Waiting != 1 || s.InUse != 2 {
 			t.Fatalf("before the release: Stats = %+v, want Waiting 1, InUse 2", s)
@@ -628,7 +630,7 @@ func TestWaitsForPortBeingBound(t *testing.T) {
 		done <- result{p, l, n, err}
 	}()
 	// Before the fix the PASV tried pX at once, lost it and failed.
-	eventually(t, time.Second, "the PASV to wait", func() bool { return a.Stats().Waiting == 1 })
+	ftptest.MustEventually(t, time.Second, "the PASV to wait", func() bool { return a.Stats().Waiting == 1 })
 	wX, _ := a.WrapPassiveListener(rawX)
 	defer wX.Close()
 	time.Sleep(50 * time.Millisecond)
@@ -660,7 +662,7 @@ func TestTakenPorts(t *testing.T) {
 		t.Fatalf("TakenPorts = %v, want %v", got, held)
 	}
 	// The check leaves the free ports free.
-	if !rangeFree(start+2, start+3) {
+	if held := ftptest.HeldPorts(ftptest.Range{Start: start + 2, End: start + 3}); len(held) != 0 {
 		t.Fatal("TakenPorts left a port bound")
 	}
 }

@@ -3,9 +3,7 @@ package pasv
 import (
 	"errors"
 	"net"
-	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +12,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"ftpsd/internal/ftptest"
 )
 
 // errNoPort is what libPASV returns when no candidate could be bound, like
@@ -61,65 +61,14 @@ func libPASV(a ftpserver.PasvPortGetter, wrap func(net.Listener) (net.Listener, 
 	return 0, nil, listenCalls, errNoPort
 }
 
-// freeRange returns an inclusive range of size ports that can all be
-// bound on 0.0.0.0 right now. It probes consecutive blocks of size ports
-// starting at 20000+pid%20000 (never fixed ports), skipping the kernel's
-// ephemeral range: a client socket of any process on the host may take a
-// port there at any time and make it "foreign" in the middle of a test.
+// freeRange returns the bounds of ftptest.PortRange(tb, size): ports below
+// the kernel's ephemeral range, where no client socket of any process on
+// the host takes a port (which would make it "foreign" in the middle of a
+// test), all bindable now.
 func freeRange(tb testing.TB, size int) (start, end int) {
 	tb.Helper()
-	const lo, hi = 20000, 65535
-	ephLo, ephHi := ephemeralRange()
-	span := hi - lo + 1
-	first := lo + os.Getpid()%20000
-	for i := 0; i < span/size; i++ {
-		s := lo + (first-lo+i*size)%(span-size)
-		e := s + size - 1
-		if e >= ephLo && s <= ephHi {
-			continue
-		}
-		if rangeFree(s, e) {
-			return s, e
-		}
-	}
-	tb.Fatalf("no free range of %d ports", size)
-	return 0, 0
-}
-
-// ephemeralRange returns the kernel's range for automatic local ports
-// (Linux), or an empty range where it is unknown.
-func ephemeralRange() (lo, hi int) {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 0, -1
-	}
-	f := strings.Fields(string(b))
-	if len(f) != 2 {
-		return 0, -1
-	}
-	lo, err1 := strconv.Atoi(f[0])
-	hi, err2 := strconv.Atoi(f[1])
-	if err1 != nil || err2 != nil {
-		return 0, -1
-	}
-	return lo, hi
-}
-
-func rangeFree(start, end int) bool {
-	var held []net.Listener
-	defer func() {
-		for _, l := range held {
-			_ = l.Close()
-		}
-	}()
-	for p := start; p <= end; p++ {
-		l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4zero, Port: p})
-		if err != nil {
-			return false
-		}
-		held = append(held, l)
-	}
-	return true
+	r := ftptest.PortRange(tb, size)
+	return r.Start, r.End
 }
 
 // holdPort binds port on 0.0.0.0 as a foreign process would.
@@ -181,16 +130,4 @@ func lease(tb testing.TB, a *Allocator) (int, net.Listener) {
 		tb.Fatalf("PASV: %v (stats %+v)", err, a.Stats())
 	}
 	return port, l
-}
-
-// eventually polls cond every few milliseconds until it holds or timeout.
-func eventually(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }

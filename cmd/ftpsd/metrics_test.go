@@ -2,16 +2,16 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"ftpsd/internal/ftptest"
 )
 
 // scrape reads /metrics into a map from series ("name{labels}", labels as
@@ -60,57 +60,25 @@ func value(t *testing.T, m map[string]float64, series string) float64 {
 	return v
 }
 
-// freePortOutside finds a port that can be bound on 127.0.0.1 now and
-// lies outside the passive range.
-func freePortOutside(t *testing.T, passive string) string {
-	t.Helper()
-	lo, hi, _ := strings.Cut(passive, "-")
-	start, _ := strconv.Atoi(lo)
-	end, _ := strconv.Atoi(hi)
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		port := l.Addr().(*net.TCPAddr).Port
-		_ = l.Close()
-		if port < start || port > end {
-			return addr
-		}
-	}
-	t.Fatal("no free port outside the passive range")
-	return ""
-}
-
 // startWithMetrics starts ftpsd with a metrics endpoint on a free port,
 // trying another port when the chosen one was taken in between.
 func startWithMetrics(t *testing.T, f *fixture, serverExtra string) (srv *server, addr, metricsAddr string) {
 	t.Helper()
 	for attempt := 0; ; attempt++ {
-		metricsAddr = freePortOutside(t, f.ports)
+		metricsAddr = fmt.Sprintf("127.0.0.1:%d", ftptest.FreePort(t))
 		f.write(f.config(serverExtra, metricsAddr, "alice"))
 		s := startFtpsd(t, f.dir, "-config", f.path)
-		deadline := time.Now().Add(startTimeout)
-		for {
-			if l := s.logs("ftpsd started"); len(l) > 0 {
-				return s, l[0].str("listen"), metricsAddr
-			}
-			select {
-			case <-s.done:
-				if attempt < 3 && strings.Contains(s.stderr.String(), "address already in use") {
-					t.Logf("metrics port %s was taken, trying another", metricsAddr)
-				} else {
-					t.Fatalf("ftpsd exited (%v) before it started:\n%s", s.waitErr, s.stderr)
-				}
-			case <-time.After(20 * time.Millisecond):
-				if time.Now().After(deadline) {
-					t.Fatalf("ftpsd did not start within %v", startTimeout)
-				}
-				continue
-			}
-			break
+		var started []logEntry
+		if !s.await(t, startTimeout, "start", func() bool {
+			started = s.logs("ftpsd started")
+			return len(started) > 0
+		}) {
+			return s, started[0].str("listen"), metricsAddr
 		}
+		if attempt >= 3 || !strings.Contains(s.stderr.String(), "address already in use") {
+			t.Fatalf("ftpsd exited (%v) before it started:\n%s", s.waitErr, s.stderr)
+		}
+		t.Logf("metrics port %s was taken, trying another", metricsAddr)
 	}
 }
 
@@ -138,60 +106,47 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 
 	// One failed login.
-	bad := mustDial(t, addr)
-	if _, err := bad.authTLS(); err != nil {
-		t.Fatal(err)
-	}
-	if err := bad.login("alice", "wrong"); err == nil || !strings.Contains(err.Error(), "530") {
+	bad := ftptest.MustDial(t, addr)
+	bad.AuthTLS()
+	if err := bad.Client.Login("alice", "wrong"); err == nil || !strings.Contains(err.Error(), "530") {
 		t.Fatalf("login with a wrong password: %v, want 530", err)
 	}
-	bad.close()
+	_ = bad.Close()
 
 	// One good login, an upload and a download of n bytes, then CCC.
 	const n = 100_000
-	content := randomBytes(n)
-	c := login(t, addr, "alice", password("alice"))
-	if err := c.upload("m.bin", content); err != nil {
-		t.Fatal(err)
-	}
-	got, err := c.download("m.bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, content) {
-		t.Fatalf("downloaded %d bytes that differ from the %d uploaded", len(got), n)
-	}
+	content := ftptest.RandomData(t, n)
+	c := ftptest.MustLogin(t, addr, "alice", password("alice"))
+	c.Stor("m.bin", content)
+	ftptest.MustSameData(t, "download of the upload", c.Retr("m.bin"), content)
 	during := scrape(t, metricsAddr)
 	if v := value(t, during, "ftpsd_sessions_open"); v != 1 {
 		t.Errorf("ftpsd_sessions_open = %v with one session open, want 1", v)
 	}
-	if err := c.ccc(); err != nil {
-		t.Fatalf("CCC: %v", err)
-	}
-	if _, err := c.expect("NOOP", 200); err != nil {
-		t.Fatalf("NOOP in clear text after CCC: %v", err)
-	}
-	if err := c.quit(); err != nil {
-		t.Fatalf("QUIT after CCC: %v", err)
-	}
+	c.CCC()
+	c.Do(200, "NOOP") // in clear text
+	c.Quit()
 
 	// Fill max_connections = 2 once every session has gone; two more are
 	// refused.
 	waitGauge(t, metricsAddr, "ftpsd_sessions_open", 0)
 	const refused = 2
-	var open []*ftpClient
+	var open []*ftptest.MustClient
 	for range 2 {
-		open = append(open, mustDial(t, addr))
+		open = append(open, ftptest.MustDial(t, addr))
 	}
 	for range refused {
-		c, greeting, err := dialFTP(addr, nil)
-		if err != nil || greeting.code != 421 {
-			t.Fatalf("connection over max_connections: %q, %v; want 421", greeting, err)
+		c, err := ftptest.Dialer{}.Connect(addr)
+		if err != nil {
+			t.Fatalf("connection over max_connections: %v; want a 421 greeting", err)
 		}
-		c.close()
+		_ = c.Close()
+		if g := c.Greeting(); g.Code != 421 {
+			t.Fatalf("connection over max_connections: %q; want 421", g)
+		}
 	}
 	for _, c := range open {
-		_ = c.quit()
+		_ = c.Client.Quit()
 	}
 
 	waitGauge(t, metricsAddr, "ftpsd_sessions_open", 0)
@@ -239,16 +194,11 @@ func TestMetricsEndpoint(t *testing.T) {
 func waitGauge(t *testing.T, metricsAddr, series string, want float64) {
 	t.Helper()
 	var last float64
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	if !ftptest.Eventually(5*time.Second, func() bool {
 		last = value(t, scrape(t, metricsAddr), series)
-		if last == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s = %v after 5s, want %v", series, last, want)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return last == want
+	}) {
+		t.Fatalf("%s = %v after 5s, want %v", series, last, want)
 	}
 }
 

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -14,12 +13,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"ftpsd/internal/ftptest"
 	"ftpsd/internal/netlab"
 	"ftpsd/internal/testenv"
 )
@@ -144,19 +143,9 @@ func newNetSite(t *testing.T, topo netlab.Topology, tools labTools) *netSite {
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root")
 	s := &netSite{lab: lab, tools: tools, home: filepath.Join(root, labUser), dir: filepath.Join(dir, "client"),
-		down: randomBytes(labFileSize), up: randomBytes(labFileSize - 1000)}
-	for _, d := range []string{s.home, s.dir} {
-		if err := os.MkdirAll(d, 0o750); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(s.home, "download.bin"), s.down, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s.upPath = filepath.Join(s.dir, "upload.bin")
-	if err := os.WriteFile(s.upPath, s.up, 0o600); err != nil {
-		t.Fatal(err)
-	}
+		down: ftptest.RandomData(t, labFileSize), up: ftptest.RandomData(t, labFileSize-1000)}
+	ftptest.WriteFile(t, s.home, "download.bin", s.down)
+	s.upPath = ftptest.WriteFile(t, s.dir, "upload.bin", s.up)
 
 	// The defaults, plus what the README tells a site behind NAT to set.
 	var b strings.Builder
@@ -166,9 +155,9 @@ func newNetSite(t *testing.T, topo netlab.Topology, tools labTools) *netSite {
 		fmt.Fprintf(&b, "public_address = %q\n", lab.PublicAddr())
 	}
 	fmt.Fprintf(&b, "\n[storage]\nroot = %q\n\n", root)
-	fmt.Fprintf(&b, "[[users]]\nname = %q\npassword_hash = %q\nhome = %q\n\n", labUser, mustHash(t, password(labUser)), labUser)
+	fmt.Fprintf(&b, "[[users]]\nname = %q\npassword_hash = %q\nhome = %q\n\n", labUser, ftptest.HashPassword(t, password(labUser)), labUser)
 	b.WriteString("[log]\nformat = \"json\"\n")
-	path := writeFile(t, dir, "ftpsd.toml", b.String())
+	path := writeText(t, dir, "ftpsd.toml", b.String())
 	t.Logf("ftpsd.toml:\n%s", b.String())
 
 	s.srv = startFtpsdIn(t, lab, dir, "-config", path)
@@ -203,26 +192,16 @@ func (s *netSite) run(t *testing.T, name string, args ...string) (string, time.D
 // checkDownload compares the local copy with download.bin.
 func (s *netSite) checkDownload(t *testing.T, local string) {
 	t.Helper()
-	got, err := os.ReadFile(local)
-	if err != nil {
+	if err := ftptest.SameFile(local, s.down); err != nil {
 		t.Errorf("download: %v", err)
-		return
-	}
-	if g, w := sha256Hex(got), sha256Hex(s.down); g != w {
-		t.Errorf("download: %d bytes, SHA-256 %s; want %d bytes, %s", len(got), g, len(s.down), w)
 	}
 }
 
 // checkUpload compares the stored file remote with the uploaded one.
 func (s *netSite) checkUpload(t *testing.T, remote string) {
 	t.Helper()
-	got, err := os.ReadFile(filepath.Join(s.home, remote))
-	if err != nil {
+	if err := ftptest.SameFile(filepath.Join(s.home, remote), s.up); err != nil {
 		t.Errorf("upload: %v", err)
-		return
-	}
-	if g, w := sha256Hex(got), sha256Hex(s.up); g != w {
-		t.Errorf("upload: stored %d bytes, SHA-256 %s; want %d bytes, %s", len(got), g, len(s.up), w)
 	}
 }
 
@@ -277,71 +256,22 @@ func (s *netSite) lftpTransfer(t *testing.T, ccc bool) {
 	s.checkUpload(t, remote)
 }
 
-// pythonClient is the ftplib client. Mode "ccc": FTP_TLS, login(),
-// prot_p(), ccc(), and PASV as the first command after CCC (the download
-// is sent without the TYPE I that retrbinary would send first). Mode
-// "reuse": the README's ReusingFTP_TLS, whose data connections resume the
+// pythonTransfer downloads and uploads a file with ftptest's
+// ftplib_client.py. Mode "ccc": plain FTP_TLS (a new TLS session per data
+// connection), CCC after PROT P, and PASV as the first command after CCC
+// (the download comes first, without retrbinary's TYPE I). Mode "reuse":
+// ReusingFTP_TLS, the README's class, whose data connections resume the
 // control connection's TLS session as ftpsd requires by default.
-const pythonClient = `
-import ftplib, ssl, sys
-
-class ReusingFTP_TLS(ftplib.FTP_TLS):
-    """Data connections resume the control connection's TLS session."""
-    _session = None
-    def _control_session(self):
-        if isinstance(self.sock, ssl.SSLSocket) and self.sock.session is not None:
-            self._session = self.sock.session
-        return self._session
-    def ntransfercmd(self, cmd, rest=None):
-        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
-        if self._prot_p:
-            conn = self.context.wrap_socket(conn, server_hostname=self.host,
-                                            session=self._control_session())
-        return conn, size
-    def ccc(self):
-        self._control_session()  # keep the session across the clear
-        return super().ccc()
-
-host, port, user, password, mode, download_to, upload_from, upload_as, timeout = sys.argv[1:10]
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-ftp = (ftplib.FTP_TLS if mode == "ccc" else ReusingFTP_TLS)(context=ctx, timeout=float(timeout))
-ftp.set_debuglevel(1)
-ftp.connect(host, int(port))
-ftp.login(user, password)
-ftp.prot_p()
-ftp.set_pasv(True)
-with open(download_to, "wb") as out:
-    if mode == "ccc":
-        ftp.ccc()
-        with ftp.transfercmd("RETR download.bin") as conn:
-            while True:
-                block = conn.recv(65536)
-                if not block:
-                    break
-                out.write(block)
-            if isinstance(conn, ssl.SSLSocket):
-                conn.unwrap()
-        ftp.voidresp()
-    else:
-        ftp.retrbinary("RETR download.bin", out.write)
-with open(upload_from, "rb") as f:
-    ftp.storbinary("STOR " + upload_as, f)
-ftp.quit()
-`
-
-// pythonTransfer downloads and uploads a file with ftplib (see
-// pythonClient for the modes).
 func (s *netSite) pythonTransfer(t *testing.T, mode string) {
 	local, remote := s.next("python")
-	script := filepath.Join(s.dir, "client.py")
-	if err := os.WriteFile(script, []byte(pythonClient), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	ctl := s.lab.ControlAddr()
-	out, took, err := s.run(t, s.tools.python, script, ctl.Addr().String(), strconv.Itoa(int(ctl.Port())),
-		labUser, password(labUser), mode, local, s.upPath, remote, strconv.Itoa(int(clientIOTimeout/time.Second)))
+	args := []string{ftptest.FtplibClient(t), "--host", ctl.Addr().String(), "--port", strconv.Itoa(int(ctl.Port())),
+		"--user", labUser, "--password", password(labUser), "--timeout", strconv.Itoa(int(clientIOTimeout / time.Second)),
+		"--get", "download.bin", "--download", local, "--upload", s.upPath, "--remote", remote, "--debug"}
+	if mode == "ccc" {
+		args = append(args, "--no-reuse", "--ccc", "--pasv-first")
+	}
+	out, took, err := s.run(t, s.tools.python, args...)
 	if err != nil {
 		t.Errorf("python (%s) after %v: %v\n%s", mode, took.Round(time.Millisecond), err, out)
 		return
@@ -370,101 +300,71 @@ func (s *netSite) logCounters(t *testing.T) map[string]netlab.Counter {
 func (s *netSite) caseTLSControlFails(t *testing.T) {
 	local, remote := s.next("curl-tls")
 	limit := clientIOTimeout + 5*time.Second
-	out, took, err := s.run(t, s.tools.curl, s.curlArgs("-o", local, s.url("download.bin"))...)
-	if err == nil {
-		t.Errorf("download through the firewall without CCC or open range succeeded:\n%s", out)
-	} else {
-		t.Logf("download failed as expected after %v: %v", took.Round(time.Millisecond), err)
-	}
-	if took > limit {
-		t.Errorf("the failing download took %v, want at most %v", took, limit)
-	}
-	if got, err := os.ReadFile(local); err == nil && bytes.Equal(got, s.down) {
-		t.Errorf("download.bin arrived although curl failed")
-	}
-	out, took, err = s.run(t, s.tools.curl, s.curlArgs("-T", s.upPath, s.url(remote))...)
-	if err == nil {
-		t.Errorf("upload through the firewall without CCC or open range succeeded:\n%s", out)
-	} else {
-		t.Logf("upload failed as expected after %v: %v", took.Round(time.Millisecond), err)
-	}
-	if took > limit {
-		t.Errorf("the failing upload took %v, want at most %v", took, limit)
-	}
-	if _, err := os.Stat(filepath.Join(s.home, remote)); err == nil {
-		t.Errorf("%s stored although curl failed", remote)
+	for _, c := range []struct {
+		what    string
+		args    []string
+		arrived func() bool
+	}{
+		{"download", s.curlArgs("-o", local, s.url("download.bin")), func() bool { return ftptest.SameFile(local, s.down) == nil }},
+		{"upload", s.curlArgs("-T", s.upPath, s.url(remote)), func() bool {
+			_, err := os.Stat(filepath.Join(s.home, remote))
+			return err == nil
+		}},
+	} {
+		out, took, err := s.run(t, s.tools.curl, c.args...)
+		if err == nil {
+			t.Errorf("%s through the firewall without CCC or open range succeeded:\n%s", c.what, out)
+		} else {
+			t.Logf("%s failed as expected after %v: %v", c.what, took.Round(time.Millisecond), err)
+		}
+		if took > limit {
+			t.Errorf("the failing %s took %v, want at most %v", c.what, took, limit)
+		}
+		if c.arrived() {
+			t.Errorf("%s: the file arrived although curl failed", c.what)
+		}
 	}
 	s.logCounters(t)
 }
 
-// pasvReply matches the address and port of a 227 reply.
-var pasvReply = regexp.MustCompile(`\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)`)
-
 // labPASV sends PASV and returns the announced address and port.
-func (c *ftpClient) labPASV() (netip.AddrPort, error) {
-	r, err := c.expect("PASV", 227)
+func labPASV(c *ftptest.Client) (netip.AddrPort, error) {
+	addr, err := c.PASV()
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
-	m := pasvReply.FindStringSubmatch(r.text)
-	if m == nil {
-		return netip.AddrPort{}, fmt.Errorf("227 reply %q has no address", r)
-	}
-	var n [6]int
-	for i := range n {
-		if n[i], err = strconv.Atoi(m[i+1]); err != nil || n[i] > 255 {
-			return netip.AddrPort{}, fmt.Errorf("227 reply %q: bad number %q", r, m[i+1])
-		}
-	}
-	addr := netip.AddrFrom4([4]byte{byte(n[0]), byte(n[1]), byte(n[2]), byte(n[3])})
-	return netip.AddrPortFrom(addr, uint16(n[4]<<8|n[5])), nil
+	return netip.ParseAddrPort(addr)
 }
 
 // finalReply reads replies until one that is not preliminary (1xx).
-func (c *ftpClient) finalReply() (ftpReply, error) {
+func finalReply(c *ftptest.Client) (ftptest.Reply, error) {
 	for {
-		r, err := c.read()
-		if err != nil || r.code >= 200 {
+		r, err := c.Reply()
+		if err != nil || r.Code >= 200 {
 			return r, err
 		}
 	}
 }
 
+// labDial opens a connection from the client address, through the
+// firewall (an ftptest.Dialer's DialContext).
+func (s *netSite) labDial(ctx context.Context, _, address string) (net.Conn, error) {
+	target, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return nil, err
+	}
+	return s.lab.DialContext(ctx, netlab.Client, s.lab.ClientAddr(), target)
+}
+
 // labVictim logs in from the client address through the firewall, clears
 // the control channel with CCC and sends TYPE I, so that the 227 replies
 // that follow are not the first clear-text reply.
-func (s *netSite) labVictim(t *testing.T) *ftpClient {
+func (s *netSite) labVictim(t *testing.T) *ftptest.MustClient {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), ftpTimeout)
-	defer cancel()
-	raw, err := s.lab.DialContext(ctx, netlab.Client, s.lab.ClientAddr(), s.lab.ControlAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &ftpClient{raw: raw, ctl: raw, r: bufio.NewReader(raw), tls: clientTLS()}
-	t.Cleanup(c.close)
-	if g, err := c.read(); err != nil || g.code != 220 {
-		t.Fatalf("greeting: %q, %v", g, err)
-	}
-	if _, err := c.authTLS(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.login(labUser, password(labUser)); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.ccc(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.expect("TYPE I", 200); err != nil {
-		t.Fatal(err)
-	}
+	c := ftptest.Dialer{DialContext: s.labDial}.MustLogin(t, s.lab.ControlAddr().String(), labUser, password(labUser))
+	c.CCC()
+	c.Do(200, "TYPE I")
 	return c
-}
-
-// freshTLS is a client TLS config without a session cache: its data
-// connections never resume the control connection's session.
-func freshTLS() *tls.Config {
-	return &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"} //nolint:gosec // test certificates
 }
 
 // dataResult is what one side of a data connection saw.
@@ -495,7 +395,7 @@ func (s *netSite) openData(t *testing.T, node netlab.Node, local netip.Addr, tar
 	go func() {
 		defer raw.Close()
 		_ = raw.SetDeadline(time.Now().Add(attackTimeout))
-		tc := tls.Client(raw, freshTLS())
+		tc := tls.Client(raw, ftptest.FreshTLS())
 		var r dataResult
 		if r.err = tc.Handshake(); r.err == nil {
 			if send != nil {
@@ -526,7 +426,7 @@ func (s *netSite) caseOtherAddressRefused(t *testing.T) {
 	victim := s.labVictim(t)
 
 	// Download theft from 198.51.100.3, through the open range.
-	target, err := victim.labPASV()
+	target, err := labPASV(victim.Client)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,10 +437,8 @@ func (s *netSite) caseOtherAddressRefused(t *testing.T) {
 	}
 	thief := s.openData(t, netlab.Client, s.lab.OtherClientAddr(), target, nil)
 	own := s.openData(t, netlab.Client, s.lab.ClientAddr(), target, nil)
-	if err := victim.send("RETR download.bin"); err != nil {
-		t.Fatal(err)
-	}
-	r, err := victim.finalReply()
+	victim.Send("RETR download.bin")
+	r, err := finalReply(victim.Client)
 	if err != nil {
 		t.Fatalf("RETR with a thief first: %v", err)
 	}
@@ -550,29 +448,27 @@ func (s *netSite) caseOtherAddressRefused(t *testing.T) {
 	if len(stolen.got) > 0 {
 		t.Errorf("a data connection from %v read %d bytes of download.bin", s.lab.OtherClientAddr(), len(stolen.got))
 	}
-	if r.code == 226 && !bytes.Equal(mine.got, s.down) {
+	if r.Code == 226 && !bytes.Equal(mine.got, s.down) {
 		t.Errorf("226 but the victim read %d bytes, not download.bin", len(mine.got))
 	}
 
 	// Upload injection from the firewall, which reaches the server directly.
-	target, err = victim.labPASV()
+	target, err = labPASV(victim.Client)
 	if err != nil {
 		t.Fatal(err)
 	}
-	marker := append([]byte("INJECTED BY A THIRD PARTY "), randomBytes(64<<10)...)
+	marker := append([]byte("INJECTED BY A THIRD PARTY "), ftptest.RandomData(t, 64<<10)...)
 	direct := netip.AddrPortFrom(s.lab.ServerAddr(), target.Port())
 	injector := s.openData(t, netlab.Firewall, netip.Addr{}, direct, marker)
 	own = s.openData(t, netlab.Client, s.lab.ClientAddr(), s.lab.DataAddr(int(target.Port())), s.up)
-	if err := victim.send("STOR injected.bin"); err != nil {
-		t.Fatal(err)
-	}
-	r, err = victim.finalReply()
+	victim.Send("STOR injected.bin")
+	r, err = finalReply(victim.Client)
 	if err != nil {
 		t.Fatalf("STOR with an injector first: %v", err)
 	}
 	injected, mine := injector.result(time.Second), own.result(time.Second)
 	t.Logf("STOR with an injector first: %q; injector: %v; victim: %v", r, injected.err, mine.err)
-	if r.code == 226 {
+	if r.Code == 226 {
 		s.checkUpload(t, "injected.bin")
 	}
 	if err := filepath.WalkDir(s.home, func(path string, d fs.DirEntry, err error) error {
@@ -590,20 +486,20 @@ func (s *netSite) caseOtherAddressRefused(t *testing.T) {
 
 	// The victim's own data connections, from its address, with fresh TLS
 	// sessions, after CCC.
-	victim.tls = freshTLS()
+	victim.TLS = ftptest.FreshTLS()
 	_, remote := s.next("go-after-ccc")
-	if err := s.labTransfer(victim, "STOR "+remote, s.up, nil); err != nil {
+	if err := labTransfer(victim.Client, "STOR "+remote, s.up, nil); err != nil {
 		t.Errorf("upload after CCC: %v", err)
 	} else {
 		s.checkUpload(t, remote)
 	}
 	var got []byte
-	if err := s.labTransfer(victim, "RETR download.bin", nil, &got); err != nil {
+	if err := labTransfer(victim.Client, "RETR download.bin", nil, &got); err != nil {
 		t.Errorf("download after CCC: %v", err)
-	} else if g, w := sha256Hex(got), sha256Hex(s.down); g != w {
-		t.Errorf("download after CCC: SHA-256 %s, want %s", g, w)
+	} else if err := ftptest.SameData(got, s.down); err != nil {
+		t.Errorf("download after CCC: %v", err)
 	}
-	if err := victim.quit(); err != nil {
+	if err := victim.Client.Quit(); err != nil {
 		t.Errorf("QUIT: %v", err)
 	}
 }
@@ -611,36 +507,18 @@ func (s *netSite) caseOtherAddressRefused(t *testing.T) {
 // labTransfer runs one passive transfer of c from the client address, to
 // the address announced in the 227 reply: it writes send, or reads into
 // got.
-func (s *netSite) labTransfer(c *ftpClient, command string, send []byte, got *[]byte) error {
-	target, err := c.labPASV()
+func labTransfer(c *ftptest.Client, command string, send []byte, got *[]byte) error {
+	target, err := c.PASV()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), ftpTimeout)
-	defer cancel()
-	raw, err := s.lab.DialContext(ctx, netlab.Client, s.lab.ClientAddr(), target)
+	x, err := c.OpenAt(target, command)
 	if err != nil {
 		return err
-	}
-	defer raw.Close()
-	if r, err := c.cmd(command); err != nil || (r.code != 150 && r.code != 125) {
-		return fmt.Errorf("%s: %q, %v; want 150", command, r, err)
-	}
-	_ = raw.SetDeadline(time.Now().Add(transferTimeout))
-	data := tls.Client(raw, c.tls)
-	if err := data.Handshake(); err != nil {
-		return fmt.Errorf("data handshake: %w", err)
 	}
 	if send != nil {
-		if _, err := data.Write(send); err != nil {
-			return fmt.Errorf("write data: %w", err)
-		}
-	} else if *got, err = io.ReadAll(data); err != nil {
-		return fmt.Errorf("read data: %w", err)
+		return x.Send(send)
 	}
-	r, err := c.finish(data)
-	if err != nil || r.code != 226 {
-		return fmt.Errorf("end of %s: %q, %v; want 226", command, r, err)
-	}
-	return nil
+	*got, err = x.Receive()
+	return err
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"ftpsd/internal/ftptest"
 	"ftpsd/internal/testcert"
 )
 
@@ -62,15 +63,13 @@ func TestReloadAllOrNothing(t *testing.T) {
 		t.Fatalf("rejected component %q", c)
 	}
 	checkServes(t, addr, pemLeaf(t, certA), "lifecycle test")
-	_ = login(t, addr, "alice", password("alice")).quit()
-	c := mustDial(t, addr)
-	if _, err := c.authTLS(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.login("bob", password("bob")); err == nil || !strings.Contains(err.Error(), "530") {
+	ftptest.MustLogin(t, addr, "alice", password("alice")).Quit()
+	c := ftptest.MustDial(t, addr)
+	c.AuthTLS()
+	if err := c.Client.Login("bob", password("bob")); err == nil || !strings.Contains(err.Error(), "530") {
 		t.Fatalf("bob after a rejected reload: %v, want 530", err)
 	}
-	c.close()
+	c.Close()
 	if n := len(s.logs("session opened")); n != 0 {
 		t.Fatalf("%d debug lines after a rejected reload: the log level changed", n)
 	}
@@ -88,8 +87,7 @@ func TestReloadAllOrNothing(t *testing.T) {
 		}
 	}
 	checkServes(t, addr, pairB.Cert.Raw, "after reload")
-	bob := login(t, addr, "bob", password("bob"))
-	_ = bob.quit()
+	ftptest.MustLogin(t, addr, "bob", password("bob")).Quit()
 	if n := len(s.logs("session opened")); n == 0 {
 		t.Fatal("no debug line after the reload to log.level = \"debug\"")
 	}
@@ -109,12 +107,9 @@ func checkServes(t *testing.T, addr string, leafDER []byte, banner string) {
 	if leaf := leafOf(t, addr); !bytes.Equal(leaf.Raw, leafDER) {
 		t.Fatalf("a new handshake presents %q, want another certificate", leaf.Subject.CommonName)
 	}
-	c, greeting, err := dialFTP(addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.close()
-	if greeting.code != 220 || !strings.Contains(greeting.text, banner) {
-		t.Fatalf("greeting %q, want 220 %q", greeting, banner)
+	c := ftptest.MustDial(t, addr)
+	defer c.Close()
+	if g := c.Greeting(); !strings.Contains(g.Msg, banner) {
+		t.Fatalf("greeting %q, want 220 %q", g, banner)
 	}
 }

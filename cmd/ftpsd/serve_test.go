@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"ftpsd/config"
+	"ftpsd/internal/ftptest"
 	"ftpsd/internal/testcert"
 )
 
@@ -24,9 +25,8 @@ func TestServeStopsItsGoroutines(t *testing.T) {
 	cfg.TLS.SelfSigned = false
 	cfg.TLS.CertFile, cfg.TLS.KeyFile = testcert.SelfSigned(t, "serve test").Write(t, t.TempDir())
 	cfg.Server.Listen = "127.0.0.1:0"
-	if err := cfg.Passive.Ports.UnmarshalText([]byte(freePortRange(t, 2))); err != nil {
-		t.Fatal(err)
-	}
+	r := ftptest.PortRange(t, 2)
+	cfg.Passive.Ports = config.PortsOf(r.Start, r.End)
 	cfg.Storage = config.Storage{Backend: config.BackendMemory}
 	cfg.Metrics.Listen = "127.0.0.1:0"
 	cfg.Server.ShutdownTimeout = config.Duration(time.Second)

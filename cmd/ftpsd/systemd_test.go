@@ -1,8 +1,6 @@
 package main
 
 import (
-	"ftpsd/internal/testenv"
-
 	"net"
 	"os"
 	"os/exec"
@@ -13,6 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"ftpsd/internal/ftptest"
+	"ftpsd/internal/testenv"
 )
 
 // unitForTest copies systemd/ftpsd.service with ExecStart pointing at the
@@ -24,7 +25,7 @@ func unitForTest(t *testing.T) string {
 		t.Fatal(err)
 	}
 	text := strings.ReplaceAll(string(unit), "/usr/local/bin/ftpsd", ftpsdBin)
-	return writeFile(t, t.TempDir(), "ftpsd.service", text)
+	return writeText(t, t.TempDir(), "ftpsd.service", text)
 }
 
 func TestSystemdUnitVerifies(t *testing.T) {
@@ -79,10 +80,10 @@ func TestSdNotify(t *testing.T) {
 	if err := os.Mkdir(root, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	path := writeFile(t, dir, "ftpsd.toml", `[server]
+	path := writeText(t, dir, "ftpsd.toml", `[server]
 listen = "127.0.0.1:0"
 [passive]
-ports = "`+freePortRange(t, 5)+`"
+ports = "`+ftptest.PortRange(t, 5).String()+`"
 [storage]
 root = "`+root+`"
 `)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/spf13/afero"
+
+	"ftpsd/internal/ftptest"
 )
 
 const secret = "SECRET-OUTSIDE"
@@ -37,9 +39,8 @@ func newEnv(t *testing.T) *env {
 		outDir:  filepath.Join(base, "outdir"),
 	}
 	mustMkdir(t, e.rootDir)
-	mustMkdir(t, e.outDir)
-	mustWrite(t, e.outFile, secret)
-	mustWrite(t, filepath.Join(e.outDir, "outside.txt"), secret)
+	ftptest.WriteFile(t, base, "outside.txt", []byte(secret))
+	ftptest.WriteFile(t, e.outDir, "outside.txt", []byte(secret))
 	fs, err := New(e.rootDir)
 	if err != nil {
 		t.Fatal(err)
@@ -72,13 +73,6 @@ func (e *env) checkOutside(t *testing.T) {
 func mustMkdir(t *testing.T, p string) {
 	t.Helper()
 	if err := os.Mkdir(p, 0o755); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func mustWrite(t *testing.T, p, data string) {
-	t.Helper()
-	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -320,7 +314,7 @@ func TestEscapesCannotRead(t *testing.T) {
 
 func TestDotDotMapsInsideRoot(t *testing.T) {
 	e := newEnv(t)
-	mustWrite(t, filepath.Join(e.rootDir, "outside.txt"), "inside")
+	ftptest.WriteFile(t, e.rootDir, "outside.txt", []byte("inside"))
 	for _, name := range []string{"/../../outside.txt", "../outside.txt", "/a/../../outside.txt"} {
 		if got := readAll(t, e.fs, name); got != "inside" {
 			t.Errorf("Open(%q) read %q, want the in-root file", name, got)
@@ -367,26 +361,13 @@ func assertOutsideUnchanged(t *testing.T, e *env) {
 		e.base:   {"outdir", "outside.txt", "root"},
 		e.outDir: {"outside.txt"},
 	} {
-		if got := hostList(t, dir); !slices.Equal(got, want) {
+		if got := ftptest.DirNames(t, dir); !slices.Equal(got, want) {
 			t.Errorf("host dir %s = %v, want %v", dir, got, want)
 		}
 	}
 	if fi, err := os.Stat(e.outFile); err != nil || fi.Mode().Perm() != 0o644 {
 		t.Errorf("outside file mode: %v %v", fi, err)
 	}
-}
-
-func hostList(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, de := range ents {
-		names = append(names, de.Name())
-	}
-	return names
 }
 
 func openClose(f afero.File, err error) error {
@@ -412,7 +393,7 @@ func TestEscapingNamesStayInside(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, fs, "/../../../created.txt", "c")
-	if got := hostList(t, e.rootDir); !slices.Equal(got, []string{"b", "created.txt", "escdir", "outside-new"}) {
+	if got := ftptest.DirNames(t, e.rootDir); !slices.Equal(got, []string{"b", "created.txt", "escdir", "outside-new"}) {
 		t.Fatalf("root contents = %v", got)
 	}
 	if err := fs.Remove("/../outside.txt"); !errors.Is(err, os.ErrNotExist) {

@@ -80,14 +80,30 @@ public class CommonsNetClient {
         return b.toString();
     }
 
-    /** One transfer step: reply text, success and exception. */
-    private Map<String, Object> step(final String name) {
+    /** The body of one transfer step: it sets "ok" (and "names"). */
+    private interface Transfer {
+        void run(Map<String, Object> step) throws Exception;
+    }
+
+    /**
+     * Runs one transfer step and records its reply text, success, exception
+     * and the TLS protocol of its data connection.
+     */
+    private void step(final RecordingClient c, final String name, final Transfer body) {
         final Map<String, Object> m = new LinkedHashMap<>();
         m.put("ok", false);
         m.put("reply", "");
         m.put("error", "");
         out.put(name, m);
-        return m;
+        try {
+            body.run(m);
+            m.put("reply", reply(c));
+        } catch (Exception e) {
+            m.put("error", describe(e));
+            drainFinalReply(c, m);
+        }
+        m.put("data_protocol", c.dataProtocol());
+        c.lastData = null;
     }
 
     /**
@@ -142,45 +158,27 @@ public class CommonsNetClient {
         c.setFileType(FTP.BINARY_FILE_TYPE);
         out.put("control_protocol", c.controlProtocol());
 
-        final Map<String, Object> stor = step("stor");
-        try (InputStream in = new FileInputStream(a.get("upload"))) {
-            stor.put("ok", c.storeFile(a.get("remote"), in));
-            stor.put("reply", reply(c));
-        } catch (Exception e) {
-            stor.put("error", describe(e));
-            drainFinalReply(c, stor);
-        }
-        stor.put("data_protocol", c.dataProtocol());
-        c.lastData = null;
-
-        final Map<String, Object> list = step("list");
-        try {
+        step(c, "stor", m -> {
+            try (InputStream in = new FileInputStream(a.get("upload"))) {
+                m.put("ok", c.storeFile(a.get("remote"), in));
+            }
+        });
+        step(c, "list", m -> {
             final String[] names = c.listNames();
-            list.put("ok", names != null);
+            m.put("ok", names != null);
             final List<Object> l = new ArrayList<>();
             if (names != null) {
                 for (String n : names) {
                     l.add(n);
                 }
             }
-            list.put("names", l);
-            list.put("reply", reply(c));
-        } catch (Exception e) {
-            list.put("error", describe(e));
-            drainFinalReply(c, list);
-        }
-        list.put("data_protocol", c.dataProtocol());
-        c.lastData = null;
-
-        final Map<String, Object> retr = step("retr");
-        try (OutputStream o = new FileOutputStream(a.get("download"))) {
-            retr.put("ok", c.retrieveFile(a.get("remote"), o));
-            retr.put("reply", reply(c));
-        } catch (Exception e) {
-            retr.put("error", describe(e));
-            drainFinalReply(c, retr);
-        }
-        retr.put("data_protocol", c.dataProtocol());
+            m.put("names", l);
+        });
+        step(c, "retr", m -> {
+            try (OutputStream o = new FileOutputStream(a.get("download"))) {
+                m.put("ok", c.retrieveFile(a.get("remote"), o));
+            }
+        });
 
         try {
             c.logout();

@@ -324,16 +324,21 @@ func (l *Lab) OtherClientAddr() netip.Addr { return netip.MustParseAddr(otherCli
 // OpenedRange returns the port range the firewall currently opens, or the
 // zero range.
 func (l *Lab) OpenedRange() PortRange {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.openRange
+	r, _ := l.firewall()
+	return r
 }
 
 // Ruleset returns the nftables ruleset loaded on the firewall.
 func (l *Lab) Ruleset() string {
+	_, rules := l.firewall()
+	return rules
+}
+
+// firewall returns the opened range and the loaded ruleset, together.
+func (l *Lab) firewall() (PortRange, string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.ruleset
+	return l.openRange, l.ruleset
 }
 
 // SetOpenRange replaces the firewall's ruleset with one that opens the

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"ftpsd/internal/ftptest"
 	"ftpsd/internal/testenv"
 )
 
@@ -25,25 +26,6 @@ const (
 	dialTimeout     = 2 * time.Second // a dial the firewall drops
 	ioTimeout       = 5 * time.Second
 )
-
-// serve accepts connections on ln and hands each to handle until ln closes.
-func serve(t *testing.T, ln net.Listener, handle func(net.Conn)) {
-	t.Helper()
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(ioTimeout))
-				handle(c)
-			}()
-		}
-	}()
-}
 
 // echoPeer answers each connection with the address it came from.
 func echoPeer(c net.Conn) { _, _ = io.WriteString(c, c.RemoteAddr().String()+"\n") }
@@ -59,11 +41,11 @@ func peerSeen(l *Lab, node Node, local netip.Addr, remote netip.AddrPort) (strin
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(ioTimeout))
-	line, err := bufio.NewReader(c).ReadString('\n')
+	seen, err := io.ReadAll(c) // echoPeer closes after its line
 	if err != nil {
 		return "", fmt.Errorf("read from %v: %w", remote, err)
 	}
-	host, _, err := net.SplitHostPort(strings.TrimSpace(line))
+	host, _, err := net.SplitHostPort(strings.TrimSpace(string(seen)))
 	return host, err
 }
 
@@ -88,7 +70,7 @@ func TestTopologies(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				serve(t, ln, echoPeer)
+				ftptest.Serve(t, ln, ioTimeout, echoPeer)
 			}
 			ctl := l.ControlAddr()
 			if seen, err := peerSeen(l, Client, netip.Addr{}, ctl); err != nil || seen != l.ClientAddr().String() {
@@ -142,7 +124,7 @@ func TestFTPHelper(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				serve(t, ln, echoPeer)
+				ftptest.Serve(t, ln, ioTimeout, echoPeer)
 			}
 			ctlLn, err := l.Listen(Server, netip.AddrPortFrom(l.ServerAddr(), testControlPort))
 			if err != nil {
@@ -151,7 +133,7 @@ func TestFTPHelper(t *testing.T) {
 			// Each PASV gets the next port, announced with the server's own
 			// address, then one announced with the public address.
 			announce := []netip.Addr{l.ServerAddr(), l.PublicAddr()}
-			serve(t, ctlLn, func(c net.Conn) {
+			ftptest.Serve(t, ctlLn, ioTimeout, func(c net.Conn) {
 				r := bufio.NewReader(c)
 				_, _ = io.WriteString(c, "220 fake\r\n")
 				for i := 0; ; i++ {
@@ -164,33 +146,13 @@ func TestFTPHelper(t *testing.T) {
 				}
 			})
 
-			ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
-			defer cancel()
-			c, err := l.DialContext(ctx, Client, netip.Addr{}, l.ControlAddr())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(ioTimeout))
-			r := bufio.NewReader(c)
-			if _, err := r.ReadString('\n'); err != nil {
-				t.Fatal(err)
-			}
+			// The client side is ftptest's raw client, through the firewall.
+			c := ftptest.Dialer{Timeout: ioTimeout, DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return l.DialContext(ctx, Client, netip.Addr{}, l.ControlAddr())
+			}}.MustDial(t, l.ControlAddr().String())
 			pasv := func() netip.AddrPort {
 				t.Helper()
-				if _, err := io.WriteString(c, "PASV\r\n"); err != nil {
-					t.Fatal(err)
-				}
-				line, err := r.ReadString('\n')
-				if err != nil {
-					t.Fatal(err)
-				}
-				var h [4]byte
-				var p1, p2 int
-				if _, err := fmt.Sscanf(line, "227 Entering Passive Mode (%d,%d,%d,%d,%d,%d)", &h[0], &h[1], &h[2], &h[3], &p1, &p2); err != nil {
-					t.Fatalf("reply %q: %v", line, err)
-				}
-				return netip.AddrPortFrom(netip.AddrFrom4(h), uint16(p1*256+p2))
+				return netip.MustParseAddrPort(c.PASV())
 			}
 
 			got := pasv()

@@ -47,3 +47,18 @@ func (b *SyncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// NeedFile returns path when it exists. Otherwise the test is skipped with
+// a message naming the Debian package that installs it, except under
+// CI=true, where it fails, as NeedTool does for programs.
+func NeedFile(t testing.TB, path, debianPackage string) string {
+	t.Helper()
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s not found under CI=true: install the Debian package %s", path, debianPackage)
+	}
+	t.Skipf("%s not found: install the Debian package %s to run this test", path, debianPackage)
+	return ""
+}

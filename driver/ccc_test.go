@@ -1,16 +1,10 @@
 package driver_test
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/tls"
-	"encoding/binary"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/textproto"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,7 +15,14 @@ import (
 
 	"ftpsd/config"
 	"ftpsd/control"
+	"ftpsd/internal/ftptest"
+	"ftpsd/internal/testenv"
 )
+
+// CCC (clearing the control channel) end to end: curl in both CCC modes
+// and what CCC costs it, lftp, Python's ftplib, a recording relay on the
+// control connection's path, each order of close_notify, and the
+// refusals.
 
 // cccLogMsg is the session log line of an accepted CCC.
 const cccLogMsg = "control channel cleared (CCC)"
@@ -32,12 +33,7 @@ func cccCount(ts *testServer) int { return ts.Logs.FilterMessage(cccLogMsg).Len(
 // waitCCCCount waits until the server logged want accepted CCCs in all.
 func waitCCCCount(t *testing.T, ts *testServer, want int) {
 	t.Helper()
-	if !eventually(5*time.Second, func() bool { return cccCount(ts) >= want }) {
-		t.Fatalf("the server logged %d %q lines, want %d", cccCount(ts), cccLogMsg, want)
-	}
-	if got := cccCount(ts); got != want {
-		t.Fatalf("the server logged %d %q lines, want exactly %d", got, cccLogMsg, want)
-	}
+	waitLogs(t, ts, cccLogMsg, nil, want)
 }
 
 // lastCCCClientFirst returns the client_closed_first field of the latest
@@ -101,13 +97,13 @@ func noReuse(cfg *config.Config) { cfg.TLS.RequireSessionReuse = false }
 // passive mode therefore runs against a server with that policy off, and
 // the refusal under the default policy is checked separately.
 func TestE2ECurlCCC(t *testing.T) {
-	curl := needTool(t, "curl", "curl")
+	curl := testenv.NeedTool(t, "curl", "curl")
 	reuse := startServer(t, nil)
 	noreuse := startServer(t, noReuse)
-	data := randomData(t, 900*1024+11)
+	data := ftptest.RandomData(t, 900*1024+11)
 	for _, ts := range []*testServer{reuse, noreuse} {
-		writeFile(t, ts.AliceDir(), "ccc.bin", data)
-		writeFile(t, ts.AliceDir(), "listed-after-ccc.txt", []byte("x"))
+		ftptest.WriteFile(t, ts.AliceDir(), "ccc.bin", data)
+		ftptest.WriteFile(t, ts.AliceDir(), "listed-after-ccc.txt", []byte("x"))
 	}
 	work := t.TempDir()
 
@@ -132,7 +128,7 @@ func TestE2ECurlCCC(t *testing.T) {
 			base := "ftp://" + ts.Addr + "/"
 			args := append(curlBase(userName, userPass), m.args...)
 			before := cccCount(ts)
-			refusedBefore := len(logsWith(ts.Logs, "data connection refused", nil))
+			refusedBefore := refusals(ts)
 
 			list, trace := runTool(t, work, curl, append(args, base)...)
 			curlCCCAccepted(t, "list", trace)
@@ -152,12 +148,12 @@ func TestE2ECurlCCC(t *testing.T) {
 			if !strings.Contains(trace, "> RETR ccc.bin") {
 				t.Fatalf("download: no RETR in the trace:\n%s", trace)
 			}
-			assertDiskFile(t, out, data)
+			ftptest.MustSameFile(t, out, data)
 			waitCCCCount(t, ts, before+2)
 			if got := lastCCCClientFirst(t, ts); got != m.clientCloseFirst {
 				t.Errorf("download: client_closed_first = %v, want %v", got, m.clientCloseFirst)
 			}
-			if n := len(logsWith(ts.Logs, "data connection refused", nil)) - refusedBefore; n != 0 {
+			if n := refusals(ts) - refusedBefore; n != 0 {
 				t.Fatalf("%d data connections refused", n)
 			}
 		})
@@ -168,7 +164,7 @@ func TestE2ECurlCCC(t *testing.T) {
 		// non-resumed data connections, cleanly: the data connection ends
 		// with close_notify and curl reports the 425 with its reason.
 		ts := startServer(t, func(cfg *config.Config) { cfg.TLS.RequireSessionReuseAfterCCC = true })
-		writeFile(t, ts.AliceDir(), "ccc.bin", data)
+		ftptest.WriteFile(t, ts.AliceDir(), "ccc.bin", data)
 		before := cccCount(ts)
 		args := append(curlBase(userName, userPass), passive...)
 		// A listing: curl reads the data connection to its end, then the
@@ -198,8 +194,8 @@ func TestE2ECurlCCC(t *testing.T) {
 		if b, _ := os.ReadFile(out); len(b) != 0 {
 			t.Fatalf("a refused download delivered %d bytes", len(b))
 		}
-		if !eventually(5*time.Second, func() bool { return len(logsWith(ts.Logs, "data connection refused", nil)) == 2 }) {
-			t.Fatalf("%d \"data connection refused\" lines, want 2", len(logsWith(ts.Logs, "data connection refused", nil)))
+		if !ftptest.Eventually(5*time.Second, func() bool { return refusals(ts) == 2 }) {
+			t.Fatalf("%d \"data connection refused\" lines, want 2", refusals(ts))
 		}
 	})
 }
@@ -249,10 +245,8 @@ func cccExchange(t *testing.T, trace string) time.Duration {
 // timeout before reading the next control reply. That total is logged,
 // not asserted.
 func TestE2ECurlCCCTiming(t *testing.T) {
-	curl := needTool(t, "curl", "curl")
-	ts := startServer(t, noReuse)
-	data := randomData(t, 256*1024+3)
-	writeFile(t, ts.AliceDir(), "timed.bin", data)
+	curl := testenv.NeedTool(t, "curl", "curl")
+	ts, data := serveFile(t, noReuse, "timed.bin", 256*1024+3)
 	work := t.TempDir()
 	url := "ftp://" + ts.Addr + "/timed.bin"
 
@@ -274,7 +268,7 @@ func TestE2ECurlCCCTiming(t *testing.T) {
 			start := time.Now()
 			_, trace := runTool(t, work, curl, append(args, "-o", out, url)...)
 			times[j] = append(times[j], time.Since(start))
-			assertDiskFile(t, out, data)
+			ftptest.MustSameFile(t, out, data)
 			if m.args == nil {
 				if strings.Contains(trace, "> CCC") {
 					t.Fatalf("curl sent CCC without --ftp-ssl-ccc:\n%s", trace)
@@ -311,23 +305,6 @@ func TestE2ECurlCCCTiming(t *testing.T) {
 	}
 }
 
-// lftpCCCScript is an lftp command list with CCC after login.
-func lftpCCCScript(addr string, cmds ...string) string {
-	return strings.Join(append([]string{
-		"set ssl:verify-certificate no",
-		"set ftp:ssl-force true",
-		"set ftp:ssl-protect-data true",
-		"set ftp:ssl-use-ccc yes",
-		"set ftp:passive-mode true",
-		"set net:max-retries 1",
-		"set net:timeout 10",
-		"set net:reconnect-interval-base 1",
-		"set cmd:fail-exit yes",
-		"debug 5",
-		fmt.Sprintf("open -u %s,%s ftp://%s", userName, userPass, addr),
-	}, cmds...), "; ")
-}
-
 // lftpCCCAccepted fails unless lftp's trace shows CCC answered by 200 and
 // returns the trace's lines and the index of the CCC line.
 func lftpCCCAccepted(t *testing.T, what, trace string) ([]string, int) {
@@ -353,22 +330,20 @@ func lftpCCCAccepted(t *testing.T, what, trace string) ([]string, int) {
 // on the defaults they are accepted by address after CCC (the strict
 // setting is checked in TestE2ELftpCCCDefaults).
 func TestE2ELftpCCC(t *testing.T) {
-	lftp := needTool(t, "lftp", "lftp")
-	ts := startServer(t, nil)
-	down := randomData(t, 300*1024+9)
-	writeFile(t, ts.AliceDir(), "lftp-down.bin", down)
+	lftp := testenv.NeedTool(t, "lftp", "lftp")
+	ts, down := serveFile(t, nil, "lftp-down.bin", 300*1024+9)
 	work := t.TempDir()
 
 	const runs = 20
 	start := time.Now()
 	var slowest time.Duration
 	for i := range runs {
-		up := randomData(t, 100*1024+i)
-		local := writeFile(t, work, fmt.Sprintf("up-%d.bin", i), up)
+		up := ftptest.RandomData(t, 100*1024+i)
+		local := ftptest.WriteFile(t, work, fmt.Sprintf("up-%d.bin", i), up)
 		got := filepath.Join(work, fmt.Sprintf("down-%d.bin", i))
 		remote := fmt.Sprintf("lftp-up-%d.bin", i)
 		runStart := time.Now()
-		stdout, trace, err := runToolErr(t, work, lftp, "-c", lftpCCCScript(ts.Addr,
+		stdout, trace, err := runToolErr(t, work, lftp, "-c", lftpScript(ts.Addr, userName, userPass, true,
 			"ls",
 			"get lftp-down.bin -o "+got,
 			"put "+local+" -o "+remote))
@@ -380,8 +355,8 @@ func TestE2ELftpCCC(t *testing.T) {
 		if !strings.Contains(stdout, "lftp-down.bin") {
 			t.Fatalf("run %d: ls lacks lftp-down.bin:\n%s", i+1, stdout)
 		}
-		assertDiskFile(t, got, down)
-		assertDiskFile(t, filepath.Join(ts.AliceDir(), remote), up)
+		ftptest.MustSameFile(t, got, down)
+		ftptest.MustSameFile(t, filepath.Join(ts.AliceDir(), remote), up)
 		lines, ci := lftpCCCAccepted(t, fmt.Sprintf("run %d", i+1), trace)
 		for _, want := range []string{"---> LIST", "---> RETR lftp-down.bin", "---> STOR " + remote} {
 			if wi := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, want) }); wi < ci {
@@ -399,7 +374,7 @@ func TestE2ELftpCCC(t *testing.T) {
 	if total > 40*time.Second {
 		t.Errorf("%d lftp runs took %v, want under 40s", runs, total)
 	}
-	if left := uploadTemps(t, ts.AliceDir()); len(left) != 0 {
+	if left := ftptest.PartialUploads(t, ts.AliceDir()); len(left) != 0 {
 		t.Fatalf("partial uploads left: %v", left)
 	}
 }
@@ -409,23 +384,21 @@ func TestE2ELftpCCC(t *testing.T) {
 // by address (logged once per session); with
 // tls.require_session_reuse_after_ccc = true they get a clean 425.
 func TestE2ELftpCCCDefaults(t *testing.T) {
-	lftp := needTool(t, "lftp", "lftp")
+	lftp := testenv.NeedTool(t, "lftp", "lftp")
 	for _, strict := range []bool{false, true} {
 		t.Run(fmt.Sprintf("strict=%v", strict), func(t *testing.T) {
-			ts := startServer(t, func(cfg *config.Config) { cfg.TLS.RequireSessionReuseAfterCCC = strict })
-			down := randomData(t, 10*1024)
-			writeFile(t, ts.AliceDir(), "lftp-down.bin", down)
+			ts, down := serveFile(t, func(cfg *config.Config) { cfg.TLS.RequireSessionReuseAfterCCC = strict }, "lftp-down.bin", 10*1024)
 			work := t.TempDir()
 			got := filepath.Join(work, "down.bin")
-			_, trace, err := runToolErr(t, work, lftp, "-c", lftpCCCScript(ts.Addr, "get lftp-down.bin -o "+got))
+			_, trace, err := runToolErr(t, work, lftp, "-c", lftpScript(ts.Addr, userName, userPass, true, "get lftp-down.bin -o "+got))
 			lftpCCCAccepted(t, "get", trace)
 			waitCCCCount(t, ts, 1)
 			if !strict {
 				if err != nil {
 					t.Fatalf("lftp CCC on the defaults: %v\n%s", err, trace)
 				}
-				assertDiskFile(t, got, down)
-				if n := len(logsWith(ts.Logs, acceptedByAddressLog, nil)); n != 1 {
+				ftptest.MustSameFile(t, got, down)
+				if n := ts.countLogs(acceptedByAddressLog, nil); n != 1 {
 					t.Fatalf("%d %q lines, want 1", n, acceptedByAddressLog)
 				}
 				return
@@ -440,82 +413,21 @@ func TestE2ELftpCCCDefaults(t *testing.T) {
 	}
 }
 
-// ftplibCCCResult adds the CCC and session-reuse fields of
-// testdata/ftplib_client.py to ftplibResult.
-type ftplibCCCResult struct {
-	ftplibResult
-	CCC                  string `json:"ccc"`
-	ControlPlainAfterCCC *bool  `json:"control_plain_after_ccc"`
-	PWDAfterCCC          string `json:"pwd_after_ccc"`
-	DataError            string `json:"data_error"`
-	DataTLSError         string `json:"data_tls_error"`
-}
-
-// runFtplibFlags runs testdata/ftplib_client.py as alice with extra flags.
-func runFtplibFlags(t *testing.T, ts *testServer, upload, remote, download string, flags ...string) ftplibCCCResult {
-	t.Helper()
-	py := needTool(t, "python3", "python3")
-	script, err := filepath.Abs(filepath.Join("testdata", "ftplib_client.py"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	host, port, err := net.SplitHostPort(ts.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{script, "--host", host, "--port", port,
-		"--user", userName, "--password", userPass, "--upload", upload, "--remote", remote, "--download", download}, flags...)
-	stdout, _ := runTool(t, t.TempDir(), py, args...)
-	var res ftplibCCCResult
-	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
-		t.Fatalf("ftplib_client.py output is not JSON: %v\n%s", err, stdout)
-	}
-	return res
-}
-
 func TestE2EPythonFtplibCCC(t *testing.T) {
 	ts := startServer(t, nil)
-	writeFile(t, ts.AliceDir(), "existing.txt", []byte("hello"))
-	work := t.TempDir()
-	data := randomData(t, 1<<20+33)
-	local := writeFile(t, work, "up.bin", data)
-	back := filepath.Join(work, "back.bin")
-
-	res := runFtplibFlags(t, ts, local, "py-ccc.bin", back, "--ccc")
-	for _, c := range []struct{ what, reply, code string }{
-		{"welcome", res.Welcome, "220"},
-		{"AUTH TLS", res.Auth, "234"},
-		{"login", res.Login, "230"},
-		{"PROT P", res.PBSZProt, "200"},
+	res := ftplibRoundTrip(t, ts, "py-ccc.bin", 1<<20+33, "--ccc")
+	assertFtplibReplies(t, res, []struct{ what, reply, code string }{
 		{"CCC", res.CCC, "200"},
 		{"PWD after CCC", res.PWDAfterCCC, "257"},
-		{"STOR", res.Stor, "226"},
-		{"RETR", res.Retr, "226"},
-		{"QUIT", res.Quit, "221"},
-	} {
-		if !strings.HasPrefix(c.reply, c.code) {
-			t.Errorf("%s: reply %q, want %s (result %+v)", c.what, c.reply, c.code, res)
-		}
-	}
+	})
 	if res.ControlPlainAfterCCC == nil || !*res.ControlPlainAfterCCC {
 		t.Fatalf("control_plain_after_ccc = %v, want true", res.ControlPlainAfterCCC)
-	}
-	if res.RetrSHA256 != sha256Hex(data) || res.RetrBytes != len(data) {
-		t.Fatalf("RETR after CCC: python got %d bytes sha256 %s, want %d bytes %s",
-			res.RetrBytes, res.RetrSHA256, len(data), sha256Hex(data))
-	}
-	assertDiskFile(t, back, data)
-	assertDiskFile(t, filepath.Join(ts.AliceDir(), "py-ccc.bin"), data)
-	if !slices.Contains(res.NLST, "py-ccc.bin") || !slices.Contains(res.NLST, "existing.txt") {
-		t.Fatalf("NLST after CCC: %v, want py-ccc.bin and existing.txt", res.NLST)
 	}
 	waitCCCCount(t, ts, 1)
 	if !lastCCCClientFirst(t, ts) {
 		t.Error("client_closed_first = false, want true (ftplib's unwrap sends close_notify first)")
 	}
-	if n := len(logsWith(ts.Logs, "data connection refused", nil)); n != 0 {
-		t.Fatalf("%d data connections refused after CCC", n)
-	}
+	assertNoRefusals(t, ts)
 }
 
 // tcpRelay forwards one TCP connection to a target and records both
@@ -543,7 +455,7 @@ func startRelay(t *testing.T, target string) *tcpRelay {
 		if err != nil {
 			return
 		}
-		server, err := net.DialTimeout("tcp", target, dialTimeout)
+		server, err := net.DialTimeout("tcp", target, 10*time.Second)
 		if err != nil {
 			_ = client.Close()
 			return
@@ -602,143 +514,6 @@ func (r *tcpRelay) recorded() (c2s, s2c []byte) {
 	return bytes.Clone(r.c2s.Bytes()), bytes.Clone(r.s2c.Bytes())
 }
 
-// recordLimitConn hands its reader at most the rest of the current TLS
-// record, so that a tls.Client over it never reads past the record that
-// ends TLS on the control channel (the close_notify); whatever follows on
-// the socket is clear text.
-type recordLimitConn struct {
-	net.Conn
-	header    []byte // rest of the current record's header, not yet handed out
-	remaining int    // bytes of the current record's body not yet read
-}
-
-func (c *recordLimitConn) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	if len(c.header) == 0 && c.remaining == 0 {
-		h := make([]byte, 5)
-		if _, err := io.ReadFull(c.Conn, h); err != nil {
-			return 0, err
-		}
-		c.header, c.remaining = h, int(binary.BigEndian.Uint16(h[3:5]))
-	}
-	if len(c.header) > 0 {
-		n := copy(p, c.header)
-		c.header = c.header[n:]
-		return n, nil
-	}
-	n, err := c.Conn.Read(p[:min(len(p), c.remaining)])
-	c.remaining -= n
-	return n, err
-}
-
-// dialCCCClient connects a rawClient to addr whose control TLS goes
-// through a recordLimitConn, so that it can clear the channel with CCC.
-func dialCCCClient(t *testing.T, addr string, maxVersion uint16) *rawClient {
-	t.Helper()
-	raw, err := net.DialTimeout("tcp", addr, dialTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = raw.SetDeadline(time.Now().Add(e2eTimeout))
-	cfg := clientTLS()
-	cfg.MaxVersion = maxVersion
-	c := &rawClient{t: t, addr: addr, raw: raw, conn: raw, tlsCfg: cfg,
-		r: textproto.NewReader(bufio.NewReader(raw))}
-	t.Cleanup(func() { _ = c.raw.Close() })
-	c.expect(220, "greeting")
-	c.must(234, "AUTH TLS")
-	tc := tls.Client(&recordLimitConn{Conn: raw}, cfg)
-	if err := tc.Handshake(); err != nil {
-		t.Fatalf("control TLS handshake: %v", err)
-	}
-	c.conn = tc
-	c.r = textproto.NewReader(bufio.NewReader(tc))
-	return c
-}
-
-// How a client ends TLS on the control channel after the 200 reply to CCC.
-type cccOrder int
-
-const (
-	// clientFirst sends the client's close_notify at once, then reads the
-	// server's (Python's ftplib, lftp, curl's active mode).
-	clientFirst cccOrder = iota
-	// serverOnly waits for the server's close_notify and never sends one
-	// (curl's default passive mode).
-	serverOnly
-	// serverThenClient waits for the server's close_notify and answers it.
-	serverThenClient
-)
-
-func (o cccOrder) String() string {
-	return [...]string{"client first", "server only", "server then client"}[o]
-}
-
-// clearControl sends CCC, reads the 200, sends the client's close_notify,
-// reads the server's and goes on in clear text.
-func clearControl(t *testing.T, c *rawClient) { clearControlOrder(t, c, clientFirst) }
-
-// clearControlOrder clears the control channel with the close_notify
-// exchange in the given order and returns how long the client waited for
-// the server's close_notify.
-func clearControlOrder(t *testing.T, c *rawClient, order cccOrder) time.Duration {
-	t.Helper()
-	tc, ok := c.conn.(*tls.Conn)
-	if !ok {
-		t.Fatal("clearControl: the control channel is not TLS")
-	}
-	c.must(200, "CCC")
-	if c.r.R.Buffered() != 0 {
-		t.Fatalf("%d bytes buffered after the 200 reply to CCC", c.r.R.Buffered())
-	}
-	closeWrite := func() {
-		if err := tc.CloseWrite(); err != nil {
-			t.Fatalf("send close_notify: %v", err)
-		}
-		// CloseWrite leaves the socket's write deadline at "now".
-		_ = c.raw.SetWriteDeadline(time.Now().Add(e2eTimeout))
-	}
-	if order == clientFirst {
-		closeWrite()
-	}
-	start := time.Now()
-	var buf [64]byte
-	if n, err := tc.Read(buf[:]); n != 0 || !errors.Is(err, io.EOF) {
-		t.Fatalf("want the server's close_notify after CCC, got %d bytes, %v", n, err)
-	}
-	waited := time.Since(start)
-	if order == serverThenClient {
-		closeWrite()
-	}
-	c.conn = c.raw
-	c.r = textproto.NewReader(bufio.NewReader(c.raw))
-	return waited
-}
-
-// resumedData runs one data command over PROT P and returns the raw bytes
-// the server sent on the data connection, the decrypted stream and whether
-// the data TLS session was resumed.
-func resumedData(t *testing.T, c *rawClient, command string) (raw, plain []byte, resumed bool) {
-	t.Helper()
-	data := c.dialData(c.pasv())
-	rec := &recorder{Conn: data}
-	c.must(150, "%s", command)
-	tc := tls.Client(rec, c.tlsCfg)
-	if err := tc.Handshake(); err != nil {
-		t.Fatalf("%s: data TLS handshake: %v", command, err)
-	}
-	plain, err := io.ReadAll(tc)
-	if err != nil {
-		t.Fatalf("%s: read protected data: %v", command, err)
-	}
-	c.expect(226, command)
-	resumed = tc.ConnectionState().DidResume
-	_ = tc.Close()
-	return rec.bytes(), plain, resumed
-}
-
 // TestE2ECCCCapture puts a recording relay on the path of the control
 // connection: before CCC the relay sees TLS only; after it, the PASV reply
 // is readable (what an FTP-aware firewall needs), while the data
@@ -747,64 +522,44 @@ func resumedData(t *testing.T, c *rawClient, command string) (raw, plain []byte,
 func TestE2ECCCCapture(t *testing.T) {
 	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
 		t.Run(tls.VersionName(version), func(t *testing.T) {
-			ts := startServer(t, nil)
-			content := markerContent()
-			writeFile(t, ts.AliceDir(), "marker.txt", content)
+			ts, content := serveMarker(t, nil)
 			relay := startRelay(t, ts.Addr)
 
-			c := dialCCCClient(t, relay.Addr(), version)
-			if v := c.conn.(*tls.Conn).ConnectionState().Version; v != version {
-				t.Fatalf("control channel negotiated %s, want %s", tls.VersionName(v), tls.VersionName(version))
-			}
-			c.login(userName, userPass)
-			c.protP()
+			c := loginAt(t, relay.Addr(), version, userName, userPass)
 
 			// Under TLS: a transfer whose PASV reply the relay cannot read.
-			raw, plain, resumed := resumedData(t, c, "RETR marker.txt")
-			assertTLSRecords(t, "RETR before CCC", raw, plainMarker)
-			assertSameData(t, "RETR before CCC", plain, content)
-			if !resumed {
-				t.Fatal("data connection before CCC did not resume the control session")
-			}
+			assertResumedMarker(t, c, "RETR before CCC", content)
 
-			clearControl(t, c)
+			c.CCC()
 			waitCCCCount(t, ts, 1)
 			if !lastCCCClientFirst(t, ts) {
 				t.Error("client_closed_first = false, want true")
 			}
-			if msg := c.must(257, "PWD"); !strings.Contains(msg, "/") {
+			if msg := c.Do(257, "PWD").Msg; !strings.Contains(msg, "/") {
 				t.Fatalf("PWD after CCC: %q", msg)
 			}
 
 			// In clear on the control channel, protected on the data one.
-			raw, plain, resumed = resumedData(t, c, "RETR marker.txt")
-			assertTLSRecords(t, "RETR after CCC", raw, plainMarker)
-			assertSameData(t, "RETR after CCC", plain, content)
-			if !resumed {
-				t.Fatal("data connection after CCC did not resume the control session")
-			}
+			assertResumedMarker(t, c, "RETR after CCC", content)
 
-			up := append([]byte(plainMarker), randomData(t, 50_000)...)
-			data := c.dialData(c.pasv())
-			c.must(150, "STOR after-ccc.bin")
-			tc := tls.Client(data, c.tlsCfg)
-			if _, err := tc.Write(up); err != nil {
+			up := append([]byte(plainMarker), ftptest.RandomData(t, 50_000)...)
+			x := c.OpenAt(c.PASV(), "STOR after-ccc.bin")
+			if _, err := x.Conn.Write(up); err != nil {
 				t.Fatalf("STOR after CCC: %v", err)
 			}
-			if !tc.ConnectionState().DidResume {
+			if !x.Resumed() {
 				t.Fatal("STOR data connection after CCC did not resume the control session")
 			}
-			if err := tc.Close(); err != nil {
-				t.Fatalf("STOR close: %v", err)
+			if r, err := x.Finish(); err != nil || r.Code != 226 {
+				t.Fatalf("end of STOR after CCC: %v, %v; want 226", r, err)
 			}
-			c.expect(226, "STOR")
-			assertDiskFile(t, filepath.Join(ts.AliceDir(), "after-ccc.bin"), up)
+			ftptest.MustSameFile(t, filepath.Join(ts.AliceDir(), "after-ccc.bin"), up)
 
 			// CCC again on the now clear channel: 533.
-			if code, msg := c.cmd("CCC"); code != 533 {
-				t.Fatalf("second CCC: %d %q, want 533", code, msg)
+			if r := c.Cmd("CCC"); r.Code != 533 {
+				t.Fatalf("second CCC: %d %q, want 533", r.Code, r.Msg)
 			}
-			c.quit()
+			c.Quit()
 
 			c2s, s2c := relay.recorded()
 			t.Logf("relay saw %d bytes client->server, %d bytes server->client", len(c2s), len(s2c))
@@ -852,20 +607,16 @@ func TestE2ECCCCapture(t *testing.T) {
 // control.DefaultCCCWait, consumes a late one, and the session goes on in
 // clear text with protected, resumed data connections.
 func TestE2ECCCCloseNotifyOrders(t *testing.T) {
-	ts := startServer(t, nil)
-	content := markerContent()
-	writeFile(t, ts.AliceDir(), "marker.txt", content)
+	ts, content := serveMarker(t, nil)
 	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
-		for _, order := range []cccOrder{clientFirst, serverOnly, serverThenClient} {
+		for _, order := range []ftptest.CloseOrder{ftptest.ClientFirst, ftptest.ServerOnly, ftptest.ServerThenClient} {
 			t.Run(tls.VersionName(version)+" "+order.String(), func(t *testing.T) {
 				before := cccCount(ts)
-				c := dialCCCClient(t, ts.Addr, version)
-				c.login(userName, userPass)
-				c.protP()
-				waited := clearControlOrder(t, c, order)
+				c := loginAt(t, ts.Addr, version, userName, userPass)
+				waited := c.ClearControl(order)
 				waitCCCCount(t, ts, before+1)
 				first := lastCCCClientFirst(t, ts)
-				if order == clientFirst {
+				if order == ftptest.ClientFirst {
 					if !first || waited > control.DefaultCCCWait/2 {
 						t.Errorf("client closed first: client_closed_first=%v, server's close_notify after %v; want true and no wait", first, waited)
 					}
@@ -876,17 +627,12 @@ func TestE2ECCCCloseNotifyOrders(t *testing.T) {
 					}
 				}
 				// The next bytes are clear text, whatever came before.
-				if msg := c.must(257, "PWD"); !strings.Contains(msg, "/") {
+				if msg := c.Do(257, "PWD").Msg; !strings.Contains(msg, "/") {
 					t.Fatalf("PWD after CCC: %q", msg)
 				}
-				c.must(200, "NOOP")
-				raw, plain, resumed := resumedData(t, c, "RETR marker.txt")
-				assertTLSRecords(t, "RETR after CCC", raw, plainMarker)
-				assertSameData(t, "RETR after CCC", plain, content)
-				if !resumed {
-					t.Fatal("data connection after CCC did not resume the control session")
-				}
-				c.quit()
+				c.Do(200, "NOOP")
+				assertResumedMarker(t, c, "RETR after CCC", content)
+				c.Quit()
 			})
 		}
 	}
@@ -896,15 +642,15 @@ func TestE2ECCCCloseNotifyOrders(t *testing.T) {
 func TestE2ECCCRefusals(t *testing.T) {
 	t.Run("before login", func(t *testing.T) {
 		ts := startServer(t, nil)
-		c := dialRaw(t, ts.Addr, false)
-		c.authTLS()
-		if code, msg := c.cmd("CCC"); code != 503 {
-			t.Fatalf("CCC before login: %d %q, want 503", code, msg)
+		c := ftptest.MustDial(t, ts.Addr)
+		c.AuthTLS()
+		if r := c.Cmd("CCC"); r.Code != 503 {
+			t.Fatalf("CCC before login: %d %q, want 503", r.Code, r.Msg)
 		}
 		// Still TLS and still serving.
-		c.login(userName, userPass)
-		c.must(257, "PWD")
-		c.quit()
+		c.Login(userName, userPass)
+		c.Do(257, "PWD")
+		c.Quit()
 		if n := cccCount(ts); n != 0 {
 			t.Fatalf("%d CCC log lines after a refused CCC", n)
 		}
@@ -912,38 +658,37 @@ func TestE2ECCCRefusals(t *testing.T) {
 
 	t.Run("clear control channel", func(t *testing.T) {
 		ts := startServer(t, func(cfg *config.Config) { cfg.TLS.Require = config.RequireNone })
-		c := dialRaw(t, ts.Addr, false)
-		if code, msg := c.cmd("CCC"); code != 533 {
-			t.Fatalf("CCC on a clear channel before login: %d %q, want 533", code, msg)
+		c := ftptest.MustDial(t, ts.Addr)
+		if r := c.Cmd("CCC"); r.Code != 533 {
+			t.Fatalf("CCC on a clear channel before login: %d %q, want 533", r.Code, r.Msg)
 		}
-		c.login(userName, userPass)
-		if code, msg := c.cmd("CCC"); code != 533 {
-			t.Fatalf("CCC on a clear channel after login: %d %q, want 533", code, msg)
+		c.Login(userName, userPass)
+		if r := c.Cmd("CCC"); r.Code != 533 {
+			t.Fatalf("CCC on a clear channel after login: %d %q, want 533", r.Code, r.Msg)
 		}
-		c.must(257, "PWD")
-		c.quit()
+		c.Do(257, "PWD")
+		c.Quit()
 	})
 
 	t.Run("deny", func(t *testing.T) {
 		ts := startServer(t, func(cfg *config.Config) { cfg.TLS.CCC = config.CCCDeny })
-		c := dialRaw(t, ts.Addr, false)
-		c.authTLS()
-		if feat := featLines(t, c); slices.Contains(feat, "CCC") || !slices.Contains(feat, "PROT") {
+		c := ftptest.MustDial(t, ts.Addr)
+		c.AuthTLS()
+		if feat := featLines(c); slices.Contains(feat, "CCC") || !slices.Contains(feat, "PROT") {
 			t.Fatalf("FEAT with tls.ccc = deny: %q, want PROT and no CCC", feat)
 		}
-		c.login(userName, userPass)
-		code, msg := c.cmd("CCC")
-		if code != 534 {
-			t.Fatalf("CCC with tls.ccc = deny: %d %q, want 534", code, msg)
+		c.Login(userName, userPass)
+		if r := c.Cmd("CCC"); r.Code != 534 {
+			t.Fatalf("CCC with tls.ccc = deny: %d %q, want 534", r.Code, r.Msg)
 		}
 		// Still TLS: a protected transfer works.
-		c.protP()
-		writeFile(t, ts.AliceDir(), "deny.txt", []byte("still protected"))
-		_, plain, resumed := resumedData(t, c, "RETR deny.txt")
+		c.ProtP()
+		ftptest.WriteFile(t, ts.AliceDir(), "deny.txt", []byte("still protected"))
+		_, plain, resumed := recordedTransfer(t, c, "RETR deny.txt")
 		if string(plain) != "still protected" || !resumed {
 			t.Fatalf("RETR after a denied CCC: %q resumed=%v", plain, resumed)
 		}
-		c.quit()
+		c.Quit()
 		if n := cccCount(ts); n != 0 {
 			t.Fatalf("%d CCC log lines with tls.ccc = deny", n)
 		}
@@ -951,22 +696,11 @@ func TestE2ECCCRefusals(t *testing.T) {
 
 	t.Run("allow lists CCC", func(t *testing.T) {
 		ts := startServer(t, nil)
-		c := dialRaw(t, ts.Addr, false)
-		c.authTLS()
-		if feat := featLines(t, c); !slices.Contains(feat, "CCC") || !slices.Contains(feat, "PROT") {
+		c := ftptest.MustDial(t, ts.Addr)
+		c.AuthTLS()
+		if feat := featLines(c); !slices.Contains(feat, "CCC") || !slices.Contains(feat, "PROT") {
 			t.Fatalf("FEAT with tls.ccc = allow: %q, want PROT and CCC", feat)
 		}
-		c.quit()
+		c.Quit()
 	})
-}
-
-// featLines sends FEAT and returns its feature lines, trimmed.
-func featLines(t *testing.T, c *rawClient) []string {
-	t.Helper()
-	msg := c.must(211, "FEAT")
-	var out []string
-	for _, l := range strings.Split(msg, "\n") {
-		out = append(out, strings.TrimSpace(l))
-	}
-	return out
 }

@@ -1,0 +1,213 @@
+package driver_test
+
+import (
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
+
+	"ftpsd/config"
+	"ftpsd/driver"
+	"ftpsd/internal/ftptest"
+	"ftpsd/tlsconf"
+)
+
+// The end-to-end tests run an ftpsd server in-process (startServer) and
+// drive it with ftptest's raw client, the jlaffaye/ftp Go client and real
+// FTPS clients (curl, lftp, Python's ftplib, rclone, wget, Apache Commons
+// Net; see tools_test.go). The files hold one feature each: transfers,
+// logins, CCC, data-connection session reuse and binding, the client
+// matrix under that binding, passive and active ports, the TLS policy,
+// the read-only user, broken uploads and bad input.
+
+// Test accounts of every test server.
+const (
+	userName     = "alice"
+	userPass     = "alice-secret"
+	readerName   = "reader"
+	readerPass   = "reader-secret"
+	readerHome   = "shared"
+	aliceHomeDir = "alice"
+)
+
+// testServer is an ftpsd server running in-process on 127.0.0.1 with a
+// temporary storage root.
+type testServer struct {
+	Addr     string // explicit FTPS host:port
+	Implicit string // implicit FTPS host:port
+	Root     string // storage root
+	Cfg      config.Config
+	Logs     *observer.ObservedLogs
+	TLS      *tlsconf.Store
+}
+
+// AliceDir is alice's home on disk.
+func (s *testServer) AliceDir() string { return filepath.Join(s.Root, aliceHomeDir) }
+
+// ReaderDir is the read-only user's home on disk.
+func (s *testServer) ReaderDir() string { return filepath.Join(s.Root, readerHome) }
+
+// testConfig returns a valid configuration on loopback ports chosen by the
+// kernel, with a free passive range.
+func testConfig(t testing.TB) config.Config {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Server.Listen = "127.0.0.1:0"
+	cfg.Server.ImplicitListen = "127.0.0.1:0"
+	setPassivePorts(&cfg, ftptest.PortRange(t, 20))
+	cfg.Storage.Root = t.TempDir()
+	cfg.Server.MaxConnectionsPerIP = 0 // every test client comes from 127.0.0.1
+	cfg.Users = []config.User{
+		{Name: userName, PasswordHash: ftptest.HashPassword(t, userPass), Home: aliceHomeDir},
+		{Name: readerName, PasswordHash: ftptest.HashPassword(t, readerPass), Home: readerHome, ReadOnly: true},
+	}
+	return cfg
+}
+
+// startServer starts a server with testConfig changed by edit (may be nil)
+// and stops it when the test ends.
+func startServer(t testing.TB, edit func(*config.Config)) *testServer {
+	t.Helper()
+	cfg := testConfig(t)
+	if edit != nil {
+		edit(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("test config: %v", err)
+	}
+	core, logs := observer.New(zapcore.DebugLevel)
+	testOutput := &gatedCore{Core: zaptest.NewLogger(t).Core(), on: new(atomic.Bool)}
+	testOutput.on.Store(true)
+	logger := zap.New(zapcore.NewTee(core, testOutput))
+	store, err := tlsconf.New(tlsconf.Options{SelfSigned: true, MinVersion: cfg.TLS.MinVersion.ID()}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := driver.NewServer(cfg, store.Config(), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve() }()
+	t.Cleanup(func() {
+		defer testOutput.on.Store(false) // the lib may still log after its sessions ended
+		srv.Close()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("Serve did not return after Close")
+		}
+		// The test's clients are closed by now (cleanups run last first):
+		// every session must end by itself.
+		if !ftptest.Eventually(10*time.Second, func() bool { return srv.Sessions() == 0 }) {
+			t.Errorf("%d sessions still open 10s after the test's clients closed", srv.Sessions())
+		}
+	})
+	ts := &testServer{Addr: srv.Addr().String(), Root: cfg.Storage.Root, Cfg: cfg, Logs: logs, TLS: store}
+	if a := srv.ImplicitAddr(); a != nil {
+		ts.Implicit = a.String()
+	}
+	return ts
+}
+
+// gatedCore passes log entries to the test output only while on, since a
+// line logged through zaptest after the test ended panics the test binary.
+type gatedCore struct {
+	zapcore.Core
+	on *atomic.Bool
+}
+
+func (g *gatedCore) With(fields []zapcore.Field) zapcore.Core {
+	return &gatedCore{Core: g.Core.With(fields), on: g.on}
+}
+
+func (g *gatedCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if !g.on.Load() {
+		return ce
+	}
+	return g.Core.Check(e, ce)
+}
+
+// Config fields whose types are about to change (strings today) are
+// written here only.
+
+// setPassivePorts sets passive.ports.
+func setPassivePorts(cfg *config.Config, r ftptest.Range) {
+	cfg.Passive.Ports = config.PortsOf(r.Start, r.End)
+}
+
+// setInternalNetworks sets passive.internal_networks.
+func setInternalNetworks(cfg *config.Config, cidrs ...string) {
+	cfg.Passive.InternalNetworks = nil
+	for _, c := range cidrs {
+		cfg.Passive.InternalNetworks = append(cfg.Passive.InternalNetworks, netip.MustParsePrefix(c))
+	}
+}
+
+// logsWith returns the entries with message msg whose context has every
+// key=value of fields.
+func logsWith(logs *observer.ObservedLogs, msg string, fields map[string]any) []observer.LoggedEntry {
+	var out []observer.LoggedEntry
+	for _, e := range logs.FilterMessage(msg).All() {
+		ctx := e.ContextMap()
+		ok := true
+		for k, v := range fields {
+			if fmt.Sprint(ctx[k]) != fmt.Sprint(v) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// countLogs is len(logsWith) for the server's log.
+func (s *testServer) countLogs(msg string, fields map[string]any) int {
+	return len(logsWith(s.Logs, msg, fields))
+}
+
+// waitLogs fails unless the server logs exactly want lines with message
+// msg and fields within 10s.
+func waitLogs(t *testing.T, ts *testServer, msg string, fields map[string]any, want int) {
+	t.Helper()
+	if !ftptest.Eventually(10*time.Second, func() bool { return ts.countLogs(msg, fields) >= want }) {
+		t.Fatalf("the server logged %d %q lines %v, want %d", ts.countLogs(msg, fields), msg, fields, want)
+	}
+	if got := ts.countLogs(msg, fields); got != want {
+		t.Fatalf("the server logged %d %q lines %v, want exactly %d", got, msg, fields, want)
+	}
+}
+
+// serveFile starts a server (testConfig changed by edit, which may be nil)
+// whose user alice has a file name of n random bytes, and returns them.
+func serveFile(t *testing.T, edit func(*config.Config), name string, n int) (*testServer, []byte) {
+	t.Helper()
+	ts := startServer(t, edit)
+	data := ftptest.RandomData(t, n)
+	ftptest.WriteFile(t, ts.AliceDir(), name, data)
+	return ts, data
+}
+
+// refusals returns how many data connections the server refused so far.
+func refusals(ts *testServer) int { return ts.countLogs("data connection refused", nil) }
+
+// assertNoRefusals fails if the server refused a data connection.
+func assertNoRefusals(t *testing.T, ts *testServer) {
+	t.Helper()
+	if n := refusals(ts); n != 0 {
+		t.Fatalf("%d data connections refused", n)
+	}
+}

@@ -1,0 +1,52 @@
+package ftptest
+
+import (
+	"net"
+	"testing"
+	"time"
+)
+
+// Eventually polls cond, at first every millisecond and then every 20ms,
+// until it holds or timeout has passed, and reports whether it held.
+func Eventually(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for pause := time.Millisecond; ; pause = min(2*pause, 20*time.Millisecond) {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(pause)
+	}
+}
+
+// MustEventually fails the test unless cond holds within timeout; what
+// names the awaited state in the failure.
+func MustEventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if !Eventually(timeout, cond) {
+		t.Fatalf("timed out after %v waiting for %s", timeout, what)
+	}
+}
+
+// Serve accepts connections on ln until the test ends (it then closes ln)
+// and hands each to handle in a goroutine of its own, with a deadline of
+// timeout, closing it when handle returns: a toy server for tests.
+func Serve(t testing.TB, ln net.Listener, timeout time.Duration, handle func(net.Conn)) {
+	t.Helper()
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(timeout))
+				handle(c)
+			}()
+		}
+	}()
+}
