@@ -64,6 +64,8 @@ func expectedLines(data []byte) [][]byte {
 			return want // the stream is not TLS: the handshake fails
 		case "PBSZ", "PROT":
 			continue // refused with 503
+		case "CCC":
+			continue // answered by the conn (533 on a clear channel)
 		}
 		want = append(want, line)
 	}
