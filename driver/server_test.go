@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,8 +83,7 @@ func startServer(t testing.TB, edit func(*config.Config)) *testServer {
 		t.Fatalf("test config: %v", err)
 	}
 	core, logs := observer.New(zapcore.DebugLevel)
-	testOutput := &gatedCore{Core: zaptest.NewLogger(t).Core(), on: new(atomic.Bool)}
-	testOutput.on.Store(true)
+	testOutput := &gatedCore{Core: zaptest.NewLogger(t).Core(), gate: &logGate{}}
 	logger := zap.New(zapcore.NewTee(core, testOutput))
 	store, err := tlsconf.New(tlsconf.Options{SelfSigned: true, MinVersion: cfg.TLS.MinVersion.ID()}, logger)
 	if err != nil {
@@ -97,7 +96,7 @@ func startServer(t testing.TB, edit func(*config.Config)) *testServer {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve() }()
 	t.Cleanup(func() {
-		defer testOutput.on.Store(false) // the lib may still log after its sessions ended
+		defer testOutput.gate.close() // the lib may still log after its sessions ended
 		srv.Close()
 		select {
 		case err := <-done:
@@ -120,22 +119,45 @@ func startServer(t testing.TB, edit func(*config.Config)) *testServer {
 	return ts
 }
 
-// gatedCore passes log entries to the test output only while on, since a
-// line logged through zaptest after the test ended panics the test binary.
+// gatedCore passes log entries to the test output only while its gate is
+// open, since a line logged through zaptest after the test ended panics the
+// test binary (and races with the test's end). A write holds the gate's
+// read lock while it logs, so once close returns no write is under way
+// and none will reach the test.
 type gatedCore struct {
 	zapcore.Core
-	on *atomic.Bool
+	gate *logGate
+}
+
+type logGate struct {
+	mu     sync.RWMutex
+	closed bool
+}
+
+func (g *logGate) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed = true
 }
 
 func (g *gatedCore) With(fields []zapcore.Field) zapcore.Core {
-	return &gatedCore{Core: g.Core.With(fields), on: g.on}
+	return &gatedCore{Core: g.Core.With(fields), gate: g.gate}
 }
 
 func (g *gatedCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
-	if !g.on.Load() {
-		return ce
+	if g.Enabled(e.Level) {
+		return ce.AddCore(e, g)
 	}
-	return g.Core.Check(e, ce)
+	return ce
+}
+
+func (g *gatedCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	g.gate.mu.RLock()
+	defer g.gate.mu.RUnlock()
+	if g.gate.closed {
+		return nil
+	}
+	return g.Core.Write(e, fields)
 }
 
 // Config fields whose types are about to change (strings today) are
