@@ -11,7 +11,7 @@ import (
 
 // newLogger builds the process logger writing to w, with a level that a
 // reload can change.
-func newLogger(cfg config.Log, w io.Writer) (*zap.Logger, zap.AtomicLevel, error) {
+func newLogger(cfg config.Log, w io.Writer) (*zap.Logger, zap.AtomicLevel) {
 	level := zap.NewAtomicLevelAt(cfg.Level.Level())
 	encCfg := zap.NewProductionEncoderConfig()
 	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
@@ -23,5 +23,5 @@ func newLogger(cfg config.Log, w io.Writer) (*zap.Logger, zap.AtomicLevel, error
 		enc = zapcore.NewConsoleEncoder(encCfg)
 	}
 	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), level)
-	return zap.New(core), level, nil
+	return zap.New(core), level
 }

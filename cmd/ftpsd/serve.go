@@ -29,10 +29,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	logger, level, err := newLogger(cfg.Log, stderr)
-	if err != nil {
-		return err
-	}
+	logger, level := newLogger(cfg.Log, stderr) // log.level and log.format were validated with the file
 	defer func() { _ = logger.Sync() }()
 	return serve(ctx, &daemon{path: *path, started: cfg, current: cfg, level: level, logger: logger}, demo, stdout)
 }
