@@ -84,7 +84,7 @@ func TestReloadKeepsMemoryStorage(t *testing.T) {
 	next := cfg
 	next.Server.Banner = "reloaded"
 	next.Users = append(slices.Clone(cfg.Users), config.User{Name: "bob", PasswordHash: ftptest.HashPassword(t, "bob-secret"), Home: "bob"})
-	if _, err := srv.Reload(next); err != nil {
+	if err := srv.Reload(next); err != nil {
 		t.Fatal(err)
 	}
 	c2 := dialGo(t, srv.Addr().String())

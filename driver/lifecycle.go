@@ -26,13 +26,13 @@ func newLiveConfig(cfg config.Config) (*liveConfig, error) {
 
 // Reload applies the accounts, their homes and the banner of cfg (which
 // must be valid): PrepareReload, then its commit. On error nothing changed.
-func (s *Server) Reload(cfg config.Config) (restartNeeded []string, err error) {
-	commit, restartNeeded, err := s.PrepareReload(cfg)
+func (s *Server) Reload(cfg config.Config) error {
+	commit, err := s.PrepareReload(cfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	commit()
-	return restartNeeded, nil
+	return nil
 }
 
 // PrepareReload is the first phase of a reload of cfg (which must be
@@ -40,22 +40,16 @@ func (s *Server) Reload(cfg config.Config) (restartNeeded []string, err error) {
 // users in the running storage, and returns the commit that makes them
 // current, which cannot fail. Sessions already logged in keep their login.
 // The storage is kept as it is (its files stay, also with backend
-// "memory"): changed [storage] keys need a restart, and are returned with
-// the other keys that differ from the configuration the server started
-// with but are not applied. Until commit runs, nothing the server shows
-// changes (new, still empty homes aside).
-func (s *Server) PrepareReload(cfg config.Config) (commit func(), restartNeeded []string, err error) {
+// "memory"): changed [storage] keys, like every key Reloadable refuses,
+// need a restart. Until commit runs, nothing the server shows changes
+// (new, still empty homes aside).
+func (s *Server) PrepareReload(cfg config.Config) (commit func(), err error) {
 	st := s.driver.live.Load().storage
 	if err := st.ensureHomes(cfg.Users); err != nil {
-		return nil, nil, fmt.Errorf("reload: %w", err)
+		return nil, fmt.Errorf("reload: %w", err)
 	}
 	live := &liveConfig{users: newUserBase(cfg.Users), storage: st, banner: cfg.Server.Banner}
-	for _, key := range config.ChangedKeys(s.driver.cfg, cfg) {
-		if !slices.Contains(reloadable, key) {
-			restartNeeded = append(restartNeeded, key)
-		}
-	}
-	return func() { s.driver.live.Store(live) }, restartNeeded, nil
+	return func() { s.driver.live.Store(live) }, nil
 }
 
 // Reloadable reports whether a changed key is applied by a reload (the

@@ -85,8 +85,7 @@ func (d *daemon) prepareLogLevel(cfg config.Config) (func(), error) {
 
 // prepareServer prepares the accounts, their homes and the banner.
 func (d *daemon) prepareServer(cfg config.Config) (func(), error) {
-	commit, _, err := d.srv.PrepareReload(cfg)
-	return commit, err
+	return d.srv.PrepareReload(cfg)
 }
 
 // filterKeys returns the keys for which keep is true.
