@@ -1,136 +1,14 @@
 package control
 
 import (
-	"bytes"
 	"crypto/tls"
-	"errors"
-	"io"
-	"net"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"ftpsd/internal/ftptest"
 )
-
-// cccClient speaks the control protocol byte by byte and, like a careful
-// FTPS client, never lets its TLS layer read past a record, so that it can
-// go back to clear text after CCC.
-type cccClient struct {
-	dialog
-	raw   net.Conn
-	w     *wire
-	hold  *holdConn
-	tc    *tls.Conn
-	plain []byte
-}
-
-// holdConn collects writes while holding, to send them in one segment.
-type holdConn struct {
-	net.Conn
-	mu      sync.Mutex
-	holding bool
-	buf     bytes.Buffer
-}
-
-func (h *holdConn) Write(p []byte) (int, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.holding {
-		return h.buf.Write(p)
-	}
-	return h.Conn.Write(p)
-}
-
-func (h *holdConn) hold() { h.mu.Lock(); h.holding = true; h.mu.Unlock() }
-
-// flush sends everything held in one write (one TCP segment on loopback).
-func (h *holdConn) flush(t *testing.T) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.holding = false
-	// CloseWrite left the write deadline at "now".
-	_ = h.Conn.SetWriteDeadline(time.Time{})
-	if _, err := h.Conn.Write(h.buf.Bytes()); err != nil {
-		t.Fatalf("flush: %v", err)
-	}
-	h.buf.Reset()
-}
-
-func cccDial(t *testing.T, addr string) *cccClient {
-	t.Helper()
-	raw, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = raw.SetReadDeadline(time.Now().Add(10 * time.Second))
-	t.Cleanup(func() { _ = raw.Close() })
-	c := &cccClient{raw: raw, w: &wire{conn: raw}, hold: &holdConn{Conn: raw}}
-	c.dialog = dialog{t: t, peer: c}
-	c.expect("220")
-	return c
-}
-
-// writer is TLS once negotiated, the clear wire otherwise.
-func (c *cccClient) writer() io.Writer {
-	if c.tc != nil {
-		return c.tc
-	}
-	return c.raw
-}
-
-// readLine reads one reply line from TLS or from the clear wire.
-func (c *cccClient) readLine() (string, error) {
-	src := &c.w.buf
-	if c.tc != nil || len(c.plain) > 0 {
-		src = &c.plain
-	}
-	for {
-		if i := bytes.IndexByte(*src, '\n'); i >= 0 {
-			line := string((*src)[:i+1])
-			*src = (*src)[i+1:]
-			return line, nil
-		}
-		var err error
-		if c.tc != nil {
-			var buf [512]byte
-			var n int
-			n, err = c.tc.Read(buf[:])
-			c.plain = append(c.plain, buf[:n]...)
-		} else {
-			err = c.w.fill()
-		}
-		if err != nil {
-			return "", err
-		}
-	}
-}
-
-func (c *cccClient) startTLS() {
-	c.t.Helper()
-	c.cmd("AUTH TLS", "234")
-	c.tc = clientTLS(c.t, &recordConn{Conn: c.hold, records: &recordReader{w: c.w}})
-}
-
-// closeNotifyWith sends the client's close_notify and line in one segment.
-func (c *cccClient) closeNotifyWith(line string) {
-	c.t.Helper()
-	c.hold.hold()
-	if err := c.tc.CloseWrite(); err != nil {
-		c.t.Fatal(err)
-	}
-	c.hold.Write([]byte(line + "\r\n"))
-	c.hold.flush(c.t)
-}
-
-// serverCloseNotify reads the server's close_notify through TLS.
-func (c *cccClient) serverCloseNotify() {
-	c.t.Helper()
-	var buf [64]byte
-	if n, err := c.tc.Read(buf[:]); !errors.Is(err, io.EOF) {
-		c.t.Fatalf("want the server's close_notify, got %d bytes, %v", n, err)
-	}
-}
 
 // loggedInConn returns the server side of the next connection, logged in.
 func loggedInConn(t *testing.T, s *echoServer) *Conn {
@@ -141,16 +19,15 @@ func loggedInConn(t *testing.T, s *echoServer) *Conn {
 }
 
 // startCCC connects a client, logged in, to a new server that allows CCC
-// with wait and caps TLS at version (0: no cap), negotiates TLS and has CCC
-// accepted. It returns the client and the server side.
-func startCCC(t *testing.T, wait time.Duration, version uint16) (*cccClient, *Conn) {
+// with wait and caps TLS at version (0: no cap), and negotiates TLS. It
+// returns the client and the server side.
+func startCCC(t *testing.T, wait time.Duration, version uint16) (*ftptest.MustClient, *Conn) {
 	t.Helper()
 	s := startEchoWith(t, Options{AllowCCC: true, CCCWait: wait})
 	s.maxVersion(version)
-	c := cccDial(t, s.addr)
+	c := dial(t, s.addr)
 	conn := loggedInConn(t, s)
-	c.startTLS()
-	c.cmd("CCC", "200 CCC")
+	c.AuthTLS()
 	return c, conn
 }
 
@@ -158,15 +35,11 @@ func TestCCCClientClosesFirstWithNextCommandInSameSegment(t *testing.T) {
 	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
 		t.Run(tls.VersionName(version), func(t *testing.T) {
 			c, conn := startCCC(t, 5*time.Second, version)
-			start := time.Now()
-			c.closeNotifyWith("PWD")
-			c.serverCloseNotify()
-			if d := time.Since(start); d > 2*time.Second {
+			if d := c.ClearControlThen(ftptest.ClientFirst, "PWD"); d > 2*time.Second {
 				t.Fatalf("server waited %s although the client closed first", d)
 			}
-			c.tc = nil
-			c.expect("200 got PWD") // the command that shared the segment was kept
-			c.cmd("PASV", "200 got PASV")
+			expect(t, c, "200 got PWD") // the command that shared the segment was kept
+			cmd(t, c, "PASV", "200 got PASV")
 			st := conn.State()
 			if st.TLS || !st.Cleared || !st.Protected() || st.Version != version {
 				t.Fatalf("state after CCC: %+v", st)
@@ -178,13 +51,10 @@ func TestCCCClientClosesFirstWithNextCommandInSameSegment(t *testing.T) {
 // curl's default CCC mode never sends close_notify first.
 func TestCCCClientWaitsForServer(t *testing.T) {
 	c, _ := startCCC(t, 100*time.Millisecond, 0)
-	start := time.Now()
-	c.serverCloseNotify()
-	if d := time.Since(start); d > time.Second {
+	if d := c.ClearControl(ftptest.ServerOnly); d > time.Second {
 		t.Fatalf("server close_notify after %s, want about the CCC wait", d)
 	}
-	c.tc = nil
-	c.cmd("PWD", "200 got PWD")
+	cmd(t, c, "PWD", "200 got PWD")
 }
 
 // A client may send its close_notify only after reading the server's.
@@ -192,10 +62,8 @@ func TestCCCLateClientCloseNotifyIsConsumed(t *testing.T) {
 	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
 		t.Run(tls.VersionName(version), func(t *testing.T) {
 			c, _ := startCCC(t, 50*time.Millisecond, version)
-			c.serverCloseNotify()
-			c.closeNotifyWith("NOOP")
-			c.tc = nil
-			c.expect("200 got NOOP")
+			c.ClearControlThen(ftptest.ServerThenClient, "NOOP")
+			expect(t, c, "200 got NOOP")
 		})
 	}
 }
@@ -204,35 +72,30 @@ func TestCCCRefusals(t *testing.T) {
 	allow := startEchoWith(t, Options{AllowCCC: true})
 	deny := startEchoWith(t, Options{AllowCCC: false})
 
-	c := cccDial(t, allow.addr) // clear channel
+	c := dial(t, allow.addr) // clear channel
 	loggedInConn(t, allow)
-	c.cmd("CCC", "533")
+	cmd(t, c, "CCC", "533")
 
-	c = cccDial(t, allow.addr) // TLS, not logged in
+	c = dial(t, allow.addr) // TLS, not logged in
 	<-allow.conns
-	c.startTLS()
-	c.cmd("CCC", "503")
-	c.cmd("NOOP", "200 got NOOP") // still TLS, still serving
+	c.AuthTLS()
+	cmd(t, c, "CCC", "503")
+	cmd(t, c, "NOOP", "200 got NOOP") // still TLS, still serving
 
-	c = cccDial(t, deny.addr) // policy
+	c = dial(t, deny.addr) // policy
 	loggedInConn(t, deny)
-	c.startTLS()
-	c.cmd("CCC", "534")
+	c.AuthTLS()
+	cmd(t, c, "CCC", "534")
 }
 
 func TestFEATListsCCCOnlyWhenAllowed(t *testing.T) {
 	for _, allowed := range []bool{true, false} {
 		s := startEchoWith(t, Options{AllowCCC: allowed})
-		c := cccDial(t, s.addr)
-		c.startTLS()
-		c.send("FEAT")
-		var lines []string
-		for {
-			line := c.expect("")
-			lines = append(lines, strings.TrimSpace(line))
-			if strings.HasPrefix(line, "211 ") {
-				break
-			}
+		c := dial(t, s.addr)
+		c.AuthTLS()
+		lines := strings.Split(cmd(t, c, "FEAT", "211").Msg, "\n")
+		for i := range lines {
+			lines[i] = strings.TrimSpace(lines[i])
 		}
 		got := strings.Contains(strings.Join(lines, "|"), "|PROT|CCC|")
 		if got != allowed {
@@ -244,11 +107,9 @@ func TestFEATListsCCCOnlyWhenAllowed(t *testing.T) {
 // After CCC a second AUTH TLS negotiates TLS again.
 func TestAuthAfterCCCRenegotiates(t *testing.T) {
 	c, conn := startCCC(t, 50*time.Millisecond, 0)
-	c.serverCloseNotify()
-	c.tc = nil
-	c.w = &wire{conn: c.raw, buf: c.w.buf}
-	c.startTLS()
-	c.cmd("PWD", "200 got PWD")
+	c.ClearControl(ftptest.ServerOnly)
+	c.AuthTLS()
+	cmd(t, c, "PWD", "200 got PWD")
 	if st := conn.State(); !st.TLS || st.Cleared {
 		t.Fatalf("state after second AUTH: %+v", st)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"ftpsd/internal/ftptest"
 	"ftpsd/internal/testcert"
 )
 
@@ -86,116 +87,32 @@ func serveEcho(c net.Conn) {
 	}
 }
 
-// dialog is the conversation of a test client with the server, shared by
-// client and cccClient: each is a peer that writes commands to its writer
-// and reads reply lines with its readLine.
-type dialog struct {
-	t    *testing.T
-	peer interface {
-		writer() io.Writer
-		readLine() (string, error)
-	}
-}
+// dial connects a test client to addr and reads its 220 greeting; the
+// connection is closed when the test ends.
+func dial(t *testing.T, addr string) *ftptest.MustClient { return ftptest.MustDial(t, addr) }
 
-func (d dialog) send(line string) {
-	d.t.Helper()
-	if _, err := io.WriteString(d.peer.writer(), line+"\r\n"); err != nil {
-		d.t.Fatalf("send %q: %v", line, err)
-	}
-}
-
-// expect reads one reply line and checks its prefix.
-func (d dialog) expect(prefix string) string {
-	d.t.Helper()
-	line, err := d.peer.readLine()
-	if err != nil {
-		d.t.Fatalf("reading reply (want %q): %v", prefix, err)
-	}
-	if !strings.HasPrefix(line, prefix) {
-		d.t.Fatalf("reply %q, want prefix %q", line, prefix)
-	}
-	return line
-}
-
-// cmd sends line and checks the prefix of the reply.
-func (d dialog) cmd(line, prefix string) string {
-	d.t.Helper()
-	d.send(line)
-	return d.expect(prefix)
-}
-
-// client is a test peer speaking the control protocol byte by byte.
-type client struct {
-	dialog
-	raw  net.Conn
-	conn net.Conn // raw, or TLS over raw
-	r    *bufio.Reader
-}
-
-// connect opens a clear-text connection to addr.
-func connect(t *testing.T, addr string) *client {
+// expect reads one reply and checks that it starts with prefix.
+func expect(t *testing.T, c *ftptest.MustClient, prefix string) ftptest.Reply {
 	t.Helper()
-	raw, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
+	r := c.Reply()
+	if !strings.HasPrefix(r.String(), prefix) {
+		t.Fatalf("reply %q, want prefix %q", r, prefix)
 	}
-	return newClient(t, raw)
+	return r
 }
 
-// newClient is a client on raw, which it closes when the test ends.
-func newClient(t *testing.T, raw net.Conn) *client {
-	_ = raw.SetDeadline(time.Now().Add(10 * time.Second))
-	t.Cleanup(func() { _ = raw.Close() })
-	c := &client{raw: raw, conn: raw, r: bufio.NewReader(raw)}
-	c.dialog = dialog{t: t, peer: c}
-	return c
-}
-
-// dial connects to addr and reads the greeting.
-func dial(t *testing.T, addr string) *client {
+// cmd sends line as it is and checks the prefix of the reply.
+func cmd(t *testing.T, c *ftptest.MustClient, line, prefix string) ftptest.Reply {
 	t.Helper()
-	c := connect(t, addr)
-	c.expect("220")
-	return c
-}
-
-func (c *client) writer() io.Writer { return c.conn }
-
-func (c *client) readLine() (string, error) { return c.r.ReadString('\n') }
-
-// closed checks that the server closed the connection.
-func (c *client) closed() {
-	c.t.Helper()
-	if line, err := c.readLine(); err == nil {
-		c.t.Fatalf("connection still open, got %q", line)
-	}
-}
-
-// startTLS sends AUTH mech and, on its 234, handshakes.
-func (c *client) startTLS(mech string) {
-	c.t.Helper()
-	c.cmd("AUTH "+mech, "234")
-	c.useTLS(clientTLS(c.t, c.raw))
-}
-
-// useTLS makes tc (over raw) the client's connection.
-func (c *client) useTLS(tc *tls.Conn) { c.conn, c.r = tc, bufio.NewReader(tc) }
-
-// clientTLS runs a client TLS handshake over conn, trusting any server.
-func clientTLS(t *testing.T, conn net.Conn) *tls.Conn {
-	t.Helper()
-	tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true})
-	if err := tc.Handshake(); err != nil {
-		t.Fatalf("handshake: %v", err)
-	}
-	return tc
+	c.Send("%s", line)
+	return expect(t, c, prefix)
 }
 
 func TestAuthTLSThenCommandsAreEncrypted(t *testing.T) {
 	s := startEcho(t, false)
 	c := dial(t, s.addr)
-	c.startTLS("TLS")
-	c.cmd("USER alice", "200 got USER alice")
+	c.AuthTLS()
+	cmd(t, c, "USER alice", "200 got USER alice")
 	conn := <-s.conns
 	st := conn.State()
 	if !st.TLS || st.Cleared || st.Implicit || st.VersionName() != "TLS 1.3" || st.CipherSuiteName() == "" {
@@ -210,14 +127,14 @@ func TestAuthVariantsAndRefusals(t *testing.T) {
 	s := startEcho(t, false)
 	for _, mech := range []string{"TLS-C", "ssl", "tls"} {
 		c := dial(t, s.addr)
-		c.startTLS(mech)
-		c.cmd("AUTH TLS", "503") // already protected
+		c.Auth(mech)
+		cmd(t, c, "AUTH TLS", "503") // already protected
 	}
 	c := dial(t, s.addr)
-	c.cmd("AUTH KERBEROS_V4", "504")
-	c.cmd("PBSZ 0", "503")
-	c.cmd("PROT P", "503")
-	c.cmd("NOOP", "200 got NOOP")
+	cmd(t, c, "AUTH KERBEROS_V4", "504")
+	cmd(t, c, "PBSZ 0", "503")
+	cmd(t, c, "PROT P", "503")
+	cmd(t, c, "NOOP", "200 got NOOP")
 }
 
 // The client's ClientHello may arrive in the same segment as AUTH TLS: the
@@ -225,100 +142,62 @@ func TestAuthVariantsAndRefusals(t *testing.T) {
 func TestAuthPipelinedWithClientHello(t *testing.T) {
 	s := startEcho(t, false)
 	c := dial(t, s.addr)
-	pc := &pipelineConn{Conn: c.raw, prefix: []byte("AUTH TLS\r\n")}
-	tc := clientTLS(t, pc)
-	if !strings.HasPrefix(pc.reply, "234 ") {
-		t.Fatalf("reply to AUTH = %q", pc.reply)
-	}
-	c.useTLS(tc)
-	c.cmd("PWD", "200 got PWD")
-}
-
-// pipelineConn sends prefix in the same write as the first TLS record, and
-// takes the clear-text reply line off the stream before TLS reads it.
-type pipelineConn struct {
-	net.Conn
-	prefix []byte
-	reply  string
-}
-
-func (p *pipelineConn) Write(b []byte) (int, error) {
-	if p.prefix != nil {
-		buf := append(p.prefix, b...)
-		p.prefix = nil
-		if _, err := p.Conn.Write(buf); err != nil {
-			return 0, err
-		}
-		return len(b), nil
-	}
-	return p.Conn.Write(b)
-}
-
-func (p *pipelineConn) Read(b []byte) (int, error) {
-	for !strings.HasSuffix(p.reply, "\n") {
-		var one [1]byte
-		if _, err := p.Conn.Read(one[:]); err != nil {
-			return 0, err
-		}
-		p.reply += string(one[:])
-	}
-	return p.Conn.Read(b)
+	c.AuthPipelined()
+	cmd(t, c, "PWD", "200 got PWD")
 }
 
 func TestLineTooLongDropsOnlyThatClient(t *testing.T) {
 	s := startEcho(t, false)
 	other := dial(t, s.addr)
 	c := dial(t, s.addr)
-	if _, err := c.raw.Write(bytes.Repeat([]byte("A"), MaxLineLength+10)); err != nil {
-		t.Fatal(err)
-	}
-	c.expect("500 Command line too long")
-	c.closed()
-	other.cmd("NOOP", "200 got NOOP")
+	c.Write(bytes.Repeat([]byte("A"), MaxLineLength+10))
+	expect(t, c, "500 Command line too long")
+	c.ExpectClosed()
+	cmd(t, other, "NOOP", "200 got NOOP")
 	// A line of exactly the limit still passes.
 	long := "NOOP " + strings.Repeat("x", MaxLineLength-len("NOOP ")-2)
-	other.cmd(long, "200 got "+long)
+	cmd(t, other, long, "200 got "+long)
 }
 
 func TestClientHelloOnExplicitPortIsDropped(t *testing.T) {
 	s := startEcho(t, false)
 	c := dial(t, s.addr)
-	tc := tls.Client(c.raw, &tls.Config{InsecureSkipVerify: true})
+	tc := tls.Client(c.Raw(), ftptest.NewTLS())
 	if err := tc.Handshake(); err == nil {
 		t.Fatal("TLS handshake without AUTH succeeded")
 	}
-	c.closed()
+	c.ExpectClosed()
 }
 
 func TestNonTLSAfter234IsDropped(t *testing.T) {
 	s := startEcho(t, false)
 	c := dial(t, s.addr)
-	c.cmd("AUTH TLS", "234")
-	c.send("USER alice") // clear text where a ClientHello belongs
-	c.closed()
+	cmd(t, c, "AUTH TLS", "234")
+	c.Send("USER alice") // clear text where a ClientHello belongs
+	c.ExpectClosed()
 	ok := dial(t, s.addr)
-	ok.cmd("NOOP", "200 got NOOP")
+	cmd(t, ok, "NOOP", "200 got NOOP")
 }
 
 func TestMalformedLines(t *testing.T) {
 	s := startEcho(t, false)
 	c := dial(t, s.addr)
-	c.cmd("NO\x00OP", "500 Malformed")
-	c.cmd("NOOP \xff\xf4 ok", "200 got NOOP") // bytes above 0x7f pass (UTF-8, Telnet IAC)
+	cmd(t, c, "NO\x00OP", "500 Malformed")
+	cmd(t, c, "NOOP \xff\xf4 ok", "200 got NOOP") // bytes above 0x7f pass (UTF-8, Telnet IAC)
 	for i := 0; i < maxBadLines-1; i++ {
-		c.cmd("\x01\x02", "500 Malformed")
+		cmd(t, c, "\x01\x02", "500 Malformed")
 	}
-	c.cmd("\x03", "421")
-	c.closed()
+	cmd(t, c, "\x03", "421")
+	c.ExpectClosed()
 }
 
 func TestImplicitTLS(t *testing.T) {
 	s := startEcho(t, true)
-	c := connect(t, s.addr)
-	c.useTLS(tls.Client(c.raw, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12}))
-	c.expect("220")
-	c.cmd("AUTH TLS", "503")
-	c.cmd("PBSZ 0", "200 got PBSZ 0")
+	cfg := ftptest.NewTLS()
+	cfg.MaxVersion = tls.VersionTLS12
+	c := ftptest.Dialer{Implicit: true, TLS: cfg}.MustDial(t, s.addr)
+	cmd(t, c, "AUTH TLS", "503")
+	cmd(t, c, "PBSZ 0", "200 got PBSZ 0")
 	st := (<-s.conns).State()
 	if !st.TLS || !st.Implicit || st.VersionName() != "TLS 1.2" {
 		t.Fatalf("state %+v", st)
@@ -327,9 +206,13 @@ func TestImplicitTLS(t *testing.T) {
 
 func TestImplicitSilentClientTimesOut(t *testing.T) {
 	s := startEcho(t, true)
-	c := connect(t, s.addr)
 	start := time.Now()
-	c.closed() // the handshake deadline (2 s here) ends the connection
+	// A clear-text client waits for a greeting that never comes: the
+	// handshake deadline (2 s here) ends the connection.
+	if c, err := (ftptest.Dialer{Timeout: 10 * time.Second}).Connect(s.addr); err == nil {
+		_ = c.Close()
+		t.Fatalf("greeting %q in clear text on the implicit port", c.Greeting())
+	}
 	if d := time.Since(start); d > 8*time.Second {
 		t.Fatalf("silent client kept for %s", d)
 	}
@@ -339,8 +222,8 @@ func TestRegistryForgetsClosedConns(t *testing.T) {
 	s := startEcho(t, false)
 	c := dial(t, s.addr)
 	conn := <-s.conns
-	c.cmd("NOOP", "200")
-	_ = c.raw.Close()
+	cmd(t, c, "NOOP", "200")
+	_ = c.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for s.registry.Lookup(conn.LocalAddr(), conn.RemoteAddr()) != nil {
 		if time.Now().After(deadline) {
@@ -357,14 +240,14 @@ func TestRequireDataTLSRefusesClearTransfers(t *testing.T) {
 	s := startEchoWith(t, Options{RequireDataTLS: true})
 	c := dial(t, s.addr)
 	conn := <-s.conns
-	c.startTLS("TLS")
-	c.cmd("LIST", "200 got LIST") // not logged in: the lib answers (530 in real life)
+	c.AuthTLS()
+	cmd(t, c, "LIST", "200 got LIST") // not logged in: the lib answers (530 in real life)
 	conn.SetLoggedIn("alice")
-	for _, cmd := range []string{"RETR a", "STOR a", "APPE a", "LIST", "NLST", "MLSD"} {
-		c.cmd(cmd, "521")
+	for _, line := range []string{"RETR a", "STOR a", "APPE a", "LIST", "NLST", "MLSD"} {
+		cmd(t, c, line, "521")
 	}
-	c.cmd("PROT C", "200 got PROT C")
-	c.cmd("RETR a", "521")
-	c.cmd("PROT P", "200 got PROT P")
-	c.cmd("RETR a", "200 got RETR a")
+	cmd(t, c, "PROT C", "200 got PROT C")
+	cmd(t, c, "RETR a", "521")
+	cmd(t, c, "PROT P", "200 got PROT P")
+	cmd(t, c, "RETR a", "200 got RETR a")
 }

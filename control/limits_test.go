@@ -1,10 +1,13 @@
 package control
 
 import (
-	"net"
+	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"ftpsd/internal/ftptest"
 )
 
 type countingEvents struct {
@@ -32,41 +35,38 @@ func (e *countingEvents) get(reason string) int {
 	return e.refused[reason]
 }
 
-func dialFrom(t *testing.T, local, addr string) *client {
+// dialFrom connects a test client from the address local and checks that
+// its greeting starts with greeting.
+func dialFrom(t *testing.T, local, addr, greeting string) *ftptest.MustClient {
 	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 2 * time.Second}
-	raw, err := d.Dial("tcp", addr)
+	c, err := ftptest.Dialer{Local: netip.MustParseAddr(local)}.Connect(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newClient(t, raw)
+	t.Cleanup(func() { _ = c.Close() })
+	if g := c.Greeting().String(); !strings.HasPrefix(g, greeting) {
+		t.Fatalf("greeting %q, want prefix %q", g, greeting)
+	}
+	return c.Must(t)
 }
 
 func TestConnectionCaps(t *testing.T) {
 	ev := &countingEvents{}
 	s := startEchoWith(t, Options{MaxConns: 3, MaxPerIP: 2, Events: ev})
-	a := dialFrom(t, "127.0.0.1", s.addr)
-	a.expect("220")
-	b := dialFrom(t, "127.0.0.1", s.addr)
-	b.expect("220")
-	over := dialFrom(t, "127.0.0.1", s.addr)
-	over.expect("421 Too many connections (max_connections_per_ip)")
-	over.closed()
-	c := dialFrom(t, "127.0.0.2", s.addr)
-	c.expect("220")
-	full := dialFrom(t, "127.0.0.3", s.addr)
-	full.expect("421 Too many connections (max_connections)")
-	full.closed()
+	a := dialFrom(t, "127.0.0.1", s.addr, "220")
+	dialFrom(t, "127.0.0.1", s.addr, "220")
+	dialFrom(t, "127.0.0.1", s.addr, "421 Too many connections (max_connections_per_ip)").ExpectClosed()
+	dialFrom(t, "127.0.0.2", s.addr, "220")
+	dialFrom(t, "127.0.0.3", s.addr, "421 Too many connections (max_connections)").ExpectClosed()
 	if ev.get("max_connections_per_ip") != 1 || ev.get("max_connections") != 1 {
 		t.Fatalf("refusals counted: %v", ev.refused)
 	}
 	// A slot frees when a client leaves.
-	_ = a.raw.Close()
+	_ = a.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for s.registry.Len() > 2 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	again := dialFrom(t, "127.0.0.1", s.addr)
-	again.expect("220")
-	again.cmd("NOOP", "200 got NOOP")
+	again := dialFrom(t, "127.0.0.1", s.addr, "220")
+	cmd(t, again, "NOOP", "200 got NOOP")
 }

@@ -39,8 +39,8 @@ func TestLibNoPortReplyBecomesBusy425(t *testing.T) {
 func TestEPSVDisabled(t *testing.T) {
 	s := startEchoWith(t, Options{DisableEPSV: true})
 	c := dial(t, s.addr)
-	c.cmd("EPSV", "502 EPSV is disabled")
-	c.cmd("PASV", "200 got PASV")
+	cmd(t, c, "EPSV", "502 EPSV is disabled")
+	cmd(t, c, "PASV", "200 got PASV")
 
 	off, raw := newTestConn(NewRegistry())
 	off.opts.DisableEPSV = true

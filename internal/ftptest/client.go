@@ -87,7 +87,8 @@ type Client struct {
 	dial      func(ctx context.Context, network, address string) (net.Conn, error)
 	raw       net.Conn  // the control connection's socket
 	ctl       *tls.Conn // its TLS layer; nil while the channel is clear
-	conn      net.Conn  // raw or ctl: where commands are written
+	rec       *recordConn // ctl's socket below TLS, while TLS
+	conn      net.Conn // raw or ctl: where commands are written
 	r         *textproto.Reader
 	greeting  Reply
 	protected bool // PROT P is in force
@@ -286,18 +287,41 @@ func verb(line string) string {
 
 // AuthTLS sends AUTH TLS and runs the TLS handshake on the control
 // connection.
-func (c *Client) AuthTLS() error {
-	if _, err := c.Do(234, "AUTH TLS"); err != nil {
+func (c *Client) AuthTLS() error { return c.Auth("TLS") }
+
+// Auth sends AUTH mechanism (TLS, TLS-C, SSL, in any case) and runs the
+// TLS handshake on the control connection.
+func (c *Client) Auth(mechanism string) error {
+	if _, err := c.Do(234, "AUTH %s", mechanism); err != nil {
 		return err
 	}
 	return c.startTLS()
+}
+
+// AuthPipelined sends AUTH TLS in the same write as the TLS ClientHello,
+// without waiting for the 234, as some clients do. It wants the 234 before
+// the server's first TLS record.
+func (c *Client) AuthPipelined() error {
+	c.rec = &recordConn{Conn: c.raw, pending: []byte("AUTH TLS\r\n"), wantLine: true}
+	if err := c.handshake(); err != nil {
+		return err
+	}
+	if !strings.HasPrefix(c.rec.line, "234 ") {
+		return fmt.Errorf("reply to a pipelined AUTH TLS: %q, want 234", c.rec.line)
+	}
+	return nil
 }
 
 // startTLS runs the control connection's TLS client. It reads through a
 // recordConn, so that after CCC no clear-text byte is left in the TLS
 // layer.
 func (c *Client) startTLS() error {
-	tc := tls.Client(&recordConn{Conn: c.raw}, c.TLS)
+	c.rec = &recordConn{Conn: c.raw}
+	return c.handshake()
+}
+
+func (c *Client) handshake() error {
+	tc := tls.Client(c.rec, c.TLS)
 	_ = c.raw.SetDeadline(time.Now().Add(c.timeout()))
 	if err := tc.Handshake(); err != nil {
 		return fmt.Errorf("control TLS handshake: %w", err)
@@ -378,6 +402,14 @@ func (c *Client) CCC() error {
 // order and goes on in clear text. It returns how long the client waited
 // for the server's close_notify. Nothing may follow the 200 under TLS.
 func (c *Client) ClearControl(order CloseOrder) (time.Duration, error) {
+	return c.ClearControlThen(order, "")
+}
+
+// ClearControlThen is ClearControl that sends the clear-text command line
+// next (when not empty) in the same write as the client's close_notify
+// (right after the server's under ServerOnly), as a client that pipelines
+// does. Its reply is left to read.
+func (c *Client) ClearControlThen(order CloseOrder, next string) (time.Duration, error) {
 	if c.ctl == nil {
 		return 0, errors.New("CCC: the control channel is not TLS")
 	}
@@ -387,8 +419,19 @@ func (c *Client) ClearControl(order CloseOrder) (time.Duration, error) {
 	if n := c.r.R.Buffered(); n != 0 {
 		return 0, fmt.Errorf("CCC: %d bytes buffered after the 200 reply", n)
 	}
+	if next != "" {
+		next += "\r\n"
+	}
+	// closeWrite sends the client's close_notify and next in one write.
 	closeWrite := func() error {
-		if err := c.ctl.CloseWrite(); err != nil {
+		c.rec.hold()
+		err := c.ctl.CloseWrite()
+		// CloseWrite leaves the write deadline at "now".
+		_ = c.raw.SetWriteDeadline(time.Now().Add(c.timeout()))
+		if ferr := c.rec.flush([]byte(next)); err == nil {
+			err = ferr
+		}
+		if err != nil {
 			return fmt.Errorf("CCC: send close_notify: %w", err)
 		}
 		return nil
@@ -405,12 +448,17 @@ func (c *Client) ClearControl(order CloseOrder) (time.Duration, error) {
 		return 0, fmt.Errorf("CCC: want the server's close_notify, got %d bytes, %v", n, err)
 	}
 	waited := time.Since(start)
-	if order == ServerThenClient {
+	switch order {
+	case ServerThenClient:
 		if err := closeWrite(); err != nil {
 			return waited, err
 		}
+	case ServerOnly:
+		if _, err := io.WriteString(c.raw, next); err != nil {
+			return waited, fmt.Errorf("CCC: send %s: %w", verb(next), err)
+		}
 	}
-	c.ctl, c.conn = nil, c.raw
+	c.ctl, c.conn, c.rec = nil, c.raw, nil
 	c.r = textproto.NewReader(bufio.NewReader(c.raw))
 	return waited, nil
 }
@@ -637,16 +685,64 @@ func (c *Client) open(addr, command string) (*Transfer, error) {
 // so that a tls.Client over it never reads past the record that ends TLS
 // on the control channel (the close_notify after CCC): whatever follows on
 // the socket is clear text.
+//
+// It also writes as a pipelining client does: while held, writes collect
+// until flush sends them with more in one write (one segment on loopback);
+// a pending line goes out with the first write, and with wantLine the
+// first reply line is taken off the stream before TLS reads it.
 type recordConn struct {
 	net.Conn
 	header    []byte // rest of the current record's header, not yet handed out
 	remaining int    // bytes of the current record's body not yet read
+
+	held     []byte // writes collected while holding
+	holding  bool
+	pending  []byte // clear text to send before the first write
+	wantLine bool   // read one clear-text reply line before any record
+	line     string // that line
+}
+
+func (c *recordConn) hold() { c.holding = true }
+
+// flush sends what was held and more in one write.
+func (c *recordConn) flush(more []byte) error {
+	buf := append(c.held, more...)
+	c.held, c.holding = nil, false
+	if len(buf) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(buf)
+	return err
+}
+
+func (c *recordConn) Write(p []byte) (int, error) {
+	if c.holding {
+		c.held = append(c.held, p...)
+		return len(p), nil
+	}
+	if c.pending != nil {
+		buf := append(c.pending, p...)
+		c.pending = nil
+		if _, err := c.Conn.Write(buf); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
 }
 
 func (c *recordConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	for c.wantLine && !strings.HasSuffix(c.line, "\n") {
+		var one [1]byte
+		if _, err := c.Conn.Read(one[:]); err != nil {
+			return 0, err
+		}
+		c.line += string(one[:])
+	}
+	c.wantLine = false
 	if len(c.header) == 0 && c.remaining == 0 {
 		h := make([]byte, 5)
 		if _, err := io.ReadFull(c.Conn, h); err != nil {

@@ -106,6 +106,12 @@ func (m *MustClient) Do(code int, format string, args ...any) Reply {
 // AuthTLS is Client.AuthTLS.
 func (m *MustClient) AuthTLS() { m.t.Helper(); m.check(m.Client.AuthTLS()) }
 
+// Auth is Client.Auth.
+func (m *MustClient) Auth(mechanism string) { m.t.Helper(); m.check(m.Client.Auth(mechanism)) }
+
+// AuthPipelined is Client.AuthPipelined.
+func (m *MustClient) AuthPipelined() { m.t.Helper(); m.check(m.Client.AuthPipelined()) }
+
 // Login is Client.Login.
 func (m *MustClient) Login(user, pass string) { m.t.Helper(); m.check(m.Client.Login(user, pass)) }
 
@@ -187,6 +193,14 @@ func (m *MustClient) CCC() { m.t.Helper(); m.check(m.Client.CCC()) }
 func (m *MustClient) ClearControl(order CloseOrder) time.Duration {
 	m.t.Helper()
 	d, err := m.Client.ClearControl(order)
+	m.check(err)
+	return d
+}
+
+// ClearControlThen is Client.ClearControlThen.
+func (m *MustClient) ClearControlThen(order CloseOrder, next string) time.Duration {
+	m.t.Helper()
+	d, err := m.Client.ClearControlThen(order, next)
 	m.check(err)
 	return d
 }
