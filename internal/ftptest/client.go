@@ -85,10 +85,10 @@ type Client struct {
 	RequireResume bool
 
 	dial      func(ctx context.Context, network, address string) (net.Conn, error)
-	raw       net.Conn  // the control connection's socket
-	ctl       *tls.Conn // its TLS layer; nil while the channel is clear
+	raw       net.Conn    // the control connection's socket
+	ctl       *tls.Conn   // its TLS layer; nil while the channel is clear
 	rec       *recordConn // ctl's socket below TLS, while TLS
-	conn      net.Conn // raw or ctl: where commands are written
+	conn      net.Conn    // raw or ctl: where commands are written
 	r         *textproto.Reader
 	greeting  Reply
 	protected bool // PROT P is in force
