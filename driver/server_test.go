@@ -98,13 +98,10 @@ func startServer(t testing.TB, edit func(*config.Config)) *testServer {
 	t.Cleanup(func() {
 		defer testOutput.gate.close() // the lib may still log after its sessions ended
 		srv.Close()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(5 * time.Second):
+		if err, ok := ftptest.Receive(done, 5*time.Second); !ok {
 			t.Error("Serve did not return after Close")
+		} else if err != nil {
+			t.Errorf("Serve: %v", err)
 		}
 		// The test's clients are closed by now (cleanups run last first):
 		// every session must end by itself.

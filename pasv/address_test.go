@@ -258,9 +258,7 @@ func TestAnnouncerRefreshLoop(t *testing.T) {
 		a.Close()
 		close(done)
 	}()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Second):
+	if _, ok := ftptest.Receive(done, 2*time.Second); !ok {
 		t.Fatal("Close did not return")
 	}
 	stopped := r.calls.Load()

@@ -433,9 +433,7 @@ func TestConcurrentSessions(t *testing.T) {
 	}
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()
-	select {
-	case <-finished:
-	case <-time.After(time.Minute):
+	if _, ok := ftptest.Receive(finished, time.Minute); !ok {
 		t.Fatalf("sessions still running after a minute (stats %+v)", a.Stats())
 	}
 
@@ -636,17 +634,16 @@ func TestWaitsForPortBeingBound(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	_ = held.Close()
 
-	select {
-	case r := <-done:
-		if r.err != nil {
-			t.Fatalf("PASV failed after %d listen calls: %v", r.calls, r.err)
-		}
-		defer r.l.Close()
-		if r.port == pX || r.calls != 1 {
-			t.Fatalf("PASV got %d with %d listen calls, want %d with 1", r.port, r.calls, start)
-		}
-	case <-time.After(3 * time.Second):
+	r, ok := ftptest.Receive(done, 3*time.Second)
+	if !ok {
 		t.Fatal("PASV still waiting")
+	}
+	if r.err != nil {
+		t.Fatalf("PASV failed after %d listen calls: %v", r.calls, r.err)
+	}
+	defer r.l.Close()
+	if r.port == pX || r.calls != 1 {
+		t.Fatalf("PASV got %d with %d listen calls, want %d with 1", r.port, r.calls, start)
 	}
 }
 

@@ -124,7 +124,7 @@ func TestFirstRun(t *testing.T) {
 	if strings.Contains(s.stderr.String(), password) {
 		t.Errorf("the demo password appears in the log:\n%s", s.stderr)
 	}
-	s.stop(t, syscall.SIGTERM)
+	s.terminate(t)
 }
 
 // TestServeConfig runs "ftpsd -config FILE" with real certificate files,
@@ -240,7 +240,7 @@ func TestReloadKeepsTransfers(t *testing.T) {
 	pairB := testcert.SelfSigned(t, "ftpsd test B")
 	pairB.Write(t, f.dir)
 	f.write(f.config("", "", "alice", "bob"))
-	s.signal(t, syscall.SIGHUP)
+	s.reload(t)
 	reloaded := s.waitLog(t, "configuration reloaded", 1, 10*time.Second)
 	t.Logf("reload: changed %v, need_restart %v, certificate_sha256 %s",
 		reloaded.strs("changed"), reloaded.strs("need_restart"), reloaded.str("certificate_sha256"))
@@ -281,7 +281,7 @@ func TestReloadKeepsTransfers(t *testing.T) {
 
 	// A bad file is rejected and everything stays.
 	f.write("[server]\nlisten = \"127.0.0.1:0\"\n[[users]\nname = 'broken'\n")
-	s.signal(t, syscall.SIGHUP)
+	s.reload(t)
 	rejected := s.waitLog(t, "reload rejected; the running configuration stays", 1, 10*time.Second)
 	t.Logf("bad file: %s", rejected.str("error"))
 	for _, u := range []string{"alice", "bob"} {
@@ -294,7 +294,7 @@ func TestReloadKeepsTransfers(t *testing.T) {
 
 	// A key that needs a restart is reported.
 	f.write(f.config("idle_timeout = \"7m\"", "", "alice", "bob"))
-	s.signal(t, syscall.SIGHUP)
+	s.reload(t)
 	second := s.waitLog(t, "configuration reloaded", 2, 10*time.Second)
 	if nr := second.strs("need_restart"); !slices.Equal(nr, []string{"server.idle_timeout"}) {
 		t.Errorf("need_restart = %v, want [server.idle_timeout]", nr)
@@ -303,7 +303,7 @@ func TestReloadKeepsTransfers(t *testing.T) {
 		t.Errorf("changed = %v, want server.idle_timeout among them", ch)
 	}
 	_ = alice.Client.Quit()
-	s.stop(t, syscall.SIGTERM)
+	s.terminate(t)
 }
 
 // pemLeaf returns the DER of the first certificate of a PEM file.
@@ -554,7 +554,7 @@ func TestConnectionLimits(t *testing.T) {
 			if len(refused) == 0 || refused[0].str("reason") != tc.reason {
 				t.Errorf("want \"connection refused\" lines with reason %s, got %v", tc.reason, refused)
 			}
-			s.stop(t, syscall.SIGTERM)
+			s.terminate(t)
 		})
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -187,7 +186,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	if t.Failed() {
 		t.Logf("before: %v\nafter: %v", ftpsdSeries(before), ftpsdSeries(after))
 	}
-	s.stop(t, syscall.SIGTERM)
+	s.terminate(t)
 }
 
 // waitGauge polls /metrics until series equals want.

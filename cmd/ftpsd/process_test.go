@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -146,9 +147,7 @@ func startServerCmd(t *testing.T, cmd *exec.Cmd, dir string) *server {
 		case <-s.done:
 		default:
 			_ = s.cmd.Process.Kill()
-			select {
-			case <-s.done:
-			case <-time.After(stopTimeout):
+			if _, ok := ftptest.Receive(s.done, stopTimeout); !ok {
 				t.Errorf("ftpsd pid %d did not exit after SIGKILL", s.cmd.Process.Pid)
 			}
 		}
@@ -259,9 +258,7 @@ func (s *server) signal(t *testing.T, sig os.Signal) {
 // log ends with "ftpsd stopped".
 func (s *server) waitExit(t *testing.T, since time.Time, timeout time.Duration) time.Duration {
 	t.Helper()
-	select {
-	case <-s.done:
-	case <-time.After(timeout):
+	if _, ok := ftptest.Receive(s.done, timeout); !ok {
 		t.Fatalf("ftpsd did not exit within %v", timeout)
 	}
 	took := time.Since(since)
@@ -280,6 +277,12 @@ func (s *server) stop(t *testing.T, sig os.Signal) {
 	s.signal(t, sig)
 	s.waitExit(t, time.Now(), stopTimeout)
 }
+
+// reload sends SIGHUP.
+func (s *server) reload(t *testing.T) { t.Helper(); s.signal(t, syscall.SIGHUP) }
+
+// terminate stops the process with SIGTERM, as systemd does.
+func (s *server) terminate(t *testing.T) { t.Helper(); s.stop(t, syscall.SIGTERM) }
 
 // fixture is the files of one ftpsd process: its configuration, its
 // certificate and its storage root, all in one temporary directory.

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -43,7 +42,7 @@ func TestReloadAllOrNothing(t *testing.T) {
 	next = strings.Replace(next, f.keyFile, keyB, 1)
 	// First the certificate's step fails (its key file is missing)...
 	f.write(strings.Replace(next, keyB, keyB+".missing", 1))
-	s.signal(t, syscall.SIGHUP)
+	s.reload(t)
 	rejected := s.waitLog(t, "reload rejected; the running configuration stays", 1, 10*time.Second)
 	if c := rejected.str("component"); c != "certificate" {
 		t.Fatalf("rejected component %q, want certificate", c)
@@ -57,7 +56,7 @@ func TestReloadAllOrNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.write(next)
-	s.signal(t, syscall.SIGHUP)
+	s.reload(t)
 	rejected = s.waitLog(t, "reload rejected; the running configuration stays", 2, 10*time.Second)
 	if c := rejected.str("component"); c != "users, homes and banner" {
 		t.Fatalf("rejected component %q", c)
@@ -78,7 +77,7 @@ func TestReloadAllOrNothing(t *testing.T) {
 	if err := os.Remove(blocker); err != nil {
 		t.Fatal(err)
 	}
-	s.signal(t, syscall.SIGHUP)
+	s.reload(t)
 	reloaded := s.waitLog(t, "configuration reloaded", 1, 10*time.Second)
 	applied := reloaded.strs("applied")
 	for _, key := range []string{"users", "server.banner", "tls.cert_file", "tls.key_file", "log.level"} {
@@ -93,12 +92,12 @@ func TestReloadAllOrNothing(t *testing.T) {
 	}
 
 	// The same file again: nothing changed, and the line says so.
-	s.signal(t, syscall.SIGHUP)
+	s.reload(t)
 	same := s.waitLog(t, "configuration reloaded", 2, 10*time.Second)
 	if got, ok := same["nothing_changed"].(bool); !ok || !got || len(same.strs("applied")) != 0 {
 		t.Fatalf("reload of an unchanged file: %v", same)
 	}
-	s.stop(t, syscall.SIGTERM)
+	s.terminate(t)
 }
 
 // checkServes checks the certificate and the banner of new connections.

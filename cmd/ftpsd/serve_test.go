@@ -39,12 +39,11 @@ func TestServeStopsItsGoroutines(t *testing.T) {
 	go func() { done <- serve(ctx, d, nil, io.Discard) }()
 	time.Sleep(300 * time.Millisecond) // let it start its workers
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve: %v", err)
-		}
-	case <-time.After(10 * time.Second):
+	err, ok := ftptest.Receive(done, 10*time.Second)
+	if !ok {
 		t.Fatal("serve did not return after its context ended")
+	}
+	if err != nil {
+		t.Fatalf("serve: %v", err)
 	}
 }

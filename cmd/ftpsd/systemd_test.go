@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -90,7 +89,7 @@ root = "`+root+`"
 	s := startFtpsdEnv(t, dir, []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=400000"}, "-config", path)
 	expectNotify(t, msgs, "READY=1")
 	expectNotify(t, msgs, "WATCHDOG=1")
-	s.stop(t, syscall.SIGTERM)
+	s.terminate(t)
 	expectNotify(t, msgs, "STOPPING=1")
 }
 

@@ -50,3 +50,16 @@ func Serve(t testing.TB, ln net.Listener, timeout time.Duration, handle func(net
 		}
 	}()
 }
+
+// Receive waits up to timeout for a value from ch (or for ch to be
+// closed) and reports whether one came in time.
+func Receive[T any](ch <-chan T, timeout time.Duration) (v T, ok bool) {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case v = <-ch:
+		return v, true
+	case <-timer.C:
+		return v, false
+	}
+}

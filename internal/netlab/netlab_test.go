@@ -256,9 +256,7 @@ func TestSweepOrphans(t *testing.T) {
 	if strings.Contains(string(out), orphan) {
 		t.Errorf("orphaned namespace %s not removed:\n%s", orphan, out)
 	}
-	select {
-	case <-exited:
-	case <-time.After(ioTimeout):
+	if _, ok := ftptest.Receive(exited, ioTimeout); !ok {
 		t.Errorf("the process in the orphaned namespace still runs")
 	}
 }

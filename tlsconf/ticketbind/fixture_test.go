@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"ftpsd/internal/ftptest"
 	"ftpsd/tlsconf"
 )
 
@@ -142,13 +143,11 @@ func (s *bindServer) handle(c net.Conn, prefixed bool, cfgFor func(net.Conn) *tl
 // next returns the next handshake result.
 func (s *bindServer) next(t *testing.T) bindResult {
 	t.Helper()
-	select {
-	case r := <-s.results:
-		return r
-	case <-time.After(bindTimeout):
+	r, ok := ftptest.Receive(s.results, bindTimeout)
+	if !ok {
 		t.Fatal("timed out waiting for a server handshake")
-		return bindResult{}
 	}
+	return r
 }
 
 // dial connects to addr as a client of f's versions, resuming from (and
