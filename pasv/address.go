@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"ftpsd/internal/every"
 )
 
 // Resolver looks up a host name; *net.Resolver satisfies it.
@@ -133,19 +135,12 @@ func (a *Announcer) Refresh(ctx context.Context) error {
 
 func (a *Announcer) refreshLoop(ctx context.Context) {
 	defer close(a.done)
-	ticker := time.NewTicker(a.opts.Refresh)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			if err := a.Refresh(ctx); err != nil {
-				a.opts.Logger.Warn("public address not refreshed; keeping the last good one",
-					zap.Error(err), zap.Stringer("address", a.current.Load()))
-			}
+	every.Run(ctx, a.opts.Refresh, func() {
+		if err := a.Refresh(ctx); err != nil {
+			a.opts.Logger.Warn("public address not refreshed; keeping the last good one",
+				zap.Error(err), zap.Stringer("address", a.current.Load()))
 		}
-	}
+	})
 }
 
 // Address returns the address to announce to client, whose control

@@ -211,12 +211,8 @@ func TestReloadKeepsTransfers(t *testing.T) {
 	f.write(f.config("", "", "alice"))
 	s, addr := f.start()
 
-	certA, err := os.ReadFile(f.certFile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	leafA := leafOf(t, addr)
-	if !bytes.Equal(leafA.Raw, pemLeaf(t, certA)) {
+	if !bytes.Equal(leafA.Raw, f.leaf()) {
 		t.Fatalf("the first handshake does not present cert A")
 	}
 
@@ -306,12 +302,17 @@ func TestReloadKeepsTransfers(t *testing.T) {
 	s.terminate(t)
 }
 
-// pemLeaf returns the DER of the first certificate of a PEM file.
-func pemLeaf(t *testing.T, pemData []byte) []byte {
-	t.Helper()
+// leaf returns the DER of the first certificate in the fixture's
+// certificate file as it is now.
+func (f *fixture) leaf() []byte {
+	f.t.Helper()
+	pemData, err := os.ReadFile(f.certFile)
+	if err != nil {
+		f.t.Fatal(err)
+	}
 	block, _ := pem.Decode(pemData)
 	if block == nil || block.Type != "CERTIFICATE" {
-		t.Fatalf("no certificate first in %q", pemData)
+		f.t.Fatalf("no certificate first in %s", f.certFile)
 	}
 	return block.Bytes
 }

@@ -2,10 +2,11 @@ package main
 
 import (
 	"context"
-	"time"
 
 	sd "github.com/coreos/go-systemd/v22/daemon"
 	"go.uber.org/zap"
+
+	"ftpsd/internal/every"
 )
 
 // notifier speaks systemd's sd_notify protocol when NOTIFY_SOCKET is set
@@ -32,14 +33,5 @@ func (n *notifier) watchdog(ctx context.Context) {
 	if err != nil || interval <= 0 {
 		return
 	}
-	ticker := time.NewTicker(interval / 2)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			n.send(sd.SdNotifyWatchdog)
-		}
-	}
+	every.Run(ctx, interval/2, func() { n.send(sd.SdNotifyWatchdog) })
 }

@@ -21,10 +21,7 @@ func TestReloadAllOrNothing(t *testing.T) {
 	f := newFixture(t, 2)
 	f.write(f.config("", "", "alice"))
 	s, addr := f.start()
-	certA, err := os.ReadFile(f.certFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	certA := f.leaf()
 
 	// Cert B in new files (the certificate watch only follows the files in
 	// use), bob, a new banner and log level, and bob's home blocked by a
@@ -61,7 +58,7 @@ func TestReloadAllOrNothing(t *testing.T) {
 	if c := rejected.str("component"); c != "users, homes and banner" {
 		t.Fatalf("rejected component %q", c)
 	}
-	checkServes(t, addr, pemLeaf(t, certA), "lifecycle test")
+	checkServes(t, addr, certA, "lifecycle test")
 	ftptest.MustLogin(t, addr, "alice", password("alice")).Quit()
 	c := ftptest.MustDial(t, addr)
 	c.AuthTLS()
