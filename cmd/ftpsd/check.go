@@ -1,17 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/BurntSushi/toml"
 	"go.uber.org/zap"
-	"golang.org/x/crypto/bcrypt"
 
 	"ftpsd/config"
 	"ftpsd/pasv"
@@ -19,8 +14,7 @@ import (
 )
 
 func checkCommand(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	path := fs.String("config", "", "configuration file (TOML) to check")
+	fs, path := configFlags("check", "configuration file (TOML) to check")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -50,26 +44,4 @@ func checkCommand(args []string, stdout io.Writer) error {
 	}
 	printPortReport(stdout, cfg)
 	return nil
-}
-
-func hashPasswordCommand(args []string, stdin io.Reader, stdout io.Writer) error {
-	fs := flag.NewFlagSet("hash-password", flag.ContinueOnError)
-	cost := fs.Int("cost", bcrypt.DefaultCost, "bcrypt cost")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(stdin).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("read password: %w", err)
-	}
-	password := strings.TrimRight(line, "\r\n")
-	if password == "" {
-		return errors.New("hash-password: empty password on stdin")
-	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), *cost)
-	if err != nil {
-		return fmt.Errorf("hash-password: %w", err)
-	}
-	_, err = fmt.Fprintln(stdout, string(hash))
-	return err
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -16,8 +15,7 @@ import (
 // healthCommand connects to the control port of a running ftpsd and
 // expects its 220 greeting (container HEALTHCHECK, monitoring scripts).
 func healthCommand(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("health", flag.ContinueOnError)
-	path := fs.String("config", "", "configuration file whose server.listen (or implicit_listen) to probe")
+	fs, path := configFlags("health", "configuration file whose server.listen (or implicit_listen) to probe")
 	addr := fs.String("addr", "", "host:port to probe instead of the configured one")
 	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for the greeting")
 	if err := parseFlags(fs, args); err != nil {

@@ -71,6 +71,13 @@ func printUsage(w io.Writer) {
 `)
 }
 
+// configFlags returns the flag set of a subcommand that reads the
+// configuration file, and its -config flag, described by what.
+func configFlags(command, what string) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet(command, flag.ContinueOnError)
+	return fs, fs.String("config", "", what)
+}
+
 // parseFlags parses a subcommand's flags; extra arguments are an error.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	fs.SetOutput(io.Discard)

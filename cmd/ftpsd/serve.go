@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -20,8 +19,7 @@ import (
 )
 
 func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	path := fs.String("config", "", "configuration file (TOML); without it ftpsd runs its first-run default")
+	fs, path := configFlags("serve", "configuration file (TOML); without it ftpsd runs its first-run default")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
