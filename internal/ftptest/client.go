@@ -173,9 +173,6 @@ func (d Dialer) Login(addr, user, pass string) (*Client, error) {
 // Dial is Dialer{}.Dial: explicit FTPS, greeting 220.
 func Dial(addr string) (*Client, error) { return Dialer{}.Dial(addr) }
 
-// Login is Dialer{}.Login: explicit FTPS, logged in with PROT P.
-func Login(addr, user, pass string) (*Client, error) { return Dialer{}.Login(addr, user, pass) }
-
 func (c *Client) timeout() time.Duration {
 	if c.Timeout <= 0 {
 		return DefaultTimeout

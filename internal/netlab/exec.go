@@ -91,9 +91,6 @@ func (l *Lab) Start(node Node, name string, args ...string) (*Process, error) {
 	return p, nil
 }
 
-// Done is closed when the process has exited.
-func (p *Process) Done() <-chan struct{} { return p.done }
-
 // Err returns the result of Wait once Done is closed, nil before.
 func (p *Process) Err() error {
 	select {
@@ -102,28 +99,6 @@ func (p *Process) Err() error {
 	default:
 		return nil
 	}
-}
-
-// Stop sends sig and waits up to timeout for the process to exit; then it
-// kills it. It returns the exit error, or why it did not exit.
-func (p *Process) Stop(sig os.Signal, timeout time.Duration) error {
-	select {
-	case <-p.done:
-		return p.err
-	default:
-	}
-	if err := p.Cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("signal pid %d: %w", p.Cmd.Process.Pid, err)
-	}
-	select {
-	case <-p.done:
-		return p.err
-	case <-time.After(timeout):
-	}
-	if err := p.kill(timeout); err != nil {
-		return err
-	}
-	return fmt.Errorf("pid %d did not exit within %v of %v and was killed", p.Cmd.Process.Pid, timeout, sig)
 }
 
 // kill sends SIGKILL unless the process has exited, and waits for it.

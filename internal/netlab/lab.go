@@ -115,7 +115,6 @@ func (r PortRange) validate() error {
 type settings struct {
 	topology    Topology
 	controlPort int
-	openRange   PortRange
 }
 
 // Option configures New.
@@ -128,14 +127,6 @@ func WithTopology(t Topology) Option { return func(s *settings) { s.topology = t
 // when not given); the firewall assigns the FTP helper to connections to
 // it.
 func WithControlPort(port int) Option { return func(s *settings) { s.controlPort = port } }
-
-// OpenRange makes the firewall accept new connections from the client
-// network to the server's ports start to end (a passive port range),
-// forwarded (DNAT) to the server under NAT. Without it only what the FTP
-// helper learns passes. Lab.SetOpenRange changes it later.
-func OpenRange(start, end int) Option {
-	return func(s *settings) { s.openRange = PortRange{Start: start, End: end} }
-}
 
 // Lab is one test's set of namespaces and its firewall. Its methods are
 // safe for concurrent use.
@@ -170,17 +161,13 @@ func New(t testing.TB, opts ...Option) *Lab {
 	if s.controlPort < 1 || s.controlPort > 65535 {
 		t.Fatalf("netlab: control port %d out of range", s.controlPort)
 	}
-	if err := s.openRange.validate(); err != nil {
-		t.Fatalf("netlab: %v", err)
-	}
 	l := &Lab{
-		t:         t,
-		tag:       newTag(),
-		ipPath:    testenv.NeedTool(t, "ip", "iproute2"),
-		nftPath:   testenv.NeedTool(t, "nft", "nftables"),
-		topo:      s.topology,
-		port:      s.controlPort,
-		openRange: s.openRange,
+		t:       t,
+		tag:     newTag(),
+		ipPath:  testenv.NeedTool(t, "ip", "iproute2"),
+		nftPath: testenv.NeedTool(t, "nft", "nftables"),
+		topo:    s.topology,
+		port:    s.controlPort,
 	}
 	t.Cleanup(l.teardown)
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultCommandTimeout)
@@ -273,12 +260,6 @@ func (l *Lab) Tag() string { return l.tag }
 // Namespace returns the name of node's namespace (as "ip netns" knows it).
 func (l *Lab) Namespace(node Node) string { return l.tag + "-" + string(node) }
 
-// Topology returns the lab's topology.
-func (l *Lab) Topology() Topology { return l.topo }
-
-// ControlPort returns the server's control port.
-func (l *Lab) ControlPort() int { return l.port }
-
 // ControlAddr returns the address the client dials for the control
 // channel: the server's own address when Routed, the firewall's public
 // address under NAT.
@@ -321,28 +302,15 @@ func (l *Lab) ClientAddr() netip.Addr { return netip.MustParseAddr(clientAddr) }
 // 198.51.100.3: "another host" on the client network.
 func (l *Lab) OtherClientAddr() netip.Addr { return netip.MustParseAddr(otherClientAddr) }
 
-// OpenedRange returns the port range the firewall currently opens, or the
-// zero range.
-func (l *Lab) OpenedRange() PortRange {
-	r, _ := l.firewall()
-	return r
-}
-
 // Ruleset returns the nftables ruleset loaded on the firewall.
 func (l *Lab) Ruleset() string {
-	_, rules := l.firewall()
-	return rules
-}
-
-// firewall returns the opened range and the loaded ruleset, together.
-func (l *Lab) firewall() (PortRange, string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.openRange, l.ruleset
+	return l.ruleset
 }
 
 // SetOpenRange replaces the firewall's ruleset with one that opens the
-// ports start to end (see OpenRange); start = end = 0 closes the range.
+// ports start to end; start = end = 0 closes the range.
 // The replacement is atomic; established connections and what the helper
 // learnt stay, and the named counters start again from zero.
 func (l *Lab) SetOpenRange(ctx context.Context, start, end int) error {
