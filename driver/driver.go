@@ -158,7 +158,7 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 			return nil, fmt.Errorf("set TLS requirement: %w", err)
 		}
 	}
-	s.login(user.Name, fs)
+	s.login(user, fs)
 	st := s.controlState()
 	if s.conn != nil {
 		s.conn.SetLogger(s.log().Named("control"))

@@ -49,7 +49,41 @@ func (s *Server) PrepareReload(cfg config.Config) (commit func(), err error) {
 		return nil, fmt.Errorf("reload: %w", err)
 	}
 	live := &liveConfig{users: newUserBase(cfg.Users), storage: st, banner: cfg.Server.Banner}
-	return func() { s.driver.live.Store(live) }, nil
+	return func() {
+		s.driver.live.Store(live)
+		s.driver.endChangedSessions(live.users)
+	}, nil
+}
+
+// endChangedSessions closes, with a 421, the sessions whose account users
+// no longer has, or has with another password, home or read-only flag: a
+// reload that removes a user or takes away a right applies to the
+// sessions already open too. Their transfers are aborted; an upload keeps
+// no partial file.
+func (d *Driver) endChangedSessions(users *userBase) {
+	for _, ss := range d.sessionList() {
+		was, ok := ss.loggedInAs()
+		if !ok {
+			continue
+		}
+		now, kept := users.byName[was.Name]
+		var why string
+		switch {
+		case !kept:
+			why = "account removed"
+		case now.PasswordHash != was.PasswordHash:
+			why = "password changed"
+		case now.Home != was.Home:
+			why = "home changed"
+		case now.ReadOnly != was.ReadOnly:
+			why = "read_only changed"
+		default:
+			continue
+		}
+		ss.log().Warn("session closed by reload", zap.String("reason", why),
+			zap.Int("transfers_in_progress", ss.transfersInProgress()))
+		ss.end("Account changed by the administrator ("+why+"); log in again.", d)
+	}
 }
 
 // Reloadable reports whether a changed key is applied by a reload (the

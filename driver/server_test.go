@@ -46,6 +46,7 @@ type testServer struct {
 	Cfg      config.Config
 	Logs     *observer.ObservedLogs
 	TLS      *tlsconf.Store
+	Server   *driver.Server
 }
 
 // AliceDir is alice's home on disk.
@@ -109,7 +110,7 @@ func startServer(t testing.TB, edit func(*config.Config)) *testServer {
 			t.Errorf("%d sessions still open 10s after the test's clients closed", srv.Sessions())
 		}
 	})
-	ts := &testServer{Addr: srv.Addr().String(), Root: cfg.Storage.Root, Cfg: cfg, Logs: logs, TLS: store}
+	ts := &testServer{Addr: srv.Addr().String(), Root: cfg.Storage.Root, Cfg: cfg, Logs: logs, TLS: store, Server: srv}
 	if a := srv.ImplicitAddr(); a != nil {
 		ts.Implicit = a.String()
 	}

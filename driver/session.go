@@ -9,6 +9,7 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"go.uber.org/zap"
 
+	"ftpsd/config"
 	"ftpsd/control"
 	"ftpsd/metrics"
 )
@@ -20,8 +21,9 @@ type session struct {
 	cc      ftpserver.ClientContext
 	conn    *control.Conn // the control connection; nil if it was gone already
 
-	mu sync.Mutex
-	fs *userFs
+	mu      sync.Mutex
+	account config.User // as it was when the session logged in
+	fs      *userFs
 	// transfers counts the file transfers open on fs. The lib notifies
 	// ClientDisconnected before it closes the data connection and without
 	// waiting for the transfer goroutine, so a transfer can still be
@@ -72,16 +74,24 @@ func (s *session) controlState() control.State {
 	return s.conn.State()
 }
 
-// login records the user; it happens on the command goroutine before any
-// transfer goroutine of the session starts.
-func (s *session) login(user string, fs *userFs) {
+// login records the account; it happens on the command goroutine before
+// any transfer goroutine of the session starts.
+func (s *session) login(account config.User, fs *userFs) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.logPtr.Store(s.log().With(zap.String("user", user)))
+	s.logPtr.Store(s.log().With(zap.String("user", account.Name)))
 	if s.fs != nil {
 		_ = s.fs.close() // a second login replaces the first
 	}
-	s.fs = fs
+	s.account, s.fs = account, fs
+}
+
+// loggedInAs returns the account the session logged in with, and false
+// before login.
+func (s *session) loggedInAs() (config.User, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.account, s.account.Name != ""
 }
 
 // errSessionClosed refuses a transfer that starts after the session ended,
