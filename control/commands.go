@@ -11,6 +11,8 @@ func (c *Conn) intercept(line []byte) (bool, error) {
 	switch verb {
 	case "AUTH":
 		return true, c.handleAUTH(param)
+	case "USER":
+		return c.refuseSecondLogin()
 	case "CCC":
 		return true, c.handleCCC()
 	case "PBSZ", "PROT":

@@ -41,3 +41,15 @@ func (c *Conn) refuseEPSV() (bool, error) {
 	}
 	return true, c.reply(502, "EPSV is disabled on this server (passive.epsv = false): use PASV.")
 }
+
+// refuseSecondLogin answers USER on a logged-in session with 530: the
+// session stays the account's (its data connections are bound to it), and
+// the lib, which does not see the TLS below it, would answer 421 and
+// disconnect. It reports whether it refused.
+func (c *Conn) refuseSecondLogin() (bool, error) {
+	if !c.loggedIn.Load() {
+		return false, nil
+	}
+	c.log().Warn("USER after login refused")
+	return true, c.reply(530, "Already logged in: reconnect to log in as another user.")
+}

@@ -189,3 +189,20 @@ func TestMemoryBackendConfinesUsers(t *testing.T) {
 		t.Fatalf("reader read alice's file through ..: %q", got)
 	}
 }
+
+// TestUserAfterLogin: USER on a logged-in TLS session is refused with a
+// 530 and the session goes on (the lib answered "421 TLS is required" and
+// disconnected: it does not see the TLS below it).
+func TestUserAfterLogin(t *testing.T) {
+	s := startServer(t, nil)
+	c := ftptest.MustLogin(t, s.Addr, userName, userPass)
+	for _, user := range []string{userName, readerName} {
+		if r := c.Cmd("USER %s", user); r.Code != 530 {
+			t.Fatalf("USER %s after login: %v, want 530", user, r)
+		}
+	}
+	c.Do(257, "PWD")
+	if n := s.Logs.FilterMessage("USER after login refused").Len(); n != 2 {
+		t.Fatalf("%d log lines for the refused USER, want 2", n)
+	}
+}
