@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -191,6 +192,12 @@ func (c *Conn) Close() error {
 		}
 		if t := c.tlsConn.Load(); t != nil {
 			c.closeErr = t.Close()
+			if errors.Is(c.closeErr, syscall.EPIPE) || errors.Is(c.closeErr, syscall.ECONNRESET) {
+				// The close_notify found the client gone (it closed right
+				// after QUIT): the socket is closed all the same.
+				c.log().Debug("close_notify not sent: the client has gone", zap.Error(c.closeErr))
+				c.closeErr = nil
+			}
 			return
 		}
 		c.closeErr = c.raw.Close()
