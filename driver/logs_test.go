@@ -1,6 +1,10 @@
 package driver_test
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,5 +29,39 @@ func TestQuitThenCloseLogsNoWarning(t *testing.T) {
 		if e.Level >= zapcore.WarnLevel {
 			t.Errorf("%s %q %v", e.Level, e.Message, e.ContextMap())
 		}
+	}
+}
+
+// TestSessionNumberIsOneNumber: a session has one number in the log and
+// in the texts that name it, whichever listener it came through (each
+// listener's lib counts its clients from 1: an implicit-TLS session and an
+// explicit one were both "session 1", and the refusal named the control
+// connection's own number).
+func TestSessionNumberIsOneNumber(t *testing.T) {
+	s := startServer(t, nil)
+	implicit := ftptest.Dialer{Implicit: true}.MustLogin(t, s.Implicit, userName, userPass)
+	implicit.Do(257, "PWD")
+	c := ftptest.MustLogin(t, s.Addr, userName, userPass)
+	c.ProtP()
+	if err := os.WriteFile(filepath.Join(s.AliceDir(), "f.txt"), []byte("data"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if a := retrOffering(t, c, ftptest.FreshTLS(), "f.txt"); a.code != 425 {
+		t.Fatalf("RETR over a fresh data TLS session: %d %q, want 425", a.code, a.msg)
+	}
+	ftptest.MustEventually(t, 5*time.Second, "the refusal's log line", func() bool {
+		return s.Logs.FilterMessage("data connection refused").Len() == 1
+	})
+	e := s.Logs.FilterMessage("data connection refused").All()[0]
+	session := fmt.Sprint(e.ContextMap()["session"])
+	if want := "session " + session + ","; !strings.Contains(fmt.Sprint(e.ContextMap()["error"]), want) {
+		t.Errorf("refusal of session %s: error %q does not say %q", session, e.ContextMap()["error"], want)
+	}
+	sessions := map[string]bool{}
+	for _, l := range s.Logs.FilterMessage("login").All() {
+		sessions[fmt.Sprint(l.ContextMap()["session"])] = true
+	}
+	if len(sessions) != 2 {
+		t.Errorf("two sessions logged in as sessions %v", sessions)
 	}
 }

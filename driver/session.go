@@ -35,12 +35,24 @@ type session struct {
 	ending    bool // end was called
 }
 
+// newSession makes the session of cc on conn. Its number is the control
+// connection's, unique across the listeners (each listener's lib counts its
+// clients from 1), so that the session's lines and the texts that name it
+// (a data connection's refusal) agree; the control connection logs with
+// the session's fields from here on.
 func newSession(cc ftpserver.ClientContext, conn *control.Conn, logger *zap.Logger, m *metrics.Metrics) *session {
 	s := &session{metrics: m, cc: cc, conn: conn}
+	id := uint64(cc.ID())
+	if conn != nil {
+		id = conn.ID()
+	}
 	s.logPtr.Store(logger.With(
-		zap.Uint32("session", cc.ID()),
+		zap.Uint64("session", id),
 		zap.String("remote", cc.RemoteAddr().String()),
 	))
+	if conn != nil {
+		conn.SetLogger(s.log().Named("control"))
+	}
 	return s
 }
 

@@ -91,7 +91,7 @@ func TestDataBindingWithClientAuthRequested(t *testing.T) {
 		r := wantRefused(t, bad, err)
 		badRefused.check(t, 1)
 		wantBadCertificateAlert(t, err)
-		if !strings.Contains(r.err.Error(), "control connection 8") {
+		if !strings.Contains(r.err.Error(), "session 8,") {
 			t.Errorf("error %q does not name the owner", r.err)
 		}
 	})

@@ -9,7 +9,7 @@ import (
 // Owner describes the control session that owns a data connection, as the
 // binding policy sees it when the data connection is made.
 type Owner struct {
-	// ID is the control connection's id.
+	// ID is the control connection's id, the session's number in the log.
 	ID uint64
 	// Client is the control connection's client address.
 	Client netip.Addr
@@ -101,9 +101,9 @@ func (e *RefusalError) Error() string {
 	case e.NoOwner:
 		return fmt.Sprintf("%v: no control session for this data connection", ErrSessionNotReused)
 	case e.Verdict == RefuseOtherAddress:
-		return fmt.Sprintf("%v: %s, control connection %d is from %s", ErrOtherAddress, e.From, e.Owner.ID, e.Owner.Client)
+		return fmt.Sprintf("%v: %s, session %d is from %s", ErrOtherAddress, e.From, e.Owner.ID, e.Owner.Client)
 	}
-	return fmt.Sprintf("%v (control connection %d, user %q)", ErrSessionNotReused, e.Owner.ID, e.Owner.User)
+	return fmt.Sprintf("%v (session %d, user %q)", ErrSessionNotReused, e.Owner.ID, e.Owner.User)
 }
 
 // Unwrap returns the sentinel error of the refusal.
