@@ -360,11 +360,15 @@ func TestRequireDataTLSRefusesClearTransfers(t *testing.T) {
 	c.startTLS("TLS")
 	c.cmd("LIST", "200 got LIST") // not logged in: the lib answers (530 in real life)
 	conn.SetLoggedIn("alice")
-	for _, cmd := range []string{"RETR a", "STOR a", "APPE a", "LIST", "NLST", "MLSD"} {
+	for _, cmd := range []string{"RETR a", "STOR a", "APPE a", "LIST", "NLST", "MLSD", "PASV", "EPSV", "PORT 127,0,0,1,200,10", "EPRT |1|127.0.0.1|51210|"} {
 		c.cmd(cmd, "521")
 	}
+	c.cmd("PROT P", "503") // PBSZ first
+	c.cmd("PBSZ 0", "200 got PBSZ 0")
 	c.cmd("PROT C", "200 got PROT C")
 	c.cmd("RETR a", "521")
-	c.cmd("PROT P", "200 got PROT P")
+	c.cmd("PASV", "521")
+	c.cmd("PROT p", "200 got PROT P") // the lib gets the level in upper case
+	c.cmd("PASV", "200 got PASV")
 	c.cmd("RETR a", "200 got RETR a")
 }
