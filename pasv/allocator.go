@@ -377,24 +377,27 @@ func earliest(a, b time.Time) time.Time {
 	return b
 }
 
-// heldByLocked counts the ports held or reserved by the sessions of client
-// other than owner, forgetting reservations too old to be claimed.
+// heldByLocked counts the sessions of client other than owner that hold
+// or reserved a port, forgetting reservations too old to be claimed. A
+// session counts once: the lib closes its listener before it binds the
+// one of its next PASV.
 func (a *Allocator) heldByLocked(client netip.Addr, owner uint64) int {
-	now, held := a.now(), 0
+	now := a.now()
+	sessions := make(map[uint64]bool)
 	for i := range a.ports {
 		if h := a.ports[i].holder; h != nil && h.owner != 0 && h.owner != owner && h.client == client {
-			held++
+			sessions[h.owner] = true
 		}
 	}
 	for id, r := range a.reserved {
 		switch {
 		case now.Sub(r.at) >= a.wait+pendingFor:
 			delete(a.reserved, id)
-		case r.client == client:
-			held++
+		case r.client == client && id != owner:
+			sessions[id] = true
 		}
 	}
-	return held
+	return len(sessions)
 }
 
 // ReleaseOwned closes the passive listeners claimed by owner, which ends
