@@ -51,6 +51,10 @@ type Server struct {
 	MaxConnections int `toml:"max_connections"`
 	// MaxConnectionsPerIP caps them per client address (0: no cap).
 	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
+	// TransferStallTimeout fails a transfer whose passive data connection
+	// moved no byte for that long (426); its port is released and an
+	// upload keeps the stored file.
+	TransferStallTimeout Duration `toml:"transfer_stall_timeout"`
 }
 
 // TLS holds the certificate and the TLS policy.
@@ -100,6 +104,24 @@ type Passive struct {
 	// EPSV answers EPSV; false answers it 502 and leaves it out of FEAT, so
 	// that clients fall back to PASV (for inspectors that only track 227).
 	EPSV bool `toml:"epsv"`
+	// ConnectTimeout bounds the time from a 227/229 reply to its data
+	// connection's TLS handshake (to its TCP connection under PROT C); on
+	// expiry the port is released. It also bounds active-mode connects.
+	ConnectTimeout Duration `toml:"connect_timeout"`
+	// MaxPortsPerSession caps the idle passive listeners of one session.
+	MaxPortsPerSession int `toml:"max_ports_per_session"`
+	// MaxPortsPerIP caps the passive ports held at once by the sessions
+	// of one client address; 0 means half of the range (at least 1).
+	MaxPortsPerIP int `toml:"max_ports_per_ip"`
+}
+
+// PortsPerIP returns the effective max_ports_per_ip: the configured value,
+// or half of the range (at least 1) when it is 0.
+func (p Passive) PortsPerIP() int {
+	if p.MaxPortsPerIP > 0 {
+		return p.MaxPortsPerIP
+	}
+	return max(1, p.Ports.Len()/2)
 }
 
 // Active holds the active-mode (PORT/EPRT) settings.
@@ -184,12 +206,13 @@ const (
 func Default() Config {
 	return Config{
 		Server: Server{
-			Listen:              "127.0.0.1:2121",
-			Banner:              "ftpsd ready",
-			IdleTimeout:         Duration(5 * time.Minute),
-			ShutdownTimeout:     Duration(30 * time.Second),
-			MaxConnections:      1000,
-			MaxConnectionsPerIP: 100,
+			Listen:               "127.0.0.1:2121",
+			Banner:               "ftpsd ready",
+			IdleTimeout:          Duration(5 * time.Minute),
+			ShutdownTimeout:      Duration(30 * time.Second),
+			MaxConnections:       1000,
+			MaxConnectionsPerIP:  100,
+			TransferStallTimeout: Duration(5 * time.Minute),
 		},
 		TLS: TLS{
 			SelfSigned:          true,
@@ -204,6 +227,8 @@ func Default() Config {
 			PublicAddressRefresh: Duration(5 * time.Minute),
 			AnnounceAfterCCC:     AnnounceLocal,
 			EPSV:                 true,
+			ConnectTimeout:       Duration(30 * time.Second),
+			MaxPortsPerSession:   1,
 		},
 		Storage: Storage{Backend: BackendOS, Root: "./ftproot"},
 		Log:     Log{Level: LogLevelOf(zapcore.InfoLevel), Format: FormatConsole},

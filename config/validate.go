@@ -48,6 +48,9 @@ func (c *Config) validateServer(add addFunc) {
 	if c.Server.MaxConnections < 0 {
 		add("server.max_connections", "must not be negative (0 means no limit)")
 	}
+	if c.Server.TransferStallTimeout.Std() < time.Second {
+		add("server.transfer_stall_timeout", "must be at least 1s, got %s", c.Server.TransferStallTimeout.Std())
+	}
 	if c.Server.MaxConnectionsPerIP < 0 {
 		add("server.max_connections_per_ip", "must not be negative (0 means no limit)")
 	}
@@ -117,11 +120,15 @@ func (c *Config) validatePassive(add addFunc) {
 	default:
 		add("passive.announce_after_ccc", "%q is not one of \"local\", \"public\"", c.Passive.AnnounceAfterCCC)
 	}
+	if c.Passive.ConnectTimeout.Std() < time.Second {
+		add("passive.connect_timeout", "must be at least 1s, got %s", c.Passive.ConnectTimeout.Std())
+	}
 	r := c.Passive.Ports
 	if r.problem != nil {
 		add("passive.ports", "%v", r.problem)
 		return
 	}
+	c.validatePortCaps(add)
 	for _, key := range []struct{ name, addr string }{
 		{"server.listen", c.Server.Listen}, {"server.implicit_listen", c.Server.ImplicitListen},
 	} {
@@ -130,6 +137,18 @@ func (c *Config) validatePassive(add addFunc) {
 				add("passive.ports", "range %s contains the control port of %s", r, key.name)
 			}
 		}
+	}
+}
+
+// validatePortCaps checks the caps on passive ports against the range: a
+// cap above the range could never apply and is an error, not clamped.
+func (c *Config) validatePortCaps(add addFunc) {
+	n := c.Passive.Ports.Len()
+	if v := c.Passive.MaxPortsPerSession; v < 1 || v > n {
+		add("passive.max_ports_per_session", "must lie in 1-%d (the ports of passive.ports), got %d", n, v)
+	}
+	if v := c.Passive.MaxPortsPerIP; v < 0 || v > n {
+		add("passive.max_ports_per_ip", "must lie in 0-%d (0: half of passive.ports' %d ports), got %d", n, n, v)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"go.uber.org/zap"
 )
 
 // Data-connection endpoints are bound to the control connection that
@@ -64,6 +66,7 @@ func (r *Registry) bind(c *Conn, key endpoint) {
 // tells Options.Passive which listener the session holds or gave up.
 func (c *Conn) watchReply(p []byte) {
 	if port, ok := passivePort(p); ok {
+		c.dataExpired = nil // a new listener: what ended the previous one is moot
 		c.opts.Registry.bind(c, passiveEndpoint(port))
 		if c.opts.Passive != nil {
 			c.opts.Passive.Claim(port, c.id)
@@ -91,6 +94,34 @@ type PassiveLeases interface {
 	Claim(port int, owner uint64)
 	// ReleaseOwned closes the passive listeners claimed by owner.
 	ReleaseOwned(owner uint64) int
+	// Reserve is called before the lib handles a PASV/EPSV of owner, a
+	// session of client: it fails when the caps on passive ports refuse
+	// it, and otherwise counts the port to come as the session's until
+	// Claim (or until it is plainly not coming).
+	Reserve(owner uint64, client netip.Addr) error
+}
+
+// reservePassive asks Options.Passive for a port of the caps before the
+// lib handles a PASV/EPSV of a logged-in session, and answers 425 when
+// the caps refuse. It reports whether it answered.
+func (c *Conn) reservePassive(verb string) (bool, error) {
+	if c.opts.Passive == nil || !c.loggedIn.Load() {
+		return false, nil
+	}
+	err := c.opts.Passive.Reserve(c.id, c.Client())
+	if err == nil {
+		return false, nil
+	}
+	c.log().Warn("passive port refused", zap.String("command", verb), zap.Error(err))
+	return true, c.reply(425, "No passive port for this session: "+err.Error()+"; try again when a transfer ends.")
+}
+
+// PassiveOwner returns the control connection whose 227/229 announced
+// port, or nil.
+func (r *Registry) PassiveOwner(port int) *Conn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.data[passiveEndpoint(port)]
 }
 
 // releaseIdlePassive closes the session's passive listener before the lib
@@ -131,17 +162,17 @@ func passivePort(p []byte) (int, bool) {
 
 // watchCommand binds the client address of a PORT or EPRT command.
 func (c *Conn) watchCommand(verb, param string) {
-	var ap netip.AddrPort
-	var ok bool
-	switch verb {
-	case "PORT":
-		ap, ok = parsePORT(param)
-	case "EPRT":
-		ap, ok = parseEPRT(param)
-	}
-	if ok {
+	if ap, ok := parseActive(verb, param); ok {
 		c.opts.Registry.bind(c, activeEndpoint(ap))
 	}
+}
+
+// parseActive parses the address of a PORT or EPRT command.
+func parseActive(verb, param string) (netip.AddrPort, bool) {
+	if verb == "EPRT" {
+		return parseEPRT(param)
+	}
+	return parsePORT(param)
 }
 
 // parsePORT parses "h1,h2,h3,h4,p1,p2".
@@ -173,7 +204,7 @@ func parseEPRT(s string) (netip.AddrPort, bool) {
 	}
 	addr, err := netip.ParseAddr(fields[1])
 	port, perr := strconv.Atoi(fields[2])
-	if err != nil || perr != nil || port <= 0 || port > 65535 {
+	if err != nil || perr != nil || port < 0 || port > 65535 {
 		return netip.AddrPort{}, false
 	}
 	return netip.AddrPortFrom(addr.Unmap(), uint16(port)), true

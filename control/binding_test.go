@@ -122,7 +122,7 @@ func TestParsePassiveAndActive(t *testing.T) {
 		{"!2!::1!21!", "[::1]:21"},
 		{"|1|::ffff:10.0.0.1|80|", "10.0.0.1:80"},
 		{"|1|x|80|", ""},
-		{"|1|10.0.0.1|0|", ""},
+		{"|1|10.0.0.1|0|", "10.0.0.1:0"}, // parsed: policy refuses port 0
 		{"|", ""},
 	} {
 		ap, ok := parseEPRT(tc.param)

@@ -44,6 +44,8 @@ func (c *Conn) handleCCC() error {
 	switch {
 	case t == nil:
 		return c.reply(533, "CCC needs a TLS-protected control channel.")
+	case c.State().Implicit:
+		return c.reply(534, "CCC is not available on implicit FTPS (the port expects TLS throughout): use explicit FTPS (AUTH TLS) for CCC.")
 	case !c.opts.AllowCCC:
 		return c.reply(534, "CCC is denied by this server's policy (tls.ccc = \"deny\").")
 	case !c.loggedIn.Load():

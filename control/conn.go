@@ -46,6 +46,8 @@ type Conn struct {
 	lastReply  atomic.Int64 // unix nanoseconds of the last reply written
 
 	dataProtected atomic.Bool // the client asked for PROT P
+	pbsz          atomic.Bool // the client sent PBSZ on a protected channel
+	epsvAll       atomic.Bool // the client sent EPSV ALL
 
 	// passiveIdle is true from the 227/229 reply until a transfer command:
 	// the passive listener is idle and a new PASV/EPSV may close it first.
@@ -62,6 +64,9 @@ type Conn struct {
 	writeMu     sync.Mutex               // orders replies and the switches between clear and TLS
 	firstClear  bool                     // guarded by writeMu; no clear reply written since CCC
 	dataRefused *DataRefusal             // guarded by writeMu; see NoteDataRefused
+	dataExpired *DataExpiry              // guarded by writeMu; see NoteDataExpired
+	transfer    *transferReplies         // guarded by writeMu; see followTransfer
+	dataReady   bool                     // guarded by writeMu; the lib holds a data endpoint
 	tlsConn     atomic.Pointer[tls.Conn] // nil while the channel is clear
 
 	stateMu sync.Mutex
@@ -105,13 +110,11 @@ func (c *Conn) Read(p []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		handled, err := c.intercept(line)
+		fwd, err := c.intercept(line)
 		if err != nil {
 			return 0, err
 		}
-		if !handled {
-			c.pending = line
-		}
+		c.pending = fwd
 	}
 	n := copy(p, c.pending)
 	c.pending = c.pending[n:]
@@ -129,7 +132,11 @@ func (c *Conn) Write(p []byte) (int, error) {
 // rewritten to, on the current channel. Called with writeMu held.
 func (c *Conn) writeLocked(p []byte) (int, error) {
 	c.watchReply(p)
-	if err := c.send(c.rewrite(p)); err != nil {
+	out := c.rewrite(p)
+	if before := c.followTransfer(p); before != nil {
+		out = append(before, out...)
+	}
+	if err := c.send(out); err != nil {
 		return 0, err
 	}
 	c.lastReply.Store(time.Now().UnixNano())

@@ -243,11 +243,15 @@ func TestRequireDataTLSRefusesClearTransfers(t *testing.T) {
 	c.AuthTLS()
 	cmd(t, c, "LIST", "200 got LIST") // not logged in: the lib answers (530 in real life)
 	conn.SetLoggedIn("alice")
-	for _, line := range []string{"RETR a", "STOR a", "APPE a", "LIST", "NLST", "MLSD"} {
+	for _, line := range []string{"RETR a", "STOR a", "APPE a", "LIST", "NLST", "MLSD", "PASV", "EPSV", "PORT 127,0,0,1,200,10", "EPRT |1|127.0.0.1|51210|"} {
 		cmd(t, c, line, "521")
 	}
+	cmd(t, c, "PROT P", "503") // PBSZ first
+	cmd(t, c, "PBSZ 0", "200 got PBSZ 0")
 	cmd(t, c, "PROT C", "200 got PROT C")
 	cmd(t, c, "RETR a", "521")
-	cmd(t, c, "PROT P", "200 got PROT P")
+	cmd(t, c, "PASV", "521")
+	cmd(t, c, "PROT p", "200 got PROT P") // the lib gets the level in upper case
+	cmd(t, c, "PASV", "200 got PASV")
 	cmd(t, c, "RETR a", "200 got RETR a")
 }

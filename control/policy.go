@@ -1,32 +1,66 @@
 package control
 
 import (
+	"strconv"
 	"strings"
 
 	"go.uber.org/zap"
 )
 
-// checkProtection answers PBSZ and PROT with 503 on a control channel that
-// was never protected; otherwise it records the level PROT asks for and
-// leaves the reply to the lib. It reports whether it answered.
-func (c *Conn) checkProtection(verb, param string) (bool, error) {
+// checkProtection answers PBSZ and PROT itself when they are refused: on a
+// control channel that was never protected (503), PROT before PBSZ (503),
+// a level TLS does not offer (S, E: 536, RFC 2228) and anything that is
+// no level (504). Otherwise it records PBSZ or the level and returns the
+// line for the lib, its PROT argument in upper case (RFC 4217's levels are
+// one letter, taken case-insensitively here as RFC 959 takes TYPE's).
+func (c *Conn) checkProtection(verb, param string, line []byte) ([]byte, error) {
 	if !c.State().Protected() {
-		return true, c.reply(503, verb+" needs a TLS control channel: send AUTH TLS first.")
+		return nil, c.reply(503, verb+" needs a TLS control channel: send AUTH TLS first.")
 	}
-	if verb == "PROT" {
-		c.dataProtected.Store(strings.EqualFold(param, "P"))
+	if verb == "PBSZ" {
+		c.pbsz.Store(true)
+		return line, nil
 	}
-	return false, nil
+	level := strings.ToUpper(param)
+	switch {
+	case level == "S" || level == "E":
+		return nil, c.reply(536, "PROT "+level+" is not supported with TLS: use PROT P (or PROT C).")
+	case level != "C" && level != "P":
+		return nil, c.reply(504, "PROT takes C or P.")
+	case !c.pbsz.Load():
+		return nil, c.reply(503, "Send PBSZ 0 before PROT.")
+	}
+	c.dataProtected.Store(level == "P")
+	return []byte("PROT " + level + "\r\n"), nil
 }
 
 // DataProtected reports whether the client asked for PROT P.
 func (c *Conn) DataProtected() bool { return c.dataProtected.Load() }
 
-// refuseClearTransfer answers 521 (RFC 4217) to a transfer command of a
-// logged-in session that did not ask for PROT P, when Options.RequireDataTLS.
-// It reports whether it refused.
+// clearDataRefused reports whether a logged-in session must be refused a
+// data connection: Options.RequireDataTLS and no PROT P in force.
+func (c *Conn) clearDataRefused() bool {
+	return c.opts.RequireDataTLS && c.loggedIn.Load() && !c.dataProtected.Load()
+}
+
+// refuseClearSetup answers 521 (RFC 4217) to PASV, EPSV, PORT or EPRT of a
+// session that must protect its data and did not send PROT P: the data
+// connection is made when it is set up (ftpserverlib wraps it in TLS only
+// if PROT P is in force then), so it is refused there, whatever the order
+// of PROT and the transfer command. It reports whether it refused.
+func (c *Conn) refuseClearSetup(verb string) (bool, error) {
+	if !c.clearDataRefused() {
+		return false, nil
+	}
+	c.log().Warn("clear data connection refused", zap.String("command", verb))
+	return true, c.reply(521, "Data connections must be protected by TLS: send PBSZ 0 and PROT P before "+verb+".")
+}
+
+// refuseClearTransfer answers 521 to a transfer command of a session that
+// must protect its data and is not under PROT P (it went back to PROT C
+// after its PASV). It reports whether it refused.
 func (c *Conn) refuseClearTransfer(verb string) (bool, error) {
-	if !c.opts.RequireDataTLS || !c.loggedIn.Load() || c.dataProtected.Load() {
+	if !c.clearDataRefused() {
 		return false, nil
 	}
 	c.log().Warn("clear data connection refused", zap.String("command", verb))
@@ -52,4 +86,35 @@ func (c *Conn) refuseSecondLogin() (bool, error) {
 	}
 	c.log().Warn("USER after login refused")
 	return true, c.reply(530, "Already logged in: reconnect to log in as another user.")
+}
+
+// handleEPSVAll answers EPSV ALL (RFC 2428): from now on only EPSV may set
+// up a data connection.
+func (c *Conn) handleEPSVAll() error {
+	c.epsvAll.Store(true)
+	return c.reply(200, "EPSV ALL accepted: only EPSV sets up data connections from now on.")
+}
+
+// refuseAfterEPSVAll answers 503 to PASV, PORT and EPRT after EPSV ALL.
+// It reports whether it refused.
+func (c *Conn) refuseAfterEPSVAll(verb string) (bool, error) {
+	if !c.epsvAll.Load() {
+		return false, nil
+	}
+	return true, c.reply(503, verb+" refused after EPSV ALL: use EPSV.")
+}
+
+// minActivePort is the lowest client port PORT/EPRT may name: the server
+// never connects to a privileged port (FTP bounce to a system service).
+const minActivePort = 1024
+
+// refusePrivilegedPort answers 504 to PORT or EPRT naming a client port
+// below minActivePort (port 0 included). It reports whether it refused.
+func (c *Conn) refusePrivilegedPort(verb, param string) (bool, error) {
+	ap, ok := parseActive(verb, param)
+	if !ok || ap.Port() >= minActivePort {
+		return false, nil // a syntax error is the lib's to answer
+	}
+	c.log().Warn("active connection to a privileged port refused", zap.String("command", verb), zap.Stringer("address", ap))
+	return true, c.reply(504, verb+" to port "+strconv.Itoa(int(ap.Port()))+" refused: the client's port must be 1024 or above.")
 }

@@ -55,6 +55,8 @@ func (c *Conn) rewrite(p []byte) []byte {
 		return []byte(activeOffReply)
 	case c.dataRefused != nil && len(p) > 0 && (p[0] == '4' || p[0] == '5'):
 		return c.explainDataRefusal(p)
+	case c.dataExpired != nil && (bytes.HasPrefix(p, []byte("425 ")) || bytes.HasPrefix(p, []byte(libTransferFailed))):
+		return c.explainDataExpiry(p)
 	}
 	return p
 }
@@ -78,10 +80,13 @@ type DataRefusal struct {
 // refused: the lib's next error reply is replaced by a 425 that says why,
 // and the refusal is logged with the session's fields. It is safe for
 // concurrent use.
-func (c *Conn) NoteDataRefused(r DataRefusal) {
+func (c *Conn) NoteDataRefused(r DataRefusal) { c.locked(func() { c.dataRefused = &r }) }
+
+// locked runs f with writeMu held: f changes what the next replies say.
+func (c *Conn) locked(f func()) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	c.dataRefused = &r
+	f()
 }
 
 // explainDataRefusal logs the refusal recorded by NoteDataRefused, with

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"ftpsd/control"
+	"ftpsd/pasv"
 	"ftpsd/tlsconf/ticketbind"
 )
 
@@ -46,6 +47,7 @@ func (d *Driver) dataBinding() ticketbind.DataBinding {
 				c.NoteAcceptedByAddress()
 			}
 		},
+		Handshaken: pasv.MarkReady,
 		Foreign: func(conn net.Conn, o ticketbind.Owner) {
 			if c := d.registry.ConnByID(o.ID); c != nil {
 				c.NoteForeignData(conn.RemoteAddr())

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"sync"
@@ -50,16 +51,12 @@ type liveConfig struct {
 	banner  string
 }
 
-// dataConnectSeconds is how long the lib waits for a data connection to be
-// made (the client's passive connect, or ours in active mode).
-const dataConnectSeconds = 30
-
 func (d *Driver) settings(listener *control.Listener) *ftpserver.Settings {
 	return &ftpserver.Settings{
 		Listener:                 listener,
 		Banner:                   d.cfg.Server.Banner,
 		IdleTimeout:              int(d.cfg.Server.IdleTimeout.Std().Seconds()),
-		ConnectionTimeout:        dataConnectSeconds,
+		ConnectionTimeout:        d.connectSeconds(),
 		PassiveTransferPortRange: d.ports,
 		PublicIPResolver:         d.passiveAddress,
 		DisableActiveMode:        !d.cfg.Active.Enabled,
@@ -91,14 +88,48 @@ func addrOfConn(a net.Addr) netip.Addr {
 	return netip.Addr{}
 }
 
-// WrapPassiveListener lets the allocator lease the port the lib bound, and
-// screens the data connections' TLS (see ticketbind.DataTLS).
+// connectSeconds is how long the lib waits for a data connection to be
+// made once a transfer command came (the client's passive connect, or ours
+// in active mode): passive.connect_timeout in whole seconds, rounded up.
+func (d *Driver) connectSeconds() int {
+	return int(math.Ceil(d.cfg.Passive.ConnectTimeout.Std().Seconds()))
+}
+
+// WrapPassiveListener lets the allocator lease the port the lib bound,
+// screens the data connections' TLS (see ticketbind.DataTLS) and bounds
+// the listener and its connections in time (see pasv.WithDeadlines).
 func (d *Driver) WrapPassiveListener(l net.Listener) (net.Listener, error) {
 	leased, err := d.ports.WrapPassiveListener(l)
 	if err != nil {
 		return nil, err
 	}
-	return d.data.Screen(leased), nil
+	return pasv.WithDeadlines(d.data.Screen(leased), d.dataDeadlines()), nil
+}
+
+// dataDeadlines are passive.connect_timeout and
+// server.transfer_stall_timeout, reported to the session whose listener
+// or connection they end.
+func (d *Driver) dataDeadlines() pasv.Deadlines {
+	connect, stall := d.cfg.Passive.ConnectTimeout.Std(), d.cfg.Server.TransferStallTimeout.Std()
+	return pasv.Deadlines{
+		Connect: connect,
+		Stall:   stall,
+		NeedsHandshake: func(conn net.Conn) bool {
+			c := d.registry.DataOwner(conn)
+			return c == nil || c.DataProtected()
+		},
+		Expired: func(port int, err error) {
+			c := d.registry.PassiveOwner(port)
+			if c == nil {
+				return
+			}
+			text := fmt.Sprintf("no byte moved for %s (server.transfer_stall_timeout)", stall)
+			if errors.Is(err, pasv.ErrConnectTimeout) {
+				text = fmt.Sprintf("no data connection ready within %s of the passive reply (passive.connect_timeout); its port was released", connect)
+			}
+			c.NoteDataExpired(control.DataExpiry{Err: err, Text: text})
+		},
+	}
 }
 
 // ClientConnected opens a session and returns the banner.

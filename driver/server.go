@@ -47,6 +47,7 @@ func NewServer(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, opt
 	ports := cfg.Passive.Ports
 	alloc, err := pasv.NewAllocator(pasv.Options{
 		Start: ports.Start, End: ports.End, Wait: cfg.Passive.Wait.Std(), Logger: logger.Named("pasv"),
+		MaxPerIP: cfg.Passive.PortsPerIP(),
 	})
 	if err != nil {
 		return nil, err

@@ -161,9 +161,12 @@ func (g *gatedCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 // Config fields whose types are about to change (strings today) are
 // written here only.
 
-// setPassivePorts sets passive.ports.
+// setPassivePorts sets passive.ports, and lets one address hold them all
+// (every test client comes from 127.0.0.1; the tests of
+// passive.max_ports_per_ip set it again).
 func setPassivePorts(cfg *config.Config, r ftptest.Range) {
 	cfg.Passive.Ports = config.PortsOf(r.Start, r.End)
+	cfg.Passive.MaxPortsPerIP = r.Len()
 }
 
 // setInternalNetworks sets passive.internal_networks.

@@ -118,8 +118,10 @@ func clearTransfer(t *testing.T, c *ftptest.MustClient, command string) []byte {
 }
 
 // TestE2ERequireAllRefusesClearData runs with the default tls.require =
-// "all": a data command without PROT P is refused and no byte of the file
-// or listing reaches the client, and USER before AUTH TLS is refused too.
+// "all": without PROT P, PASV and EPSV are refused (521), and so is a
+// transfer command after PROT C on a listener set up under PROT P; no byte
+// of the file or listing reaches the client, and USER before AUTH TLS is
+// refused too.
 func TestE2ERequireAllRefusesClearData(t *testing.T) {
 	ts, _ := serveMarker(t, nil)
 	if ts.Cfg.TLS.Require != config.RequireAll {
@@ -154,11 +156,21 @@ func TestE2ERequireAllRefusesClearData(t *testing.T) {
 			c := ftptest.MustDial(t, ts.Addr)
 			c.AuthTLS()
 			c.Login(userName, userPass)
+			c.Do(200, "PBSZ 0")
 			if tc.prot != "" {
-				c.Do(200, "PBSZ 0")
 				c.Do(200, "PROT %s", tc.prot)
 			}
+			// The data connection is refused where it is set up ...
+			for _, setup := range []string{"PASV", "EPSV"} {
+				if r := c.Cmd("%s", setup); r.Code != 521 || !strings.Contains(r.Msg, "TLS") {
+					t.Fatalf("%s without PROT P: got %d %q, want 521 mentioning TLS", setup, r.Code, r.Msg)
+				}
+			}
+			// ... and a transfer on a listener set up under PROT P is
+			// refused once PROT C is back.
+			c.Do(200, "PROT P")
 			data := c.DialData(c.PASV())
+			c.Do(200, "PROT C")
 			r := c.Cmd("%s", tc.command)
 			if r.Code != 521 { // RFC 4217: data connection cannot be opened with this PROT setting
 				t.Fatalf("%s without PROT P: got %d %q, want 521", tc.command, r.Code, r.Msg)

@@ -2,8 +2,10 @@ package pasv
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -39,7 +41,14 @@ type Options struct {
 	Logger *zap.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// MaxPerIP caps the ports held at once by the sessions of one client
+	// address (see Reserve); 0, or the whole range, means no cap.
+	MaxPerIP int
 }
+
+// ErrAddressCap is returned by Reserve when the sessions of the client's
+// address hold as many ports as Options.MaxPerIP allows.
+var ErrAddressCap = errors.New("the sessions of this address hold the most passive ports one address may (passive.max_ports_per_ip)")
 
 // Stats is the allocator's state, for logs and metrics.
 type Stats struct {
@@ -80,6 +89,15 @@ type Allocator struct {
 	waiting     int
 	exhaustions uint64
 	dry         bool
+	maxPerIP    int
+	reserved    map[uint64]reservation // by session, see Reserve
+}
+
+// reservation is a port counted for a session whose PASV the lib is
+// handling.
+type reservation struct {
+	client netip.Addr
+	at     time.Time
 }
 
 type portState struct {
@@ -104,11 +122,15 @@ func NewAllocator(opts Options) (*Allocator, error) {
 	if now == nil {
 		now = time.Now
 	}
+	if opts.MaxPerIP >= opts.End-opts.Start+1 {
+		opts.MaxPerIP = 0 // the range runs out first: a PASV waits for it as for any port
+	}
 	return &Allocator{
 		start: opts.Start, end: opts.End, wait: opts.Wait,
 		logger: opts.Logger, now: now,
-		ports:   make([]portState, opts.End-opts.Start+1),
-		changed: make(chan struct{}),
+		ports:    make([]portState, opts.End-opts.Start+1),
+		changed:  make(chan struct{}),
+		maxPerIP: opts.MaxPerIP, reserved: make(map[uint64]reservation),
 	}, nil
 }
 
@@ -312,7 +334,70 @@ func (a *Allocator) Claim(port int, owner uint64) {
 	defer a.mu.Unlock()
 	if h := a.ports[port-a.start].holder; h != nil {
 		h.owner = owner
+		if r, ok := a.reserved[owner]; ok {
+			h.client = r.client
+		}
 	}
+	delete(a.reserved, owner)
+}
+
+// Reserve counts a port for the session owner of client before the lib
+// handles its PASV/EPSV. While the other sessions of client hold or
+// reserved Options.MaxPerIP ports, it waits for one of them to end, up to
+// Options.Wait, then returns ErrAddressCap. The session's own listeners
+// do not count: the lib closes them before it binds the new one (and the
+// control connection closes an idle one first). The reservation ends at
+// Claim, at ReleaseOwned, or when a PASV could have taken it (Options.Wait
+// and a few seconds) without a Claim: that PASV failed.
+func (a *Allocator) Reserve(owner uint64, client netip.Addr) error {
+	if a.maxPerIP <= 0 || owner == 0 {
+		return nil
+	}
+	deadline := a.now().Add(a.wait)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.reserved, owner)
+	for a.heldByLocked(client, owner) >= a.maxPerIP {
+		if !a.now().Before(deadline) {
+			a.logger.Warn("passive port refused: address cap", zap.Stringer("client", client), zap.Int("max_ports_per_ip", a.maxPerIP))
+			return ErrAddressCap
+		}
+		a.waiting++
+		a.waitLocked(earliest(deadline, a.now().Add(time.Second))) // reservations also expire
+		a.waiting--
+	}
+	a.reserved[owner] = reservation{client: client, at: a.now()}
+	return nil
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// heldByLocked counts the sessions of client other than owner that hold
+// or reserved a port, forgetting reservations too old to be claimed. A
+// session counts once: the lib closes its listener before it binds the
+// one of its next PASV.
+func (a *Allocator) heldByLocked(client netip.Addr, owner uint64) int {
+	now := a.now()
+	sessions := make(map[uint64]bool)
+	for i := range a.ports {
+		if h := a.ports[i].holder; h != nil && h.owner != 0 && h.owner != owner && h.client == client {
+			sessions[h.owner] = true
+		}
+	}
+	for id, r := range a.reserved {
+		switch {
+		case now.Sub(r.at) >= a.wait+pendingFor:
+			delete(a.reserved, id)
+		case r.client == client && id != owner:
+			sessions[id] = true
+		}
+	}
+	return len(sessions)
 }
 
 // ReleaseOwned closes the passive listeners claimed by owner, which ends
@@ -325,6 +410,10 @@ func (a *Allocator) ReleaseOwned(owner uint64) int {
 		return 0
 	}
 	a.mu.Lock()
+	if _, ok := a.reserved[owner]; ok {
+		delete(a.reserved, owner)
+		a.signalLocked() // a session waiting in Reserve
+	}
 	var owned []*leasedListener
 	for i := range a.ports {
 		if h := a.ports[i].holder; h != nil && h.owner == owner {
@@ -405,7 +494,8 @@ type leasedListener struct {
 	net.Listener
 	once    sync.Once
 	release func()
-	owner   uint64 // the session that announced it (see Claim); guarded by Allocator.mu
+	owner   uint64     // the session that announced it (see Claim); guarded by Allocator.mu
+	client  netip.Addr // that session's client address, when reserved; guarded by Allocator.mu
 }
 
 func (l *leasedListener) Close() error {

@@ -327,7 +327,8 @@ func (f *fixture) config(serverExtra, metricsListen string, users ...string) str
 	var b strings.Builder
 	fmt.Fprintf(&b, "[server]\nlisten = \"127.0.0.1:0\"\nbanner = \"lifecycle test\"\n%s\n", serverExtra)
 	fmt.Fprintf(&b, "[tls]\nself_signed = false\ncert_file = %q\nkey_file = %q\nrequire = \"all\"\n", f.certFile, f.keyFile)
-	fmt.Fprintf(&b, "[passive]\nports = %q\n", f.ports)
+	// Every test client comes from 127.0.0.1: it may hold the whole range.
+	fmt.Fprintf(&b, "[passive]\nports = %q\nmax_ports_per_ip = %d\n", f.ports, f.ports.Len())
 	fmt.Fprintf(&b, "[storage]\nbackend = \"os\"\nroot = %q\n", f.root)
 	for _, u := range users {
 		fmt.Fprintf(&b, "[[users]]\nname = %q\npassword_hash = %q\nhome = %q\n", u, f.hash(u), u)

@@ -178,6 +178,10 @@ type DataBinding struct {
 	// did not resume is accepted because it comes from the client's
 	// address and the client cannot resume (Verdict AcceptByAddress).
 	AcceptedByAddress func(conn net.Conn, o Owner)
+	// Handshaken, if not nil, is called with the data conn when its
+	// handshake was verified and accepted (the client's Finished is all
+	// that is left), e.g. to stop the deadline on the handshake.
+	Handshaken func(conn net.Conn)
 	// Foreign, if not nil, is called when a screened passive listener
 	// drops a connection from another address than its owner's client; the
 	// listener goes on waiting for the client.
@@ -259,6 +263,7 @@ func DataConfig(base *tls.Config, b DataBinding) *tls.Config {
 		if !ok {
 			c.WrapSession = base.EncryptTicket
 			c.UnwrapSession = anyUnwrap(base)
+			c.VerifyConnection = b.notifyHandshaken(conn, tmpl.VerifyConnection)
 			return c, nil
 		}
 		verdict := func(cs tls.ConnectionState) (Verdict, error) {
@@ -287,9 +292,29 @@ func DataConfig(base *tls.Config, b DataBinding) *tls.Config {
 			if v == AcceptByAddress && b.AcceptedByAddress != nil {
 				b.AcceptedByAddress(conn, o)
 			}
+			if err == nil && b.Handshaken != nil {
+				b.Handshaken(conn)
+			}
 			return err
 		}
 		return c, nil
 	}
 	return cfg
+}
+
+// notifyHandshaken returns a VerifyConnection that runs prev (if any) and
+// then calls b.Handshaken for conn.
+func (b DataBinding) notifyHandshaken(conn net.Conn, prev func(tls.ConnectionState) error) func(tls.ConnectionState) error {
+	if b.Handshaken == nil {
+		return prev
+	}
+	return func(cs tls.ConnectionState) error {
+		if prev != nil {
+			if err := prev(cs); err != nil {
+				return err
+			}
+		}
+		b.Handshaken(conn)
+		return nil
+	}
 }
