@@ -4,7 +4,8 @@
 // The certificate comes either from PEM files (a full chain is supported:
 // the leaf first, followed by any intermediates) or, for a first run, from
 // an ECDSA P-256 self-signed certificate generated in memory. The package
-// also maps the configured minimum TLS version ("1.2" or "1.3").
+// also maps the configured minimum TLS version ("1.2" or "1.3") and offers,
+// under TLS 1.2, only cipher suites with forward secrecy and an AEAD.
 //
 // A Store hands out one stable *tls.Config whose GetCertificate callback
 // reads the current certificate from an atomic pointer, so Reload,
@@ -71,6 +72,7 @@ func New(opts Options, logger *zap.Logger) (*Store, error) {
 	s.stamp = s.fileStamp()
 	s.cfg = &tls.Config{
 		MinVersion:     opts.MinVersion,
+		CipherSuites:   aeadSuites,
 		GetCertificate: s.getCertificate,
 	}
 	return s, nil
