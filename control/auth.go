@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+
+	"ftpsd/tlsconf"
 )
 
 // handleAUTH answers AUTH: refused when TLS is on already or for another
@@ -46,7 +48,8 @@ func (c *Conn) newTLSServer() *tls.Conn {
 	if c.opts.TLSConfigFor != nil {
 		cfg = c.opts.TLSConfigFor(c.id)
 	}
-	return tls.Server(&recordConn{Conn: c.raw, records: &recordReader{w: c.w}}, cfg)
+	// Its TLS 1.3 session ticket announces the lifetime the keys allow.
+	return tls.Server(tlsconf.CapTicketLifetime(&recordConn{Conn: c.raw, records: &recordReader{w: c.w}}, cfg))
 }
 
 // handshake runs the server handshake once, bounded in time, and records

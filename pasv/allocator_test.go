@@ -108,7 +108,7 @@ func TestLeastRecentlyReleasedFirst(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			start, end := freeRange(t, tt.size)
-			clock := newFakeClock()
+			clock := ftptest.NewFakeClock()
 			a, _ := newTestAllocator(t, start, end, 0, clock.Now)
 
 			// A fresh range hands its ports out in order.

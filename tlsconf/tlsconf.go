@@ -4,7 +4,8 @@
 // The certificate comes either from PEM files (a full chain is supported:
 // the leaf first, followed by any intermediates) or, for a first run, from
 // an ECDSA P-256 self-signed certificate generated in memory. The package
-// also maps the configured minimum TLS version ("1.2" or "1.3").
+// also maps the configured minimum TLS version ("1.2" or "1.3") and offers,
+// under TLS 1.2, only cipher suites with forward secrecy and an AEAD.
 //
 // A Store hands out one stable *tls.Config whose GetCertificate callback
 // reads the current certificate from an atomic pointer, so Reload,
@@ -26,6 +27,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -37,6 +39,8 @@ type Options struct {
 	SelfSigned bool     // generate an ECDSA P-256 self-signed cert in memory at start
 	MinVersion uint16   // tls.VersionTLS12 or tls.VersionTLS13; 0 means TLS 1.2
 	Hosts      []string // DNS names / IPs to put in the self-signed cert SANs; default {"localhost","127.0.0.1","::1"}
+	// Now is the clock of session ticket key rotation; nil means time.Now.
+	Now func() time.Time
 }
 
 // Store holds the current certificate and hands out one stable *tls.Config.
@@ -71,7 +75,13 @@ func New(opts Options, logger *zap.Logger) (*Store, error) {
 	s.stamp = s.fileStamp()
 	s.cfg = &tls.Config{
 		MinVersion:     opts.MinVersion,
+		CipherSuites:   aeadSuites,
 		GetCertificate: s.getCertificate,
+	}
+	tickets := newTicketKeys(s.cfg, opts.Now)
+	s.cfg.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		tickets.rotateIfDue()
+		return nil, nil // the config itself
 	}
 	return s, nil
 }
@@ -88,7 +98,10 @@ func (s *Store) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 }
 
 // Config returns the same *tls.Config on every call. Its GetCertificate
-// reads the atomically stored certificate; session tickets stay enabled.
+// reads the atomically stored certificate; session tickets stay enabled,
+// under keys that rotate every 12 hours and are dropped TicketLifetime
+// after they were made (its GetConfigForClient rotates them: a config
+// derived from it must call it before decrypting a ticket).
 func (s *Store) Config() *tls.Config {
 	return s.cfg
 }

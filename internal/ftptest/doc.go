@@ -27,7 +27,7 @@
 //
 // # Everything else
 //
-// Eventually polls a condition; Serve runs a toy TCP server; RandomData,
+// Eventually polls a condition; FakeClock is an injected clock; Serve runs a toy TCP server; RandomData,
 // SHA256Hex, SameData and SameFile make and compare test data by
 // checksum; WriteFile, DirNames, PartialUploads and HashPassword prepare
 // and inspect a server's files; Cmd runs an external program within a

@@ -52,10 +52,13 @@
 //     first read; the server side fails the handshake.
 //   - In TLS 1.2, UnwrapSession is called even when the client sent no
 //     ticket (with an empty identity); DecryptTicket ignores it.
-//   - c.ticketKeys is taken from the listener's config unless the config
-//     returned by GetConfigForClient has explicitly set keys, so the clones
-//     would not share base's automatically rotated keys by themselves: the
-//     hooks always use base.EncryptTicket / base.DecryptTicket.
+//   - c.ticketKeys is taken from the config returned by GetConfigForClient
+//     when it has explicitly set keys, and a clone copies the keys base had
+//     when it was cloned, so the clones would not follow the rotation of
+//     base's keys (tlsconf sets them with SetSessionTicketKeys): the hooks
+//     always use base.EncryptTicket / base.DecryptTicket, and every config
+//     derived from base calls base's GetConfigForClient, which rotates them,
+//     before a ticket is decrypted.
 //   - A refusal from VerifyConnection sends a bad_certificate alert; one from
 //     WrapSession (TLS 1.3 without a client certificate request) sends none.
 //   - A Go client drops its cached session when a handshake that offered it

@@ -39,7 +39,13 @@ type bindFixture struct {
 
 func newBindFixture(t testing.TB, vers uint16) *bindFixture {
 	t.Helper()
-	s, err := tlsconf.New(tlsconf.Options{SelfSigned: true}, nil)
+	return newBindFixtureWith(t, vers, tlsconf.Options{SelfSigned: true})
+}
+
+// newBindFixtureWith is newBindFixture for a store made with opts.
+func newBindFixtureWith(t testing.TB, vers uint16, opts tlsconf.Options) *bindFixture {
+	t.Helper()
+	s, err := tlsconf.New(opts, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
