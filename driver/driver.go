@@ -16,6 +16,7 @@ import (
 	"ftpsd/control"
 	"ftpsd/metrics"
 	"ftpsd/pasv"
+	"ftpsd/tlsconf/closenotify"
 	"ftpsd/tlsconf/ticketbind"
 )
 
@@ -34,6 +35,7 @@ type Driver struct {
 	cfg       config.Config // as started; reloadable parts live in live
 	live      atomic.Pointer[liveConfig]
 	data      *ticketbind.DataTLS // data connections, bound to their control session
+	dataTLS   *tls.Config         // the config the lib wraps data connections with
 	registry  *control.Registry
 	logger    *zap.Logger
 
@@ -91,14 +93,20 @@ func addrOfConn(a net.Addr) netip.Addr {
 	return netip.Addr{}
 }
 
-// WrapPassiveListener lets the allocator lease the port the lib bound, and
-// screens the data connections' TLS (see ticketbind.DataTLS).
+// WrapPassiveListener lets the allocator lease the port the lib bound,
+// screens the data connections' TLS (see ticketbind.DataTLS) and, with
+// tls.strict_upload_eof, makes a protected data connection cut without
+// close_notify fail its read (see closenotify).
 func (d *Driver) WrapPassiveListener(l net.Listener) (net.Listener, error) {
 	leased, err := d.ports.WrapPassiveListener(l)
 	if err != nil {
 		return nil, err
 	}
-	return d.data.Screen(leased), nil
+	screened := d.data.Screen(leased)
+	if d.cfg.TLS.StrictUploadEOF {
+		return closenotify.Listener(screened), nil
+	}
+	return screened, nil
 }
 
 // ClientConnected opens a session and returns the banner.
@@ -171,7 +179,7 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 }
 
 // GetTLSConfig returns the one stable TLS config of data channels.
-func (d *Driver) GetTLSConfig() (*tls.Config, error) { return d.data.Config(), nil }
+func (d *Driver) GetTLSConfig() (*tls.Config, error) { return d.dataTLS, nil }
 
 // QuitMessage is the text of the 221 reply.
 func (d *Driver) QuitMessage() string { return "Goodbye." }

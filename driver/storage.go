@@ -23,6 +23,10 @@ type storage struct {
 type userFs struct {
 	afero.Fs
 	close func() error
+	// openDir returns the directory name as a filesystem of its own and
+	// its close; on disk it holds the directory open, so that what is
+	// done in it stays in it even if the directory is moved or replaced.
+	openDir func(name string) (afero.Fs, func() error, error)
 }
 
 // newStorage opens the configured backend and creates the users' homes.
@@ -66,11 +70,20 @@ func (s *storage) ensureHomes(users []config.User) error {
 func (s *storage) open(u config.User) (*userFs, error) {
 	if s.backend == config.BackendMemory {
 		fs := afero.NewBasePathFs(s.mem, path.Join("/", u.Home))
-		return &userFs{Fs: fs, close: func() error { return nil }}, nil
+		nop := func() error { return nil }
+		return &userFs{Fs: fs, close: nop, openDir: func(name string) (afero.Fs, func() error, error) {
+			return afero.NewBasePathFs(fs, name), nop, nil
+		}}, nil
 	}
 	fs, err := rootfs.New(filepath.Join(s.root, u.Home))
 	if err != nil {
 		return nil, err
 	}
-	return &userFs{Fs: fs, close: fs.Close}, nil
+	return &userFs{Fs: fs, close: fs.Close, openDir: func(name string) (afero.Fs, func() error, error) {
+		dir, err := fs.OpenDir(name)
+		if err != nil {
+			return nil, nil, err
+		}
+		return dir, dir.Close, nil
+	}}, nil
 }

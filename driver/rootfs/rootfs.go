@@ -131,3 +131,14 @@ func (f *Fs) Chown(name string, uid, gid int) error {
 func (f *Fs) Chtimes(name string, atime, mtime time.Time) error {
 	return f.root.Chtimes(rel(name), atime, mtime)
 }
+
+// OpenDir opens the directory name as a root of its own: operations on it
+// stay in that directory even if it is moved or replaced meanwhile. Close
+// it when done.
+func (f *Fs) OpenDir(name string) (*Fs, error) {
+	sub, err := f.root.OpenRoot(rel(name))
+	if err != nil {
+		return nil, err
+	}
+	return &Fs{root: sub, name: "RootFs(" + sub.Name() + ")"}, nil
+}
