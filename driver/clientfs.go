@@ -28,6 +28,8 @@ var (
 	errReserved = fmt.Errorf("%w: names starting with %s are reserved", ftpserver.ErrFileNameNotAllowed, uploadPrefix)
 	// errBadOffset refuses a negative restart offset (REST).
 	errBadOffset = errors.New("invalid restart offset")
+	// errIsDir refuses RETR of a directory and DELE of one.
+	errIsDir = errors.New("is a directory")
 )
 
 // clientFs is the ftpserver.ClientDriver of one logged-in session.
@@ -76,7 +78,7 @@ func (c *clientFs) getHandle(name string, flags int, offset int64) (ftpserver.Fi
 	}
 	write := flags&(os.O_WRONLY|os.O_RDWR) != 0
 	if !write {
-		f, err := c.Open(name)
+		f, err := c.openFile(name)
 		if err != nil {
 			return nil, err
 		}
@@ -100,6 +102,23 @@ func (c *clientFs) getHandle(name string, flags int, offset int64) (ftpserver.Fi
 		return nil, err
 	}
 	return newLoggedTransfer(u, c.session, name, metrics.Upload), nil
+}
+
+// openFile opens name for reading; a directory is refused before any data
+// connection is opened for it.
+func (c *clientFs) openFile(name string) (afero.File, error) {
+	f, err := c.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if info, err := f.Stat(); err != nil || info.IsDir() {
+		_ = f.Close()
+		if err == nil {
+			err = &os.PathError{Op: "open", Path: name, Err: errIsDir}
+		}
+		return nil, err
+	}
+	return f, nil
 }
 
 // ReadDir lists a directory, sorted by name, without uploads in progress.
