@@ -30,6 +30,8 @@ var (
 	errBadOffset = errors.New("invalid restart offset")
 	// errIsDir refuses RETR of a directory and DELE of one.
 	errIsDir = errors.New("is a directory")
+	// errNotDir refuses RMD of anything but a directory.
+	errNotDir = errors.New("not a directory")
 )
 
 // clientFs is the ftpserver.ClientDriver of one logged-in session.
@@ -52,6 +54,7 @@ var (
 	_ ftpserver.ClientDriver                      = (*clientFs)(nil)
 	_ ftpserver.ClientDriverExtentionFileTransfer = (*clientFs)(nil)
 	_ ftpserver.ClientDriverExtensionFileList     = (*clientFs)(nil)
+	_ ftpserver.ClientDriverExtensionRemoveDir    = (*clientFs)(nil)
 )
 
 // GetHandle opens a file for RETR, STOR or APPE. A fresh STOR writes to a
@@ -143,6 +146,46 @@ func (c *clientFs) Rename(oldname, newname string) error {
 		return errReserved
 	}
 	return c.Fs.Rename(oldname, newname)
+}
+
+// Remove removes a file (DELE); a directory is refused.
+func (c *clientFs) Remove(name string) error {
+	if err := c.wantKind(name, false); err != nil {
+		return err
+	}
+	return c.Fs.Remove(name)
+}
+
+// RemoveDir removes an empty directory (RMD); a file is refused.
+func (c *clientFs) RemoveDir(name string) error {
+	if err := c.wantKind(name, true); err != nil {
+		return err
+	}
+	return c.Fs.Remove(name)
+}
+
+// wantKind returns an error unless name (not followed if a symbolic link)
+// is a directory (dir) or not one.
+func (c *clientFs) wantKind(name string, dir bool) error {
+	info, _, err := lstat(c.Fs, name)
+	switch {
+	case err != nil:
+		return err
+	case dir && !info.IsDir():
+		return &os.PathError{Op: "remove", Path: name, Err: errNotDir}
+	case !dir && info.IsDir():
+		return &os.PathError{Op: "remove", Path: name, Err: errIsDir}
+	}
+	return nil
+}
+
+// lstat is Lstat where fs can, else Stat.
+func lstat(fs afero.Fs, name string) (os.FileInfo, bool, error) {
+	if l, ok := fs.(afero.Lstater); ok {
+		return l.LstatIfPossible(name)
+	}
+	info, err := fs.Stat(name)
+	return info, false, err
 }
 
 // Mkdir refuses the names of partial uploads, which listings hide.

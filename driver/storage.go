@@ -87,3 +87,7 @@ func (s *storage) open(u config.User) (*userFs, error) {
 		return dir, dir.Close, nil
 	}}, nil
 }
+
+// LstatIfPossible does not follow a final symbolic link where the backend
+// can (afero.Lstater).
+func (u *userFs) LstatIfPossible(name string) (os.FileInfo, bool, error) { return lstat(u.Fs, name) }
