@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"sort"
 	"strings"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
@@ -40,14 +39,15 @@ type clientFs struct {
 	home     *userFs
 	session  *session
 	readOnly bool
+	maxList  int // server.max_list_entries
 }
 
-func newClientFs(fs *userFs, readOnly bool, s *session) *clientFs {
+func newClientFs(fs *userFs, readOnly bool, s *session, maxList int) *clientFs {
 	var base afero.Fs = fs
 	if readOnly {
 		base = afero.NewReadOnlyFs(fs)
 	}
-	return &clientFs{Fs: base, home: fs, session: s, readOnly: readOnly}
+	return &clientFs{Fs: base, home: fs, session: s, readOnly: readOnly, maxList: maxList}
 }
 
 var (
@@ -124,20 +124,12 @@ func (c *clientFs) openFile(name string) (afero.File, error) {
 	return f, nil
 }
 
-// ReadDir lists a directory, sorted by name, without uploads in progress.
+// ReadDir lists a directory, sorted by name, without uploads in progress;
+// each entry's details are read only when the lib writes its line (see
+// lazyList). A directory of more than server.max_list_entries entries is
+// refused.
 func (c *clientFs) ReadDir(name string) ([]os.FileInfo, error) {
-	entries, err := afero.ReadDir(c.Fs, name)
-	if err != nil {
-		return nil, err
-	}
-	kept := entries[:0]
-	for _, e := range entries {
-		if !isUploadTemp(e.Name()) {
-			kept = append(kept, e)
-		}
-	}
-	sort.Slice(kept, func(i, j int) bool { return kept[i].Name() < kept[j].Name() })
-	return kept, nil
+	return readLazyDir(c.Fs, name, c.maxList)
 }
 
 // Rename refuses to rename to or from the name of a partial upload.

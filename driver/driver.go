@@ -175,7 +175,7 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 	d.metrics.Login(metrics.ResultOK)
 	s.log().Info("login", zap.String("result", metrics.ResultOK), zap.Bool("read_only", user.ReadOnly),
 		zap.String("tls_version", st.VersionName()), zap.Bool("implicit", st.Implicit))
-	return newClientFs(fs, user.ReadOnly, s), nil
+	return newClientFs(fs, user.ReadOnly, s, d.cfg.Server.MaxListEntries), nil
 }
 
 // GetTLSConfig returns the one stable TLS config of data channels.
