@@ -32,21 +32,33 @@ type userFs struct {
 // newStorage opens the configured backend and creates the users' homes.
 func newStorage(cfg config.Storage, users []config.User) (*storage, error) {
 	s := &storage{backend: cfg.Backend, root: cfg.Root}
+	if err := CheckStorage(cfg); err != nil {
+		return nil, err
+	}
 	if s.backend == config.BackendMemory {
 		s.mem = afero.NewMemMapFs()
-	} else {
-		info, err := os.Stat(s.root)
-		if err != nil {
-			return nil, fmt.Errorf("storage.root %s: %w", s.root, err)
-		}
-		if !info.IsDir() {
-			return nil, fmt.Errorf("storage.root %s: not a directory", s.root)
-		}
 	}
 	if err := s.ensureHomes(users); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// CheckStorage returns an error naming storage.root unless the backend
+// is "memory" or the root is an existing directory: what the server needs
+// to start (it creates the users' homes, not the root).
+func CheckStorage(cfg config.Storage) error {
+	if cfg.Backend == config.BackendMemory {
+		return nil
+	}
+	info, err := os.Stat(cfg.Root)
+	if err != nil {
+		return fmt.Errorf("storage.root %s: %w", cfg.Root, err)
+	}
+	if !info.IsDir() {
+		return fmt.Errorf("storage.root %s: not a directory", cfg.Root)
+	}
+	return nil
 }
 
 // ensureHomes creates the homes of users that do not exist yet; existing
