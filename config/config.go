@@ -55,6 +55,10 @@ type Server struct {
 	// moved no byte for that long (426); its port is released and an
 	// upload keeps the stored file.
 	TransferStallTimeout Duration `toml:"transfer_stall_timeout"`
+	// MaxListEntries caps the entries of one directory listing (LIST,
+	// NLST, MLSD, STAT of a directory); a larger directory is answered
+	// with a 450-class reply (0: no cap).
+	MaxListEntries int `toml:"max_list_entries"`
 }
 
 // TLS holds the certificate and the TLS policy.
@@ -78,6 +82,10 @@ type TLS struct {
 	// cleared accepts a protected data connection that does not resume
 	// when it comes from the control connection's client address.
 	RequireSessionReuseAfterCCC bool `toml:"require_session_reuse_after_ccc"`
+	// StrictUploadEOF commits an upload over a protected data connection
+	// only when the client ended it with TLS close_notify: a bare TCP FIN,
+	// which anybody on the path can forge, fails the upload.
+	StrictUploadEOF bool `toml:"strict_upload_eof"`
 }
 
 // Passive holds the passive-mode data port settings.
@@ -220,6 +228,7 @@ func Default() Config {
 			Require:             RequireAll,
 			CCC:                 CCCAllow,
 			RequireSessionReuse: true,
+			StrictUploadEOF:     true,
 		},
 		Passive: Passive{
 			Ports:                PortsOf(50000, 50019),

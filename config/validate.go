@@ -54,6 +54,9 @@ func (c *Config) validateServer(add addFunc) {
 	if c.Server.MaxConnectionsPerIP < 0 {
 		add("server.max_connections_per_ip", "must not be negative (0 means no limit)")
 	}
+	if c.Server.MaxListEntries < 0 {
+		add("server.max_list_entries", "must not be negative (0 means no limit)")
+	}
 	checkAddr(add, "metrics.listen", c.Metrics.Listen)
 	if strings.ContainsAny(c.Server.Banner, "\r\n") {
 		add("server.banner", "must be one line")

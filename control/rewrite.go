@@ -35,11 +35,25 @@ const dataRefusedReply = "425 Data connection refused: its TLS session was not r
 // another address than the control connection.
 const dataOtherAddressReply = "425 Data connection refused: it came from another address than this control connection.\r\n"
 
+// libTransferNetworkText starts the lib's reply to a transfer broken on
+// its data connection (a reset, or a TLS stream cut without close_notify).
+const libTransferNetworkText = "550 Issue during transfer: network error: "
+
+// transferAbortedCode replaces its 550: RFC 959's "426 Connection closed;
+// transfer aborted" is what a client retries.
+const transferAbortedCode = "426"
+
+// libStatLinePrefix starts each line of the lib's reply to STAT of a
+// directory: the lib writes a literal "%s" before each entry.
+const libStatLinePrefix = " %s"
+
 // rewrite returns what to send instead of a reply of the lib: FEAT gains
 // CCC beside PROT (and loses EPSV when it is disabled), the lib's 421 "no
 // port" becomes a 425 busy reply and its 421 to PORT/EPRT with active mode
-// off a 502, and the error reply after a refused data handshake says why.
-// Called with writeMu held.
+// off a 502, the error reply after a refused data handshake says why, a
+// transfer broken on its data connection is answered 426, and the lines
+// of STAT of a directory lose the lib's stray "%s". Called with writeMu
+// held.
 func (c *Conn) rewrite(p []byte) []byte {
 	switch {
 	case c.opts.AllowCCC && string(p) == featPROT:
@@ -57,6 +71,10 @@ func (c *Conn) rewrite(p []byte) []byte {
 		return c.explainDataRefusal(p)
 	case c.dataExpired != nil && (bytes.HasPrefix(p, []byte("425 ")) || bytes.HasPrefix(p, []byte(libTransferFailed))):
 		return c.explainDataExpiry(p)
+	case bytes.HasPrefix(p, []byte(libTransferNetworkText)):
+		return append([]byte(transferAbortedCode), p[len(transferAbortedCode):]...)
+	case bytes.HasPrefix(p, []byte(libStatLinePrefix)):
+		return append([]byte(" "), p[len(libStatLinePrefix):]...)
 	}
 	return p
 }

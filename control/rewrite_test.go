@@ -56,3 +56,25 @@ func TestEPSVDisabled(t *testing.T) {
 		t.Fatalf("FEAT with EPSV enabled lost it:\n%s", got)
 	}
 }
+
+func TestTransferNetworkErrorBecomes426(t *testing.T) {
+	c, raw := newTestConn(NewRegistry())
+	mustWrite(t, c, "550 Issue during transfer: network error: error transferring data: cut\r\n")
+	mustWrite(t, c, "550 Issue during transfer: store /f: no space\r\n")
+	want := "426 Issue during transfer: network error: error transferring data: cut\r\n" +
+		"550 Issue during transfer: store /f: no space\r\n"
+	if got := raw.out.String(); got != want {
+		t.Fatalf("replies:\n%q\nwant:\n%q", got, want)
+	}
+}
+
+func TestStatDirectoryLinesLoseTheStrayVerb(t *testing.T) {
+	c, raw := newTestConn(NewRegistry())
+	for _, line := range []string{"213-STAT /\r\n", " %s-rw-r--r-- 1 ftp ftp 4 Jan  1 00:00 %s.txt\r\n", "213 End\r\n"} {
+		mustWrite(t, c, line)
+	}
+	want := "213-STAT /\r\n -rw-r--r-- 1 ftp ftp 4 Jan  1 00:00 %s.txt\r\n213 End\r\n"
+	if got := raw.out.String(); got != want {
+		t.Fatalf("replies:\n%q\nwant:\n%q", got, want)
+	}
+}

@@ -2,11 +2,10 @@ package driver
 
 import (
 	"crypto/rand"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path"
-	"sort"
 	"strings"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
@@ -19,29 +18,43 @@ import (
 // the target only when the upload completes, and hidden from listings.
 const uploadPrefix = ".ftpsd-upload-"
 
-// errReadOnly is returned for every write of a read-only user; the lib
-// answers 550.
-var errReadOnly = fmt.Errorf("read-only account: %w", os.ErrPermission)
+// Errors of the client's requests.
+var (
+	// errReadOnly is returned for every write of a read-only user; the
+	// lib answers 550.
+	errReadOnly = fmt.Errorf("read-only account: %w", os.ErrPermission)
+	// errReserved refuses names of partial uploads; the lib answers 553.
+	errReserved = fmt.Errorf("%w: names starting with %s are reserved", ftpserver.ErrFileNameNotAllowed, uploadPrefix)
+	// errBadOffset refuses a negative restart offset (REST).
+	errBadOffset = errors.New("invalid restart offset")
+	// errIsDir refuses RETR of a directory and DELE of one.
+	errIsDir = errors.New("is a directory")
+	// errNotDir refuses RMD of anything but a directory.
+	errNotDir = errors.New("not a directory")
+)
 
 // clientFs is the ftpserver.ClientDriver of one logged-in session.
 type clientFs struct {
 	afero.Fs
+	home     *userFs
 	session  *session
 	readOnly bool
+	maxList  int // server.max_list_entries
 }
 
-func newClientFs(fs *userFs, readOnly bool, s *session) *clientFs {
+func newClientFs(fs *userFs, readOnly bool, s *session, maxList int) *clientFs {
 	var base afero.Fs = fs
 	if readOnly {
 		base = afero.NewReadOnlyFs(fs)
 	}
-	return &clientFs{Fs: base, session: s, readOnly: readOnly}
+	return &clientFs{Fs: base, home: fs, session: s, readOnly: readOnly, maxList: maxList}
 }
 
 var (
 	_ ftpserver.ClientDriver                      = (*clientFs)(nil)
 	_ ftpserver.ClientDriverExtentionFileTransfer = (*clientFs)(nil)
 	_ ftpserver.ClientDriverExtensionFileList     = (*clientFs)(nil)
+	_ ftpserver.ClientDriverExtensionRemoveDir    = (*clientFs)(nil)
 )
 
 // GetHandle opens a file for RETR, STOR or APPE. A fresh STOR writes to a
@@ -63,9 +76,12 @@ func (c *clientFs) GetHandle(name string, flags int, offset int64) (ftpserver.Fi
 // getHandle is GetHandle within beginTransfer/endTransfer: the returned
 // loggedTransfer calls endTransfer when it closes.
 func (c *clientFs) getHandle(name string, flags int, offset int64) (ftpserver.FileTransfer, error) {
+	if offset < 0 {
+		return nil, fmt.Errorf("%w: %d", errBadOffset, offset)
+	}
 	write := flags&(os.O_WRONLY|os.O_RDWR) != 0
 	if !write {
-		f, err := c.Open(name)
+		f, err := c.openFile(name)
 		if err != nil {
 			return nil, err
 		}
@@ -75,7 +91,7 @@ func (c *clientFs) getHandle(name string, flags int, offset int64) (ftpserver.Fi
 		return nil, errReadOnly
 	}
 	if isUploadTemp(name) {
-		return nil, fmt.Errorf("%w: names starting with %s are reserved", ftpserver.ErrFileNameNotAllowed, uploadPrefix)
+		return nil, errReserved
 	}
 	if flags&os.O_APPEND != 0 || offset > 0 {
 		f, err := c.OpenFile(name, flags, 0o644)
@@ -84,69 +100,180 @@ func (c *clientFs) getHandle(name string, flags int, offset int64) (ftpserver.Fi
 		}
 		return newLoggedTransfer(f, c.session, name, metrics.Upload), nil
 	}
-	u, err := createUpload(c.Fs, name)
+	u, err := createUpload(c.home, name)
 	if err != nil {
 		return nil, err
 	}
 	return newLoggedTransfer(u, c.session, name, metrics.Upload), nil
 }
 
-// ReadDir lists a directory, sorted by name, without uploads in progress.
-func (c *clientFs) ReadDir(name string) ([]os.FileInfo, error) {
-	entries, err := afero.ReadDir(c.Fs, name)
+// openFile opens name for reading; a directory is refused before any data
+// connection is opened for it.
+func (c *clientFs) openFile(name string) (afero.File, error) {
+	f, err := c.Open(name)
 	if err != nil {
 		return nil, err
 	}
-	kept := entries[:0]
-	for _, e := range entries {
-		if !isUploadTemp(e.Name()) {
-			kept = append(kept, e)
+	if info, err := f.Stat(); err != nil || info.IsDir() {
+		_ = f.Close()
+		if err == nil {
+			err = &os.PathError{Op: "open", Path: name, Err: errIsDir}
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+// ReadDir lists a directory, sorted by name, without uploads in progress;
+// each entry's details are read only when the lib writes its line (see
+// lazyList). A directory of more than server.max_list_entries entries is
+// refused.
+func (c *clientFs) ReadDir(name string) ([]os.FileInfo, error) {
+	return readLazyDir(c.Fs, name, c.maxList)
+}
+
+// Rename refuses to rename to or from the name of a partial upload.
+func (c *clientFs) Rename(oldname, newname string) error {
+	if isUploadTemp(oldname) || isUploadTemp(newname) {
+		return errReserved
+	}
+	return c.Fs.Rename(oldname, newname)
+}
+
+// Remove removes a file (DELE); a directory is refused.
+func (c *clientFs) Remove(name string) error {
+	if err := c.wantKind(name, false); err != nil {
+		return err
+	}
+	return c.Fs.Remove(name)
+}
+
+// RemoveDir removes an empty directory (RMD); a file is refused.
+func (c *clientFs) RemoveDir(name string) error {
+	if err := c.wantKind(name, true); err != nil {
+		return err
+	}
+	return c.Fs.Remove(name)
+}
+
+// wantKind returns an error unless name (not followed if a symbolic link)
+// is a directory (dir) or not one.
+func (c *clientFs) wantKind(name string, dir bool) error {
+	info, _, err := lstat(c.Fs, name)
+	switch {
+	case err != nil:
+		return err
+	case dir && !info.IsDir():
+		return &os.PathError{Op: "remove", Path: name, Err: errNotDir}
+	case !dir && info.IsDir():
+		return &os.PathError{Op: "remove", Path: name, Err: errIsDir}
+	}
+	return nil
+}
+
+// lstat is Lstat where fs can, else Stat.
+func lstat(fs afero.Fs, name string) (os.FileInfo, bool, error) {
+	if l, ok := fs.(afero.Lstater); ok {
+		return l.LstatIfPossible(name)
+	}
+	info, err := fs.Stat(name)
+	return info, false, err
+}
+
+// Mkdir refuses the names of partial uploads, which listings hide.
+func (c *clientFs) Mkdir(name string, perm os.FileMode) error {
+	if isUploadTemp(name) {
+		return errReserved
+	}
+	return c.Fs.Mkdir(name, perm)
+}
+
+// MkdirAll is Mkdir for each missing directory of name.
+func (c *clientFs) MkdirAll(name string, perm os.FileMode) error {
+	for p := name; p != "/" && p != "." && p != ""; p = path.Dir(p) {
+		if isUploadTemp(p) {
+			return errReserved
 		}
 	}
-	sort.Slice(kept, func(i, j int) bool { return kept[i].Name() < kept[j].Name() })
-	return kept, nil
+	return c.Fs.MkdirAll(name, perm)
 }
 
 func isUploadTemp(name string) bool {
 	return strings.HasPrefix(path.Base(name), uploadPrefix)
 }
 
-// upload is a file being received beside its target.
+// uploadTempLen is the length of the random part of an upload's name:
+// short and fixed, so that the hidden name never grows past the longest
+// name the client may store.
+const uploadTempLen = 8
+
+// upload is a file being received beside its target, in a directory held
+// open (see userFs.openDir): renaming or removing it there stays there even
+// if the directory is moved or swapped for a symbolic link meanwhile.
 type upload struct {
 	afero.File
-	fs       afero.Fs
-	tmp      string
-	target   string
-	transfer error
+	dir      afero.Fs
+	closeDir func() error
+	tmp      string // base name of the hidden file in dir
+	name     string // base name of the target in dir
+	target   string // the target as the client named it
+	failed   error
 }
 
-func createUpload(fs afero.Fs, target string) (*upload, error) {
-	var rnd [6]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return nil, fmt.Errorf("upload name: %w", err)
-	}
-	tmp := path.Join(path.Dir(target), uploadPrefix+hex.EncodeToString(rnd[:])+"-"+path.Base(target))
-	f, err := fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+func createUpload(home *userFs, target string) (*upload, error) {
+	dir, closeDir, err := home.openDir(path.Dir(target))
 	if err != nil {
 		return nil, err
 	}
-	return &upload{File: f, fs: fs, tmp: tmp, target: target}, nil
+	tmp := uploadPrefix + strings.ToLower(rand.Text()[:uploadTempLen])
+	f, err := dir.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		_ = closeDir()
+		return nil, err
+	}
+	return &upload{File: f, dir: dir, closeDir: closeDir, tmp: tmp, name: path.Base(target), target: target}, nil
 }
 
 // TransferError records that the transfer broke; Close then discards the
 // partial file.
-func (u *upload) TransferError(err error) { u.transfer = err }
+func (u *upload) TransferError(err error) { u.fail(err) }
+
+func (u *upload) fail(err error) {
+	if u.failed == nil {
+		u.failed = err
+	}
+}
+
+// Write writes to the hidden file; a failure fails the upload.
+func (u *upload) Write(p []byte) (int, error) {
+	n, err := u.File.Write(p)
+	if err != nil {
+		u.fail(err)
+	}
+	return n, err
+}
+
+// Seek fails the upload when it fails: the lib then closes the file
+// without reporting the error.
+func (u *upload) Seek(offset int64, whence int) (int64, error) {
+	n, err := u.File.Seek(offset, whence)
+	if err != nil {
+		u.fail(err)
+	}
+	return n, err
+}
 
 // Close renames the finished upload over its target, or removes it when
-// the transfer broke.
+// anything failed.
 func (u *upload) Close() error {
+	defer func() { _ = u.closeDir() }()
 	err := u.File.Close()
-	if err == nil && u.transfer == nil {
-		if err = u.fs.Rename(u.tmp, u.target); err == nil {
+	if err == nil && u.failed == nil {
+		if err = u.dir.Rename(u.tmp, u.name); err == nil {
 			return nil
 		}
 	}
-	_ = u.fs.Remove(u.tmp) // the partial copy is worthless
+	_ = u.dir.Remove(u.tmp) // the partial copy is worthless
 	if err != nil {
 		return fmt.Errorf("store %s: %w", u.target, err)
 	}

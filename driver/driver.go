@@ -17,6 +17,7 @@ import (
 	"ftpsd/control"
 	"ftpsd/metrics"
 	"ftpsd/pasv"
+	"ftpsd/tlsconf/closenotify"
 	"ftpsd/tlsconf/ticketbind"
 )
 
@@ -35,6 +36,7 @@ type Driver struct {
 	cfg       config.Config // as started; reloadable parts live in live
 	live      atomic.Pointer[liveConfig]
 	data      *ticketbind.DataTLS // data connections, bound to their control session
+	dataTLS   *tls.Config         // the config the lib wraps data connections with
 	registry  *control.Registry
 	logger    *zap.Logger
 
@@ -96,14 +98,20 @@ func (d *Driver) connectSeconds() int {
 }
 
 // WrapPassiveListener lets the allocator lease the port the lib bound,
-// screens the data connections' TLS (see ticketbind.DataTLS) and bounds
-// the listener and its connections in time (see pasv.WithDeadlines).
+// screens the data connections' TLS (see ticketbind.DataTLS), with
+// tls.strict_upload_eof makes a protected data connection cut without
+// close_notify fail its read (see closenotify), and bounds the listener
+// and its connections in time (see pasv.WithDeadlines).
 func (d *Driver) WrapPassiveListener(l net.Listener) (net.Listener, error) {
 	leased, err := d.ports.WrapPassiveListener(l)
 	if err != nil {
 		return nil, err
 	}
-	return pasv.WithDeadlines(d.data.Screen(leased), d.dataDeadlines()), nil
+	data := d.data.Screen(leased)
+	if d.cfg.TLS.StrictUploadEOF {
+		data = closenotify.Listener(data)
+	}
+	return pasv.WithDeadlines(data, d.dataDeadlines()), nil
 }
 
 // dataDeadlines are passive.connect_timeout and
@@ -198,11 +206,11 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 	d.metrics.Login(metrics.ResultOK)
 	s.log().Info("login", zap.String("result", metrics.ResultOK), zap.Bool("read_only", user.ReadOnly),
 		zap.String("tls_version", st.VersionName()), zap.Bool("implicit", st.Implicit))
-	return newClientFs(fs, user.ReadOnly, s), nil
+	return newClientFs(fs, user.ReadOnly, s, d.cfg.Server.MaxListEntries), nil
 }
 
 // GetTLSConfig returns the one stable TLS config of data channels.
-func (d *Driver) GetTLSConfig() (*tls.Config, error) { return d.data.Config(), nil }
+func (d *Driver) GetTLSConfig() (*tls.Config, error) { return d.dataTLS, nil }
 
 // QuitMessage is the text of the 221 reply.
 func (d *Driver) QuitMessage() string { return "Goodbye." }

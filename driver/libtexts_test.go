@@ -137,6 +137,21 @@ func startLib(t *testing.T, ports ftpserver.PasvPortGetter) (string, *libWrites,
 	return inner.Addr().String(), w, reg
 }
 
+// startLibProtected starts the lib (startLib), logs in over TLS with
+// PROT P and dials a data connection after PASV; the lib's writes so far
+// are taken.
+func startLibProtected(t *testing.T) (*ftptest.MustClient, net.Conn, *libWrites, *control.Registry) {
+	t.Helper()
+	addr, w, reg := startLib(t, nil)
+	c := ftptest.MustDial(t, addr)
+	c.AuthTLS()
+	c.Login("u", "p")
+	c.ProtP()
+	data := c.DialData(c.PASV())
+	w.take()
+	return c, data, w, reg
+}
+
 // wantLibWrite fails unless the lib wrote want, as one Write, for cmd.
 func wantLibWrite(t *testing.T, cmd string, writes []string, want string) {
 	t.Helper()
@@ -194,13 +209,7 @@ func TestLibTextsActiveModeOff(t *testing.T) {
 // answer the transfer with one error reply (4xx or 5xx), after any 1xx,
 // which control replaces by the refusal's 425 (see Conn.NoteDataRefused).
 func TestLibTextsErrorAfterFailedDataHandshake(t *testing.T) {
-	addr, w, reg := startLib(t, nil)
-	c := ftptest.MustDial(t, addr)
-	c.AuthTLS()
-	c.Login("u", "p")
-	c.ProtP()
-	data := c.DialData(c.PASV())
-	w.take()
+	c, data, w, reg := startLibProtected(t)
 	c.Send("RETR f")
 	// The lib waits for the data connection's handshake: the refusal is
 	// noted before the handshake fails, as the screen does.
@@ -221,5 +230,42 @@ func TestLibTextsErrorAfterFailedDataHandshake(t *testing.T) {
 	}
 	if code != 425 || !strings.HasPrefix(msg, "Data connection refused") {
 		t.Errorf("RETR over a refused data connection: control sent %d %q, want its 425", code, msg)
+	}
+}
+
+// The lib writes a literal "%s" before each line of its reply to STAT of
+// a directory; control strips it.
+func TestLibTextsSTATDirectory(t *testing.T) {
+	addr, w, _ := startLib(t, nil)
+	c := ftptest.MustDial(t, addr)
+	c.Login("u", "p")
+	w.take()
+	r := c.Cmd("STAT /")
+	writes := w.take()
+	if !slices.ContainsFunc(writes, func(s string) bool { return strings.HasPrefix(s, " %s-rw-r--r-- ") }) {
+		t.Errorf("the lib's reply to STAT / no longer has lines starting \" %%s\", which control/rewrite.go strips: %q", writes)
+	}
+	if r.Code != 212 || strings.Contains(r.Msg, "%s") || !strings.Contains(r.Msg, "\n -rw-r--r-- 1 ftp ftp") {
+		t.Errorf("STAT / as control sends it: %d %q, want 212 with \" -rw-r--r--\" lines", r.Code, r.Msg)
+	}
+}
+
+// A transfer broken on its data connection (here: its TLS fails) gets the
+// lib's "550 Issue during transfer: network error: ...", which control
+// answers 426.
+func TestLibTextsTransferNetworkError(t *testing.T) {
+	c, data, w, _ := startLibProtected(t)
+	c.Do(150, "STOR g")
+	if _, err := data.Write([]byte("not a TLS handshake\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = data.Close()
+	r := c.Reply()
+	writes := w.take()
+	if !slices.ContainsFunc(writes, func(s string) bool { return strings.HasPrefix(s, "550 Issue during transfer: network error: ") }) {
+		t.Errorf("the lib's reply to a reset upload no longer starts as control/rewrite.go expects: %q", writes)
+	}
+	if r.Code != 426 {
+		t.Errorf("reset upload as control answers it: %d %q, want 426", r.Code, r.Msg)
 	}
 }

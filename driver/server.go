@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"go.uber.org/zap"
@@ -17,6 +18,7 @@ import (
 	"ftpsd/control"
 	"ftpsd/metrics"
 	"ftpsd/pasv"
+	"ftpsd/tlsconf/closenotify"
 	"ftpsd/tlsconf/ticketbind"
 )
 
@@ -43,6 +45,9 @@ func NewServer(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, opt
 	live, err := newLiveConfig(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Storage.Backend == config.BackendOS {
+		removeOrphanUploads(cfg.Storage.Root, time.Now(), logger.Named("storage"))
 	}
 	ports := cfg.Passive.Ports
 	alloc, err := pasv.NewAllocator(pasv.Options{
@@ -74,6 +79,10 @@ func NewServer(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, opt
 	}
 	d.live.Store(live)
 	d.data = ticketbind.NewDataTLS(tlsConfig, d.dataBinding())
+	d.dataTLS = d.data.Config()
+	if cfg.TLS.StrictUploadEOF {
+		d.dataTLS = closenotify.Config(d.dataTLS)
+	}
 	s := &Server{driver: d, base: tlsConfig, logger: logger}
 	if s.explicit, err = s.listen(cfg.Server.Listen, false); err != nil {
 		s.Close() // stops what already runs (the public address refresh)

@@ -23,26 +23,42 @@ type storage struct {
 type userFs struct {
 	afero.Fs
 	close func() error
+	// openDir returns the directory name as a filesystem of its own and
+	// its close; on disk it holds the directory open, so that what is
+	// done in it stays in it even if the directory is moved or replaced.
+	openDir func(name string) (afero.Fs, func() error, error)
 }
 
 // newStorage opens the configured backend and creates the users' homes.
 func newStorage(cfg config.Storage, users []config.User) (*storage, error) {
 	s := &storage{backend: cfg.Backend, root: cfg.Root}
+	if err := CheckStorage(cfg); err != nil {
+		return nil, err
+	}
 	if s.backend == config.BackendMemory {
 		s.mem = afero.NewMemMapFs()
-	} else {
-		info, err := os.Stat(s.root)
-		if err != nil {
-			return nil, fmt.Errorf("storage.root %s: %w", s.root, err)
-		}
-		if !info.IsDir() {
-			return nil, fmt.Errorf("storage.root %s: not a directory", s.root)
-		}
 	}
 	if err := s.ensureHomes(users); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// CheckStorage returns an error naming storage.root unless the backend
+// is "memory" or the root is an existing directory: what the server needs
+// to start (it creates the users' homes, not the root).
+func CheckStorage(cfg config.Storage) error {
+	if cfg.Backend == config.BackendMemory {
+		return nil
+	}
+	info, err := os.Stat(cfg.Root)
+	if err != nil {
+		return fmt.Errorf("storage.root %s: %w", cfg.Root, err)
+	}
+	if !info.IsDir() {
+		return fmt.Errorf("storage.root %s: not a directory", cfg.Root)
+	}
+	return nil
 }
 
 // ensureHomes creates the homes of users that do not exist yet; existing
@@ -66,11 +82,24 @@ func (s *storage) ensureHomes(users []config.User) error {
 func (s *storage) open(u config.User) (*userFs, error) {
 	if s.backend == config.BackendMemory {
 		fs := afero.NewBasePathFs(s.mem, path.Join("/", u.Home))
-		return &userFs{Fs: fs, close: func() error { return nil }}, nil
+		nop := func() error { return nil }
+		return &userFs{Fs: fs, close: nop, openDir: func(name string) (afero.Fs, func() error, error) {
+			return afero.NewBasePathFs(fs, name), nop, nil
+		}}, nil
 	}
 	fs, err := rootfs.New(filepath.Join(s.root, u.Home))
 	if err != nil {
 		return nil, err
 	}
-	return &userFs{Fs: fs, close: fs.Close}, nil
+	return &userFs{Fs: fs, close: fs.Close, openDir: func(name string) (afero.Fs, func() error, error) {
+		dir, err := fs.OpenDir(name)
+		if err != nil {
+			return nil, nil, err
+		}
+		return dir, dir.Close, nil
+	}}, nil
 }
+
+// LstatIfPossible does not follow a final symbolic link where the backend
+// can (afero.Lstater).
+func (u *userFs) LstatIfPossible(name string) (os.FileInfo, bool, error) { return lstat(u.Fs, name) }

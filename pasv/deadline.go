@@ -158,6 +158,9 @@ type deadlineConn struct {
 	stallDeadline time.Time
 }
 
+// NetConn returns the connection below the deadlines (as *tls.Conn does).
+func (c *deadlineConn) NetConn() net.Conn { return c.Conn }
+
 func (c *deadlineConn) Read(p []byte) (int, error) {
 	c.arm(true)
 	n, err := c.Conn.Read(p)

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"ftpsd/config"
+	"ftpsd/driver"
 	"ftpsd/pasv"
 	"ftpsd/tlsconf"
 )
@@ -35,6 +36,9 @@ func checkCommand(args []string, stdout io.Writer) error {
 		return fmt.Errorf("config %s: passive.public_address: %w", *path, err)
 	}
 	ann.Close()
+	if err := driver.CheckStorage(cfg.Storage); err != nil {
+		return fmt.Errorf("config %s: %w", *path, err)
+	}
 	fmt.Fprintf(stdout, "# %s is valid; effective settings:\n", *path)
 	for i := range cfg.Users {
 		cfg.Users[i].PasswordHash = "(bcrypt hash, not shown)"

@@ -155,6 +155,14 @@ level = "loud"
 			text: "[server]\nlisten = \"0.0.0.0:50005\"\n[passive]\nports = \"50000-50019\"\n",
 			want: []string{"passive.ports", "control port of server.listen"},
 		},
+		"missing storage root": {
+			text: fmt.Sprintf("[storage]\nroot = %q\n", filepath.Join(dir, "no-such-root")),
+			want: []string{"storage.root", filepath.Join(dir, "no-such-root"), "no such file"},
+		},
+		"storage root is a file": {
+			text: fmt.Sprintf("[storage]\nroot = %q\n", certFile),
+			want: []string{"storage.root", certFile, "not a directory"},
+		},
 		"missing cert file": {
 			text: fmt.Sprintf("[tls]\nself_signed = false\ncert_file = %q\nkey_file = %q\n", missing, keyFile),
 			want: []string{missing},
@@ -203,7 +211,7 @@ func TestCheckExampleConfig(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := writeCert(t, dir)
 	text := strings.NewReplacer(`"/etc/ftpsd/cert.pem"`, fmt.Sprintf("%q", certFile),
-		`"/etc/ftpsd/key.pem"`, fmt.Sprintf("%q", keyFile)).Replace(string(data))
+		`"/etc/ftpsd/key.pem"`, fmt.Sprintf("%q", keyFile), `"/srv/ftp"`, fmt.Sprintf("%q", dir)).Replace(string(data))
 	path := writeText(t, dir, "ftpsd.toml", text)
 	r := runFtpsd(t, "", "check", "-config", path)
 	if r.code != exitOK {

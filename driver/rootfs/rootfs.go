@@ -13,6 +13,7 @@
 package rootfs
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -23,10 +24,15 @@ import (
 )
 
 // Fs is an afero.Fs whose every operation goes through an *os.Root.
+// Its errors and its files' names and errors carry the caller's path
+// (absolute from the root, e.g. "/dir/f"), never the host's.
 // Safe for concurrent use.
 type Fs struct {
 	root *os.Root
 	name string
+	// prefix is the caller's path of the root: "/" for an Fs from New,
+	// the directory's path for one from OpenDir.
+	prefix string
 }
 
 var (
@@ -40,7 +46,7 @@ func New(dir string) (*Fs, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open root %s: %w", dir, err)
 	}
-	return &Fs{root: root, name: "RootFs(" + dir + ")"}, nil
+	return &Fs{root: root, name: "RootFs(" + dir + ")", prefix: "/"}, nil
 }
 
 // Close releases the root directory handle. Files already opened stay valid.
@@ -59,75 +65,114 @@ func rel(name string) string {
 	return p
 }
 
+// userPath is the caller's path of name: what errors show.
+func (f *Fs) userPath(name string) string { return path.Join(f.prefix, rel(name)) }
+
+// userErr returns err with the host path or the root-relative one of an
+// *os.PathError replaced by the caller's path of name.
+func (f *Fs) userErr(err error, name string) error { return withPath(err, f.userPath(name)) }
+
+// withPath returns err with the path of an *os.PathError replaced by p.
+func withPath(err error, p string) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return &os.PathError{Op: pe.Op, Path: p, Err: pe.Err}
+	}
+	return err
+}
+
 // perm keeps only the permission bits: os.Root rejects any other bit.
 func perm(mode os.FileMode) os.FileMode { return mode & os.ModePerm }
 
-// file converts an *os.File result into an afero.File without producing a
-// non-nil interface holding a nil pointer.
-func file(fh *os.File, err error) (afero.File, error) {
+// file converts an *os.File result into an afero.File named by the
+// caller's path, without producing a non-nil interface holding a nil
+// pointer.
+func (f *Fs) file(fh *os.File, err error, name string) (afero.File, error) {
 	if err != nil {
-		return nil, err
+		return nil, f.userErr(err, name)
 	}
-	return fh, nil
+	return &File{File: fh, name: f.userPath(name)}, nil
 }
 
 // Create creates or truncates the named file.
 func (f *Fs) Create(name string) (afero.File, error) {
-	return file(f.root.Create(rel(name)))
+	fh, err := f.root.Create(rel(name))
+	return f.file(fh, err, name)
 }
 
 // Open opens the named file or directory for reading.
 func (f *Fs) Open(name string) (afero.File, error) {
-	return file(f.root.Open(rel(name)))
+	fh, err := f.root.Open(rel(name))
+	return f.file(fh, err, name)
 }
 
 // OpenFile opens the named file with the given flags and permission bits.
 func (f *Fs) OpenFile(name string, flag int, mode os.FileMode) (afero.File, error) {
-	return file(f.root.OpenFile(rel(name), flag, perm(mode)))
+	fh, err := f.root.OpenFile(rel(name), flag, perm(mode))
+	return f.file(fh, err, name)
 }
 
 // Mkdir creates a directory.
 func (f *Fs) Mkdir(name string, mode os.FileMode) error {
-	return f.root.Mkdir(rel(name), perm(mode))
+	return f.userErr(f.root.Mkdir(rel(name), perm(mode)), name)
 }
 
 // MkdirAll creates a directory and any missing parents.
 func (f *Fs) MkdirAll(name string, mode os.FileMode) error {
-	return f.root.MkdirAll(rel(name), perm(mode))
+	return f.userErr(f.root.MkdirAll(rel(name), perm(mode)), name)
 }
 
 // Remove removes a file or an empty directory.
-func (f *Fs) Remove(name string) error { return f.root.Remove(rel(name)) }
+func (f *Fs) Remove(name string) error { return f.userErr(f.root.Remove(rel(name)), name) }
 
 // RemoveAll removes a path and any children it contains.
-func (f *Fs) RemoveAll(name string) error { return f.root.RemoveAll(rel(name)) }
+func (f *Fs) RemoveAll(name string) error { return f.userErr(f.root.RemoveAll(rel(name)), name) }
 
 // Rename moves oldname to newname, both inside the root.
 func (f *Fs) Rename(oldname, newname string) error {
-	return f.root.Rename(rel(oldname), rel(newname))
+	err := f.root.Rename(rel(oldname), rel(newname))
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return &os.LinkError{Op: le.Op, Old: f.userPath(oldname), New: f.userPath(newname), Err: le.Err}
+	}
+	return f.userErr(err, oldname)
 }
 
 // Stat returns file info, following symlinks that stay inside the root.
-func (f *Fs) Stat(name string) (os.FileInfo, error) { return f.root.Stat(rel(name)) }
+func (f *Fs) Stat(name string) (os.FileInfo, error) {
+	fi, err := f.root.Stat(rel(name))
+	return fi, f.userErr(err, name)
+}
 
 // LstatIfPossible returns file info without following a final symlink.
 // It implements afero.Lstater; the bool is always true.
 func (f *Fs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
 	fi, err := f.root.Lstat(rel(name))
-	return fi, true, err
+	return fi, true, f.userErr(err, name)
 }
 
 // Chmod changes the mode of the named file.
 func (f *Fs) Chmod(name string, mode os.FileMode) error {
-	return f.root.Chmod(rel(name), mode)
+	return f.userErr(f.root.Chmod(rel(name), mode), name)
 }
 
 // Chown changes the owner and group of the named file.
 func (f *Fs) Chown(name string, uid, gid int) error {
-	return f.root.Chown(rel(name), uid, gid)
+	return f.userErr(f.root.Chown(rel(name), uid, gid), name)
 }
 
 // Chtimes changes the access and modification times of the named file.
 func (f *Fs) Chtimes(name string, atime, mtime time.Time) error {
-	return f.root.Chtimes(rel(name), atime, mtime)
+	return f.userErr(f.root.Chtimes(rel(name), atime, mtime), name)
+}
+
+// OpenDir opens the directory name as a root of its own: operations on it
+// stay in that directory even if it is moved or replaced meanwhile. Close
+// it when done.
+func (f *Fs) OpenDir(name string) (*Fs, error) {
+	sub, err := f.root.OpenRoot(rel(name))
+	if err != nil {
+		return nil, f.userErr(err, name)
+	}
+	return &Fs{root: sub, name: "RootFs(" + sub.Name() + ")", prefix: f.userPath(name)}, nil
 }

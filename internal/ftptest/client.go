@@ -756,3 +756,24 @@ func (c *recordConn) Read(p []byte) (int, error) {
 	c.remaining -= n
 	return n, err
 }
+
+// EndBare ends the data connection's stream with a TCP FIN and no TLS
+// close_notify, as a connection cut on the path does. The socket stays
+// open for reading; close Raw when done.
+func (x *Transfer) EndBare() error {
+	tcp, ok := x.Raw.(*net.TCPConn)
+	if !ok {
+		return fmt.Errorf("%s: end bare: not a TCP connection", x.what)
+	}
+	return tcp.CloseWrite()
+}
+
+// EndInOneSegment ends the data connection's stream with close_notify and
+// the FIN in one TCP segment (see CloseWriteInOneSegment); under PROT C
+// it is EndBare.
+func (x *Transfer) EndInOneSegment() error {
+	if x.TLS == nil {
+		return x.EndBare()
+	}
+	return CloseWriteInOneSegment(x.TLS, x.Raw)
+}

@@ -1,0 +1,153 @@
+package driver_test
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"ftpsd/config"
+	"ftpsd/internal/ftptest"
+)
+
+// makeEntries creates n empty files in a new directory dir/name.
+func makeEntries(t *testing.T, dir, name string, n int) {
+	t.Helper()
+	big := filepath.Join(dir, name)
+	if err := os.Mkdir(big, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		f, err := os.Create(filepath.Join(big, "entry-"+strconv.Itoa(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = f.Close()
+	}
+}
+
+// memoryDir returns a new directory on tmpfs (/dev/shm) where the machine
+// has one, else in the test's temporary directory, removed at the end.
+func memoryDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/dev/shm", "ftpsd-test-")
+	if err != nil {
+		return t.TempDir()
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
+
+// lineCounter counts the lines written to it.
+type lineCounter struct{ n int }
+
+func (c *lineCounter) Write(p []byte) (int, error) {
+	c.n += bytes.Count(p, []byte("\n"))
+	return len(p), nil
+}
+
+// heapPeak samples the heap in use until stop is called, which returns
+// the peak growth over the heap in use when heapPeak was called. The
+// collector runs at 10% growth meanwhile, so that the heap in use follows
+// the live heap.
+func heapPeak(t *testing.T) (stop func() uint64) {
+	t.Helper()
+	old := debug.SetGCPercent(10)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	})
+	return func() uint64 {
+		close(done)
+		wg.Wait()
+		debug.SetGCPercent(old)
+		if p := peak.Load(); p > base {
+			return p - base
+		}
+		return 0
+	}
+}
+
+// TestE2EListMemoryBounded lists a directory of 200,000 entries: the
+// server's heap must not grow by more than 20 MB for it (it grew by 75 to
+// 90 MB when every entry's details were held at once).
+func TestE2EListMemoryBounded(t *testing.T) {
+	const entries = 200_000
+	ts := startServer(t, func(cfg *config.Config) { cfg.Storage.Root = memoryDir(t) })
+	makeEntries(t, ts.AliceDir(), "big", entries)
+	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	for _, cmd := range []string{"LIST big"} {
+		stop := heapPeak(t)
+		x := c.Open(cmd)
+		var lines lineCounter
+		if _, err := io.Copy(&lines, x.Conn); err != nil {
+			t.Fatalf("%s: %v", cmd, err)
+		}
+		if r, err := x.Finish(); err != nil || r.Code != 226 {
+			t.Fatalf("%s: %v %v", cmd, r, err)
+		}
+		growth := stop()
+		t.Logf("%s: %d lines, heap in use grew by %.1f MB at most", cmd, lines.n, float64(growth)/(1<<20))
+		if lines.n != entries {
+			t.Fatalf("%s: %d lines, want %d", cmd, lines.n, entries)
+		}
+		if growth > 20<<20 {
+			t.Errorf("%s of %d entries: the heap in use grew by %d MB, want at most 20 MB", cmd, entries, growth>>20)
+		}
+	}
+	c.Quit()
+}
+
+// TestE2EMaxListEntries: a directory with more entries than
+// server.max_list_entries is not listed (450); one at the cap is.
+func TestE2EMaxListEntries(t *testing.T) {
+	ts := startServer(t, func(cfg *config.Config) { cfg.Server.MaxListEntries = 10 })
+	makeEntries(t, ts.AliceDir(), "ten", 10)
+	makeEntries(t, ts.AliceDir(), "eleven", 11)
+	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	x := c.Open("NLST ten")
+	var lines lineCounter
+	if _, err := io.Copy(&lines, x.Conn); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := x.Finish(); err != nil || r.Code != 226 || lines.n != 10 {
+		t.Fatalf("NLST of 10 entries at a cap of 10: %v %v, %d lines", r, err, lines.n)
+	}
+	for _, cmd := range []string{"LIST eleven", "NLST eleven", "STAT eleven"} {
+		data := c.DialData(c.EPSV())
+		r := c.Cmd("%s", cmd)
+		_ = data.Close()
+		if r.Code == 150 {
+			r = c.Reply()
+			t.Errorf("%s over the cap was answered 150", cmd)
+		}
+		if r.Code != 450 {
+			t.Errorf("%s over the cap: %v, want 450", cmd, r)
+		}
+	}
+	c.Quit()
+}
