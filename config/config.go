@@ -16,14 +16,29 @@ import (
 
 // Config is the whole configuration of one ftpsd process.
 type Config struct {
-	Server  Server  `toml:"server"`
-	TLS     TLS     `toml:"tls"`
-	Passive Passive `toml:"passive"`
-	Active  Active  `toml:"active"`
-	Storage Storage `toml:"storage"`
-	Users   []User  `toml:"users"`
-	Log     Log     `toml:"log"`
-	Metrics Metrics `toml:"metrics"`
+	Server   Server   `toml:"server"`
+	TLS      TLS      `toml:"tls"`
+	Passive  Passive  `toml:"passive"`
+	Active   Active   `toml:"active"`
+	Storage  Storage  `toml:"storage"`
+	Users    []User   `toml:"users"`
+	Log      Log      `toml:"log"`
+	Metrics  Metrics  `toml:"metrics"`
+	Security Security `toml:"security"`
+}
+
+// Security holds the defence against password guessing: failed logins
+// are counted per client address, delayed, and end in a ban.
+type Security struct {
+	// MaxLoginFailures failed logins from one address within FailureWindow
+	// ban the address for BanTime (0: never ban).
+	MaxLoginFailures int `toml:"max_login_failures"`
+	// FailureWindow is how far back failed logins count.
+	FailureWindow Duration `toml:"failure_window"`
+	// BanTime is how long a banned address is refused (421 at connect).
+	BanTime Duration `toml:"ban_time"`
+	// BanExempt are client networks (CIDRs) that are never banned.
+	BanExempt []netip.Prefix `toml:"ban_exempt"`
 }
 
 // Metrics holds the Prometheus endpoint settings.
@@ -51,6 +66,12 @@ type Server struct {
 	MaxConnections int `toml:"max_connections"`
 	// MaxConnectionsPerIP caps them per client address (0: no cap).
 	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
+	// LoginTimeout closes a control connection that has not logged in
+	// (successful PASS) that long after it was accepted, with 421.
+	LoginTimeout Duration `toml:"login_timeout"`
+	// MaxUnauthenticated caps the control connections open at once that
+	// have not logged in (0: no cap); logged-in sessions do not count.
+	MaxUnauthenticated int `toml:"max_unauthenticated"`
 }
 
 // TLS holds the certificate and the TLS policy.
@@ -190,6 +211,8 @@ func Default() Config {
 			ShutdownTimeout:     Duration(30 * time.Second),
 			MaxConnections:      1000,
 			MaxConnectionsPerIP: 100,
+			LoginTimeout:        Duration(30 * time.Second),
+			MaxUnauthenticated:  256,
 		},
 		TLS: TLS{
 			SelfSigned:          true,
@@ -207,5 +230,10 @@ func Default() Config {
 		},
 		Storage: Storage{Backend: BackendOS, Root: "./ftproot"},
 		Log:     Log{Level: LogLevelOf(zapcore.InfoLevel), Format: FormatConsole},
+		Security: Security{
+			MaxLoginFailures: 5,
+			FailureWindow:    Duration(5 * time.Minute),
+			BanTime:          Duration(15 * time.Minute),
+		},
 	}
 }
