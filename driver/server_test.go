@@ -16,6 +16,7 @@ import (
 	"ftpsd/config"
 	"ftpsd/driver"
 	"ftpsd/internal/ftptest"
+	"ftpsd/metrics"
 	"ftpsd/tlsconf"
 )
 
@@ -46,6 +47,8 @@ type testServer struct {
 	Cfg      config.Config
 	Logs     *observer.ObservedLogs
 	TLS      *tlsconf.Store
+	Srv      *driver.Server
+	Metrics  *metrics.Metrics
 }
 
 // AliceDir is alice's home on disk.
@@ -89,7 +92,8 @@ func startServer(t testing.TB, edit func(*config.Config)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := driver.NewServer(cfg, store.Config(), logger)
+	m := metrics.New()
+	srv, err := driver.NewServer(cfg, store.Config(), logger, driver.WithMetrics(m))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +116,7 @@ func startServer(t testing.TB, edit func(*config.Config)) *testServer {
 			t.Errorf("%d sessions still open 10s after the test's clients closed", srv.Sessions())
 		}
 	})
-	ts := &testServer{Addr: srv.Addr().String(), Root: cfg.Storage.Root, Cfg: cfg, Logs: logs, TLS: store}
+	ts := &testServer{Addr: srv.Addr().String(), Root: cfg.Storage.Root, Cfg: cfg, Logs: logs, TLS: store, Srv: srv, Metrics: m}
 	if a := srv.ImplicitAddr(); a != nil {
 		ts.Implicit = a.String()
 	}

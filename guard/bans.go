@@ -104,3 +104,13 @@ func (g *Guard) BannedCount() int {
 	}
 	return n
 }
+
+// Suspect reports whether a has failed logins within the window or is
+// banned: its password checks wait behind those of other addresses.
+func (g *Guard) Suspect(a netip.Addr) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.opts.Now()
+	e := g.lookup(a.Unmap())
+	return e != nil && (now.Before(e.bannedUntil) || len(e.recent(now, g.opts.Window)) > 0)
+}

@@ -212,3 +212,79 @@ func TestTurnsAreOnePerAddress(t *testing.T) {
 		t.Fatalf("%d turns kept after everyone left", n)
 	}
 }
+
+func TestSuspect(t *testing.T) {
+	c := newClock()
+	g := newGuard(c, nil)
+	if g.Suspect(addrA) {
+		t.Fatal("an unknown address is suspect")
+	}
+	g.Failed(addrA)
+	if !g.Suspect(addrA) || g.Suspect(addrB) {
+		t.Fatal("want A suspect after a failure, B not")
+	}
+	c.advance(5*time.Minute + time.Second)
+	if g.Suspect(addrA) {
+		t.Fatal("A still suspect after the window")
+	}
+}
+
+func TestSlotsServeCleanCallersFirst(t *testing.T) {
+	s := NewSlots(1)
+	ctx := context.Background()
+	if err := s.Acquire(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	order := make(chan string, 3)
+	enqueue := func(name string, suspect bool) {
+		go func() {
+			if err := s.Acquire(ctx, suspect); err == nil {
+				order <- name
+				s.Release()
+			}
+		}()
+	}
+	enqueue("suspect-1", true)
+	waitQueued(t, s, 1)
+	enqueue("suspect-2", true)
+	waitQueued(t, s, 2)
+	enqueue("clean", false)
+	waitQueued(t, s, 3)
+	s.Release()
+	for _, want := range []string{"clean", "suspect-1", "suspect-2"} {
+		if got := <-order; got != want {
+			t.Fatalf("served %s, want %s", got, want)
+		}
+	}
+	// A waiter whose context ends leaves the queue and holds nothing.
+	if err := s.Acquire(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.Acquire(cctx, false); err != context.Canceled {
+		t.Fatalf("Acquire with an ended context: %v", err)
+	}
+	s.Release()
+	if err := s.Acquire(ctx, true); err != nil { // the one slot is free again
+		t.Fatal(err)
+	}
+}
+
+// queued reports whether n callers wait for a slot.
+func queued(s *Slots, n int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.waiting[0])+len(s.waiting[1]) == n
+}
+
+func waitQueued(t *testing.T, s *Slots, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !queued(s, n) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d waiters never queued", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
