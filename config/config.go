@@ -16,14 +16,29 @@ import (
 
 // Config is the whole configuration of one ftpsd process.
 type Config struct {
-	Server  Server  `toml:"server"`
-	TLS     TLS     `toml:"tls"`
-	Passive Passive `toml:"passive"`
-	Active  Active  `toml:"active"`
-	Storage Storage `toml:"storage"`
-	Users   []User  `toml:"users"`
-	Log     Log     `toml:"log"`
-	Metrics Metrics `toml:"metrics"`
+	Server   Server   `toml:"server"`
+	TLS      TLS      `toml:"tls"`
+	Passive  Passive  `toml:"passive"`
+	Active   Active   `toml:"active"`
+	Storage  Storage  `toml:"storage"`
+	Users    []User   `toml:"users"`
+	Log      Log      `toml:"log"`
+	Metrics  Metrics  `toml:"metrics"`
+	Security Security `toml:"security"`
+}
+
+// Security holds the defence against password guessing: failed logins
+// are counted per client address, delayed, and end in a ban.
+type Security struct {
+	// MaxLoginFailures failed logins from one address within FailureWindow
+	// ban the address for BanTime (0: never ban).
+	MaxLoginFailures int `toml:"max_login_failures"`
+	// FailureWindow is how far back failed logins count.
+	FailureWindow Duration `toml:"failure_window"`
+	// BanTime is how long a banned address is refused (421 at connect).
+	BanTime Duration `toml:"ban_time"`
+	// BanExempt are client networks (CIDRs) that are never banned.
+	BanExempt []netip.Prefix `toml:"ban_exempt"`
 }
 
 // Metrics holds the Prometheus endpoint settings.
@@ -59,6 +74,12 @@ type Server struct {
 	// NLST, MLSD, STAT of a directory); a larger directory is answered
 	// with a 450-class reply (0: no cap).
 	MaxListEntries int `toml:"max_list_entries"`
+	// LoginTimeout closes a control connection that has not logged in
+	// (successful PASS) that long after it was accepted, with 421.
+	LoginTimeout Duration `toml:"login_timeout"`
+	// MaxUnauthenticated caps the control connections open at once that
+	// have not logged in (0: no cap); logged-in sessions do not count.
+	MaxUnauthenticated int `toml:"max_unauthenticated"`
 }
 
 // TLS holds the certificate and the TLS policy.
@@ -221,6 +242,8 @@ func Default() Config {
 			MaxConnections:       1000,
 			MaxConnectionsPerIP:  100,
 			TransferStallTimeout: Duration(5 * time.Minute),
+			LoginTimeout:         Duration(30 * time.Second),
+			MaxUnauthenticated:   256,
 		},
 		TLS: TLS{
 			SelfSigned:          true,
@@ -241,5 +264,10 @@ func Default() Config {
 		},
 		Storage: Storage{Backend: BackendOS, Root: "./ftproot"},
 		Log:     Log{Level: LogLevelOf(zapcore.InfoLevel), Format: FormatConsole},
+		Security: Security{
+			MaxLoginFailures: 5,
+			FailureWindow:    Duration(5 * time.Minute),
+			BanTime:          Duration(15 * time.Minute),
+		},
 	}
 }

@@ -25,6 +25,7 @@ func (c *Config) Validate() error {
 	c.validateStorage(add)
 	c.validateUsers(add)
 	c.validateLog(add)
+	c.validateSecurity(add)
 	return errors.Join(problems...)
 }
 
@@ -39,9 +40,7 @@ func (c *Config) validateServer(add addFunc) {
 	if c.Server.Listen != "" && c.Server.Listen == c.Server.ImplicitListen && !strings.HasSuffix(c.Server.Listen, ":0") {
 		add("server.implicit_listen", "must differ from server.listen")
 	}
-	if c.Server.IdleTimeout.Std() < 1e9 {
-		add("server.idle_timeout", "must be at least 1s, got %s", c.Server.IdleTimeout.Std())
-	}
+	atLeastSecond(add, "server.idle_timeout", c.Server.IdleTimeout)
 	if c.Server.ShutdownTimeout < 0 {
 		add("server.shutdown_timeout", "must not be negative")
 	}
@@ -57,10 +56,29 @@ func (c *Config) validateServer(add addFunc) {
 	if c.Server.MaxListEntries < 0 {
 		add("server.max_list_entries", "must not be negative (0 means no limit)")
 	}
+	if c.Server.MaxUnauthenticated < 0 {
+		add("server.max_unauthenticated", "must not be negative (0 means no limit)")
+	}
+	atLeastSecond(add, "server.login_timeout", c.Server.LoginTimeout)
 	checkAddr(add, "metrics.listen", c.Metrics.Listen)
 	if strings.ContainsAny(c.Server.Banner, "\r\n") {
 		add("server.banner", "must be one line")
 	}
+}
+
+// atLeastSecond reports a duration below one second.
+func atLeastSecond(add addFunc, key string, d Duration) {
+	if d.Std() < time.Second {
+		add(key, "must be at least 1s, got %s", d.Std())
+	}
+}
+
+func (c *Config) validateSecurity(add addFunc) {
+	if c.Security.MaxLoginFailures < 0 {
+		add("security.max_login_failures", "must not be negative (0 means never ban)")
+	}
+	atLeastSecond(add, "security.failure_window", c.Security.FailureWindow)
+	atLeastSecond(add, "security.ban_time", c.Security.BanTime)
 }
 
 func checkAddr(add addFunc, key, addr string) {
@@ -108,9 +126,7 @@ func (c *Config) validatePassive(add addFunc) {
 	if c.Passive.Wait < 0 {
 		add("passive.wait", "must not be negative")
 	}
-	if c.Passive.PublicAddressRefresh.Std() < time.Second {
-		add("passive.public_address_refresh", "must be at least 1s, got %s", c.Passive.PublicAddressRefresh.Std())
-	}
+	atLeastSecond(add, "passive.public_address_refresh", c.Passive.PublicAddressRefresh)
 	if a := c.Passive.PublicAddress; a != "" {
 		if ip, err := netip.ParseAddr(a); err == nil && !ip.Is4() {
 			add("passive.public_address", "%q is not IPv4 (PASV announces IPv4; IPv6 clients use EPSV)", a)

@@ -58,7 +58,7 @@ func (c *Conn) handshake(t *tls.Conn) error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.handshakeTimeout())
 	defer cancel()
 	if err := t.HandshakeContext(ctx); err != nil {
-		if !c.handshakeLogged.Swap(true) {
+		if !c.loginExpired() && !c.handshakeLogged.Swap(true) { // a login timeout is logged as such
 			c.opts.events().HandshakeFailed()
 			c.log().Warn("control TLS handshake failed", zap.Error(err))
 		}

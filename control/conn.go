@@ -34,6 +34,13 @@ type Conn struct {
 	key      string
 	id       uint64     // set by the registry
 	dataKeys []endpoint // data endpoints bound to this conn, guarded by the registry
+	authed   bool       // logged in, as the registry counts it; guarded by the registry
+
+	// loginDeadline ends the connection unless it logged in by then (zero:
+	// never); libDeadline is the deadline the lib last asked for, applied
+	// once the session logged in.
+	loginDeadline time.Time
+	libDeadline   atomic.Pointer[time.Time]
 
 	// Read side, used only by the goroutine that calls Read.
 	plain    []byte // decrypted bytes not yet handed out
@@ -87,9 +94,10 @@ func newConn(raw net.Conn, opts *Options) (*Conn, string) {
 		key:       connKey(raw.LocalAddr(), raw.RemoteAddr()),
 		loginDone: make(chan struct{}),
 	}
-	if reason := opts.Registry.add(c, opts.MaxConns, opts.MaxPerIP); reason != "" {
+	if reason := opts.Registry.add(c, opts); reason != "" {
 		return nil, reason
 	}
+	c.startLoginTimeout()
 	c.logPtr.Store(opts.Logger.With(zap.String("remote", raw.RemoteAddr().String())))
 	if opts.Implicit { // after add: the TLS config may depend on the id
 		c.tlsConn.Store(c.newTLSServer())
@@ -103,8 +111,17 @@ func (c *Conn) ID() uint64 { return c.id }
 
 // Read hands the lib at most one command line per call, after the conn has
 // handled the commands it owns (AUTH, and PBSZ/PROT on a channel that was
-// never protected).
+// never protected). Past the login deadline it ends the connection with
+// ErrLoginTimeout.
 func (c *Conn) Read(p []byte) (int, error) {
+	n, err := c.read(p)
+	if err != nil && c.loginExpired() {
+		return 0, c.endLogin()
+	}
+	return n, err
+}
+
+func (c *Conn) read(p []byte) (int, error) {
 	for len(c.pending) == 0 {
 		line, err := c.readLine()
 		if err != nil {
@@ -131,6 +148,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 // writeLocked watches a reply of the lib and sends it, or what it is
 // rewritten to, on the current channel. Called with writeMu held.
 func (c *Conn) writeLocked(p []byte) (int, error) {
+	c.graceAfterLogin()
 	c.watchReply(p)
 	out := c.rewrite(p)
 	if before := c.followTransfer(p); before != nil {
@@ -222,11 +240,15 @@ func (c *Conn) LocalAddr() net.Addr { return c.raw.LocalAddr() }
 // RemoteAddr returns the client's address.
 func (c *Conn) RemoteAddr() net.Addr { return c.raw.RemoteAddr() }
 
-// SetDeadline sets the socket's deadlines (the lib's idle timeout).
-func (c *Conn) SetDeadline(t time.Time) error { return c.raw.SetDeadline(t) }
+// SetDeadline sets the socket's deadlines (the lib's idle timeout); before
+// login they come no later than the login deadline.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.libDeadline.Store(&t)
+	return c.raw.SetDeadline(c.untilLogin(t))
+}
 
-// SetReadDeadline sets the socket's read deadline.
-func (c *Conn) SetReadDeadline(t time.Time) error { return c.raw.SetReadDeadline(t) }
+// SetReadDeadline sets the socket's read deadline, like SetDeadline.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.raw.SetReadDeadline(c.untilLogin(t)) }
 
-// SetWriteDeadline sets the socket's write deadline.
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.raw.SetWriteDeadline(t) }
+// SetWriteDeadline sets the socket's write deadline, like SetDeadline.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.raw.SetWriteDeadline(c.untilLogin(t)) }

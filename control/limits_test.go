@@ -11,10 +11,11 @@ import (
 )
 
 type countingEvents struct {
-	mu      sync.Mutex
-	refused map[string]int
-	failed  int
-	cleared int
+	mu       sync.Mutex
+	refused  map[string]int
+	failed   int
+	cleared  int
+	timedOut int
 }
 
 func (e *countingEvents) ConnectionRefused(reason string) {
@@ -27,6 +28,7 @@ func (e *countingEvents) ConnectionRefused(reason string) {
 }
 
 func (e *countingEvents) HandshakeFailed() { e.mu.Lock(); e.failed++; e.mu.Unlock() }
+func (e *countingEvents) LoginTimedOut()   { e.mu.Lock(); e.timedOut++; e.mu.Unlock() }
 func (e *countingEvents) ControlCleared()  { e.mu.Lock(); e.cleared++; e.mu.Unlock() }
 
 func (e *countingEvents) get(reason string) int {

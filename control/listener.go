@@ -38,9 +38,16 @@ type Options struct {
 	// zero means DefaultCCCWait.
 	CCCWait time.Duration
 	// MaxConns and MaxPerIP cap the open connections, in all and per client
-	// address; 0 means no cap. A connection over a cap is answered 421 and
-	// closed.
-	MaxConns, MaxPerIP int
+	// address, and MaxUnauthenticated those not logged in yet; 0 means no
+	// cap. A connection over a cap is answered 421 and closed.
+	MaxConns, MaxPerIP, MaxUnauthenticated int
+	// LoginTimeout, when not zero, ends a connection that has not logged
+	// in that long after it was accepted (see ErrLoginTimeout).
+	LoginTimeout time.Duration
+	// Gate, if set, refuses banned client addresses at accept and thins
+	// out the log lines of refused connections; without it every refusal
+	// is logged.
+	Gate Gate
 	// Events, if set, is told about refusals, failed handshakes and CCC.
 	Events Events
 	// Passive, if set, is told which passive port each session announced,
@@ -79,18 +86,33 @@ func NewListener(inner net.Listener, opts Options) *Listener {
 	return &Listener{Listener: inner, opts: opts}
 }
 
-// The caps on connections, named by their config keys.
+// The reasons to refuse a connection at accept: the caps, named by their
+// config keys, and a ban of the client address.
 const (
-	CapMaxConnections = "max_connections"
-	CapMaxPerIP       = "max_connections_per_ip"
+	CapMaxConnections     = "max_connections"
+	CapMaxPerIP           = "max_connections_per_ip"
+	CapMaxUnauthenticated = "max_unauthenticated"
+	RefusedBanned         = "banned"
 )
+
+// Gate screens client addresses at accept. Implementations must be safe
+// for concurrent use.
+type Gate interface {
+	// Banned reports whether connections from addr are refused.
+	Banned(addr netip.Addr) bool
+	// Refused counts a refused connection from addr and reports whether
+	// to log it now, with the number of refusals the line stands for.
+	Refused(addr netip.Addr) (log bool, count int)
+}
 
 // Events receives what the control layer counts. Implementations must be
 // safe for concurrent use.
 type Events interface {
-	// ConnectionRefused is called for a connection over a cap; reason is
-	// CapMaxConnections or CapMaxPerIP.
+	// ConnectionRefused is called for a connection refused at accept;
+	// reason is a Cap... constant or RefusedBanned.
 	ConnectionRefused(reason string)
+	// LoginTimedOut is called for a connection ended by LoginTimeout.
+	LoginTimedOut()
 	// HandshakeFailed is called once per failed control-channel handshake.
 	HandshakeFailed()
 	// ControlCleared is called when a client cleared its channel with CCC.
@@ -100,6 +122,7 @@ type Events interface {
 type noEvents struct{}
 
 func (noEvents) ConnectionRefused(string) {}
+func (noEvents) LoginTimedOut()           {}
 func (noEvents) HandshakeFailed()         {}
 func (noEvents) ControlCleared()          {}
 
@@ -119,6 +142,10 @@ func (l *Listener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
+		if g := l.opts.Gate; g != nil && g.Banned(clientOf(raw)) {
+			go l.refuse(raw, RefusedBanned)
+			continue
+		}
 		c, reason := newConn(raw, &l.opts)
 		if c == nil {
 			go l.refuse(raw, reason)
@@ -131,16 +158,41 @@ func (l *Listener) Accept() (net.Conn, error) {
 // refuseWriteTimeout bounds the 421 written to a connection over a cap.
 const refuseWriteTimeout = 2 * time.Second
 
-// refuse answers a connection over a cap and closes it.
+// refuse answers a connection refused at accept and closes it.
 func (l *Listener) refuse(raw net.Conn, reason string) {
 	defer raw.Close()
 	l.opts.events().ConnectionRefused(reason)
-	l.opts.Logger.Warn("connection refused", zap.String("remote", raw.RemoteAddr().String()), zap.String("reason", reason))
+	l.logRefusal(clientOf(raw), reason)
 	if l.opts.Implicit {
 		return // a TLS client would not understand a clear reply
 	}
+	text := "421 Too many connections (" + reason + "); try again later.\r\n"
+	if reason == RefusedBanned {
+		text = "421 Too many failed logins from your address; try again later.\r\n"
+	}
 	_ = raw.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))
-	_, _ = io.WriteString(raw, "421 Too many connections ("+reason+"); try again later.\r\n")
+	_, _ = io.WriteString(raw, text)
+}
+
+// logRefusal logs a refused connection, as often as the Gate lets it:
+// a flood of refusals would otherwise flood the log.
+func (l *Listener) logRefusal(client netip.Addr, reason string) {
+	count := 1
+	if g := l.opts.Gate; g != nil {
+		var log bool
+		if log, count = g.Refused(client); !log {
+			return
+		}
+	}
+	l.opts.Logger.Warn("connection refused", zap.Stringer("client", client), zap.String("reason", reason), zap.Int("refused", count))
+}
+
+// clientOf returns the client's IP address of a connection.
+func clientOf(raw net.Conn) netip.Addr {
+	if a, ok := raw.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 // Registry finds the Conn behind a session from its addresses. It is safe
@@ -150,6 +202,7 @@ type Registry struct {
 	conns  map[string]*Conn
 	data   map[endpoint]*Conn // data endpoints (see DataOwner)
 	perIP  map[string]int
+	unauth int // open connections not logged in
 	nextID uint64
 	// peers holds who each logged-in connection was, also for a while
 	// after it closed (see Peer); retired lists the closed ones, oldest
@@ -187,10 +240,24 @@ func (r *Registry) Peer(id uint64) (Peer, bool) {
 	return p, ok
 }
 
-func (r *Registry) setPeer(id uint64, p Peer) {
+// setPeer records who c is at its login; from then on it no longer
+// counts as unauthenticated.
+func (r *Registry) setPeer(c *Conn, p Peer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.peers[id] = p
+	r.peers[c.id] = p
+	if !c.authed && r.conns[c.key] == c {
+		c.authed = true
+		r.unauth--
+	}
+}
+
+// Unauthenticated returns the number of open connections that have not
+// logged in.
+func (r *Registry) Unauthenticated() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.unauth
 }
 
 // Lookup returns the open connection with these addresses, or nil.
@@ -207,18 +274,22 @@ func (r *Registry) Len() int {
 	return len(r.conns)
 }
 
-// add registers c and gives it its id, unless a cap (0: none) is reached;
-// it then returns the name of the cap.
-func (r *Registry) add(c *Conn, maxConns, maxPerIP int) string {
+// add registers c and gives it its id, unless a cap of opts (0: none) is
+// reached; it then returns the name of the cap.
+func (r *Registry) add(c *Conn, opts *Options) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if maxConns > 0 && len(r.conns) >= maxConns {
+	if opts.MaxConns > 0 && len(r.conns) >= opts.MaxConns {
 		return CapMaxConnections
 	}
 	ip := hostOf(c.raw.RemoteAddr())
-	if maxPerIP > 0 && r.perIP[ip] >= maxPerIP {
+	if opts.MaxPerIP > 0 && r.perIP[ip] >= opts.MaxPerIP {
 		return CapMaxPerIP
 	}
+	if opts.MaxUnauthenticated > 0 && r.unauth >= opts.MaxUnauthenticated {
+		return CapMaxUnauthenticated
+	}
+	r.unauth++
 	r.nextID++
 	c.id = r.nextID
 	r.conns[c.key] = c
@@ -256,6 +327,9 @@ func (r *Registry) remove(c *Conn) {
 		ip := hostOf(c.raw.RemoteAddr())
 		if r.perIP[ip]--; r.perIP[ip] <= 0 {
 			delete(r.perIP, ip)
+		}
+		if !c.authed {
+			r.unauth--
 		}
 	}
 	for _, k := range c.dataKeys {

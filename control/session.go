@@ -13,8 +13,10 @@ import (
 // safe for concurrent use.
 func (c *Conn) SetLoggedIn(user string) {
 	c.user.Store(&user)
-	c.opts.Registry.setPeer(c.id, Peer{User: user, Client: c.Client()})
-	c.loggedIn.Store(true)
+	c.opts.Registry.setPeer(c, Peer{User: user, Client: c.Client()})
+	if !c.loggedIn.Swap(true) {
+		c.endLoginTimeout()
+	}
 	c.endLoginWait()
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"ftpsd/config"
 	"ftpsd/control"
+	"ftpsd/guard"
 	"ftpsd/metrics"
 	"ftpsd/pasv"
 	"ftpsd/tlsconf/closenotify"
@@ -25,6 +26,9 @@ import (
 var (
 	ErrTLSRequired    = errors.New("TLS is required: send AUTH TLS before USER")
 	ErrBadCredentials = errors.New("wrong user name or password")
+	ErrNoUser         = errors.New("send USER before PASS")
+	ErrBanned         = errors.New("too many failed logins from your address; try again later")
+	ErrBusy           = errors.New("too many logins under way; try again later")
 )
 
 // Driver implements ftpserver.MainDriver for every listener of one server.
@@ -38,6 +42,8 @@ type Driver struct {
 	data      *ticketbind.DataTLS // data connections, bound to their control session
 	dataTLS   *tls.Config         // the config the lib wraps data connections with
 	registry  *control.Registry
+	guard     *guard.Guard
+	checks    *guard.Slots // password checks under way (see checkPassword)
 	logger    *zap.Logger
 
 	mu       sync.Mutex
@@ -164,28 +170,25 @@ func (d *Driver) ClientDisconnected(cc ftpserver.ClientContext) {
 // PreAuthUser refuses USER on a clear control channel when the policy
 // requires TLS.
 func (d *Driver) PreAuthUser(cc ftpserver.ClientContext, user string) error {
-	if d.cfg.TLS.Require == config.RequireNone || d.sessionOf(cc).controlState().Protected() {
-		return nil
+	if d.tlsMissing(d.sessionOf(cc)) {
+		return d.refuseLogin(d.sessionOf(cc), user, "USER before AUTH TLS", ErrTLSRequired)
 	}
-	d.metrics.Login(metrics.ResultFailed)
-	d.sessionOf(cc).log().Warn("login refused",
-		zap.String("user", user), zap.String("reason", "USER before AUTH TLS"))
-	return ErrTLSRequired
+	return nil
 }
 
-// AuthUser checks the password and returns the user's filesystem.
+// AuthUser checks the password (see login.go) and returns the user's
+// filesystem.
 func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpserver.ClientDriver, error) {
 	s := d.sessionOf(cc)
-	live := d.live.Load()
-	user, err := live.users.authenticate(name, pass)
-	if err != nil {
-		if s.conn != nil {
-			s.conn.SetLoginFailed()
-		}
-		d.metrics.Login(metrics.ResultFailed)
-		s.log().Warn("login failed", zap.String("user", name), zap.String("reason", err.Error()))
-		return nil, ErrBadCredentials
+	if err := d.loginPolicy(s, name); err != nil {
+		return nil, err
 	}
+	live := d.live.Load()
+	user, err := d.checkPassword(s, live.users, name, pass)
+	if err != nil {
+		return nil, d.loginFailed(s, name, err)
+	}
+	d.guard.Succeeded(s.client())
 	fs, err := live.storage.open(user)
 	if err != nil {
 		s.log().Error("login failed", zap.String("user", name), zap.Error(err))
@@ -234,6 +237,7 @@ func (l listenerDriver) GetSettings() (*ftpserver.Settings, error) {
 var (
 	_ ftpserver.PasvPortGetter                    = (*pasv.Allocator)(nil)
 	_ control.PassiveLeases                       = (*pasv.Allocator)(nil)
+	_ control.Gate                                = (*guard.Guard)(nil)
 	_ ftpserver.MainDriverExtensionPassiveWrapper = listenerDriver{}
 	_ ftpserver.MainDriver                        = listenerDriver{}
 	_ ftpserver.MainDriverExtensionUserVerifier   = listenerDriver{}

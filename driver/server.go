@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"ftpsd/config"
 	"ftpsd/control"
+	"ftpsd/guard"
 	"ftpsd/metrics"
 	"ftpsd/pasv"
 	"ftpsd/tlsconf/closenotify"
@@ -75,6 +77,8 @@ func NewServer(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, opt
 		cfg:       cfg,
 		sessions:  make(map[*session]struct{}),
 		registry:  registry,
+		guard:     newGuard(cfg.Security),
+		checks:    guard.NewSlots(runtime.GOMAXPROCS(0)),
 		logger:    logger.Named("session"),
 	}
 	d.live.Store(live)
@@ -106,18 +110,21 @@ func (s *Server) listen(addr string, implicit bool) (*control.Listener, error) {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	l := control.NewListener(inner, control.Options{
-		TLSConfig:      s.base,
-		TLSConfigFor:   func(id uint64) *tls.Config { return s.driver.controlTLS(s.base, id) },
-		Implicit:       implicit,
-		RequireDataTLS: s.driver.cfg.TLS.Require == config.RequireAll,
-		AllowCCC:       s.driver.cfg.TLS.CCC == config.CCCAllow,
-		DisableEPSV:    !s.driver.cfg.Passive.EPSV,
-		Registry:       s.driver.registry,
-		Passive:        s.driver.ports,
-		MaxConns:       s.driver.cfg.Server.MaxConnections,
-		MaxPerIP:       s.driver.cfg.Server.MaxConnectionsPerIP,
-		Events:         s.driver.metrics,
-		Logger:         s.logger.Named("control"),
+		TLSConfig:          s.base,
+		TLSConfigFor:       func(id uint64) *tls.Config { return s.driver.controlTLS(s.base, id) },
+		Implicit:           implicit,
+		RequireDataTLS:     s.driver.cfg.TLS.Require == config.RequireAll,
+		AllowCCC:           s.driver.cfg.TLS.CCC == config.CCCAllow,
+		DisableEPSV:        !s.driver.cfg.Passive.EPSV,
+		Registry:           s.driver.registry,
+		Passive:            s.driver.ports,
+		MaxConns:           s.driver.cfg.Server.MaxConnections,
+		MaxPerIP:           s.driver.cfg.Server.MaxConnectionsPerIP,
+		MaxUnauthenticated: s.driver.cfg.Server.MaxUnauthenticated,
+		LoginTimeout:       s.driver.cfg.Server.LoginTimeout.Std(),
+		Gate:               s.driver.guard,
+		Events:             s.driver.metrics,
+		Logger:             s.logger.Named("control"),
 	})
 	lib := ftpserver.NewFtpServer(listenerDriver{Driver: s.driver, listener: l})
 	lib.Logger = slog.New(zapslog.NewHandler(s.logger.Named("ftp").Core()))
@@ -144,6 +151,8 @@ func WithMetrics(m *metrics.Metrics) Option { return func(o *options) { o.metric
 func (s *Server) registerGauges() {
 	s.driver.metrics.RegisterGauges(metrics.Gauges{
 		SessionsOpen:       s.driver.registry.Len,
+		Unauthenticated:    s.driver.registry.Unauthenticated,
+		BannedAddresses:    s.driver.guard.BannedCount,
 		PassiveCapacity:    func() int { return s.driver.ports.Stats().Capacity },
 		PassiveInUse:       func() int { return s.driver.ports.Stats().InUse },
 		PassiveWaiting:     func() int { return s.driver.ports.Stats().Waiting },
@@ -196,6 +205,16 @@ func (s *Server) Close() {
 
 // Sessions returns the number of open control connections.
 func (s *Server) Sessions() int { return s.driver.registry.Len() }
+
+// newGuard returns the guard of the [security] settings.
+func newGuard(sec config.Security) *guard.Guard {
+	return guard.New(guard.Options{
+		MaxFailures: sec.MaxLoginFailures,
+		Window:      sec.FailureWindow.Std(),
+		BanTime:     sec.BanTime.Std(),
+		Exempt:      sec.BanExempt,
+	})
+}
 
 // announceAfterCCC maps passive.announce_after_ccc to the announcer's
 // policy.

@@ -16,6 +16,7 @@ import (
 	"ftpsd/config"
 	"ftpsd/driver"
 	"ftpsd/internal/ftptest"
+	"ftpsd/metrics"
 	"ftpsd/tlsconf"
 )
 
@@ -47,6 +48,7 @@ type testServer struct {
 	Logs     *observer.ObservedLogs
 	TLS      *tlsconf.Store
 	Server   *driver.Server
+	Metrics  *metrics.Metrics
 }
 
 // AliceDir is alice's home on disk.
@@ -90,7 +92,8 @@ func startServer(t testing.TB, edit func(*config.Config)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := driver.NewServer(cfg, store.Config(), logger)
+	m := metrics.New()
+	srv, err := driver.NewServer(cfg, store.Config(), logger, driver.WithMetrics(m))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +113,7 @@ func startServer(t testing.TB, edit func(*config.Config)) *testServer {
 			t.Errorf("%d sessions still open 10s after the test's clients closed", srv.Sessions())
 		}
 	})
-	ts := &testServer{Addr: srv.Addr().String(), Root: cfg.Storage.Root, Cfg: cfg, Logs: logs, TLS: store, Server: srv}
+	ts := &testServer{Addr: srv.Addr().String(), Root: cfg.Storage.Root, Cfg: cfg, Logs: logs, TLS: store, Server: srv, Metrics: m}
 	if a := srv.ImplicitAddr(); a != nil {
 		ts.Implicit = a.String()
 	}

@@ -23,6 +23,8 @@ type Metrics struct {
 	handshakeFailures  prometheus.Counter
 	ccc                prometheus.Counter
 	connectionsRefused *prometheus.CounterVec
+	loginTimeouts      prometheus.Counter
+	bans               prometheus.Counter
 }
 
 // New returns metrics registered on a registry of their own, with the Go
@@ -50,8 +52,14 @@ func New() *Metrics {
 		connectionsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ftpsd_connections_refused_total", Help: "Control connections refused by a limit, by limit.",
 		}, []string{"reason"}),
+		loginTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ftpsd_login_timeouts_total", Help: "Control connections closed for not logging in within server.login_timeout.",
+		}),
+		bans: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ftpsd_bans_total", Help: "Client addresses banned for failed logins.",
+		}),
 	}
-	reg.MustRegister(m.logins, m.transfers, m.bytes, m.handshakeFailures, m.ccc, m.connectionsRefused)
+	reg.MustRegister(m.logins, m.transfers, m.bytes, m.handshakeFailures, m.ccc, m.connectionsRefused, m.loginTimeouts, m.bans)
 	for _, r := range []string{ResultOK, ResultFailed} {
 		m.logins.WithLabelValues(r)
 		for _, d := range []string{Upload, Download} {
@@ -59,7 +67,7 @@ func New() *Metrics {
 			m.bytes.WithLabelValues(d, r)
 		}
 	}
-	for _, r := range []string{RefusedMaxConnections, RefusedMaxPerIP} {
+	for _, r := range []string{RefusedMaxConnections, RefusedMaxPerIP, RefusedMaxUnauthenticated, RefusedBanned} {
 		m.connectionsRefused.WithLabelValues(r)
 	}
 	return m
@@ -73,10 +81,13 @@ const (
 	// Upload and Download are the direction of a transfer.
 	Upload   = "upload"
 	Download = "download"
-	// RefusedMaxConnections and RefusedMaxPerIP are the reason of a
-	// refused connection: the config key of the cap it reached.
-	RefusedMaxConnections = "max_connections"
-	RefusedMaxPerIP       = "max_connections_per_ip"
+	// RefusedMaxConnections, RefusedMaxPerIP and RefusedMaxUnauthenticated
+	// are the reason of a refused connection: the config key of the cap it
+	// reached; RefusedBanned refuses a banned client address.
+	RefusedMaxConnections     = "max_connections"
+	RefusedMaxPerIP           = "max_connections_per_ip"
+	RefusedMaxUnauthenticated = "max_unauthenticated"
+	RefusedBanned             = "banned"
 )
 
 // Login counts a login attempt; result is ResultOK or ResultFailed.
@@ -93,6 +104,12 @@ func (m *Metrics) ConnectionRefused(reason string) {
 	m.connectionsRefused.WithLabelValues(reason).Inc()
 }
 
+// LoginTimedOut counts a connection closed by the login timeout.
+func (m *Metrics) LoginTimedOut() { m.loginTimeouts.Inc() }
+
+// Banned counts a client address banned for failed logins.
+func (m *Metrics) Banned() { m.bans.Inc() }
+
 // HandshakeFailed counts a failed control-channel handshake.
 func (m *Metrics) HandshakeFailed() { m.handshakeFailures.Inc() }
 
@@ -102,6 +119,8 @@ func (m *Metrics) ControlCleared() { m.ccc.Inc() }
 // Gauges are the values read at each scrape.
 type Gauges struct {
 	SessionsOpen       func() int
+	Unauthenticated    func() int
+	BannedAddresses    func() int
 	PassiveCapacity    func() int
 	PassiveInUse       func() int
 	PassiveWaiting     func() int
@@ -115,6 +134,8 @@ func (m *Metrics) RegisterGauges(g Gauges) {
 	}
 	m.reg.MustRegister(
 		gauge("ftpsd_sessions_open", "Control connections open.", g.SessionsOpen),
+		gauge("ftpsd_sessions_unauthenticated", "Control connections open that have not logged in.", g.Unauthenticated),
+		gauge("ftpsd_banned_addresses", "Client addresses banned now for failed logins.", g.BannedAddresses),
 		gauge("ftpsd_passive_ports", "Ports in the passive range.", g.PassiveCapacity),
 		gauge("ftpsd_passive_ports_in_use", "Passive ports leased now.", g.PassiveInUse),
 		gauge("ftpsd_passive_waiting", "PASV/EPSV commands waiting for a port now.", g.PassiveWaiting),

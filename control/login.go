@@ -1,0 +1,77 @@
+package control
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// ErrLoginTimeout is returned by Read for a connection that did not log in
+// within Options.LoginTimeout. It wraps io.EOF: the lib ends the session
+// as if the client had left, without an error line of its own.
+var ErrLoginTimeout = fmt.Errorf("no login within the login timeout: %w", io.EOF)
+
+// startLoginTimeout sets the login deadline, and the socket's deadlines to
+// it until the lib sets its own (the greeting is written before).
+func (c *Conn) startLoginTimeout() {
+	if c.opts.LoginTimeout <= 0 {
+		return
+	}
+	c.loginDeadline = time.Now().Add(c.opts.LoginTimeout)
+	_ = c.raw.SetDeadline(c.loginDeadline)
+}
+
+// untilLogin returns deadline t, brought forward to the login deadline
+// while the connection has not logged in. Every read and write of the
+// connection, the TLS handshake included, so ends by then.
+func (c *Conn) untilLogin(t time.Time) time.Time {
+	if c.loginDeadline.IsZero() || c.loggedIn.Load() {
+		return t
+	}
+	if t.IsZero() || t.After(c.loginDeadline) {
+		return c.loginDeadline
+	}
+	return t
+}
+
+// endLoginTimeout gives the socket back the lib's deadline at login.
+func (c *Conn) endLoginTimeout() {
+	if c.loginDeadline.IsZero() {
+		return
+	}
+	var t time.Time
+	if p := c.libDeadline.Load(); p != nil {
+		t = *p
+	}
+	_ = c.raw.SetDeadline(t)
+}
+
+// graceAfterLogin gives a reply written past the login deadline (the
+// answer to a PASS whose check outlasted it) a short deadline of its own.
+// A write that fails on the deadline would break the TLS channel for good:
+// the reply would be lost, and crypto/tls would number the close_notify
+// after it wrongly. Called with writeMu held.
+func (c *Conn) graceAfterLogin() {
+	if c.loginExpired() {
+		_ = c.raw.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))
+	}
+}
+
+// loginExpired reports whether the login deadline passed without a login.
+func (c *Conn) loginExpired() bool {
+	return !c.loginDeadline.IsZero() && !c.loggedIn.Load() && !time.Now().Before(c.loginDeadline)
+}
+
+// endLogin answers a connection past its login deadline with 421 (unless
+// its TLS handshake never completed: the client could not read it) and
+// returns ErrLoginTimeout.
+func (c *Conn) endLogin() error {
+	c.opts.events().LoginTimedOut()
+	c.log().Debug("login timeout", zap.Duration("login_timeout", c.opts.LoginTimeout))
+	if t := c.tlsConn.Load(); t == nil || t.ConnectionState().HandshakeComplete {
+		_ = c.reply(421, fmt.Sprintf("No login within %s, closing control connection.", c.opts.LoginTimeout))
+	}
+	return ErrLoginTimeout
+}

@@ -1,0 +1,115 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+
+	"go.uber.org/zap"
+
+	"ftpsd/config"
+	"ftpsd/metrics"
+)
+
+// Logins are checked in three steps. The policy refuses what needs no
+// password check: PASS on a clear channel when TLS is required, PASS
+// without USER, an address banned since it connected. The password check
+// runs at most once per client address at a time (the guard's turn) and
+// at most GOMAXPROCS at a time in all (d.checks, where addresses with
+// recent failures wait behind the others), so that a storm of logins can
+// neither hold every CPU nor queue ahead of everybody else; an address
+// banned while its logins waited is refused unchecked. A failure is answered after the guard's delay, which holds
+// neither a turn nor a check slot.
+
+var (
+	errBanned = errors.New("address banned")
+	errBusy   = errors.New("no password check slot within the login timeout")
+)
+
+// tlsMissing reports whether the policy requires TLS for login and the
+// session's control channel never had it.
+func (d *Driver) tlsMissing(s *session) bool {
+	return d.cfg.TLS.Require != config.RequireNone && !s.controlState().Protected()
+}
+
+// loginPolicy refuses a PASS that is not worth a password check.
+func (d *Driver) loginPolicy(s *session, name string) error {
+	switch {
+	case d.tlsMissing(s):
+		return d.refuseLogin(s, name, "PASS before AUTH TLS", ErrTLSRequired)
+	case name == "":
+		return d.refuseLogin(s, name, "PASS before USER", ErrNoUser)
+	case d.guard.Banned(s.client()):
+		return d.refuseLogin(s, name, errBanned.Error(), ErrBanned)
+	}
+	return nil
+}
+
+// refuseLogin counts and logs a login refused before any password check
+// and returns err for the client.
+func (d *Driver) refuseLogin(s *session, name, reason string, err error) error {
+	if s.conn != nil {
+		s.conn.SetLoginFailed()
+	}
+	d.metrics.Login(metrics.ResultFailed)
+	level := zap.WarnLevel
+	if errors.Is(err, ErrBanned) { // the ban was logged when it started
+		level = zap.DebugLevel
+	}
+	s.log().Log(level, "login refused", zap.String("user", name), zap.String("reason", reason))
+	return err
+}
+
+// checkPassword returns the user when pass is name's password; see the
+// comment at the top of the file.
+func (d *Driver) checkPassword(s *session, users *userBase, name, pass string) (config.User, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Server.LoginTimeout.Std())
+	defer cancel()
+	client := s.client()
+	done, err := d.guard.Turn(ctx, client)
+	if err != nil {
+		return config.User{}, errBusy
+	}
+	defer done()
+	if err := d.checks.Acquire(ctx, d.guard.Suspect(client)); err != nil {
+		return config.User{}, errBusy
+	}
+	defer d.checks.Release()
+	if d.guard.Banned(client) {
+		return config.User{}, errBanned
+	}
+	return users.authenticate(name, pass)
+}
+
+// loginFailed counts, logs and delays a failed login, bans its address
+// when the guard says so, and returns the error for the client.
+func (d *Driver) loginFailed(s *session, name string, err error) error {
+	switch {
+	case errors.Is(err, errBanned):
+		return d.refuseLogin(s, name, err.Error(), ErrBanned)
+	case errors.Is(err, errBusy):
+		return d.refuseLogin(s, name, err.Error(), ErrBusy)
+	}
+	if s.conn != nil {
+		s.conn.SetLoginFailed()
+	}
+	d.metrics.Login(metrics.ResultFailed)
+	s.log().Warn("login failed", zap.String("user", name), zap.String("reason", err.Error()))
+	client := s.client()
+	f := d.guard.Failed(client)
+	if f.BanStarted {
+		d.metrics.Banned()
+		s.log().Warn("address banned", zap.Stringer("client", client), zap.Int("failures", f.Failures), zap.Time("until", f.Until))
+	}
+	time.Sleep(f.Delay)
+	return ErrBadCredentials
+}
+
+// client returns the session's client address.
+func (s *session) client() netip.Addr {
+	if s.conn != nil {
+		return s.conn.Client()
+	}
+	return addrOfConn(s.cc.RemoteAddr()).Unmap()
+}
