@@ -103,3 +103,11 @@ const AcceptedByAddressMessage = "data connection accepted by address: its TLS s
 func (c *Conn) NoteForeignData(from net.Addr) {
 	c.log().Warn("data connection from another address refused", zap.Stringer("from", from), zap.Stringer("client", c.Client()))
 }
+
+// NoteDataElsewhere logs that a connection to the session's passive port
+// that reached another local address than the control connection's was
+// closed; the session goes on waiting. It is safe for concurrent use.
+func (c *Conn) NoteDataElsewhere(data net.Conn) {
+	c.log().Warn("data connection to another local address refused",
+		zap.Stringer("to", data.LocalAddr()), zap.Stringer("control_local", c.LocalAddr()), zap.Stringer("from", data.RemoteAddr()))
+}

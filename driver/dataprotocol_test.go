@@ -1,7 +1,10 @@
 package driver_test
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -152,4 +155,36 @@ func TestE2ECCCImplicit(t *testing.T) {
 	}
 	c.Do(257, "PWD") // still TLS: the server reads it
 	c.Quit()
+}
+
+// TestE2EDataOnlyAtTheControlAddress: the lib listens for passive data on
+// every interface; a connection that reaches another local address than
+// the control connection's (127.0.0.2 here, the control connection is on
+// 127.0.0.1) is closed, and the port goes on waiting for the client.
+func TestE2EDataOnlyAtTheControlAddress(t *testing.T) {
+	s := startServer(t, nil)
+	content := []byte("only at the control connection's address\n")
+	ftptest.WriteFile(t, s.AliceDir(), "f.txt", content)
+	c := ftptest.Dialer{Timeout: 5 * time.Second}.MustLogin(t, s.Addr, userName, userPass)
+	c.ProtP()
+	p := c.Pasv(false)
+	// The lib accepts on the passive port once RETR comes: this connection
+	// is first in line.
+	elsewhere, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.2:%d", p.Port), 2*time.Second)
+	if err != nil {
+		t.Fatalf("dial the passive port at another local address: %v", err)
+	}
+	defer elsewhere.Close()
+	got, err := c.OpenAt(p.Addr, "RETR f.txt").Receive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = elsewhere.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := elsewhere.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("connection to 127.0.0.2: read %d bytes, %v; want it closed", n, err)
+	}
+	ftptest.MustSameData(t, "RETR", got, content)
+	if n := s.Logs.FilterMessage("data connection to another local address refused").Len(); n != 1 {
+		t.Fatalf("%d log lines for the refused connection, want 1", n)
+	}
 }

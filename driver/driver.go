@@ -104,6 +104,7 @@ func (d *Driver) connectSeconds() int {
 }
 
 // WrapPassiveListener lets the allocator lease the port the lib bound,
+// keeps data on the control connection's local address (sameLocalAddress),
 // screens the data connections' TLS (see ticketbind.DataTLS), with
 // tls.strict_upload_eof makes a protected data connection cut without
 // close_notify fail its read (see closenotify), and bounds the listener
@@ -113,7 +114,7 @@ func (d *Driver) WrapPassiveListener(l net.Listener) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	data := d.data.Screen(leased)
+	data := d.data.Screen(sameLocalAddress(leased, d.registry))
 	if d.cfg.TLS.StrictUploadEOF {
 		data = closenotify.Listener(data)
 	}
