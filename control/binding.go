@@ -2,6 +2,7 @@ package control
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -175,6 +176,21 @@ func parseActive(verb, param string) (netip.AddrPort, bool) {
 	return parsePORT(param)
 }
 
+// activeLine writes the PORT or EPRT command for ap the one way the lib
+// and the policy read alike.
+func activeLine(verb string, ap netip.AddrPort) []byte {
+	a := ap.Addr()
+	if verb == "PORT" && a.Is4() {
+		b := a.As4()
+		return fmt.Appendf(nil, "PORT %d,%d,%d,%d,%d,%d\r\n", b[0], b[1], b[2], b[3], ap.Port()>>8, ap.Port()&0xff)
+	}
+	proto := 2
+	if a.Is4() {
+		proto = 1
+	}
+	return fmt.Appendf(nil, "EPRT |%d|%s|%d|\r\n", proto, a, ap.Port())
+}
+
 // parsePORT parses "h1,h2,h3,h4,p1,p2".
 func parsePORT(s string) (netip.AddrPort, bool) {
 	parts := strings.Split(strings.TrimSpace(s), ",")
@@ -204,7 +220,7 @@ func parseEPRT(s string) (netip.AddrPort, bool) {
 	}
 	addr, err := netip.ParseAddr(fields[1])
 	port, perr := strconv.Atoi(fields[2])
-	if err != nil || perr != nil || port < 0 || port > 65535 {
+	if err != nil || perr != nil || port < 0 || port > 65535 || addr.Zone() != "" {
 		return netip.AddrPort{}, false
 	}
 	return netip.AddrPortFrom(addr.Unmap(), uint16(port)), true

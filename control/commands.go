@@ -28,6 +28,13 @@ func (c *Conn) intercept(line []byte) ([]byte, error) {
 	if handled, err := c.checkDataSetup(verb, param); handled {
 		return nil, err
 	}
+	if verb == "PORT" || verb == "EPRT" {
+		// The lib parses the address again, with rules of its own (PORT
+		// bytes up to 999, EPRT split on "|" only): it gets the address
+		// the policy checked, written one way.
+		ap, _ := parseActive(verb, param)
+		return activeLine(verb, ap), nil
+	}
 	return line, nil
 }
 

@@ -108,12 +108,16 @@ func (c *Conn) refuseAfterEPSVAll(verb string) (bool, error) {
 // never connects to a privileged port (FTP bounce to a system service).
 const minActivePort = 1024
 
-// refusePrivilegedPort answers 504 to PORT or EPRT naming a client port
-// below minActivePort (port 0 included). It reports whether it refused.
+// refusePrivilegedPort answers 501 to PORT or EPRT whose address does not
+// parse, and 504 to one naming a client port below minActivePort (port 0
+// included). It reports whether it refused.
 func (c *Conn) refusePrivilegedPort(verb, param string) (bool, error) {
 	ap, ok := parseActive(verb, param)
-	if !ok || ap.Port() >= minActivePort {
-		return false, nil // a syntax error is the lib's to answer
+	if !ok {
+		return true, c.reply(501, "Syntax error in the "+verb+" address (RFC 959 h1,h2,h3,h4,p1,p2; RFC 2428 |1|a.b.c.d|port| or |2|ipv6|port|).")
+	}
+	if ap.Port() >= minActivePort {
+		return false, nil
 	}
 	c.log().Warn("active connection to a privileged port refused", zap.String("command", verb), zap.Stringer("address", ap))
 	return true, c.reply(504, verb+" to port "+strconv.Itoa(int(ap.Port()))+" refused: the client's port must be 1024 or above.")
