@@ -94,6 +94,9 @@ func (c *clientFs) getHandle(name string, flags int, offset int64) (ftpserver.Fi
 		return nil, errReserved
 	}
 	if flags&os.O_APPEND != 0 || offset > 0 {
+		if err := c.wantOffsetWithin(name, offset); err != nil {
+			return nil, err
+		}
 		f, err := c.OpenFile(name, flags, 0o644)
 		if err != nil {
 			return nil, err
@@ -105,6 +108,23 @@ func (c *clientFs) getHandle(name string, flags int, offset int64) (ftpserver.Fi
 		return nil, err
 	}
 	return newLoggedTransfer(u, c.session, name, metrics.Upload), nil
+}
+
+// wantOffsetWithin refuses a resumed upload (REST, then STOR) whose offset
+// lies beyond the end of the stored file: it would leave a hole, and a
+// client could make a file of any apparent size (a sparse terabyte).
+func (c *clientFs) wantOffsetWithin(name string, offset int64) error {
+	if offset == 0 {
+		return nil
+	}
+	var size int64
+	if info, err := c.Stat(name); err == nil {
+		size = info.Size()
+	}
+	if offset > size {
+		return fmt.Errorf("%w: %d is beyond the end of %s (%d bytes)", errBadOffset, offset, name, size)
+	}
+	return nil
 }
 
 // openFile opens name for reading; a directory is refused before any data

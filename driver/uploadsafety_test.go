@@ -121,11 +121,23 @@ func TestE2ERestNegativeKeepsStoredCopy(t *testing.T) {
 	ts, old := serveFile(t, nil, "keep.bin", 10_000)
 	keep := filepath.Join(ts.AliceDir(), "keep.bin")
 	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	// A negative offset; one beyond the end, which made a sparse file of
+	// any apparent size (REST 1099511627776 then STOR: a 1 TiB file).
 	c.Do(350, "REST -1")
 	if r := c.Cmd("STOR keep.bin"); r.Code/100 != 4 && r.Code/100 != 5 {
 		t.Fatalf("STOR after REST -1: %v, want 4xx or 5xx", r)
 	}
 	ftptest.MustSameFile(t, keep, old)
+	c.ProtP()
+	for _, offset := range []string{"-1", "10001", "1099511627776"} {
+		c.Do(350, "REST %s", offset)
+		if x, err := c.Client.Open("STOR keep.bin"); err == nil {
+			if err := x.Send([]byte("NEW")); err == nil {
+				t.Fatalf("STOR after REST %s completed", offset)
+			}
+		}
+		ftptest.MustSameFile(t, keep, old)
+	}
 	ftptest.MustNoPartialUploads(t, ts.AliceDir())
 	c.Quit()
 }
