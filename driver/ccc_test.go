@@ -236,8 +236,9 @@ func cccExchange(t *testing.T, trace string) time.Duration {
 // mode never sends (control.DefaultCCCWait); curl's trace shows it as the
 // time between the 200 reply and curl's next command, and it must stay
 // well under half a second. The whole download is compared with one
-// without CCC (median of 5): in active mode the difference must stay under
-// half a second too. In passive mode curl 7.88 adds a stall of its own:
+// without CCC (median of 5) and logged, not asserted: wall time on a
+// shared machine is no test (it failed under load with the server's part
+// at 26 ms). In passive mode curl 7.88 adds a stall of its own:
 // while its data connection's TLS handshake is pending (ftpserverlib
 // handshakes on the transfer command) curl's FTP state machine waits on
 // the data socket only, and after the 200 ms blocking CCC wait its only
@@ -295,9 +296,6 @@ func TestE2ECurlCCCTiming(t *testing.T) {
 			if d > 500*time.Millisecond {
 				t.Errorf("%s: the CCC exchange took %v, want under 0.5s", m.name, d)
 			}
-		}
-		if total-plain > 500*time.Millisecond {
-			t.Errorf("%s slows a curl download by %v (median %v vs %v), want at most 0.5s", m.name, total-plain, total, plain)
 		}
 	}
 	if d := median(exchanges[1]); d < control.MinCCCWait*8/10 {
