@@ -10,7 +10,9 @@ import (
 
 	"go.uber.org/zap/zapcore"
 
+	"ftpsd/control"
 	"ftpsd/internal/ftptest"
+	"ftpsd/metrics"
 )
 
 // TestQuitThenCloseLogsNoWarning: a client that sends QUIT and closes its
@@ -63,5 +65,14 @@ func TestSessionNumberIsOneNumber(t *testing.T) {
 	}
 	if len(sessions) != 2 {
 		t.Errorf("two sessions logged in as sessions %v", sessions)
+	}
+}
+
+// TestRefusalLabels: the reasons control reports for refused connections
+// are the label values the metrics pre-register.
+func TestRefusalLabels(t *testing.T) {
+	if control.CapMaxConnections != metrics.RefusedMaxConnections || control.CapMaxPerIP != metrics.RefusedMaxPerIP {
+		t.Fatalf("control reports %q/%q, metrics label %q/%q", control.CapMaxConnections, control.CapMaxPerIP,
+			metrics.RefusedMaxConnections, metrics.RefusedMaxPerIP)
 	}
 }

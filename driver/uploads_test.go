@@ -1,11 +1,16 @@
 package driver_test
 
 import (
+	"crypto/tls"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"ftpsd/config"
 	"ftpsd/internal/ftptest"
 )
 
@@ -177,5 +182,234 @@ func TestE2EVanishingClientNeverTruncates(t *testing.T) {
 		if !ftptest.Eventually(5*time.Second, func() bool { return len(ftptest.PartialUploads(t, ts.AliceDir())) == 0 }) {
 			t.Fatalf("round %d: partial uploads left: %v", round, ftptest.PartialUploads(t, ts.AliceDir()))
 		}
+	}
+}
+
+// Uploads are committed only when their data arrived whole: a TLS stream
+// cut by a bare FIN, an aborted upload, a bad restart offset or a
+// directory swapped under the upload never replaces the stored copy, and
+// no partial upload stays behind.
+
+// TestE2EUploadNeedsCloseNotify ends a STOR over an existing file in the
+// three ways a TLS data connection ends, under TLS 1.2 and 1.3: a bare FIN
+// (a cut on the path) fails the upload with 426 and keeps the stored copy;
+// close_notify, alone or in one segment with the FIN, commits it.
+func TestE2EUploadNeedsCloseNotify(t *testing.T) {
+	ts, old := serveFile(t, nil, "keep.bin", 200_000)
+	keep := filepath.Join(ts.AliceDir(), "keep.bin")
+	ends := []struct {
+		name string
+		end  func(*ftptest.Transfer) error
+	}{
+		{"bare FIN", (*ftptest.Transfer).EndBare},
+		{"close_notify", func(x *ftptest.Transfer) error { return x.TLS.CloseWrite() }},
+		{"close_notify and FIN in one segment", (*ftptest.Transfer).EndInOneSegment},
+	}
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		for _, e := range ends {
+			t.Run(tls.VersionName(version)+"/"+e.name, func(t *testing.T) {
+				ftptest.WriteFile(t, ts.AliceDir(), "keep.bin", old)
+				failedBefore := ts.countLogs("transfer", failedUpload("/keep.bin"))
+				c := ftptest.Dialer{TLS: tlsUpTo(version)}.MustLogin(t, ts.Addr, userName, userPass)
+				content := ftptest.RandomData(t, 300_000)
+				x := startStor(t, c, "keep.bin", content)
+				if err := e.end(x); err != nil {
+					t.Fatalf("end the data connection: %v", err)
+				}
+				r := c.Reply()
+				_ = x.Raw.Close()
+				if e.name != "bare FIN" {
+					if r.Code != 226 {
+						t.Fatalf("STOR ended by %s: %v, want 226", e.name, r)
+					}
+					ftptest.MustSameFile(t, keep, content)
+				} else {
+					if r.Code != 426 && r.Code != 451 {
+						t.Fatalf("STOR cut by a bare FIN: %v, want 426 or 451", r)
+					}
+					waitLogs(t, ts, "transfer", failedUpload("/keep.bin"), failedBefore+1)
+					last := logsWith(ts.Logs, "transfer", failedUpload("/keep.bin"))[failedBefore]
+					if why := fmt.Sprint(last.ContextMap()["error"]); !strings.Contains(why, "close_notify") {
+						t.Fatalf("the log of the cut upload says %q, want the missing close_notify", why)
+					}
+					ftptest.MustSameFile(t, keep, old)
+				}
+				ftptest.MustNoPartialUploads(t, ts.AliceDir())
+				c.Quit()
+			})
+		}
+	}
+}
+
+// TestE2EAbortRaceNeverStoresPartial aborts uploads over an existing file
+// in a bounded loop: ABOR and a data connection reset or cut, in either
+// order. No round may leave anything but the stored copy.
+func TestE2EAbortRaceNeverStoresPartial(t *testing.T) {
+	ts, old := serveFile(t, nil, "keep.bin", 50_000)
+	keep := filepath.Join(ts.AliceDir(), "keep.bin")
+	part := ftptest.RandomData(t, 64*1024)
+	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	const rounds = 200
+	for round := range rounds {
+		x := startStor(t, c, "keep.bin", part[:1+round*317%len(part)])
+		cut := func() {
+			if round%4 < 2 {
+				_ = ftptest.Reset(x.Raw)
+			} else {
+				_ = x.EndBare()
+			}
+		}
+		if round%2 == 0 {
+			c.Send("ABOR")
+			cut()
+		} else {
+			cut()
+			c.Send("ABOR")
+		}
+		// Every reply up to the ABOR's own (the lib's "226 ABOR successful").
+		for i := 0; ; i++ {
+			r := c.Reply()
+			if strings.Contains(r.Msg, "ABOR") {
+				break
+			}
+			if i == 3 {
+				t.Fatalf("round %d: no reply to ABOR, last %v", round, r)
+			}
+		}
+		_ = x.Raw.Close()
+		if err := ftptest.SameFile(keep, old); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+	}
+	c.Quit()
+	waitSessionsClosed(t, ts, 1)
+	ftptest.MustSameFile(t, keep, old)
+	ftptest.MustNoPartialUploads(t, ts.AliceDir())
+}
+
+// TestE2ERestNegativeKeepsStoredCopy: a STOR after REST -1 fails and
+// leaves the stored file as it was.
+func TestE2ERestNegativeKeepsStoredCopy(t *testing.T) {
+	ts, old := serveFile(t, nil, "keep.bin", 10_000)
+	keep := filepath.Join(ts.AliceDir(), "keep.bin")
+	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	// A negative offset; one beyond the end, which made a sparse file of
+	// any apparent size (REST 1099511627776 then STOR: a 1 TiB file).
+	c.Do(350, "REST -1")
+	if r := c.Cmd("STOR keep.bin"); r.Code/100 != 4 && r.Code/100 != 5 {
+		t.Fatalf("STOR after REST -1: %v, want 4xx or 5xx", r)
+	}
+	ftptest.MustSameFile(t, keep, old)
+	c.ProtP()
+	for _, offset := range []string{"-1", "10001", "1099511627776"} {
+		c.Do(350, "REST %s", offset)
+		if x, err := c.Client.Open("STOR keep.bin"); err == nil {
+			if err := x.Send([]byte("NEW")); err == nil {
+				t.Fatalf("STOR after REST %s completed", offset)
+			}
+		}
+		ftptest.MustSameFile(t, keep, old)
+	}
+	ftptest.MustNoPartialUploads(t, ts.AliceDir())
+	c.Quit()
+}
+
+// TestE2EUploadLongNames stores names up to the 255 bytes a name may
+// have: the hidden upload beside them must not push them over.
+func TestE2EUploadLongNames(t *testing.T) {
+	ts := startServer(t, nil)
+	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	for _, n := range []int{229, 240, 255} {
+		name := strings.Repeat("n", n-4) + ".bin"
+		content := ftptest.RandomData(t, 1000+n)
+		c.Stor(name, content)
+		ftptest.MustSameFile(t, filepath.Join(ts.AliceDir(), name), content)
+	}
+	ftptest.MustNoPartialUploads(t, ts.AliceDir())
+	c.Quit()
+}
+
+// TestE2EReservedNamesRefused: no file or directory can be made or
+// renamed to a name that starts like a partial upload, which listings hide.
+func TestE2EReservedNamesRefused(t *testing.T) {
+	ts := startServer(t, nil)
+	content := ftptest.RandomData(t, 1000)
+	ftptest.WriteFile(t, ts.AliceDir(), "keep.bin", content)
+	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	c.Do(350, "RNFR keep.bin")
+	if r := c.Cmd("RNTO .ftpsd-upload-abcdefgh"); r.Code != 553 {
+		t.Fatalf("RNTO to a reserved name: %v, want 553", r)
+	}
+	if r := c.Cmd("MKD .ftpsd-upload-dir"); r.Code/100 != 5 {
+		t.Fatalf("MKD of a reserved name: %v, want 5xx", r)
+	}
+	if got := ftptest.DirNames(t, ts.AliceDir()); len(got) != 1 || got[0] != "keep.bin" {
+		t.Fatalf("alice's home holds %v, want only keep.bin", got)
+	}
+	c.Quit()
+}
+
+// TestE2EUploadDirSwappedForSymlink swaps the directory of an upload in
+// progress for a symbolic link (to a directory outside the user's home):
+// the upload ends without leaving its hidden file anywhere and writes
+// nothing outside the home.
+func TestE2EUploadDirSwappedForSymlink(t *testing.T) {
+	ts := startServer(t, nil)
+	outside := t.TempDir()
+	sub := filepath.Join(ts.AliceDir(), "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	x := startStor(t, c, "sub/f.bin", ftptest.RandomData(t, 100_000))
+	if !ftptest.Eventually(5*time.Second, func() bool { return len(ftptest.PartialUploads(t, sub)) == 1 }) {
+		t.Fatal("no partial upload in sub")
+	}
+	if err := os.Rename(sub, sub+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, sub); err != nil {
+		t.Fatal(err)
+	}
+	r, err := x.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("reply to the STOR whose directory was swapped: %v", r)
+	c.Quit()
+	waitSessionsClosed(t, ts, 1)
+	ftptest.MustNoPartialUploads(t, sub+".old")
+	if got := ftptest.DirNames(t, outside); len(got) != 0 {
+		t.Fatalf("the upload wrote %v outside the home", got)
+	}
+}
+
+// TestOrphanUploadsRemovedAtStart leaves hidden uploads of a crashed
+// server in the storage root: at start, those older than a day are
+// removed and logged, younger ones (perhaps another instance's) kept.
+func TestOrphanUploadsRemovedAtStart(t *testing.T) {
+	var old []string
+	var young string
+	ts := startServer(t, func(cfg *config.Config) {
+		dayAgo := time.Now().Add(-25 * time.Hour)
+		for _, name := range []string{"alice/.ftpsd-upload-aaaaaaaa", "alice/sub/.ftpsd-upload-bbbbbbbb", ".ftpsd-upload-cccccccc"} {
+			p := ftptest.WriteFile(t, cfg.Storage.Root, name, []byte("partial"))
+			if err := os.Chtimes(p, dayAgo, dayAgo); err != nil {
+				t.Fatal(err)
+			}
+			old = append(old, p)
+		}
+		young = ftptest.WriteFile(t, cfg.Storage.Root, "alice/.ftpsd-upload-dddddddd", []byte("in progress"))
+	})
+	for _, p := range old {
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Errorf("orphaned upload %s not removed at start: %v", p, err)
+		}
+		if n := ts.countLogs("removed orphaned upload", map[string]any{"path": p}); n != 1 {
+			t.Errorf("%d log lines for the removal of %s, want 1", n, p)
+		}
+	}
+	if _, err := os.Lstat(young); err != nil {
+		t.Errorf("an upload younger than a day was removed: %v", err)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,26 +25,11 @@ func serveCapped(t *testing.T, cfg *tls.Config) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				tc := tls.Server(CapTicketLifetime(c, cfg))
-				if _, err := tc.Write([]byte{'!'}); err == nil {
-					_, _ = io.Copy(io.Discard, tc)
-				}
-			})
+	ftptest.Serve(t, ln, 10*time.Second, func(c net.Conn) {
+		tc := tls.Server(CapTicketLifetime(c, cfg))
+		if _, err := tc.Write([]byte{'!'}); err == nil {
+			_, _ = io.Copy(io.Discard, tc)
 		}
-	})
-	t.Cleanup(func() {
-		_ = ln.Close()
-		wg.Wait()
 	})
 	return ln.Addr().String()
 }

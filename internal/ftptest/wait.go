@@ -2,6 +2,7 @@ package ftptest
 
 import (
 	"net"
+	"sync"
 	"testing"
 	"time"
 )
@@ -30,25 +31,47 @@ func MustEventually(t testing.TB, timeout time.Duration, what string, cond func(
 	}
 }
 
-// Serve accepts connections on ln until the test ends (it then closes ln)
-// and hands each to handle in a goroutine of its own, with a deadline of
-// timeout, closing it when handle returns: a toy server for tests.
+// Serve accepts connections on ln until the test ends and hands each to
+// handle in a goroutine of its own, with a deadline of timeout, closing it
+// when handle returns: a toy server for tests. When the test ends it
+// closes ln and the connections still open, and waits for its goroutines.
 func Serve(t testing.TB, ln net.Listener, timeout time.Duration, handle func(net.Conn)) {
 	t.Helper()
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		open = map[net.Conn]struct{}{}
+	)
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		for c := range open {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
+			mu.Lock()
+			open[c] = struct{}{}
+			mu.Unlock()
+			wg.Go(func() {
+				defer func() {
+					mu.Lock()
+					delete(open, c)
+					mu.Unlock()
+					_ = c.Close()
+				}()
 				_ = c.SetDeadline(time.Now().Add(timeout))
 				handle(c)
-			}()
+			})
 		}
-	}()
+	})
 }
 
 // Receive waits up to timeout for a value from ch (or for ch to be
