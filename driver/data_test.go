@@ -562,3 +562,35 @@ func TestE2EPortsPerAddress(t *testing.T) {
 	}
 	assertRangeFree(t, ts)
 }
+
+// TestE2EAbortAfterTheTransferEnded: ABOR that arrives after the whole
+// file was sent gets 226 after the transfer's own 226 (RFC 959 4.1.3: the
+// service completed), not 426; lftp shows this as "226 then 226" when it
+// aborts a download whose last bytes were already on their way. ABOR of a
+// running transfer gets 426, then 226.
+func TestE2EAbortAfterTheTransferEnded(t *testing.T) {
+	ts := startServer(t, nil)
+	small := []byte("sent whole before ABOR\n")
+	ftptest.WriteFile(t, ts.AliceDir(), "small.txt", small)
+	ftptest.WriteFile(t, ts.AliceDir(), "big.bin", ftptest.RandomData(t, 32<<20))
+	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	c.ProtP()
+
+	x := c.Open("RETR small.txt")
+	got, err := io.ReadAll(x.Conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ftptest.MustSameData(t, "RETR", got, small)
+	c.Expect(226, "the transfer's reply")
+	c.Do(226, "ABOR")
+
+	x = c.Open("RETR big.bin")
+	if _, err := io.ReadFull(x.Conn, make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	c.Send("ABOR")
+	c.Expect(426, "the aborted transfer's reply")
+	c.Expect(226, "ABOR's reply")
+	c.Quit()
+}
