@@ -54,6 +54,17 @@ func TestSessionNumberIsOneNumber(t *testing.T) {
 	ftptest.MustEventually(t, 5*time.Second, "the refusal's log line", func() bool {
 		return s.Logs.FilterMessage("data connection refused").Len() == 1
 	})
+	// One warning says it all (with the session, the user and the setting
+	// that would admit the client); the transfer line is the usual one.
+	var warnings []string
+	for _, l := range s.Logs.All() {
+		if l.Level >= zapcore.WarnLevel {
+			warnings = append(warnings, l.Message)
+		}
+	}
+	if len(warnings) != 1 {
+		t.Errorf("a refused data connection logged %d warnings: %q", len(warnings), warnings)
+	}
 	e := s.Logs.FilterMessage("data connection refused").All()[0]
 	session := fmt.Sprint(e.ContextMap()["session"])
 	if want := "session " + session + ","; !strings.Contains(fmt.Sprint(e.ContextMap()["error"]), want) {
