@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"ftpsd/config"
 	"ftpsd/internal/ftptest"
 )
 
@@ -61,7 +62,7 @@ func BenchmarkIdleSessions(b *testing.B) {
 		}
 	}
 	raiseFDLimit(b, uint64(n+1024)) // one descriptor a session, and room
-	ts := startQuietServer(b, nil)
+	ts := startQuietServer(b, func(c *config.Config) { c.Server.MaxConnections = 0 })
 	for b.Loop() {
 		before := sample(b)
 		stop := idleClients(b, ts.Addr, n)
@@ -144,6 +145,7 @@ func idleClients(b *testing.B, addr string, n int) (stop func()) {
 		if lines.Text() == "ready" {
 			return stop
 		}
+		b.Log("client process: ", lines.Text())
 	}
 	stop()
 	b.Fatal("the client process ended before its sessions were logged in")
