@@ -53,11 +53,17 @@ func (c *Conn) newTLSServer() *tls.Conn {
 }
 
 // handshake runs the server handshake once, bounded in time, and records
-// the result in the state.
+// the result in the state. It runs on a goroutine of its own: its
+// cryptography grows a goroutine's stack to tens of KiB, which the
+// session's command goroutine, calling Read, would keep while it waits
+// for the next command (goroutine stacks shrink by half per garbage
+// collection at most, and not below twice what they use).
 func (c *Conn) handshake(t *tls.Conn) error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.handshakeTimeout())
 	defer cancel()
-	if err := t.HandshakeContext(ctx); err != nil {
+	done := make(chan error, 1)
+	go func() { done <- t.HandshakeContext(ctx) }()
+	if err := <-done; err != nil {
 		if !c.loginExpired() && !c.handshakeLogged.Swap(true) { // a login timeout is logged as such
 			c.opts.events().HandshakeFailed()
 			c.log().Warn("control TLS handshake failed", zap.Error(err))

@@ -137,9 +137,7 @@ func (c *Conn) skipLateAlert() (bool, error) {
 	if b := c.w.buf[0]; b != recordTypeAlert && b != recordTypeApplicationData {
 		return false, nil
 	}
-	var buf [readChunk]byte
-	n, err := t.Read(buf[:])
-	c.plain = append(c.plain, buf[:n]...)
+	_, err := c.readTLS(t)
 	if errors.Is(err, io.EOF) {
 		c.log().Debug("late close_notify after CCC consumed")
 		return false, nil

@@ -2,6 +2,7 @@ package control
 
 import (
 	"bytes"
+	"crypto/tls"
 	"strings"
 
 	"go.uber.org/zap"
@@ -51,6 +52,9 @@ func (c *Conn) cutLine(src *[]byte) ([]byte, bool, error) {
 	if i >= 0 && i < MaxLineLength {
 		line := bytes.Clone((*src)[:i+1])
 		*src = (*src)[i+1:]
+		if len(*src) == 0 {
+			c.releaseEmpty()
+		}
 		c.noteCommand()
 		return line, true, nil
 	}
@@ -69,13 +73,34 @@ func (c *Conn) fill() error {
 	if err := c.handshake(t); err != nil {
 		return err
 	}
-	var buf [readChunk]byte
-	n, err := t.Read(buf[:])
-	c.plain = append(c.plain, buf[:n]...)
+	n, err := c.readTLS(t)
 	if n > 0 {
 		return nil
 	}
 	return err
+}
+
+// plainChunk is how much readTLS asks TLS for at a time. It is small
+// because the buffer is on the stack of the session's command goroutine,
+// which keeps it while it waits for the next command: a longer line takes
+// a few reads, from the record crypto/tls already decrypted.
+const plainChunk = 512
+
+// readTLS reads once through t and appends what came to c.plain.
+func (c *Conn) readTLS(t *tls.Conn) (int, error) {
+	var buf [plainChunk]byte
+	n, err := t.Read(buf[:])
+	c.plain = append(c.plain, buf[:n]...)
+	return n, err
+}
+
+// releaseEmpty lets go of the read buffers that were consumed whole, so
+// that a session waiting for its next command holds none.
+func (c *Conn) releaseEmpty() {
+	c.w.release()
+	if len(c.plain) == 0 {
+		c.plain = nil
+	}
 }
 
 // rejectMalformed answers a line with control characters and reports

@@ -3,24 +3,40 @@ package control
 import (
 	"encoding/binary"
 	"net"
+	"sync"
 )
 
 // wire holds the bytes read from the socket that nobody consumed yet. The
 // clear-text line reader and the TLS record reader both take from it, so no
 // byte is lost when the connection switches between clear text and TLS.
+// While it holds nothing it holds no buffer either: it waits for the
+// client's next bytes before it takes one from chunks, and gives the
+// buffer back once they are consumed, so an idle session keeps none.
 type wire struct {
-	conn net.Conn
-	buf  []byte
+	conn  net.Conn
+	buf   []byte
+	chunk *[]byte // the pooled array under buf, if it is one
 }
 
 // readChunk is how much the wire asks the socket for at a time.
 const readChunk = 4096
 
+// chunks are the wires' read buffers, readChunk bytes each.
+var chunks = sync.Pool{New: func() any { b := make([]byte, readChunk); return &b }}
+
 // fill reads once from the socket and appends what came to buf.
 func (w *wire) fill() error {
-	if cap(w.buf)-len(w.buf) < readChunk {
+	if len(w.buf) == 0 {
+		waitReadable(w.conn)
+	}
+	switch {
+	case cap(w.buf) == 0:
+		w.chunk = chunks.Get().(*[]byte)
+		w.buf = (*w.chunk)[:0]
+	case cap(w.buf)-len(w.buf) < readChunk:
 		grown := make([]byte, len(w.buf), len(w.buf)+readChunk)
 		copy(grown, w.buf)
+		w.putChunk()
 		w.buf = grown
 	}
 	n, err := w.conn.Read(w.buf[len(w.buf):cap(w.buf)])
@@ -28,6 +44,7 @@ func (w *wire) fill() error {
 	if n > 0 {
 		return nil
 	}
+	w.release()
 	return err
 }
 
@@ -35,7 +52,25 @@ func (w *wire) fill() error {
 func (w *wire) take(p []byte, n int) int {
 	copy(p, w.buf[:n])
 	w.buf = w.buf[n:]
+	w.release()
 	return n
+}
+
+// release gives the buffer back once every byte in it was consumed.
+func (w *wire) release() {
+	if len(w.buf) == 0 {
+		w.putChunk()
+		w.buf = nil
+	}
+}
+
+// putChunk returns the pooled array to chunks; buf must not be used
+// after unless it was replaced.
+func (w *wire) putChunk() {
+	if w.chunk != nil {
+		chunks.Put(w.chunk)
+		w.chunk = nil
+	}
 }
 
 // recordHeaderLen is the size of a TLS record header: type, version, length.

@@ -410,7 +410,7 @@ func closeAll(cs []*ftptest.Client) {
 }
 
 // openFDs counts the process's open file descriptors.
-func openFDs(t *testing.T) int {
+func openFDs(t testing.TB) int {
 	t.Helper()
 	entries, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
@@ -421,7 +421,7 @@ func openFDs(t *testing.T) int {
 
 // raiseFDLimit raises the soft limit of open files to at least n, within
 // the hard limit, for the rest of the test binary.
-func raiseFDLimit(t *testing.T, n uint64) {
+func raiseFDLimit(t testing.TB, n uint64) {
 	t.Helper()
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {

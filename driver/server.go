@@ -44,6 +44,7 @@ func NewServer(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, opt
 	for _, opt := range opts {
 		opt(&o)
 	}
+	logger = keepFields(logger) // sessions' loggers hold no encoder buffers
 	live, err := newLiveConfig(cfg)
 	if err != nil {
 		return nil, err

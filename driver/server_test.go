@@ -2,6 +2,7 @@ package driver_test
 
 import (
 	"fmt"
+	"io"
 	"net/netip"
 	"path/filepath"
 	"sync"
@@ -75,8 +76,30 @@ func testConfig(t testing.TB) config.Config {
 }
 
 // startServer starts a server with testConfig changed by edit (may be nil)
-// and stops it when the test ends.
+// and stops it when the test ends. Its logs go to the test's output and
+// to Logs.
 func startServer(t testing.TB, edit func(*config.Config)) *testServer {
+	t.Helper()
+	core, logs := observer.New(zapcore.DebugLevel)
+	testOutput := &gatedCore{Core: zaptest.NewLogger(t).Core(), gate: &logGate{}}
+	ts := startServerLogging(t, edit, zap.New(zapcore.NewTee(core, testOutput)), testOutput.gate.close)
+	ts.Logs = logs
+	return ts
+}
+
+// startQuietServer is startServer that logs as in production (JSON, from
+// level info) to nowhere and keeps no logs, for benchmarks of what the
+// server holds.
+func startQuietServer(t testing.TB, edit func(*config.Config)) *testServer {
+	t.Helper()
+	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	logger := zap.New(zapcore.NewCore(enc, zapcore.AddSync(io.Discard), zapcore.InfoLevel))
+	return startServerLogging(t, edit, logger, func() {})
+}
+
+// startServerLogging is startServer with logger; closeLogs runs once the
+// server stopped.
+func startServerLogging(t testing.TB, edit func(*config.Config), logger *zap.Logger, closeLogs func()) *testServer {
 	t.Helper()
 	cfg := testConfig(t)
 	if edit != nil {
@@ -85,9 +108,6 @@ func startServer(t testing.TB, edit func(*config.Config)) *testServer {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config: %v", err)
 	}
-	core, logs := observer.New(zapcore.DebugLevel)
-	testOutput := &gatedCore{Core: zaptest.NewLogger(t).Core(), gate: &logGate{}}
-	logger := zap.New(zapcore.NewTee(core, testOutput))
 	store, err := tlsconf.New(tlsconf.Options{SelfSigned: true, MinVersion: cfg.TLS.MinVersion.ID()}, logger)
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +120,7 @@ func startServer(t testing.TB, edit func(*config.Config)) *testServer {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve() }()
 	t.Cleanup(func() {
-		defer testOutput.gate.close() // the lib may still log after its sessions ended
+		defer closeLogs() // the lib may still log after its sessions ended
 		srv.Close()
 		if err, ok := ftptest.Receive(done, 5*time.Second); !ok {
 			t.Error("Serve did not return after Close")
@@ -113,7 +133,7 @@ func startServer(t testing.TB, edit func(*config.Config)) *testServer {
 			t.Errorf("%d sessions still open 10s after the test's clients closed", srv.Sessions())
 		}
 	})
-	ts := &testServer{Addr: srv.Addr().String(), Root: cfg.Storage.Root, Cfg: cfg, Logs: logs, TLS: store, Server: srv, Metrics: m}
+	ts := &testServer{Addr: srv.Addr().String(), Root: cfg.Storage.Root, Cfg: cfg, TLS: store, Server: srv, Metrics: m}
 	if a := srv.ImplicitAddr(); a != nil {
 		ts.Implicit = a.String()
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/afero"
 
 	"ftpsd/config"
-	"ftpsd/driver/rootfs"
 )
 
 // storage opens users' homes on the configured backend.
@@ -17,12 +16,13 @@ type storage struct {
 	backend config.Backend
 	root    string
 	mem     afero.Fs // backend "memory"
+	homes   homes    // backend "disk": the homes' roots open now
 }
 
 // userFs is one session's view of a user's home.
 type userFs struct {
 	afero.Fs
-	close func() error
+	close func() error // releases the session's hold on the home, once
 	// openDir returns the directory name as a filesystem of its own and
 	// its close; on disk it holds the directory open, so that what is
 	// done in it stays in it even if the directory is moved or replaced.
@@ -78,7 +78,8 @@ func (s *storage) ensureHomes(users []config.User) error {
 	return nil
 }
 
-// open returns the user's home as a confined filesystem.
+// open returns the user's home as a confined filesystem; on disk, the
+// sessions of one home share its root (see homes).
 func (s *storage) open(u config.User) (*userFs, error) {
 	if s.backend == config.BackendMemory {
 		fs := afero.NewBasePathFs(s.mem, path.Join("/", u.Home))
@@ -87,11 +88,11 @@ func (s *storage) open(u config.User) (*userFs, error) {
 			return afero.NewBasePathFs(fs, name), nop, nil
 		}}, nil
 	}
-	fs, err := rootfs.New(filepath.Join(s.root, u.Home))
+	fs, release, err := s.homes.acquire(filepath.Join(s.root, u.Home))
 	if err != nil {
 		return nil, err
 	}
-	return &userFs{Fs: fs, close: fs.Close, openDir: func(name string) (afero.Fs, func() error, error) {
+	return &userFs{Fs: fs, close: release, openDir: func(name string) (afero.Fs, func() error, error) {
 		dir, err := fs.OpenDir(name)
 		if err != nil {
 			return nil, nil, err
