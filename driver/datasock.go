@@ -2,24 +2,22 @@ package driver
 
 import (
 	"net"
-	"syscall"
 
 	"ftpsd/pasv"
+	"ftpsd/quickack"
 )
 
 // dataHandshaken is called when the TLS handshake of a passive data
 // connection was accepted; only the client's Finished is still to come.
 // It ends the connect deadline (pasv.MarkReady), sends the server's last
 // flight at once (it may wait in the connection's record batch), and asks
-// the kernel to acknowledge the client's Finished at once (see quickAck).
+// the kernel to acknowledge the client's Finished at once (see quickack).
 func dataHandshaken(conn net.Conn) {
 	pasv.MarkReady(conn)
 	if f, ok := below[interface{ Flush() error }](conn); ok {
 		_ = f.Flush() // a failure shows in the transfer's next read or write
 	}
-	if sc, ok := below[syscall.Conn](conn); ok {
-		quickAck(sc)
-	}
+	quickack.Ack(conn)
 }
 
 // below returns the first of conn and the connections it wraps (each

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"ftpsd/internal/ftptest"
 	"ftpsd/tlsconf/recordbatch"
 )
@@ -19,14 +17,14 @@ import (
 func TestDataHandshakenAcksAtOnce(t *testing.T) {
 	client, conn := ftptest.Pair(t, recordbatch.Listener(ftptest.Listen(t)))
 	raw := conn.(*recordbatch.Conn).NetConn().(*net.TCPConn)
-	setQuickAck(t, raw, 0) // as after the server answered the ClientHello
+	ftptest.SetQuickAck(t, raw, 0) // as after the server answered the ClientHello
 	if _, err := conn.Write([]byte("flight")); err != nil {
 		t.Fatal(err)
 	}
 
 	dataHandshaken(conn)
 
-	if got := quickAckOf(t, raw); got != 1 {
+	if got := ftptest.QuickAck(t, raw); got != 1 {
 		t.Errorf("TCP_QUICKACK after the handshake = %d, want 1", got)
 	}
 	_ = client.SetReadDeadline(time.Now().Add(ftptest.DefaultTimeout))
@@ -34,35 +32,5 @@ func TestDataHandshakenAcksAtOnce(t *testing.T) {
 	n, err := client.Read(buf)
 	if err != nil || string(buf[:n]) != "flight" {
 		t.Fatalf("client read %q, %v; want the flight", buf[:n], err)
-	}
-}
-
-func setQuickAck(t *testing.T, c *net.TCPConn, v int) {
-	t.Helper()
-	sockControl(t, c, func(fd int) error { return unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_QUICKACK, v) })
-}
-
-func quickAckOf(t *testing.T, c *net.TCPConn) int {
-	t.Helper()
-	var v int
-	sockControl(t, c, func(fd int) (err error) {
-		v, err = unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_QUICKACK)
-		return err
-	})
-	return v
-}
-
-func sockControl(t *testing.T, c *net.TCPConn, f func(fd int) error) {
-	t.Helper()
-	raw, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ferr error
-	if err := raw.Control(func(fd uintptr) { ferr = f(int(fd)) }); err != nil {
-		t.Fatal(err)
-	}
-	if ferr != nil {
-		t.Fatal(ferr)
 	}
 }
