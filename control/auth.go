@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"ftpsd/quickack"
 	"ftpsd/tlsconf"
 )
 
@@ -71,6 +72,9 @@ func (c *Conn) handshake(t *tls.Conn) error {
 		return fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
 	c.recordProtection(t)
+	// The client's next command (USER) must not wait for the delayed
+	// acknowledgement of its Finished (see quickack).
+	quickack.Ack(c.raw)
 	return nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"go.uber.org/zap"
 
 	"ftpsd/control"
-	"ftpsd/pasv"
 	"ftpsd/tlsconf/ticketbind"
 )
 
@@ -47,7 +46,7 @@ func (d *Driver) dataBinding() ticketbind.DataBinding {
 				c.NoteAcceptedByAddress()
 			}
 		},
-		Handshaken: pasv.MarkReady,
+		Handshaken: dataHandshaken,
 		Foreign: func(conn net.Conn, o ticketbind.Owner) {
 			if c := d.registry.ConnByID(o.ID); c != nil {
 				c.NoteForeignData(conn.RemoteAddr())

@@ -19,6 +19,7 @@ import (
 	"ftpsd/metrics"
 	"ftpsd/pasv"
 	"ftpsd/tlsconf/closenotify"
+	"ftpsd/tlsconf/recordbatch"
 	"ftpsd/tlsconf/ticketbind"
 )
 
@@ -107,8 +108,9 @@ func (d *Driver) connectSeconds() int {
 // keeps data on the control connection's local address (sameLocalAddress),
 // screens the data connections' TLS (see ticketbind.DataTLS), with
 // tls.strict_upload_eof makes a protected data connection cut without
-// close_notify fail its read (see closenotify), and bounds the listener
-// and its connections in time (see pasv.WithDeadlines).
+// close_notify fail its read (see closenotify), bounds the listener and
+// its connections in time (see pasv.WithDeadlines), and gathers the TLS
+// records written on them into fewer socket writes (see recordbatch).
 func (d *Driver) WrapPassiveListener(l net.Listener) (net.Listener, error) {
 	leased, err := d.ports.WrapPassiveListener(l)
 	if err != nil {
@@ -118,7 +120,7 @@ func (d *Driver) WrapPassiveListener(l net.Listener) (net.Listener, error) {
 	if d.cfg.TLS.StrictUploadEOF {
 		data = closenotify.Listener(data)
 	}
-	return pasv.WithDeadlines(data, d.dataDeadlines()), nil
+	return recordbatch.Listener(pasv.WithDeadlines(data, d.dataDeadlines())), nil
 }
 
 // dataDeadlines are passive.connect_timeout and

@@ -55,11 +55,20 @@ func WithDeadlines(l net.Listener, d Deadlines) net.Listener {
 }
 
 // MarkReady records that conn, a connection accepted from a listener of
-// WithDeadlines, completed its TLS handshake. Other connections are
+// WithDeadlines (or a wrapper of one that returns it from NetConn, as
+// *tls.Conn does), completed its TLS handshake. Other connections are
 // ignored. It is safe for concurrent use.
 func MarkReady(conn net.Conn) {
-	if c, ok := conn.(*deadlineConn); ok {
-		c.l.markReady(c)
+	for conn != nil {
+		if c, ok := conn.(*deadlineConn); ok {
+			c.l.markReady(c)
+			return
+		}
+		w, ok := conn.(interface{ NetConn() net.Conn })
+		if !ok {
+			return
+		}
+		conn = w.NetConn()
 	}
 }
 

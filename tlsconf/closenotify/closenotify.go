@@ -48,6 +48,9 @@ type conn struct {
 	tls atomic.Bool
 }
 
+// NetConn returns the connection below (as *tls.Conn does).
+func (c *conn) NetConn() net.Conn { return c.Conn }
+
 func (c *conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if errors.Is(err, io.EOF) && c.tls.Load() {

@@ -217,12 +217,13 @@ func addrOf(conn net.Conn) netip.Addr {
 // GetConfigForClient resolves the owner through b.Resolve(hello.Conn) and
 // returns a per-connection clone of base whose UnwrapSession accepts only
 // the tickets b.owns for that owner (any other ticket is ignored => full
-// handshake), whose WrapSession marks new tickets with the owner's id, and
-// whose VerifyConnection applies Decide to the outcome (base's own
-// VerifyConnection, if any, runs first). A refused handshake fails with a
-// *RefusalError (and b.Refused is called); it is never given a ticket (in
-// TLS 1.3 tickets are sent before VerifyConnection runs, so WrapSession
-// refuses the same way).
+// handshake), whose records are full-size from the first byte
+// (DynamicRecordSizingDisabled), whose WrapSession marks new tickets with
+// the owner's id, and whose VerifyConnection applies Decide to the
+// outcome (base's own VerifyConnection, if any, runs first). A refused
+// handshake fails with a *RefusalError (and b.Refused is called); it is
+// never given a ticket (in TLS 1.3 tickets are sent before
+// VerifyConnection runs, so WrapSession refuses the same way).
 //
 // This is the binding's enforcement. Passive data connections are first
 // screened by DataTLS.Screen, which refuses cleanly before crypto/tls
@@ -260,6 +261,9 @@ func DataConfig(base *tls.Config, b DataBinding) *tls.Config {
 		}
 		c := tmpl.Clone()
 		c.GetConfigForClient = nil
+		// Full-size records from the first byte: data connections carry
+		// bulk data, where small first records only cost more records.
+		c.DynamicRecordSizingDisabled = true
 		if !ok {
 			c.WrapSession = base.EncryptTicket
 			c.UnwrapSession = anyUnwrap(base)

@@ -101,6 +101,9 @@ type screenConn struct {
 	refused  atomic.Bool
 }
 
+// NetConn returns the connection below (as *tls.Conn does).
+func (c *screenConn) NetConn() net.Conn { return c.Conn }
+
 func (c *screenConn) Read(p []byte) (int, error) {
 	if !c.screened {
 		c.screened = true
