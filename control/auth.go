@@ -8,7 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"ftpsd/quickack"
+	"ftpsd/internal/quickack"
 	"ftpsd/tlsconf"
 )
 

@@ -3,8 +3,8 @@ package driver
 import (
 	"net"
 
+	"ftpsd/internal/quickack"
 	"ftpsd/pasv"
-	"ftpsd/quickack"
 )
 
 // dataHandshaken is called when the TLS handshake of a passive data
