@@ -407,7 +407,9 @@ func TestShutdownTimeoutCuts(t *testing.T) {
 	for _, name := range []string{"keep.txt", "quit.txt"} {
 		c := ftptest.MustLogin(t, addr, "alice", password("alice"))
 		data := c.Open("STOR " + name)
-		if _, err := data.Conn.Write(ftptest.RandomData(t, 64<<10)); err != nil {
+		// More than one of the server's 256 KiB copy chunks, so that its
+		// partial file grows while the upload goes on.
+		if _, err := data.Conn.Write(ftptest.RandomData(t, 300<<10)); err != nil {
 			t.Fatal(err)
 		}
 		uploaders = append(uploaders, c)
