@@ -21,6 +21,8 @@ import (
 	"io"
 	"net"
 	"sync/atomic"
+
+	"ftpsd/internal/connwrap"
 )
 
 // ErrTruncated is the error of a read from a TLS connection whose peer
@@ -30,16 +32,8 @@ var ErrTruncated = errors.New("connection closed without TLS close_notify: the d
 // Listener returns l whose connections report a cut TLS stream (see the
 // package doc). Only connections handed to tls.Server with a Config from
 // Config are watched.
-func Listener(l net.Listener) net.Listener { return listener{l} }
-
-type listener struct{ net.Listener }
-
-func (l listener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &conn{Conn: c}, nil
+func Listener(l net.Listener) net.Listener {
+	return connwrap.Listener(l, func(c net.Conn) net.Conn { return &conn{Conn: c} })
 }
 
 // conn turns the end of its socket into ErrTruncated once it carries TLS.

@@ -25,6 +25,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"ftpsd/internal/connwrap"
 )
 
 // Size is the buffer of a connection: sixteen full TLS records.
@@ -32,16 +34,8 @@ const Size = 16 * (16<<10 + 256)
 
 // Listener returns l whose connections batch their writes (see the
 // package doc).
-func Listener(l net.Listener) net.Listener { return listener{l} }
-
-type listener struct{ net.Listener }
-
-func (l listener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &Conn{Conn: c}, nil
+func Listener(l net.Listener) net.Listener {
+	return connwrap.Listener(l, func(c net.Conn) net.Conn { return &Conn{Conn: c} })
 }
 
 // Conn is a connection of Listener. It is safe for concurrent use as far
