@@ -20,6 +20,7 @@ import (
 
 	"ftpsd/config"
 	"ftpsd/internal/ftptest"
+	"ftpsd/internal/testenv"
 )
 
 // Logins: a good one, a wrong password and an unknown user, each with its
@@ -414,7 +415,7 @@ func openFDs(t testing.TB) int {
 	t.Helper()
 	entries, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
-		t.Skipf("cannot count descriptors: %v", err)
+		testenv.Unavailable(t, "cannot count descriptors: %v", err)
 	}
 	return len(entries)
 }
@@ -431,7 +432,7 @@ func raiseFDLimit(t testing.TB, n uint64) {
 		return
 	}
 	if lim.Max < n {
-		t.Skipf("the hard limit of open files is %d, this test needs %d (ulimit -Hn)", lim.Max, n)
+		testenv.Unavailable(t, "the hard limit of open files is %d, this test needs %d (ulimit -Hn)", lim.Max, n)
 	}
 	lim.Cur = n
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {

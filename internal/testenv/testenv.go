@@ -62,3 +62,14 @@ func NeedFile(t testing.TB, path, debianPackage string) string {
 	t.Skipf("%s not found: install the Debian package %s to run this test", path, debianPackage)
 	return ""
 }
+
+// Unavailable skips the test because the machine lacks what it needs
+// (said by format and args), except under CI=true, where it fails it: CI
+// must provide everything the tests need.
+func Unavailable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("under CI=true: "+format, args...)
+	}
+	t.Skipf(format, args...)
+}
