@@ -516,19 +516,28 @@ row() {
 	[[ $f == - ]] && return # a test not run
 	line="| $label | $f"
 	for s in $BENCH_PEERS; do line+=" | $(med "$s" "$metric")"; done
+	local best=-
 	for s in $BENCH_PEERS; do
 		v=$(med "$s" "$metric")
-		line+=" | $(awk -v a="$f" -v b="$v" 'BEGIN{ if (b+0 == 0 || a == "-" || b == "-") print "-"; else printf "%.2f", a/b }')"
+		line+=" | $(ratio "$f" "$v")"
+		[[ $v == - ]] && continue
+		if [[ $best == - ]] || awk -v v="$v" -v b="$best" -v up="$([[ $label == *↑* ]] && echo 1)" 'BEGIN{exit !(up ? v > b : v < b)}'; then best=$v; fi
 	done
-	say "$line |"
+	say "$line | $(ratio "$f" "$best") |"
 }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 == 0 || a == "-" || b == "-") print "-"; else printf "%.2f", a/b }'; }
 {
-	say "## ftpsd and peers, medians of $BENCH_ROUNDS rounds (${BENCH_MB} MiB file); ratio = ftpsd/peer"
+	title="## ftpsd and peers, medians of $BENCH_ROUNDS rounds"
+	wanted bulk || wanted par4 && title+=" (${BENCH_MB} MiB file)"
+	[[ $BENCH_TESTS == idle ]] && title="## ftpsd and peers, idle sessions"
+	say "$title; ratio = ftpsd/peer; best = the best peer in that row"
 	say ""
 	head="| metric | ftpsd"
 	sep="|---|---"
 	for s in $BENCH_PEERS; do head+=" | $s"; sep+="|---"; done
 	for s in $BENCH_PEERS; do head+=" | ftpsd/$s"; sep+="|---"; done
+	head+=" | ftpsd/best"
+	sep+="|---"
 	say "$head |"
 	say "$sep|"
 	row "RETR MiB/s (data phase) ↑" retr_mibs
