@@ -1,0 +1,156 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pires/go-proxyproto"
+	"go.uber.org/goleak"
+	"go.uber.org/zap/zaptest"
+
+	"ftpsd/internal/ftptest"
+)
+
+// The load balancer of these tests is 127.0.0.4; its clients are
+// 127.0.0.5 and, through v1 headers, addresses from anywhere.
+var testBalancer = netip.MustParseAddr("127.0.0.4")
+
+// proxyEcho is an echo server (see serveEcho) behind the PROXY protocol.
+type proxyEcho struct {
+	l      *Listener
+	addr   string
+	events *countingEvents
+	conns  chan *Conn
+	wg     sync.WaitGroup // the accept loop and the echo sessions
+}
+
+// startProxyEcho starts a proxyEcho that trusts the balancer's headers
+// for headerTimeout. Stop it with stop.
+func startProxyEcho(t *testing.T, headerTimeout time.Duration) *proxyEcho {
+	t.Helper()
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &proxyEcho{addr: inner.Addr().String(), events: &countingEvents{}, conns: make(chan *Conn, 16)}
+	s.l = NewListener(inner, Options{
+		TLSConfig: serverTLS(t), Registry: NewRegistry(), Logger: zaptest.NewLogger(t), Events: s.events,
+		Proxy: &ProxyOptions{Trusted: []netip.Prefix{netip.PrefixFrom(testBalancer, 32)}, HeaderTimeout: headerTimeout},
+	})
+	s.wg.Go(func() {
+		for {
+			c, err := s.l.Accept()
+			if err != nil {
+				return
+			}
+			s.conns <- c.(*Conn)
+			s.wg.Go(func() { serveEcho(c) })
+		}
+	})
+	return s
+}
+
+// stop closes the listener and waits for the accept loop and sessions.
+func (s *proxyEcho) stop(t *testing.T) {
+	t.Helper()
+	if err := s.l.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	s.wg.Wait()
+}
+
+// fromBalancer opens a connection from the balancer that sends first.
+func fromBalancer(t *testing.T, addr string, first []byte) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: testBalancer.AsSlice()}, Timeout: 5 * time.Second}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// expectDropped fails unless the server closes conn without a byte.
+func expectDropped(t *testing.T, conn net.Conn, what string) {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if b, err := io.ReadAll(conn); err != nil || len(b) != 0 {
+		t.Fatalf("%s: read %q, %v; want the connection closed without a reply", what, b, err)
+	}
+}
+
+// TestProxyHeaderV1WithCommand: a v1 header and the client's first command
+// in one segment (bytes the header reader buffered past the header): the
+// conn's RemoteAddr is the header's client, its LocalAddr the socket's,
+// and the command reaches the server.
+func TestProxyHeaderV1WithCommand(t *testing.T) {
+	s := startProxyEcho(t, time.Second)
+	defer s.stop(t)
+	from := &net.TCPAddr{IP: net.ParseIP("192.0.2.7"), Port: 40000}
+	header, err := proxyproto.HeaderProxyFromAddrs(1, from, &net.TCPAddr{IP: testBalancer.AsSlice(), Port: 21}).Format()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := ftptest.Dialer{DialContext: func(context.Context, string, string) (net.Conn, error) {
+		return fromBalancer(t, s.addr, append(header, "NOOP\r\n"...)), nil
+	}}
+	c, err := d.Dial(s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	expect(t, c.Must(t), "200 got NOOP")
+	conn := <-s.conns
+	if got := conn.RemoteAddr().String(); got != from.String() {
+		t.Errorf("RemoteAddr = %s, want the header's client %s", got, from)
+	}
+	if got := conn.LocalAddr().String(); got != s.addr {
+		t.Errorf("LocalAddr = %s, want the socket's %s (not the header's destination)", got, s.addr)
+	}
+	cmd(t, c.Must(t), "QUIT", "200 got QUIT")
+}
+
+// TestProxyHeaderDeadline: a trusted balancer that connects and sends
+// nothing is dropped once the header deadline passes, and meanwhile the
+// listener accepts others; closing the listener ends every header reader
+// (goleak).
+func TestProxyHeaderDeadline(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	s := startProxyEcho(t, 300*time.Millisecond)
+	defer s.stop(t)
+	silent := fromBalancer(t, s.addr, nil)
+	defer silent.Close()
+	c := ftptest.Dialer{Local: netip.MustParseAddr("127.0.0.5"), Proxy: testBalancer}.MustDial(t, s.addr)
+	cmd(t, c, "NOOP", "200 got NOOP")
+	expectDropped(t, silent, "silent balancer connection")
+	if n := s.events.get(RefusedProxyHeader); n != 1 {
+		t.Errorf("%d refusals counted as %s, want 1", n, RefusedProxyHeader)
+	}
+	_ = c.Close()
+}
+
+// TestProxyHeaderCloseEndsReaders: closing the listener while a header is
+// awaited closes that connection and ends its reader at once.
+func TestProxyHeaderCloseEndsReaders(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	s := startProxyEcho(t, time.Hour)
+	silent := fromBalancer(t, s.addr, nil)
+	defer silent.Close()
+	if !ftptest.Eventually(5*time.Second, func() bool { return s.l.headers.reading.Load() > 0 }) {
+		t.Fatal("the header reader did not start")
+	}
+	s.stop(t)
+	expectDropped(t, silent, "connection awaiting its header at close")
+	if _, err := s.l.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Accept after Close: %v, want net.ErrClosed", err)
+	}
+}
