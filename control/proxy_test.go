@@ -3,7 +3,6 @@ package control
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -68,24 +67,11 @@ func (s *proxyEcho) stop(t *testing.T) {
 // fromBalancer opens a connection from the balancer that sends first.
 func fromBalancer(t *testing.T, addr string, first []byte) net.Conn {
 	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: testBalancer.AsSlice()}, Timeout: 5 * time.Second}
-	conn, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := ftptest.DialFrom(t, testBalancer, addr)
 	if _, err := conn.Write(first); err != nil {
 		t.Fatal(err)
 	}
 	return conn
-}
-
-// expectDropped fails unless the server closes conn without a byte.
-func expectDropped(t *testing.T, conn net.Conn, what string) {
-	t.Helper()
-	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if b, err := io.ReadAll(conn); err != nil || len(b) != 0 {
-		t.Fatalf("%s: read %q, %v; want the connection closed without a reply", what, b, err)
-	}
 }
 
 // TestProxyHeaderV1WithCommand: a v1 header and the client's first command
@@ -128,10 +114,9 @@ func TestProxyHeaderDeadline(t *testing.T) {
 	s := startProxyEcho(t, 300*time.Millisecond)
 	defer s.stop(t)
 	silent := fromBalancer(t, s.addr, nil)
-	defer silent.Close()
 	c := ftptest.Dialer{Local: netip.MustParseAddr("127.0.0.5"), Proxy: testBalancer}.MustDial(t, s.addr)
 	cmd(t, c, "NOOP", "200 got NOOP")
-	expectDropped(t, silent, "silent balancer connection")
+	ftptest.MustBeDropped(t, silent, 10*time.Second, "silent balancer connection")
 	if n := s.events.get(RefusedProxyHeader); n != 1 {
 		t.Errorf("%d refusals counted as %s, want 1", n, RefusedProxyHeader)
 	}
@@ -144,12 +129,11 @@ func TestProxyHeaderCloseEndsReaders(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	s := startProxyEcho(t, time.Hour)
 	silent := fromBalancer(t, s.addr, nil)
-	defer silent.Close()
 	if !ftptest.Eventually(5*time.Second, func() bool { return s.l.headers.reading.Load() > 0 }) {
 		t.Fatal("the header reader did not start")
 	}
 	s.stop(t)
-	expectDropped(t, silent, "connection awaiting its header at close")
+	ftptest.MustBeDropped(t, silent, 10*time.Second, "connection awaiting its header at close")
 	if _, err := s.l.Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Accept after Close: %v, want net.ErrClosed", err)
 	}

@@ -1,10 +1,7 @@
 package driver_test
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -69,20 +66,13 @@ func TestE2EProxyClientAddress(t *testing.T) {
 	if p.Code != 227 || !strings.HasPrefix(p.Addr, "127.0.0.1:") {
 		t.Fatalf("PASV: got %v (%s), want 227 with the node's address 127.0.0.1", p.Reply, p.Addr)
 	}
-	foreign, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: stranger.AsSlice()}, Timeout: 5 * time.Second}).Dial("tcp", p.Addr)
-	if err != nil {
-		t.Fatalf("dial the passive port from %s: %v", stranger, err)
-	}
-	defer foreign.Close()
+	foreign := ftptest.DialFrom(t, stranger, p.Addr)
 	got, err := c.OpenAt(p.Addr, "RETR f.bin").Receive()
 	if err != nil {
 		t.Fatal(err)
 	}
 	ftptest.MustSameData(t, "RETR through the balancer", got, content)
-	_ = foreign.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if n, err := foreign.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
-		t.Fatalf("data connection from %s: read %d bytes, %v; want it closed", stranger, n, err)
-	}
+	ftptest.MustBeDropped(t, foreign, 5*time.Second, "data connection from "+stranger.String())
 	waitLogs(t, ts, "data connection from another address refused", map[string]any{"client": client}, 1)
 	c.Quit()
 }
@@ -124,18 +114,11 @@ func TestE2EProxyDrops(t *testing.T) {
 	waitLogs(t, ts, "connection dropped: PROXY protocol", map[string]any{"peer": client, "reason": "untrusted"}, 1)
 
 	// The balancer itself, speaking FTP without a header: dropped without a reply.
-	raw, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: balancer.AsSlice()}, Timeout: 5 * time.Second}).Dial("tcp", ts.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := ftptest.DialFrom(t, balancer, ts.Addr)
 	if _, err := fmt.Fprintf(raw, "USER %s\r\n", userName); err != nil {
 		t.Fatal(err)
 	}
-	_ = raw.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if b, err := io.ReadAll(raw); err != nil || len(b) != 0 {
-		t.Fatalf("trusted connection without a header: read %q, %v; want it closed without a reply", b, err)
-	}
+	ftptest.MustBeDropped(t, raw, 5*time.Second, "trusted connection without a header")
 	waitLogs(t, ts, "connection dropped: PROXY protocol", map[string]any{"peer": balancer, "reason": "missing"}, 1)
 	if got := metricValue(t, ts, `ftpsd_connections_refused_total{reason="trusted_proxies"}`); got != 2 {
 		t.Errorf("refusals of untrusted sources counted %v, want 2", got)
