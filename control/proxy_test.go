@@ -105,6 +105,23 @@ func TestProxyHeaderV1WithCommand(t *testing.T) {
 	cmd(t, c.Must(t), "QUIT", "200 got QUIT")
 }
 
+// TestProxyHeaderLocal: a v2 LOCAL header (a balancer's health check)
+// names no client: the connection is the balancer's own.
+func TestProxyHeaderLocal(t *testing.T) {
+	s := startProxyEcho(t, time.Second)
+	defer s.stop(t)
+	header, err := (&proxyproto.Header{Version: 2, Command: proxyproto.LOCAL}).Format()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := fromBalancer(t, s.addr, header)
+	c := <-s.conns
+	if got, want := c.RemoteAddr().String(), conn.LocalAddr().String(); got != want {
+		t.Errorf("RemoteAddr = %s, want the balancer's socket %s", got, want)
+	}
+	_ = conn.Close()
+}
+
 // TestProxyHeaderDeadline: a trusted balancer that connects and sends
 // nothing is dropped once the header deadline passes, and meanwhile the
 // listener accepts others; closing the listener ends every header reader

@@ -3,6 +3,7 @@ package driver_test
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -125,5 +126,45 @@ func TestE2EProxyDrops(t *testing.T) {
 	}
 	if got := metricValue(t, ts, `ftpsd_connections_refused_total{reason="proxy_protocol"}`); got != 1 {
 		t.Errorf("refusals for a missing header counted %v, want 1", got)
+	}
+}
+
+// TestE2EProxyBansTheClient: failed logins ban the client the header
+// names, not the balancer: other clients of the same balancer still get
+// in.
+func TestE2EProxyBansTheClient(t *testing.T) {
+	ts := startProxied(t, func(c *config.Config) { c.Security.MaxLoginFailures = 1 })
+	c := viaBalancer(client).MustDial(t, ts.Addr)
+	c.AuthTLS()
+	c.Do(331, "USER %s", userName)
+	c.Do(530, "PASS wrong")
+	c.ExpectClosed()
+	banned, err := viaBalancer(client).Connect(ts.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer banned.Close()
+	if g := banned.Greeting(); g.Code != 421 {
+		t.Fatalf("%s after a failed login: greeting %v, want 421 (banned)", client, g)
+	}
+	other := viaBalancer(stranger).MustLogin(t, ts.Addr, userName, userPass)
+	other.Quit()
+}
+
+// TestE2EProxyImplicit: the implicit FTPS listener reads the header too;
+// the TLS handshake that follows it may come in the same segment.
+func TestE2EProxyImplicit(t *testing.T) {
+	ts := startProxied(t, nil)
+	d := viaBalancer(client)
+	d.Implicit = true
+	c := d.MustLogin(t, ts.Implicit, userName, userPass)
+	content := ftptest.RandomData(t, 64<<10)
+	p := c.Pasv(false)
+	c.OpenAt(p.Addr, "STOR i.bin").Send(content)
+	ftptest.MustSameFile(t, filepath.Join(ts.AliceDir(), "i.bin"), content)
+	c.Quit()
+	waitLogs(t, ts, "login", map[string]any{"implicit": true}, 1)
+	if r := ts.Logs.FilterMessage("login").All()[0].ContextMap()["remote"]; !strings.HasPrefix(fmt.Sprint(r), client.String()+":") {
+		t.Fatalf("implicit login logged from %v, want the client %s", r, client)
 	}
 }
