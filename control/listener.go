@@ -197,8 +197,11 @@ func (l *Listener) refuse(raw net.Conn, reason string) {
 		return // a TLS client would not understand a clear reply
 	}
 	text := "421 Too many connections (" + reason + "); try again later.\r\n"
-	if reason == RefusedBanned {
+	switch reason {
+	case RefusedBanned:
 		text = "421 Too many failed logins from your address; try again later.\r\n"
+	case RefusedProxyHeader:
+		text = "421 Your address and port are in use by another connection here; try again.\r\n"
 	}
 	_ = raw.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))
 	_, _ = io.WriteString(raw, text)
@@ -318,6 +321,12 @@ func (r *Registry) add(c *Conn, opts *Options) string {
 	defer r.mu.Unlock()
 	if opts.MaxConns > 0 && len(r.conns) >= opts.MaxConns {
 		return CapMaxConnections
+	}
+	if r.conns[c.key] != nil {
+		// Only PROXY headers can name a client address and port that an
+		// open connection to the same local address has (two balancers,
+		// clients behind one NAT); the registry needs them distinct.
+		return RefusedProxyHeader
 	}
 	ip := hostOf(c.raw.RemoteAddr())
 	if opts.MaxPerIP > 0 && r.perIP[ip] >= opts.MaxPerIP {

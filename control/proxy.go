@@ -39,8 +39,11 @@ type ProxyOptions struct {
 // The reasons of connections dropped for the PROXY protocol, named by
 // their config keys (see Events.ConnectionRefused).
 const (
-	RefusedUntrustedProxy = "trusted_proxies" // not from a trusted balancer
-	RefusedProxyHeader    = "proxy_protocol"  // no valid header in time
+	// RefusedUntrustedProxy: not from a trusted balancer.
+	RefusedUntrustedProxy = "trusted_proxies"
+	// RefusedProxyHeader: no valid header in time, or a header naming a
+	// client address and port that another open connection has.
+	RefusedProxyHeader = "proxy_protocol"
 )
 
 // proxyHeaderBuffer holds a v1 header line (at most 107 bytes) or a v2

@@ -155,3 +155,41 @@ func TestProxyHeaderCloseEndsReaders(t *testing.T) {
 		t.Fatalf("Accept after Close: %v, want net.ErrClosed", err)
 	}
 }
+
+// TestProxySameClientTwice: two headers naming the same client address
+// and port at once (two balancers in front of one node, clients behind one
+// NAT) would be one key of the registry: the second is refused, the first
+// goes on.
+func TestProxySameClientTwice(t *testing.T) {
+	s := startProxyEcho(t, time.Second)
+	defer s.stop(t)
+	from := &net.TCPAddr{IP: net.ParseIP("192.0.2.7"), Port: 40000}
+	header, err := proxyproto.HeaderProxyFromAddrs(2, from, &net.TCPAddr{IP: testBalancer.AsSlice(), Port: 21}).Format()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := func() *ftptest.Client {
+		d := ftptest.Dialer{DialContext: func(context.Context, string, string) (net.Conn, error) {
+			return fromBalancer(t, s.addr, header), nil
+		}}
+		c, err := d.Connect(s.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	first := dial()
+	defer first.Close()
+	if g := first.Greeting(); g.Code != 220 {
+		t.Fatalf("first connection of %s: greeting %v, want 220", from, g)
+	}
+	second := dial()
+	defer second.Close()
+	if g := second.Greeting(); g.Code != 421 {
+		t.Fatalf("second connection of %s: greeting %v, want 421", from, g)
+	}
+	cmd(t, first.Must(t), "NOOP", "200 got NOOP")
+	if n := s.events.get(RefusedProxyHeader); n != 1 {
+		t.Errorf("%d refusals counted as %s, want 1", n, RefusedProxyHeader)
+	}
+}

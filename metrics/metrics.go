@@ -91,7 +91,8 @@ const (
 	RefusedBanned             = "banned"
 	// RefusedUntrustedProxy and RefusedProxyHeader refuse a connection
 	// under the PROXY protocol: from outside server.trusted_proxies, or
-	// without a valid header in time.
+	// without a valid header in time (or naming a client address and port
+	// another open connection has).
 	RefusedUntrustedProxy = "trusted_proxies"
 	RefusedProxyHeader    = "proxy_protocol"
 )
