@@ -74,6 +74,17 @@ func fromBalancer(t *testing.T, addr string, first []byte) net.Conn {
 	return conn
 }
 
+// headerFor returns a PROXY header of version naming the client from,
+// who reached the balancer's port 21.
+func headerFor(t *testing.T, version byte, from *net.TCPAddr) []byte {
+	t.Helper()
+	header, err := proxyproto.HeaderProxyFromAddrs(version, from, &net.TCPAddr{IP: testBalancer.AsSlice(), Port: 21}).Format()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return header
+}
+
 // TestProxyHeaderV1WithCommand: a v1 header and the client's first command
 // in one segment (bytes the header reader buffered past the header): the
 // conn's RemoteAddr is the header's client, its LocalAddr the socket's,
@@ -82,10 +93,7 @@ func TestProxyHeaderV1WithCommand(t *testing.T) {
 	s := startProxyEcho(t, time.Second)
 	defer s.stop(t)
 	from := &net.TCPAddr{IP: net.ParseIP("192.0.2.7"), Port: 40000}
-	header, err := proxyproto.HeaderProxyFromAddrs(1, from, &net.TCPAddr{IP: testBalancer.AsSlice(), Port: 21}).Format()
-	if err != nil {
-		t.Fatal(err)
-	}
+	header := headerFor(t, 1, from)
 	d := ftptest.Dialer{DialContext: func(context.Context, string, string) (net.Conn, error) {
 		return fromBalancer(t, s.addr, append(header, "NOOP\r\n"...)), nil
 	}}
@@ -164,10 +172,7 @@ func TestProxySameClientTwice(t *testing.T) {
 	s := startProxyEcho(t, time.Second)
 	defer s.stop(t)
 	from := &net.TCPAddr{IP: net.ParseIP("192.0.2.7"), Port: 40000}
-	header, err := proxyproto.HeaderProxyFromAddrs(2, from, &net.TCPAddr{IP: testBalancer.AsSlice(), Port: 21}).Format()
-	if err != nil {
-		t.Fatal(err)
-	}
+	header := headerFor(t, 2, from)
 	dial := func() *ftptest.Client {
 		d := ftptest.Dialer{DialContext: func(context.Context, string, string) (net.Conn, error) {
 			return fromBalancer(t, s.addr, header), nil
