@@ -322,10 +322,10 @@ func (r *Registry) add(c *Conn, opts *Options) string {
 	if opts.MaxConns > 0 && len(r.conns) >= opts.MaxConns {
 		return CapMaxConnections
 	}
-	if r.conns[c.key] != nil {
-		// Only PROXY headers can name a client address and port that an
-		// open connection to the same local address has (two balancers,
-		// clients behind one NAT); the registry needs them distinct.
+	if _, proxied := c.raw.(*proxiedConn); proxied && r.conns[c.key] != nil {
+		// A PROXY header may name a client address and port that an open
+		// connection to the same local address has (two balancers, clients
+		// behind one NAT); the registry needs them distinct.
 		return RefusedProxyHeader
 	}
 	ip := hostOf(c.raw.RemoteAddr())
