@@ -153,25 +153,23 @@ func (h *headerStage) read(raw net.Conn) {
 	h.hand(accepted{conn: conn})
 }
 
-// drop closes raw, counts it under reason and logs it (as often as the Gate
-// lets it) with what failed. A balancer's health check, which connects and
-// closes without a byte, is logged at debug level only.
+// drop closes raw, counts it under reason and logs it at warn level (as
+// often as the Gate lets it) with what failed. A balancer's TCP health
+// check, which connects and closes without a byte, is neither counted nor
+// warned about: it is logged at debug level.
 func (h *headerStage) drop(raw net.Conn, reason, failure string, err error) {
 	defer raw.Close()
 	peer := clientOf(raw)
-	h.opts.events().ConnectionRefused(reason)
-	level := zap.WarnLevel
 	if failure == "closed" {
-		level = zap.DebugLevel
-	}
-	if !h.opts.Logger.Core().Enabled(level) {
+		h.opts.Logger.Debug("balancer connection closed before its PROXY header", zap.Stringer("peer", peer))
 		return
 	}
+	h.opts.events().ConnectionRefused(reason)
 	log, count := h.opts.refusalLine(peer)
 	if !log {
 		return
 	}
-	h.opts.Logger.Log(level, "connection dropped: PROXY protocol", zap.Stringer("peer", peer),
+	h.opts.Logger.Warn("connection dropped: PROXY protocol", zap.Stringer("peer", peer),
 		zap.String("reason", failure), zap.Int("refused", count), zap.Error(err))
 }
 

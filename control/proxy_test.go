@@ -198,3 +198,23 @@ func TestProxySameClientTwice(t *testing.T) {
 		t.Errorf("%d refusals counted as %s, want 1", n, RefusedProxyHeader)
 	}
 }
+
+// TestProxyHealthCheckNotCounted: a trusted balancer that connects and
+// closes without a byte (a TCP health check) is neither counted nor
+// warned about; one that sends something else than a header is.
+func TestProxyHealthCheckNotCounted(t *testing.T) {
+	s := startProxyEcho(t, time.Second)
+	defer s.stop(t)
+	check := fromBalancer(t, s.addr, nil)
+	if err := check.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	ftptest.MustBeDropped(t, check, 10*time.Second, "health check")
+	if n := s.events.get(RefusedProxyHeader); n != 0 {
+		t.Errorf("the health check was counted as %s (%d)", RefusedProxyHeader, n)
+	}
+	ftptest.MustBeDropped(t, fromBalancer(t, s.addr, []byte("USER alice\r\n")), 10*time.Second, "a command instead of a header")
+	if n := s.events.get(RefusedProxyHeader); n != 1 {
+		t.Errorf("%d refusals counted as %s, want 1", n, RefusedProxyHeader)
+	}
+}
