@@ -154,14 +154,14 @@ func (h *headerStage) read(raw net.Conn) {
 }
 
 // drop closes raw, counts it under reason and logs it at warn level (as
-// often as the Gate lets it) with what failed. A balancer's TCP health
-// check, which connects and closes without a byte, is neither counted nor
-// warned about: it is logged at debug level.
+// often as the Gate lets it) with what failed. A balancer's health check
+// (see healthCheck) is neither counted nor warned about: it is logged at
+// debug level.
 func (h *headerStage) drop(raw net.Conn, reason, failure string, err error) {
 	defer raw.Close()
 	peer := clientOf(raw)
-	if failure == "closed" {
-		h.opts.Logger.Debug("balancer connection closed before its PROXY header", zap.Stringer("peer", peer))
+	if healthCheck(failure) {
+		h.opts.Logger.Debug("balancer health check closed", zap.Stringer("peer", peer), zap.String("reason", failure))
 		return
 	}
 	h.opts.events().ConnectionRefused(reason)
@@ -173,11 +173,17 @@ func (h *headerStage) drop(raw net.Conn, reason, failure string, err error) {
 		zap.String("reason", failure), zap.Int("refused", count), zap.Error(err))
 }
 
+// errNoClient is the error of a header that names no client.
+var errNoClient = errors.New("PROXY header names no client")
+
 // headerFailure names what went wrong with a header: "timeout", "closed"
-// (the balancer closed before sending anything), "missing" (the stream
-// does not start with a PROXY signature) or "invalid".
+// (the balancer closed before sending anything), "local" (the header
+// names no client), "missing" (the stream does not start with a PROXY
+// signature) or "invalid".
 func headerFailure(err error) string {
 	switch {
+	case errors.Is(err, errNoClient):
+		return "local"
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return "timeout"
 	case errors.Is(err, io.EOF):
@@ -187,6 +193,13 @@ func headerFailure(err error) string {
 	}
 	return "invalid"
 }
+
+// healthCheck reports whether a failure is a balancer's health check: a
+// TCP connect closed without a byte, or a header that names no client (a
+// v2 LOCAL header, which HAProxy sends on the checks of send-proxy-v2
+// servers, or v1 UNKNOWN). Such a connection is the balancer's own; serving
+// it would give a session the balancer's address, so it is closed.
+func healthCheck(failure string) bool { return failure == "closed" || failure == "local" }
 
 // readProxyHeader reads the header that opens raw, within timeout, and
 // returns raw as the connection of the client it names.
@@ -205,7 +218,7 @@ func readProxyHeader(raw net.Conn, timeout time.Duration) (*proxiedConn, error) 
 	if err := raw.SetReadDeadline(time.Time{}); err != nil {
 		return nil, fmt.Errorf("PROXY header: %w", err)
 	}
-	client, err := headerClient(hdr, raw)
+	client, err := headerClient(hdr)
 	if err != nil {
 		return nil, err
 	}
@@ -213,12 +226,11 @@ func readProxyHeader(raw net.Conn, timeout time.Duration) (*proxiedConn, error) 
 	return &proxiedConn{Conn: raw, client: client, early: slices.Clone(early)}, nil
 }
 
-// headerClient returns the client's address of a header. A LOCAL header
-// (a balancer's own connection, such as a health check) and an UNKNOWN one
-// name none: the connection is the balancer's, as the protocol says.
-func headerClient(hdr *proxyproto.Header, raw net.Conn) (net.Addr, error) {
+// headerClient returns the client's address of a header, or errNoClient
+// for a LOCAL or UNKNOWN header.
+func headerClient(hdr *proxyproto.Header) (net.Addr, error) {
 	if hdr.Command.IsLocal() || hdr.TransportProtocol == proxyproto.UNSPEC {
-		return raw.RemoteAddr(), nil
+		return nil, errNoClient
 	}
 	a, ok := hdr.SourceAddr.(*net.TCPAddr)
 	if !ok || !hdr.TransportProtocol.IsStream() {

@@ -27,10 +27,12 @@ type proxyEcho struct {
 	events *countingEvents
 	conns  chan *Conn
 	wg     sync.WaitGroup // the accept loop and the echo sessions
+	once   sync.Once
 }
 
 // startProxyEcho starts a proxyEcho that trusts the balancer's headers
-// for headerTimeout. Stop it with stop.
+// for headerTimeout. It stops when the test ends, after the test's
+// connections closed, or earlier with stop.
 func startProxyEcho(t *testing.T, headerTimeout time.Duration) *proxyEcho {
 	t.Helper()
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
@@ -52,16 +54,20 @@ func startProxyEcho(t *testing.T, headerTimeout time.Duration) *proxyEcho {
 			s.wg.Go(func() { serveEcho(c) })
 		}
 	})
+	t.Cleanup(func() { s.stop(t) })
 	return s
 }
 
-// stop closes the listener and waits for the accept loop and sessions.
+// stop closes the listener and waits for the accept loop and sessions;
+// the clients must have closed. Only the first call does something.
 func (s *proxyEcho) stop(t *testing.T) {
 	t.Helper()
-	if err := s.l.Close(); err != nil {
-		t.Errorf("close: %v", err)
-	}
-	s.wg.Wait()
+	s.once.Do(func() {
+		if err := s.l.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		s.wg.Wait()
+	})
 }
 
 // fromBalancer opens a connection from the balancer that sends first.
@@ -91,7 +97,6 @@ func headerFor(t *testing.T, version byte, from *net.TCPAddr) []byte {
 // and the command reaches the server.
 func TestProxyHeaderV1WithCommand(t *testing.T) {
 	s := startProxyEcho(t, time.Second)
-	defer s.stop(t)
 	from := &net.TCPAddr{IP: net.ParseIP("192.0.2.7"), Port: 40000}
 	header := headerFor(t, 1, from)
 	d := ftptest.Dialer{DialContext: func(context.Context, string, string) (net.Conn, error) {
@@ -113,23 +118,6 @@ func TestProxyHeaderV1WithCommand(t *testing.T) {
 	cmd(t, c.Must(t), "QUIT", "200 got QUIT")
 }
 
-// TestProxyHeaderLocal: a v2 LOCAL header (a balancer's health check)
-// names no client: the connection is the balancer's own.
-func TestProxyHeaderLocal(t *testing.T) {
-	s := startProxyEcho(t, time.Second)
-	defer s.stop(t)
-	header, err := (&proxyproto.Header{Version: 2, Command: proxyproto.LOCAL}).Format()
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn := fromBalancer(t, s.addr, header)
-	c := <-s.conns
-	if got, want := c.RemoteAddr().String(), conn.LocalAddr().String(); got != want {
-		t.Errorf("RemoteAddr = %s, want the balancer's socket %s", got, want)
-	}
-	_ = conn.Close()
-}
-
 // TestProxyHeaderDeadline: a trusted balancer that connects and sends
 // nothing is dropped once the header deadline passes, and meanwhile the
 // listener accepts others; closing the listener ends every header reader
@@ -140,12 +128,12 @@ func TestProxyHeaderDeadline(t *testing.T) {
 	defer s.stop(t)
 	silent := fromBalancer(t, s.addr, nil)
 	c := ftptest.Dialer{Local: netip.MustParseAddr("127.0.0.5"), Proxy: testBalancer}.MustDial(t, s.addr)
+	defer c.Close()
 	cmd(t, c, "NOOP", "200 got NOOP")
 	ftptest.MustBeDropped(t, silent, 10*time.Second, "silent balancer connection")
 	if n := s.events.get(RefusedProxyHeader); n != 1 {
 		t.Errorf("%d refusals counted as %s, want 1", n, RefusedProxyHeader)
 	}
-	_ = c.Close()
 }
 
 // TestProxyHeaderCloseEndsReaders: closing the listener while a header is
@@ -170,7 +158,6 @@ func TestProxyHeaderCloseEndsReaders(t *testing.T) {
 // goes on.
 func TestProxySameClientTwice(t *testing.T) {
 	s := startProxyEcho(t, time.Second)
-	defer s.stop(t)
 	from := &net.TCPAddr{IP: net.ParseIP("192.0.2.7"), Port: 40000}
 	header := headerFor(t, 2, from)
 	dial := func() *ftptest.Client {
@@ -199,19 +186,25 @@ func TestProxySameClientTwice(t *testing.T) {
 	}
 }
 
-// TestProxyHealthCheckNotCounted: a trusted balancer that connects and
-// closes without a byte (a TCP health check) is neither counted nor
-// warned about; one that sends something else than a header is.
+// TestProxyHealthCheckNotCounted: a trusted balancer's health checks (a
+// connect closed without a byte; a v2 LOCAL header, as HAProxy sends on
+// the checks of send-proxy-v2 servers) are closed, neither served nor
+// counted; a connection that sends something else than a header is
+// counted.
 func TestProxyHealthCheckNotCounted(t *testing.T) {
 	s := startProxyEcho(t, time.Second)
-	defer s.stop(t)
 	check := fromBalancer(t, s.addr, nil)
 	if err := check.(*net.TCPConn).CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
-	ftptest.MustBeDropped(t, check, 10*time.Second, "health check")
+	ftptest.MustBeDropped(t, check, 10*time.Second, "TCP health check")
+	local, err := (&proxyproto.Header{Version: 2, Command: proxyproto.LOCAL}).Format()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ftptest.MustBeDropped(t, fromBalancer(t, s.addr, local), 10*time.Second, "LOCAL header")
 	if n := s.events.get(RefusedProxyHeader); n != 0 {
-		t.Errorf("the health check was counted as %s (%d)", RefusedProxyHeader, n)
+		t.Errorf("health checks counted as %s (%d)", RefusedProxyHeader, n)
 	}
 	ftptest.MustBeDropped(t, fromBalancer(t, s.addr, []byte("USER alice\r\n")), 10*time.Second, "a command instead of a header")
 	if n := s.events.get(RefusedProxyHeader); n != 1 {

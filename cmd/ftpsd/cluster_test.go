@@ -72,8 +72,9 @@ func startCluster(t *testing.T) []*clusterNode {
 }
 
 // haproxyConfig is the balancer of the README's "Running several nodes":
-// TCP mode, round robin, the PROXY protocol v2 to each node, connections
-// to the nodes from the balancer's own address. A second frontend that
+// TCP mode, round robin, the PROXY protocol v2 to each node (and health
+// checks, which send LOCAL headers), connections to the nodes from the
+// balancer's own address. A second frontend that
 // refuses everything tells when the balancer listens.
 func haproxyConfig(front, ready string, nodes []*clusterNode) string {
 	var b strings.Builder
@@ -99,7 +100,7 @@ backend ftpsd
     source %s
 `, front, ready, clusterBalancer)
 	for i, n := range nodes {
-		fmt.Fprintf(&b, "    server node%d %s send-proxy-v2\n", i+1, n.addr)
+		fmt.Fprintf(&b, "    server node%d %s send-proxy-v2 check inter 1s\n", i+1, n.addr)
 	}
 	return b.String()
 }
