@@ -80,6 +80,14 @@ type Server struct {
 	// MaxUnauthenticated caps the control connections open at once that
 	// have not logged in (0: no cap); logged-in sessions do not count.
 	MaxUnauthenticated int `toml:"max_unauthenticated"`
+	// ProxyProtocol makes the control listeners take each connection's
+	// client address from a PROXY protocol header (v1 or v2) sent by a load
+	// balancer in TrustedProxies; connections from other addresses, and
+	// connections of a trusted balancer without a valid header, are dropped.
+	ProxyProtocol bool `toml:"proxy_protocol"`
+	// TrustedProxies are the balancers' networks (CIDRs) allowed to send
+	// PROXY headers; required when ProxyProtocol is on.
+	TrustedProxies []netip.Prefix `toml:"trusted_proxies"`
 }
 
 // TLS holds the certificate and the TLS policy.

@@ -60,6 +60,9 @@ func (c *Config) validateServer(add addFunc) {
 		add("server.max_unauthenticated", "must not be negative (0 means no limit)")
 	}
 	atLeastSecond(add, "server.login_timeout", c.Server.LoginTimeout)
+	if c.Server.ProxyProtocol && len(c.Server.TrustedProxies) == 0 {
+		add("server.trusted_proxies", "required when server.proxy_protocol = true (the load balancers' CIDRs)")
+	}
 	checkAddr(add, "metrics.listen", c.Metrics.Listen)
 	if strings.ContainsAny(c.Server.Banner, "\r\n") {
 		add("server.banner", "must be one line")

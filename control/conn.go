@@ -89,7 +89,7 @@ type Conn struct {
 func newConn(raw net.Conn, opts *Options) (*Conn, string) {
 	c := &Conn{
 		raw:       raw,
-		w:         &wire{conn: raw},
+		w:         newWire(raw),
 		opts:      opts,
 		key:       connKey(raw.LocalAddr(), raw.RemoteAddr()),
 		loginDone: make(chan struct{}),

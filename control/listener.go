@@ -54,6 +54,10 @@ type Options struct {
 	// and closes the listener of a session that moves to another data
 	// connection (see PassiveLeases).
 	Passive PassiveLeases
+	// Proxy, if set, turns on the PROXY protocol: the client address of
+	// every connection is read from its load balancer's header (see
+	// ProxyOptions); RemoteAddr, the caps, the Gate and the logs use it.
+	Proxy *ProxyOptions
 	// Registry receives every accepted connection until it closes. Required.
 	Registry *Registry
 	// Logger receives the conn's log lines. Required.
@@ -75,15 +79,40 @@ func (o *Options) cccWait() time.Duration {
 }
 
 // Listener wraps each accepted TCP connection in a Conn. Accept never
-// blocks on a handshake. It is safe for concurrent use.
+// blocks on a handshake, nor on a PROXY header. It is safe for concurrent
+// use.
 type Listener struct {
 	net.Listener
-	opts Options
+	opts    Options
+	headers *headerStage // nil unless opts.Proxy is set
 }
 
 // NewListener wraps inner.
 func NewListener(inner net.Listener, opts Options) *Listener {
-	return &Listener{Listener: inner, opts: opts}
+	l := &Listener{Listener: inner, opts: opts}
+	if opts.Proxy != nil {
+		l.headers = newHeaderStage(inner, &l.opts)
+	}
+	return l
+}
+
+// Close closes the inner listener and, under the PROXY protocol, the
+// connections whose header is still awaited, and waits for their readers.
+func (l *Listener) Close() error {
+	err := l.Listener.Close()
+	if l.headers != nil {
+		l.headers.close()
+	}
+	return err
+}
+
+// acceptRaw returns the next socket, under the PROXY protocol once its
+// header is read.
+func (l *Listener) acceptRaw() (net.Conn, error) {
+	if l.headers != nil {
+		return l.headers.accept()
+	}
+	return l.Listener.Accept()
 }
 
 // The reasons to refuse a connection at accept: the caps, named by their
@@ -109,7 +138,8 @@ type Gate interface {
 // safe for concurrent use.
 type Events interface {
 	// ConnectionRefused is called for a connection refused at accept;
-	// reason is a Cap... constant or RefusedBanned.
+	// reason is a Cap... constant, RefusedBanned, RefusedUntrustedProxy
+	// or RefusedProxyHeader.
 	ConnectionRefused(reason string)
 	// LoginTimedOut is called for a connection ended by LoginTimeout.
 	LoginTimedOut()
@@ -138,7 +168,7 @@ func (o *Options) events() Events {
 // inner listener are returned unchanged.
 func (l *Listener) Accept() (net.Conn, error) {
 	for {
-		raw, err := l.Listener.Accept()
+		raw, err := l.acceptRaw()
 		if err != nil {
 			return nil, err
 		}
@@ -167,8 +197,11 @@ func (l *Listener) refuse(raw net.Conn, reason string) {
 		return // a TLS client would not understand a clear reply
 	}
 	text := "421 Too many connections (" + reason + "); try again later.\r\n"
-	if reason == RefusedBanned {
+	switch reason {
+	case RefusedBanned:
 		text = "421 Too many failed logins from your address; try again later.\r\n"
+	case RefusedProxyHeader:
+		text = "421 Your address and port are in use by another connection here; try again.\r\n"
 	}
 	_ = raw.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))
 	_, _ = io.WriteString(raw, text)
@@ -177,14 +210,21 @@ func (l *Listener) refuse(raw net.Conn, reason string) {
 // logRefusal logs a refused connection, as often as the Gate lets it:
 // a flood of refusals would otherwise flood the log.
 func (l *Listener) logRefusal(client netip.Addr, reason string) {
-	count := 1
-	if g := l.opts.Gate; g != nil {
-		var log bool
-		if log, count = g.Refused(client); !log {
-			return
-		}
+	log, count := l.opts.refusalLine(client)
+	if !log {
+		return
 	}
 	l.opts.Logger.Warn("connection refused", zap.Stringer("client", client), zap.String("reason", reason), zap.Int("refused", count))
+}
+
+// refusalLine counts a refusal from client with the Gate and reports
+// whether to log it now, with the number of refusals the line stands for;
+// without a Gate every refusal is logged.
+func (o *Options) refusalLine(client netip.Addr) (log bool, count int) {
+	if o.Gate == nil {
+		return true, 1
+	}
+	return o.Gate.Refused(client)
 }
 
 // clientOf returns the client's IP address of a connection.
@@ -281,6 +321,12 @@ func (r *Registry) add(c *Conn, opts *Options) string {
 	defer r.mu.Unlock()
 	if opts.MaxConns > 0 && len(r.conns) >= opts.MaxConns {
 		return CapMaxConnections
+	}
+	if _, proxied := c.raw.(*proxiedConn); proxied && r.conns[c.key] != nil {
+		// A PROXY header may name a client address and port that an open
+		// connection to the same local address has (two balancers, clients
+		// behind one NAT); the registry needs them distinct.
+		return RefusedProxyHeader
 	}
 	ip := hostOf(c.raw.RemoteAddr())
 	if opts.MaxPerIP > 0 && r.perIP[ip] >= opts.MaxPerIP {

@@ -18,6 +18,15 @@ type wire struct {
 	chunk *[]byte // the pooled array under buf, if it is one
 }
 
+// newWire returns the wire of conn; a connection from a load balancer
+// starts with what the balancer sent after its PROXY header.
+func newWire(conn net.Conn) *wire {
+	if p, ok := conn.(*proxiedConn); ok {
+		return &wire{conn: conn, buf: p.early}
+	}
+	return &wire{conn: conn}
+}
+
 // readChunk is how much the wire asks the socket for at a time.
 const readChunk = 4096
 

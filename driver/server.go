@@ -125,6 +125,7 @@ func (s *Server) listen(addr string, implicit bool) (*control.Listener, error) {
 		LoginTimeout:       s.driver.cfg.Server.LoginTimeout.Std(),
 		Gate:               s.driver.guard,
 		Events:             s.driver.metrics,
+		Proxy:              proxyOptions(s.driver.cfg.Server),
 		Logger:             s.logger.Named("control"),
 	})
 	lib := ftpserver.NewFtpServer(listenerDriver{Driver: s.driver, listener: l})
@@ -206,6 +207,15 @@ func (s *Server) Close() {
 
 // Sessions returns the number of open control connections.
 func (s *Server) Sessions() int { return s.driver.registry.Len() }
+
+// proxyOptions returns the PROXY protocol settings of the control
+// listeners, or nil when server.proxy_protocol is off.
+func proxyOptions(srv config.Server) *control.ProxyOptions {
+	if !srv.ProxyProtocol {
+		return nil
+	}
+	return &control.ProxyOptions{Trusted: srv.TrustedProxies}
+}
 
 // newGuard returns the guard of the [security] settings.
 func newGuard(sec config.Security) *guard.Guard {

@@ -50,7 +50,7 @@ func New() *Metrics {
 			Name: "ftpsd_ccc_total", Help: "Control channels cleared with CCC.",
 		}),
 		connectionsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ftpsd_connections_refused_total", Help: "Control connections refused by a limit, by limit.",
+			Name: "ftpsd_connections_refused_total", Help: "Control connections refused at accept, by the config key that refused them (a limit, a ban, the PROXY protocol).",
 		}, []string{"reason"}),
 		loginTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ftpsd_login_timeouts_total", Help: "Control connections closed for not logging in within server.login_timeout.",
@@ -67,7 +67,8 @@ func New() *Metrics {
 			m.bytes.WithLabelValues(d, r)
 		}
 	}
-	for _, r := range []string{RefusedMaxConnections, RefusedMaxPerIP, RefusedMaxUnauthenticated, RefusedBanned} {
+	for _, r := range []string{RefusedMaxConnections, RefusedMaxPerIP, RefusedMaxUnauthenticated, RefusedBanned,
+		RefusedUntrustedProxy, RefusedProxyHeader} {
 		m.connectionsRefused.WithLabelValues(r)
 	}
 	return m
@@ -88,6 +89,12 @@ const (
 	RefusedMaxPerIP           = "max_connections_per_ip"
 	RefusedMaxUnauthenticated = "max_unauthenticated"
 	RefusedBanned             = "banned"
+	// RefusedUntrustedProxy and RefusedProxyHeader refuse a connection
+	// under the PROXY protocol: from outside server.trusted_proxies, or
+	// without a valid header in time (or naming a client address and port
+	// another open connection has).
+	RefusedUntrustedProxy = "trusted_proxies"
+	RefusedProxyHeader    = "proxy_protocol"
 )
 
 // Login counts a login attempt; result is ResultOK or ResultFailed.

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pires/go-proxyproto"
 )
 
 // DefaultTimeout bounds a Client's dial, each of its reads and writes, each
@@ -50,6 +52,11 @@ type Dialer struct {
 	// RequireResume makes a data connection whose TLS session did not
 	// resume an error (see Client.RequireResume).
 	RequireResume bool
+	// Proxy, when valid, plays a load balancer that speaks the PROXY
+	// protocol: the control connection comes from Proxy and opens with a
+	// PROXY v2 header naming Local (which must be set) as the client. Data
+	// connections still come from Local, straight to the server.
+	Proxy netip.Addr
 }
 
 // NewTLS returns the TLS configuration of one test client of a server with
@@ -115,7 +122,11 @@ func (d Dialer) Connect(addr string) (*Client, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	raw, err := dial(ctx, "tcp", addr)
+	control := dial
+	if d.Proxy.IsValid() {
+		control = d.viaProxy
+	}
+	raw, err := control(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
@@ -132,6 +143,24 @@ func (d Dialer) Connect(addr string) (*Client, error) {
 		return nil, fmt.Errorf("greeting of %s: %w", addr, err)
 	}
 	return c, nil
+}
+
+// viaProxy dials address from d.Proxy and sends a PROXY v2 header naming
+// d.Local, with the proxy's port, as the client, and d.Proxy, with the
+// server's port, as the address the client reached.
+func (d Dialer) viaProxy(ctx context.Context, network, address string) (net.Conn, error) {
+	nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: d.Proxy.AsSlice()}}
+	conn, err := nd.DialContext(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	client := &net.TCPAddr{IP: d.Local.AsSlice(), Port: conn.LocalAddr().(*net.TCPAddr).Port}
+	reached := &net.TCPAddr{IP: d.Proxy.AsSlice(), Port: conn.RemoteAddr().(*net.TCPAddr).Port} // the balancer's front
+	if _, err := proxyproto.HeaderProxyFromAddrs(2, client, reached).WriteTo(conn); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("PROXY header: %w", err)
+	}
+	return conn, nil
 }
 
 // Dial is Connect that wants the 220 greeting.

@@ -1,8 +1,11 @@
 package ftptest
 
 import (
+	"io"
 	"net"
+	"net/netip"
 	"testing"
+	"time"
 )
 
 // Pair dials ln (a TCP listener, or a wrapper of one) and accepts the
@@ -32,4 +35,27 @@ func Listen(t testing.TB) net.Listener {
 		t.Fatal(err)
 	}
 	return ln
+}
+
+// DialFrom opens a TCP connection from the address local to addr; it is
+// closed when the test ends.
+func DialFrom(t testing.TB, local netip.Addr, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: local.AsSlice()}, Timeout: DefaultTimeout}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial %s from %s: %v", addr, local, err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// MustBeDropped fails the test unless the peer closes conn without
+// sending a byte, within timeout: a refused connection.
+func MustBeDropped(t testing.TB, conn net.Conn, timeout time.Duration, what string) {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(timeout))
+	if b, err := io.ReadAll(conn); err != nil || len(b) != 0 {
+		t.Fatalf("%s: read %q, %v; want the connection closed without a byte", what, b, err)
+	}
 }

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"ftpsd/internal/ftptest"
+	"ftpsd/internal/testenv"
+)
+
+// Two ftpsd nodes behind a real HAProxy (mode tcp, send-proxy-v2), all on
+// loopback: the balancer is 127.0.0.4, the nodes 127.0.0.2 and 127.0.0.3
+// with a passive range each, announced with their own address
+// (public_address); the balancer forwards the control port only. The
+// client is 127.0.0.5; 127.0.0.6 is somebody else.
+var (
+	clusterBalancer = netip.MustParseAddr("127.0.0.4")
+	clusterClient   = netip.MustParseAddr("127.0.0.5")
+	clusterStranger = netip.MustParseAddr("127.0.0.6")
+	clusterNodeIPs  = []string{"127.0.0.2", "127.0.0.3"}
+)
+
+// clusterNode is one running node.
+type clusterNode struct {
+	ip     string
+	addr   string // explicit FTPS, host:port
+	server *server
+}
+
+// nodeStorage is the [storage] table of every node: the store they
+// share. It is the one place to change for another backend.
+func nodeStorage(sharedRoot string) string {
+	return fmt.Sprintf("[storage]\nbackend = \"os\"\nroot = %q\n", sharedRoot)
+}
+
+// clusterNodeConfig is the configuration of the node on ip: its own
+// passive range announced with its own address, EPSV off (EPSV names no
+// address: the client would connect to the balancer), the PROXY protocol
+// from the balancer only.
+func clusterNodeConfig(f *fixture, ip, sharedRoot string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[server]\nlisten = \"%s:0\"\nproxy_protocol = true\ntrusted_proxies = [\"%s/32\"]\n", ip, clusterBalancer)
+	fmt.Fprintf(&b, "[tls]\nself_signed = false\ncert_file = %q\nkey_file = %q\n", f.certFile, f.keyFile)
+	fmt.Fprintf(&b, "[passive]\nports = %q\nmax_ports_per_ip = %d\npublic_address = %q\nepsv = false\n", f.ports, f.ports.Len(), ip)
+	b.WriteString(nodeStorage(sharedRoot))
+	fmt.Fprintf(&b, "[[users]]\nname = \"alice\"\npassword_hash = %q\nhome = \"alice\"\n", f.hash("alice"))
+	b.WriteString("[log]\nlevel = \"info\"\nformat = \"json\"\n")
+	return b.String()
+}
+
+// startCluster starts the nodes on one shared store.
+func startCluster(t *testing.T) []*clusterNode {
+	t.Helper()
+	shared := t.TempDir()
+	var nodes []*clusterNode
+	for _, ip := range clusterNodeIPs {
+		f := newFixture(t, 4)
+		f.write(clusterNodeConfig(f, ip, shared))
+		s := startFtpsd(t, f.dir, "-config", f.path)
+		addr := s.waitLog(t, "ftpsd started", 1, startTimeout).str("listen")
+		if !strings.HasPrefix(addr, ip+":") {
+			t.Fatalf("node %s listens on %q", ip, addr)
+		}
+		nodes = append(nodes, &clusterNode{ip: ip, addr: addr, server: s})
+	}
+	return nodes
+}
+
+// haproxyConfig is the balancer of the README's "Running several nodes":
+// TCP mode, round robin, the PROXY protocol v2 to each node (and health
+// checks, which send LOCAL headers), connections to the nodes from the
+// balancer's own address. A second frontend that
+// refuses everything tells when the balancer listens.
+func haproxyConfig(front, ready string, nodes []*clusterNode) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `global
+    log stderr format raw local0 info
+defaults
+    mode tcp
+    log global
+    option tcplog
+    timeout connect 5s
+    timeout client 1m
+    timeout server 1m
+    retries 2
+    option redispatch 1
+frontend ftp
+    bind %s
+    default_backend ftpsd
+frontend ready
+    bind %s
+    tcp-request connection reject
+backend ftpsd
+    balance roundrobin
+    source %s
+`, front, ready, clusterBalancer)
+	for i, n := range nodes {
+		fmt.Fprintf(&b, "    server node%d %s send-proxy-v2 check inter 1s\n", i+1, n.addr)
+	}
+	return b.String()
+}
+
+// startHAProxy runs HAProxy (the program bin) in the foreground in front of nodes and
+// returns its frontend address once it listens.
+func startHAProxy(t *testing.T, bin string, nodes []*clusterNode) string {
+	t.Helper()
+	dir := t.TempDir()
+	front := netip.AddrPortFrom(clusterBalancer, uint16(ftptest.FreePort(t))).String()
+	ready := netip.AddrPortFrom(clusterBalancer, uint16(ftptest.FreePort(t))).String()
+	cfg := writeText(t, dir, "haproxy.cfg", haproxyConfig(front, ready, nodes))
+	if out, err := exec.Command(bin, "-c", "-f", cfg).CombinedOutput(); err != nil {
+		t.Fatalf("haproxy -c: %v\n%s", err, out)
+	}
+	p := startServerCmd(t, exec.Command(bin, "-db", "-f", cfg), dir) // stopped when the test ends
+	if !ftptest.Eventually(startTimeout, func() bool {
+		c, err := net.DialTimeout("tcp", ready, time.Second)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err == nil || p.exited()
+	}) || p.exited() {
+		t.Fatalf("haproxy did not listen on %s (exited: %v)\n%s", ready, p.exited(), p.stderr)
+	}
+	return front
+}
+
+// nodeOf returns the node whose address a 227 reply announced.
+func nodeOf(t *testing.T, nodes []*clusterNode, p ftptest.Passive) *clusterNode {
+	t.Helper()
+	for _, n := range nodes {
+		if strings.HasPrefix(p.Addr, n.ip+":") {
+			return n
+		}
+	}
+	t.Fatalf("PASV announced %s (%v), no node's address", p.Addr, p.Reply)
+	return nil
+}
+
+// TestClusterBehindHAProxy: a file uploaded through one node is
+// downloaded through the other with the same SHA-256; each node logs the
+// client's own address, not the balancer's; a data connection from
+// another address is refused; a node stopped in the middle of a session
+// leaves the other node's sessions alone; a PROXY header sent by an
+// untrusted client straight to a node is refused.
+func TestClusterBehindHAProxy(t *testing.T) {
+	haproxy := testenv.NeedTool(t, "haproxy", "haproxy")
+	nodes := startCluster(t)
+	front := startHAProxy(t, haproxy, nodes)
+	client := ftptest.Dialer{Local: clusterClient, Timeout: 10 * time.Second}
+
+	// Round robin: the two sessions land on the two nodes.
+	up := client.MustLogin(t, front, "alice", password("alice"))
+	pUp := up.Pasv(false)
+	upNode := nodeOf(t, nodes, pUp)
+	content := ftptest.RandomData(t, 1<<20)
+	up.OpenAt(pUp.Addr, "STOR shared.bin").Send(content)
+	down := client.MustLogin(t, front, "alice", password("alice"))
+	pDown := down.Pasv(false)
+	downNode := nodeOf(t, nodes, pDown)
+	if downNode == upNode {
+		t.Fatalf("both sessions went to node %s; round robin should alternate", upNode.ip)
+	}
+	foreign := ftptest.DialFrom(t, clusterStranger, pDown.Addr)
+	got, err := down.OpenAt(pDown.Addr, "RETR shared.bin").Receive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ftptest.SHA256Hex(got) != ftptest.SHA256Hex(content) {
+		t.Fatalf("downloaded through node %s: SHA-256 %s, uploaded through node %s: %s",
+			downNode.ip, ftptest.SHA256Hex(got), upNode.ip, ftptest.SHA256Hex(content))
+	}
+	ftptest.MustBeDropped(t, foreign, 10*time.Second, "data connection from "+clusterStranger.String())
+	refused := downNode.server.waitLog(t, "data connection from another address refused", 1, 10*time.Second)
+	if from := refused.str("from"); !strings.HasPrefix(from, clusterStranger.String()+":") {
+		t.Errorf("refusal logged from %q, want %s", from, clusterStranger)
+	}
+	for _, n := range nodes {
+		login := n.server.waitLog(t, "login", 1, 10*time.Second)
+		if r := login.str("remote"); !strings.HasPrefix(r, clusterClient.String()+":") {
+			t.Errorf("node %s logged the login from %q, want the client %s", n.ip, r, clusterClient)
+		}
+		if strings.Contains(n.server.stderr.String(), clusterBalancer.String()+":") {
+			t.Errorf("node %s logged the balancer's address %s", n.ip, clusterBalancer)
+		}
+	}
+
+	// The upload node stops (killed) during its session; the other
+	// node's session goes on, and a new client gets in through it.
+	if err := upNode.server.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ftptest.Receive(upNode.server.done, stopTimeout); !ok {
+		t.Fatalf("node %s did not exit after SIGKILL", upNode.ip)
+	}
+	_ = up.Client.Close()
+	down.Do(200, "NOOP")
+	p := down.Pasv(false)
+	if got, err := down.OpenAt(p.Addr, "RETR shared.bin").Receive(); err != nil || ftptest.SHA256Hex(got) != ftptest.SHA256Hex(content) {
+		t.Fatalf("download through node %s after node %s stopped: %d bytes, %v", downNode.ip, upNode.ip, len(got), err)
+	}
+	late := client.MustLogin(t, front, "alice", password("alice"))
+	if n := nodeOf(t, nodes, late.Pasv(false)); n != downNode {
+		t.Fatalf("a new session went to node %s, want the running node %s", n.ip, downNode.ip)
+	}
+	late.Quit()
+	down.Quit()
+
+	// A PROXY header from an untrusted client straight to a node.
+	direct := ftptest.Dialer{Local: clusterClient, Proxy: clusterStranger, Timeout: 10 * time.Second}
+	if c, err := direct.Connect(downNode.addr); err == nil {
+		_ = c.Close()
+		t.Fatalf("a PROXY header from %s straight to node %s got the greeting %v", clusterStranger, downNode.ip, c.Greeting())
+	}
+	dropped := downNode.server.waitLog(t, "connection dropped: PROXY protocol", 1, 10*time.Second)
+	if dropped.str("peer") != clusterStranger.String() || dropped.str("reason") != "untrusted" {
+		t.Errorf("drop logged as %v, want peer %s, reason untrusted", dropped, clusterStranger)
+	}
+}
