@@ -298,7 +298,7 @@ func Default() Config {
 			Region: "us-east-1", CredentialsProfile: "default",
 			PartSize: BytesOf(8 << 20), Timeout: Duration(30 * time.Second),
 		},
-		Log:     Log{Level: LogLevelOf(zapcore.InfoLevel), Format: FormatConsole},
+		Log: Log{Level: LogLevelOf(zapcore.InfoLevel), Format: FormatConsole},
 		Security: Security{
 			MaxLoginFailures: 5,
 			FailureWindow:    Duration(5 * time.Minute),
