@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/BurntSushi/toml"
 	"go.uber.org/zap"
@@ -36,7 +37,7 @@ func checkCommand(args []string, stdout io.Writer) error {
 		return fmt.Errorf("config %s: passive.public_address: %w", *path, err)
 	}
 	ann.Close()
-	if err := driver.CheckStorage(cfg.Storage); err != nil {
+	if err := driver.CheckStorage(cfg.Storage, os.Getenv); err != nil {
 		return fmt.Errorf("config %s: %w", *path, err)
 	}
 	fmt.Fprintf(stdout, "# %s is valid; effective settings:\n", *path)

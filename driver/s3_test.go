@@ -1,0 +1,199 @@
+package driver_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"ftpsd/config"
+	"ftpsd/internal/ftptest"
+	"ftpsd/internal/miniotest"
+)
+
+// The tests of backend "s3" run against a real MinIO server
+// (internal/miniotest): transfers with checksums, REST, the file commands,
+// a large listing, broken uploads, confinement and a store that goes down.
+
+// s3Prefix is the storage.prefix of the test servers.
+const s3Prefix = "ftp"
+
+// s3Storage returns the [storage] of backend "s3" in m's bucket.
+func s3Storage(t testing.TB, m *miniotest.Server, endpoint string) config.Storage {
+	t.Helper()
+	st := config.Default().Storage
+	ep, err := config.ParseEndpoint(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Backend, st.Root, st.Endpoint = config.BackendS3, "", ep
+	st.Bucket, st.Prefix, st.PathStyle = miniotest.Bucket, s3Prefix, true
+	st.CredentialsFile = m.CredentialsFile()
+	st.PartSize = config.BytesOf(5 << 20)
+	st.Timeout = config.Duration(5 * time.Second)
+	return st
+}
+
+// startS3Server is startServer on backend "s3" in m, with edit (may be nil)
+// applied after.
+func startS3Server(t *testing.T, m *miniotest.Server, edit func(*config.Config)) *testServer {
+	t.Helper()
+	return startServer(t, func(cfg *config.Config) {
+		cfg.Storage = s3Storage(t, m, m.Endpoint)
+		if edit != nil {
+			edit(cfg)
+		}
+	})
+}
+
+// aliceKey is the object key of alice's file name.
+func aliceKey(name string) string { return s3Prefix + "/" + aliceHomeDir + "/" + name }
+
+// putObject stores data at key directly.
+func putObject(t testing.TB, m *miniotest.Server, key string, data []byte) {
+	t.Helper()
+	_, err := m.Client().PutObject(context.Background(), miniotest.Bucket, key, strings.NewReader(string(data)), int64(len(data)), minio.PutObjectOptions{})
+	if err != nil {
+		t.Fatalf("put %s: %v", key, err)
+	}
+}
+
+// objectSHA returns the SHA-256 of the object at key, or "" when there is
+// none.
+func objectSHA(t testing.TB, m *miniotest.Server, key string) string {
+	t.Helper()
+	obj, err := m.Client().GetObject(context.Background(), miniotest.Bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, obj); err != nil {
+		if minio.ToErrorResponse(err).Code == "NoSuchKey" {
+			return ""
+		}
+		t.Fatalf("get %s: %v", key, err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// incompleteUploads counts the multipart uploads under prefix that were
+// neither completed nor aborted.
+func incompleteUploads(t testing.TB, m *miniotest.Server, prefix string) int {
+	t.Helper()
+	core := minio.Core{Client: m.Client()}
+	res, err := core.ListMultipartUploads(context.Background(), miniotest.Bucket, prefix, "", "", "", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(res.Uploads)
+}
+
+// TestS3Transfers sends files of 1 byte, 5 MiB (one part) and 100 MiB
+// (many parts) through the server and back, and checks them by SHA-256
+// both as downloaded and as stored in the bucket.
+func TestS3Transfers(t *testing.T) {
+	m := miniotest.New(t)
+	ts := startS3Server(t, m, nil)
+	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	for _, size := range []int{1, 5 << 20, 100 << 20} {
+		name := fmt.Sprintf("f%d.bin", size)
+		data := ftptest.RandomData(t, size)
+		c.Stor(name, data)
+		if got, want := objectSHA(t, m, aliceKey(name)), ftptest.SHA256Hex(data); got != want {
+			t.Fatalf("%s in the bucket: sha256 %s, want %s", name, got, want)
+		}
+		ftptest.MustSameData(t, "RETR "+name, c.Retr(name), data)
+		if r := c.Cmd("SIZE %s", name); r.Code != 213 || r.Msg != fmt.Sprint(size) {
+			t.Fatalf("SIZE %s: %v, want 213 %d", name, r, size)
+		}
+	}
+	if n := incompleteUploads(t, m, s3Prefix+"/"); n != 0 {
+		t.Fatalf("%d multipart uploads left incomplete", n)
+	}
+	c.Quit()
+}
+
+// TestS3RestDownload resumes a download (REST) in the middle of an object:
+// a ranged GET.
+func TestS3RestDownload(t *testing.T) {
+	m := miniotest.New(t)
+	ts := startS3Server(t, m, nil)
+	data := ftptest.RandomData(t, 3<<20+17)
+	putObject(t, m, aliceKey("r.bin"), data)
+	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	const off = 1<<20 + 5
+	c.Do(350, "REST %d", off)
+	ftptest.MustSameData(t, "RETR after REST", c.Retr("r.bin"), data[off:])
+	c.Quit()
+}
+
+// TestS3FileCommands: MKD, CWD, RNFR/RNTO, DELE, RMD, MDTM and the refusals
+// of what objects cannot do (APPE, REST+STOR, renaming a directory).
+func TestS3FileCommands(t *testing.T) {
+	m := miniotest.New(t)
+	ts := startS3Server(t, m, nil)
+	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	data := ftptest.RandomData(t, 1000)
+
+	c.Do(257, "MKD d")
+	if got := objectSHA(t, m, aliceKey("d/")); got != ftptest.SHA256Hex(nil) {
+		t.Fatalf("MKD d: no empty marker object d/ (sha %q)", got)
+	}
+	c.Do(550, "MKD d") // exists
+	c.Do(550, "MKD missing/sub")
+	c.Stor("d/a.bin", data)
+	c.Do(250, "CWD d")
+	c.Do(250, "CWD /")
+	c.Do(350, "RNFR d/a.bin")
+	c.Do(250, "RNTO b.bin")
+	if objectSHA(t, m, aliceKey("d/a.bin")) != "" || objectSHA(t, m, aliceKey("b.bin")) != ftptest.SHA256Hex(data) {
+		t.Fatal("RNFR d/a.bin, RNTO b.bin: the object did not move")
+	}
+	if r := c.Cmd("MDTM b.bin"); r.Code != 213 || !strings.HasPrefix(r.Msg, time.Now().UTC().Format("2006")) {
+		t.Fatalf("MDTM b.bin: %v", r)
+	}
+	c.Do(350, "RNFR d")
+	if r := c.Cmd("RNTO e"); r.Code != 550 || !strings.Contains(r.Msg, "directories cannot be renamed") {
+		t.Fatalf("RNTO of a directory: %v, want 550 saying directories cannot be renamed", r)
+	}
+	for _, cmd := range []string{"APPE b.bin", "REST 10"} {
+		if cmd == "REST 10" {
+			c.Do(350, "REST 10")
+			cmd = "STOR b.bin"
+		}
+		x, err := c.Client.Open(cmd)
+		if err == nil {
+			x.Conn.Close()
+			t.Fatalf("%s opened a transfer, want a refusal", cmd)
+		}
+		if !strings.Contains(err.Error(), "550") || !strings.Contains(err.Error(), "objects cannot be appended to") {
+			t.Fatalf("%s: %v, want 550 ... objects cannot be appended to", cmd, err)
+		}
+	}
+	c.Do(550, "RMD b.bin")
+	c.Do(550, "DELE d")
+	c.Do(250, "RMD d")
+	c.Do(250, "DELE b.bin")
+	c.Do(550, "DELE b.bin")
+	if got := nlst(t, c, ""); len(got) != 0 {
+		t.Fatalf("NLST of the emptied home: %q", got)
+	}
+	c.Quit()
+}
+
+// nlst returns the names NLST lists in dir.
+func nlst(t *testing.T, c *ftptest.MustClient, dir string) []string {
+	t.Helper()
+	got, err := c.Open(strings.TrimSpace("NLST " + dir)).Receive()
+	if err != nil {
+		t.Fatalf("NLST %s: %v", dir, err)
+	}
+	return strings.Fields(string(got))
+}
