@@ -6,7 +6,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -196,4 +202,96 @@ func nlst(t *testing.T, c *ftptest.MustClient, dir string) []string {
 		t.Fatalf("NLST %s: %v", dir, err)
 	}
 	return strings.Fields(string(got))
+}
+
+// requestCounter is a reverse proxy in front of MinIO that counts the
+// requests it passes on, by kind.
+type requestCounter struct {
+	URL   string
+	lists atomic.Int64 // ListObjectsV2
+	heads atomic.Int64 // HEAD (StatObject)
+	all   atomic.Int64
+}
+
+func countRequests(t *testing.T, m *miniotest.Server) *requestCounter {
+	t.Helper()
+	target, err := url.Parse(m.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := &requestCounter{}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc.all.Add(1)
+		switch {
+		case r.Method == http.MethodHead:
+			rc.heads.Add(1)
+		case r.URL.Query().Get("list-type") == "2":
+			rc.lists.Add(1)
+		}
+		proxy.ServeHTTP(w, r) // the Host header stays the proxy's, which the client signed
+	}))
+	t.Cleanup(srv.Close)
+	rc.URL = srv.URL
+	return rc
+}
+
+// createObjects stores n small objects name-%05d (of 1 to 3 bytes) under
+// prefix, in parallel.
+func createObjects(t *testing.T, m *miniotest.Server, prefix string, n int) {
+	t.Helper()
+	client := m.Client()
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	next := atomic.Int64{}
+	for range 16 {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				body := strings.Repeat("x", i%3+1)
+				key := fmt.Sprintf("%sname-%05d", prefix, i)
+				if _, err := client.PutObject(context.Background(), miniotest.Bucket, key, strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+					failed.Store(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		t.Fatalf("create objects: %v", err)
+	}
+}
+
+// TestS3ListLargeDirectory lists a directory of 10,000 objects: the
+// details come from the listing's pages (10 ListObjectsV2 requests), not
+// from one HEAD request per entry.
+func TestS3ListLargeDirectory(t *testing.T) {
+	const n = 10_000
+	m := miniotest.New(t)
+	createObjects(t, m, aliceKey("big/"), n)
+	rc := countRequests(t, m)
+	ts := startServer(t, func(cfg *config.Config) { cfg.Storage = s3Storage(t, m, rc.URL) })
+	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	before, heads, lists := rc.all.Load(), rc.heads.Load(), rc.lists.Load()
+	got, err := c.Open("LIST big").Receive()
+	if err != nil {
+		t.Fatalf("LIST big: %v", err)
+	}
+	requests := rc.all.Load() - before
+	lines := strings.Split(strings.TrimSpace(string(got)), "\n")
+	t.Logf("LIST of %d objects: %d requests to the store (%d ListObjectsV2, %d HEAD)",
+		len(lines), requests, rc.lists.Load()-lists, rc.heads.Load()-heads)
+	if len(lines) != n {
+		t.Fatalf("LIST big: %d lines, want %d", len(lines), n)
+	}
+	for _, i := range []int{0, 1, 2, 4711, n - 1} {
+		fields := strings.Fields(lines[i])
+		if want := fmt.Sprintf("name-%05d", i); fields[len(fields)-1] != want || fields[4] != fmt.Sprint(i%3+1) {
+			t.Fatalf("LIST line %d: %q, want %s of %d bytes", i, lines[i], want, i%3+1)
+		}
+	}
+	if requests > n/1000+5 {
+		t.Fatalf("LIST of %d objects took %d requests to the store, want at most %d (one per page of 1000)", n, requests, n/1000+5)
+	}
+	c.Quit()
 }
