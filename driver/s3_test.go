@@ -89,12 +89,12 @@ func objectSHA(t testing.TB, m *miniotest.Server, key string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// incompleteUploads counts the multipart uploads under prefix that were
-// neither completed nor aborted.
-func incompleteUploads(t testing.TB, m *miniotest.Server, prefix string) int {
+// incompleteUploads counts the multipart uploads of key that were neither
+// completed nor aborted (MinIO lists them by exact key).
+func incompleteUploads(t testing.TB, m *miniotest.Server, key string) int {
 	t.Helper()
 	core := minio.Core{Client: m.Client()}
-	res, err := core.ListMultipartUploads(context.Background(), miniotest.Bucket, prefix, "", "", "", 1000)
+	res, err := core.ListMultipartUploads(context.Background(), miniotest.Bucket, key, "", "", "", 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,9 +119,9 @@ func TestS3Transfers(t *testing.T) {
 		if r := c.Cmd("SIZE %s", name); r.Code != 213 || r.Msg != fmt.Sprint(size) {
 			t.Fatalf("SIZE %s: %v, want 213 %d", name, r, size)
 		}
-	}
-	if n := incompleteUploads(t, m, s3Prefix+"/"); n != 0 {
-		t.Fatalf("%d multipart uploads left incomplete", n)
+		if n := incompleteUploads(t, m, aliceKey(name)); n != 0 {
+			t.Fatalf("%s: %d multipart uploads left incomplete", name, n)
+		}
 	}
 	c.Quit()
 }
@@ -293,5 +293,154 @@ func TestS3ListLargeDirectory(t *testing.T) {
 	if requests > n/1000+5 {
 		t.Fatalf("LIST of %d objects took %d requests to the store, want at most %d (one per page of 1000)", n, requests, n/1000+5)
 	}
+	c.Quit()
+}
+
+// TestS3BrokenUploadKeepsObject breaks a STOR over an existing object
+// after its first part reached the store: by a reset data connection, and
+// by a bare TCP FIN (tls.strict_upload_eof). The object must stay as it
+// was, the multipart upload must be aborted, and a complete STOR must then
+// replace the object.
+func TestS3BrokenUploadKeepsObject(t *testing.T) {
+	m := miniotest.New(t)
+	ts := startS3Server(t, m, nil)
+	old := ftptest.RandomData(t, 300_000)
+	newContent := ftptest.RandomData(t, 12<<20) // three parts of 5 MiB
+	for i, how := range []string{"reset data", "bare FIN"} {
+		t.Run(how, func(t *testing.T) {
+			putObject(t, m, aliceKey("keep.bin"), old)
+			c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+			x := startStor(t, c, "keep.bin", newContent[:6<<20])
+			ftptest.MustEventually(t, 20*time.Second, "a multipart upload under way",
+				func() bool { return incompleteUploads(t, m, aliceKey("keep.bin")) == 1 })
+			switch how {
+			case "reset data":
+				_ = ftptest.Reset(x.Raw)
+			case "bare FIN":
+				if err := x.EndBare(); err != nil {
+					t.Fatal(err)
+				}
+				defer x.Raw.Close()
+			}
+			if r := c.Reply(); r.Code/100 != 4 && r.Code/100 != 5 {
+				t.Fatalf("reply to the broken upload: %v, want 4xx/5xx", r)
+			}
+			waitLogs(t, ts, "transfer", failedUpload("/keep.bin"), i+1)
+			if got := objectSHA(t, m, aliceKey("keep.bin")); got != ftptest.SHA256Hex(old) {
+				t.Fatalf("keep.bin after the broken upload: sha256 %s, want the old %s", got, ftptest.SHA256Hex(old))
+			}
+			ftptest.MustEventually(t, 10*time.Second, "the multipart upload aborted",
+				func() bool { return incompleteUploads(t, m, aliceKey("keep.bin")) == 0 })
+			c.Stor("keep.bin", newContent)
+			if got := objectSHA(t, m, aliceKey("keep.bin")); got != ftptest.SHA256Hex(newContent) {
+				t.Fatalf("keep.bin after a complete STOR: sha256 %s, want the new content's", got)
+			}
+			c.Quit()
+		})
+	}
+}
+
+// TestS3Confinement: a user reaches no key outside their home, whatever
+// the path: "..", absolute paths, encoded dots, the prefix spelt out.
+func TestS3Confinement(t *testing.T) {
+	m := miniotest.New(t)
+	ts := startS3Server(t, m, func(cfg *config.Config) {
+		cfg.Users = append(cfg.Users, config.User{Name: "bob", PasswordHash: ftptest.HashPassword(t, "bob-secret"), Home: "bob"})
+	})
+	secret := []byte("bob's secret")
+	bobKey, outsideKey := s3Prefix+"/bob/secret.txt", "outside.txt"
+	putObject(t, m, bobKey, secret)
+	putObject(t, m, outsideKey, secret)
+	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	names := []string{
+		"../bob/secret.txt", "/../bob/secret.txt", "../../outside.txt", "/../../outside.txt",
+		"..%2fbob%2fsecret.txt", "%2e%2e/bob/secret.txt", "../../" + bobKey, "....//bob/secret.txt",
+		`..\bob\secret.txt`, "./../bob/./secret.txt",
+	}
+	for _, name := range names {
+		if x, err := c.Client.Open("RETR " + name); err == nil {
+			got, _ := x.Receive()
+			t.Fatalf("RETR %s gave %q, want a refusal", name, got)
+		} else if !strings.Contains(err.Error(), "550") && !strings.Contains(err.Error(), "451") {
+			t.Fatalf("RETR %s: %v, want 550", name, err)
+		}
+		for _, cmd := range []string{"DELE", "RNFR", "SIZE", "MDTM"} {
+			if r := c.Cmd("%s %s", cmd, name); r.Code/100 != 5 {
+				t.Fatalf("%s %s: %v, want 5xx", cmd, name, r)
+			}
+		}
+	}
+	for _, name := range names {
+		if x, err := c.Client.Open("STOR " + name); err == nil {
+			_ = x.Send([]byte("overwritten"))
+		}
+	}
+	c.Do(250, "CWD ..")
+	if r := c.Cmd("PWD"); !strings.Contains(r.Msg, `"/"`) {
+		t.Fatalf("PWD after CWD ..: %v, want /", r)
+	}
+	for _, key := range []string{bobKey, outsideKey} {
+		if got := objectSHA(t, m, key); got != ftptest.SHA256Hex(secret) {
+			t.Fatalf("%s changed (sha256 %s) by alice's attempts", key, got)
+		}
+	}
+	// What alice stored under those names stayed in her home.
+	objs := m.Client().ListObjects(context.Background(), miniotest.Bucket, minio.ListObjectsOptions{Recursive: true})
+	for oi := range objs {
+		if oi.Err != nil {
+			t.Fatal(oi.Err)
+		}
+		homeMarker := strings.HasPrefix(oi.Key, s3Prefix+"/") && strings.Count(oi.Key, "/") == 2 && strings.HasSuffix(oi.Key, "/")
+		if oi.Key != bobKey && oi.Key != outsideKey && !strings.HasPrefix(oi.Key, aliceKey("")) && !homeMarker {
+			t.Fatalf("alice's attempts made the key %q outside her home %s", oi.Key, aliceKey(""))
+		}
+	}
+	c.Quit()
+}
+
+// TestS3StoreDown stops MinIO in the middle of a session, then in the
+// middle of an upload: every command gets a clear reply ("storage
+// unavailable") within the timeout, never a hang, the server logs it, and
+// the session works again once MinIO is back.
+func TestS3StoreDown(t *testing.T) {
+	m := miniotest.New(t)
+	ts := startS3Server(t, m, nil)
+	data := ftptest.RandomData(t, 100_000)
+	putObject(t, m, aliceKey("a.bin"), data)
+	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	ftptest.MustSameData(t, "RETR a.bin", c.Retr("a.bin"), data)
+
+	m.Stop()
+	for _, cmd := range []string{"RETR a.bin", "STOR b.bin", "LIST", "NLST"} {
+		start := time.Now()
+		_, err := c.Client.Open(cmd)
+		if err == nil || !strings.Contains(err.Error(), "got 451") || !strings.Contains(err.Error(), "storage unavailable") {
+			t.Fatalf("%s with the store down: %v, want 451 storage unavailable", cmd, err)
+		}
+		t.Logf("%s with the store down, after %s: %v", cmd, time.Since(start).Round(time.Millisecond), err)
+	}
+	for _, cmd := range []string{"SIZE a.bin", "MDTM a.bin", "DELE a.bin", "MKD d", "RNFR a.bin"} {
+		if r := c.Cmd("%s", cmd); r.Code != 451 || !strings.Contains(r.Msg, "storage unavailable") {
+			t.Fatalf("%s with the store down: %v, want 451 storage unavailable", cmd, r)
+		}
+	}
+	if ts.countLogs("storage unavailable", nil) == 0 {
+		t.Fatal("no \"storage unavailable\" log line")
+	}
+
+	m.Start()
+	ftptest.MustSameData(t, "RETR a.bin once the store is back", c.Retr("a.bin"), data)
+
+	// Down in the middle of an upload: the upload fails with 451 and the
+	// object it would have replaced stays.
+	x := startStor(t, c, "a.bin", ftptest.RandomData(t, 6<<20))
+	m.Stop()
+	go func() { _, _ = x.Conn.Write(ftptest.RandomData(t, 8<<20)); _ = x.Conn.Close() }()
+	if r := c.Reply(); r.Code != 451 || !strings.Contains(r.Msg, "storage unavailable") {
+		t.Fatalf("reply to an upload cut by the store: %v, want 451 storage unavailable", r)
+	}
+	m.Start()
+	ftptest.MustSameData(t, "a.bin after the cut upload", c.Retr("a.bin"), data)
+	c.Stor("b.bin", data)
 	c.Quit()
 }

@@ -79,29 +79,21 @@ func openS3Home(tree *s3fs.Fs, home string) *userFs {
 	}
 }
 
-// unavailableError is a failure of the store. The lib answers it 451
-// ("local error in processing") where it answers by error, as for
-// ErrStorageExceeded; its text is the store's ("storage unavailable: ...").
-type unavailableError struct{ error }
-
-func (e unavailableError) Unwrap() error { return e.error }
-
-func (e unavailableError) Is(target error) bool { return target == ftpserver.ErrStorageExceeded }
-
-// liftUnavailable marks a failure of the store for the lib's reply code.
-func liftUnavailable(err error) error {
-	if err != nil && errors.Is(err, s3fs.ErrUnavailable) {
-		return unavailableError{err}
+// storageFailed tells the control connection that the store failed the
+// current request when err says so: the lib's error reply becomes a 451
+// with the store's text ("storage unavailable: ...").
+func (s *session) storageFailed(err error) {
+	if s.conn != nil && errors.Is(err, s3fs.ErrUnavailable) {
+		s.conn.NoteStorageUnavailable()
 	}
-	return err
 }
 
-// checked logs a failure of the store, which the client sees as 451 or
-// 550 with the store's text, and marks it for the lib's reply code.
+// checked logs a failure of the store and has it answered 451 (see
+// storageFailed); it returns err.
 func (c *clientFs) checked(err error) error {
-	err = liftUnavailable(err)
 	if errors.Is(err, s3fs.ErrUnavailable) {
 		c.session.log().Warn("storage unavailable", zap.Error(err))
+		c.session.storageFailed(err)
 	}
 	return err
 }

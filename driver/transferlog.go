@@ -29,13 +29,15 @@ func newLoggedTransfer(f ftpserver.FileTransfer, s *session, path, direction str
 func (t *loggedTransfer) Read(p []byte) (int, error) {
 	n, err := t.FileTransfer.Read(p)
 	t.bytes += int64(n)
-	return n, liftUnavailable(err)
+	t.session.storageFailed(err)
+	return n, err
 }
 
 func (t *loggedTransfer) Write(p []byte) (int, error) {
 	n, err := t.FileTransfer.Write(p)
 	t.bytes += int64(n)
-	return n, liftUnavailable(err)
+	t.session.storageFailed(err)
+	return n, err
 }
 
 // TransferError records the failure and passes it on.
@@ -78,5 +80,6 @@ func (t *loggedTransfer) Close() error {
 	}
 	t.session.metrics.Transfer(t.direction, result, t.bytes)
 	t.session.log().Info("transfer", append(fields, zap.String("result", result))...)
-	return liftUnavailable(err)
+	t.session.storageFailed(err)
+	return err
 }
