@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -26,8 +27,8 @@ var (
 )
 
 // pathError returns err of op on the client's name: S3 error replies
-// become the os errors they stand for, and failures of the store
-// ErrUnavailable with a short cause that names no key.
+// become the os errors they stand for, and failed requests ErrUnavailable
+// with a short cause that names no key; other errors stay as they are.
 func pathError(op, name string, err error) error {
 	return &os.PathError{Op: op, Path: name, Err: classify(err)}
 }
@@ -45,10 +46,19 @@ func classify(err error) error {
 		}
 		return fmt.Errorf("%s: %s", resp.Code, resp.Message)
 	}
-	if errors.Is(err, ErrUnavailable) || errors.Is(err, os.ErrNotExist) {
-		return err
+	if failedRequest(err) {
+		return fmt.Errorf("%w: %s", ErrUnavailable, cause(err))
 	}
-	return fmt.Errorf("%w: %s", ErrUnavailable, cause(err))
+	return err
+}
+
+// failedRequest reports whether err is the failure of a request on its
+// way: no connection, no answer in time, a connection cut.
+func failedRequest(err error) bool {
+	var uerr *url.Error
+	var nerr net.Error
+	return errors.As(err, &uerr) || errors.As(err, &nerr) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // cause describes a failed request without its URL (which holds the

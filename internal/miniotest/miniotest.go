@@ -91,7 +91,7 @@ func binary(t testing.TB) string {
 }
 
 // Start starts the server (again, after Stop) on its port and data
-// directory and waits until it answers its health check.
+// directory and waits until it answers its health check and requests.
 func (s *Server) Start() {
 	s.t.Helper()
 	if s.cmd != nil {
@@ -113,7 +113,7 @@ func (s *Server) Start() {
 			return true
 		default:
 		}
-		return s.live()
+		return s.ready()
 	})
 	select {
 	case <-s.exited:
@@ -126,15 +126,22 @@ func (s *Server) Start() {
 	}
 }
 
-// live reports whether the server answers its liveness check.
-func (s *Server) live() bool {
+// ready reports whether the server answers its liveness check and then a
+// request (MinIO answers 503 for a moment after it is live).
+func (s *Server) ready() bool {
 	c := http.Client{Timeout: time.Second}
 	resp, err := c.Get(s.Endpoint + "/minio/health/live")
 	if err != nil {
 		return false
 	}
 	_ = resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	if resp.StatusCode != http.StatusOK {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err = s.Client().BucketExists(ctx, Bucket)
+	return err == nil
 }
 
 // Stop kills the server and waits until it is gone; its data stays for
