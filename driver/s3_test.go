@@ -18,7 +18,10 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"go.uber.org/zap/zaptest"
+
 	"ftpsd/config"
+	"ftpsd/driver"
 	"ftpsd/internal/ftptest"
 	"ftpsd/internal/miniotest"
 )
@@ -442,5 +445,89 @@ func TestS3StoreDown(t *testing.T) {
 	m.Start()
 	ftptest.MustSameData(t, "a.bin after the cut upload", c.Retr("a.bin"), data)
 	c.Stor("b.bin", data)
+	c.Quit()
+}
+
+// TestS3StartupChecksTheBucket: the server does not start on a store it
+// cannot use, and says which key to fix; on one it can use, it creates
+// the homes' markers.
+func TestS3StartupChecksTheBucket(t *testing.T) {
+	m := miniotest.New(t)
+	down := fmt.Sprintf("http://127.0.0.1:%d", ftptest.FreePort(t))
+	cases := []struct {
+		name string
+		edit func(*config.Storage)
+		want []string
+	}{
+		{"store down", func(s *config.Storage) { s.Endpoint, _ = config.ParseEndpoint(down) },
+			[]string{"storage.endpoint " + down, "storage.bucket " + miniotest.Bucket, "storage unavailable"}},
+		{"no such bucket", func(s *config.Storage) { s.Bucket = "nosuchbucket" },
+			[]string{"storage.bucket nosuchbucket", "bucket nosuchbucket does not exist"}},
+		{"wrong secret", func(s *config.Storage) { s.CredentialsFile, s.AccessKey, s.SecretKey = "", "ftpsd-test", "wrong" },
+			[]string{"storage.bucket " + miniotest.Bucket, "SignatureDoesNotMatch"}},
+		{"no credentials", func(s *config.Storage) { s.CredentialsFile = "" },
+			[]string{"no credentials", "AWS_ACCESS_KEY_ID"}},
+		{"missing credentials file", func(s *config.Storage) { s.CredentialsFile = "/nonexistent/credentials" },
+			[]string{"storage.credentials_file", "no such file"}},
+		{"unknown profile", func(s *config.Storage) { s.CredentialsProfile = "nobody" },
+			[]string{"storage.credentials_file", `profile "nobody"`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.Storage = s3Storage(t, m, m.Endpoint)
+			tc.edit(&cfg.Storage)
+			start := time.Now()
+			_, err := driver.NewServer(cfg, testTLSConfig(t), zaptest.NewLogger(t))
+			if err == nil {
+				t.Fatal("NewServer succeeded")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Fatalf("NewServer: %v\nwant it to say %q", err, w)
+				}
+			}
+			t.Logf("after %s: %v", time.Since(start).Round(time.Millisecond), err)
+			if err := driver.CheckStorage(cfg.Storage, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), tc.want[0]) {
+				t.Fatalf("CheckStorage: %v, want it to say %q", err, tc.want[0])
+			}
+		})
+	}
+	t.Run("credentials from the environment", func(t *testing.T) {
+		cfg := testConfig(t)
+		cfg.Storage = s3Storage(t, m, m.Endpoint)
+		cfg.Storage.CredentialsFile = ""
+		env := map[string]string{"AWS_ACCESS_KEY_ID": miniotest.AccessKey, "AWS_SECRET_ACCESS_KEY": miniotest.SecretKey}
+		srv, err := driver.NewServer(cfg, testTLSConfig(t), zaptest.NewLogger(t), driver.WithGetenv(func(k string) string { return env[k] }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Close()
+		for _, home := range []string{aliceHomeDir, readerHome} {
+			if got := objectSHA(t, m, s3Prefix+"/"+home+"/"); got != ftptest.SHA256Hex(nil) {
+				t.Fatalf("no marker of the home %s after the start", home)
+			}
+		}
+	})
+}
+
+// TestS3StoreHangs freezes MinIO (SIGSTOP): requests get no answer, and
+// the commands are answered 451 once storage.timeout passed, not never.
+func TestS3StoreHangs(t *testing.T) {
+	m := miniotest.New(t)
+	ts := startS3Server(t, m, func(cfg *config.Config) { cfg.Storage.Timeout = config.Duration(2 * time.Second) })
+	data := ftptest.RandomData(t, 1000)
+	putObject(t, m, aliceKey("a.bin"), data)
+	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	m.Freeze()
+	for _, cmd := range []string{"SIZE a.bin", "MKD d"} {
+		start := time.Now()
+		if r := c.Cmd("%s", cmd); r.Code != 451 || !strings.Contains(r.Msg, "storage unavailable: no answer in time") {
+			t.Fatalf("%s with the store frozen: %v, want 451 storage unavailable: no answer in time", cmd, r)
+		}
+		t.Logf("%s answered after %s", cmd, time.Since(start).Round(time.Millisecond))
+	}
+	m.Thaw()
+	ftptest.MustSameData(t, "RETR a.bin once the store is back", c.Retr("a.bin"), data)
 	c.Quit()
 }

@@ -5,6 +5,7 @@
 //	cfg.Storage.Endpoint = ...     // m.Endpoint, m.CredentialsFile(t)
 //	m.Stop()                       // the store is down
 //	m.Start()                      // up again: same port, same data
+//	m.Freeze(); m.Thaw()           // hung (SIGSTOP) and back
 //
 // The binary is $FTPSD_MINIO or ~/.cache/ftpsd-minio/minio; without it the
 // test is skipped, and fails under CI=true (testenv.Unavailable). The
@@ -20,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -144,8 +146,8 @@ func (s *Server) ready() bool {
 	return err == nil
 }
 
-// Stop kills the server and waits until it is gone; its data stays for
-// Start. Stopping a stopped server does nothing.
+// Stop kills the server (frozen or not) and waits until it is gone; its
+// data stays for Start. Stopping a stopped server does nothing.
 func (s *Server) Stop() {
 	if s.cmd == nil {
 		return
@@ -153,6 +155,23 @@ func (s *Server) Stop() {
 	_ = s.cmd.Process.Kill()
 	<-s.exited
 	s.cmd = nil
+}
+
+// Freeze stops the server's process (SIGSTOP): connections open, no
+// answers, as a hung store. Thaw lets it go on.
+func (s *Server) Freeze() { s.signal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen server (SIGCONT).
+func (s *Server) Thaw() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig os.Signal) {
+	s.t.Helper()
+	if s.cmd == nil {
+		s.t.Fatalf("minio: %v while stopped", sig)
+	}
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("minio: %v: %v", sig, err)
+	}
 }
 
 // Client returns a minio-go client of the server with its root
