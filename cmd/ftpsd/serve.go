@@ -74,6 +74,9 @@ func serve(ctx context.Context, d *daemon, demo *demoAccount, stdout io.Writer) 
 		return err
 	}
 	defer d.workers.Wait()
+	if w := inlineCredentialsWarning(cfg.Storage, d.path); w != "" {
+		d.logger.Warn(w)
+	}
 	d.logger.Info("ftpsd started",
 		zap.String("version", version()),
 		zap.String("listen", addrString(d.srv.Addr())),
