@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -158,6 +159,9 @@ func TestS3FileCommands(t *testing.T) {
 	c.Do(550, "MKD d") // exists
 	c.Do(550, "MKD missing/sub")
 	c.Stor("d/a.bin", data)
+	if r := c.Cmd("RMD d"); r.Code != 550 || !strings.Contains(r.Msg, "directory not empty") {
+		t.Fatalf("RMD of a directory with a file: %v, want 550 directory not empty", r)
+	}
 	c.Do(250, "CWD d")
 	c.Do(250, "CWD /")
 	c.Do(350, "RNFR d/a.bin")
@@ -529,5 +533,32 @@ func TestS3StoreHangs(t *testing.T) {
 	}
 	m.Thaw()
 	ftptest.MustSameData(t, "RETR a.bin once the store is back", c.Retr("a.bin"), data)
+	c.Quit()
+}
+
+// TestS3Reload: a reload keeps the store and its files and creates the
+// home of a new user as a marker; the new user can log in and store.
+func TestS3Reload(t *testing.T) {
+	m := miniotest.New(t)
+	ts := startS3Server(t, m, nil)
+	data := ftptest.RandomData(t, 1000)
+	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	c.Stor("kept.bin", data)
+
+	next := ts.Cfg
+	next.Users = append(slices.Clone(ts.Cfg.Users), config.User{Name: "bob", PasswordHash: ftptest.HashPassword(t, "bob-secret"), Home: "bob"})
+	if err := ts.Server.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	if got := objectSHA(t, m, s3Prefix+"/bob/"); got != ftptest.SHA256Hex(nil) {
+		t.Fatal("the reload made no marker of bob's home")
+	}
+	ftptest.MustSameData(t, "kept.bin after the reload", c.Retr("kept.bin"), data)
+	bob := ftptest.MustLogin(t, ts.Addr, "bob", "bob-secret")
+	bob.Stor("b.bin", data)
+	if got := objectSHA(t, m, s3Prefix+"/bob/b.bin"); got != ftptest.SHA256Hex(data) {
+		t.Fatal("bob's upload is not in his home")
+	}
+	bob.Quit()
 	c.Quit()
 }

@@ -56,8 +56,8 @@ func classify(err error) error {
 // way: no connection, no answer in time, a connection cut.
 func failedRequest(err error) bool {
 	var uerr *url.Error
-	var nerr net.Error
-	return errors.As(err, &uerr) || errors.As(err, &nerr) ||
+	var operr *net.OpError // not net.Error, which syscall.Errno satisfies
+	return errors.As(err, &uerr) || errors.As(err, &operr) ||
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
