@@ -105,14 +105,14 @@ func incompleteUploads(t testing.TB, m *miniotest.Server, key string) int {
 	return len(res.Uploads)
 }
 
-// TestS3Transfers sends files of 1 byte, 5 MiB (one part) and 100 MiB
+// TestS3Transfers sends files of 0 and 1 byte, 5 MiB (one part) and 100 MiB
 // (many parts) through the server and back, and checks them by SHA-256
 // both as downloaded and as stored in the bucket.
 func TestS3Transfers(t *testing.T) {
 	m := miniotest.New(t)
 	ts := startS3Server(t, m, nil)
 	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
-	for _, size := range []int{1, 5 << 20, 100 << 20} {
+	for _, size := range []int{0, 1, 5 << 20, 100 << 20} {
 		name := fmt.Sprintf("f%d.bin", size)
 		data := ftptest.RandomData(t, size)
 		c.Stor(name, data)
