@@ -105,10 +105,6 @@ func (fs *Fs) Sub(dir string) *Fs {
 	return &sub
 }
 
-// Client returns the minio-go client and the key prefix of the tree, for
-// tests that look at the objects.
-func (fs *Fs) Client() (*minio.Client, string) { return fs.client, fs.base }
-
 // key returns the object key of name: cleaned as a rooted path, so that
 // ".." stops at the root, and appended to the tree's prefix. The root's
 // key is the prefix itself.
@@ -287,27 +283,41 @@ func (fs *Fs) removeKey(name, key string) error {
 
 // RemoveAll removes name and every key under it.
 func (fs *Fs) RemoveAll(name string) error {
-	k := fs.key(name)
-	prefix := fs.dirPrefix(name)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.Background()) // each request is bounded by the transport
 	defer cancel()
 	keys := make(chan minio.ObjectInfo)
+	listed := make(chan error, 1)
 	go func() {
 		defer close(keys)
-		for oi := range fs.client.ListObjects(ctx, fs.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
-			if oi.Err != nil {
-				return
-			}
-			keys <- oi
-		}
+		listed <- fs.listAll(ctx, fs.dirPrefix(name), keys)
 	}()
 	for rerr := range fs.client.RemoveObjects(ctx, fs.bucket, keys, minio.RemoveObjectsOptions{}) {
+		cancel()
+		<-listed
 		return pathError("remove", name, rerr.Err)
 	}
-	if k == fs.base {
-		return nil
+	if err := <-listed; err != nil {
+		return pathError("remove", name, err)
 	}
-	return fs.removeKey(name, k)
+	if k := fs.key(name); k != fs.base {
+		return fs.removeKey(name, k)
+	}
+	return nil
+}
+
+// listAll sends every key under prefix to keys, until ctx is done.
+func (fs *Fs) listAll(ctx context.Context, prefix string, keys chan<- minio.ObjectInfo) error {
+	for oi := range fs.client.ListObjects(ctx, fs.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if oi.Err != nil {
+			return oi.Err
+		}
+		select {
+		case keys <- oi:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // Rename copies the object oldname to newname on the server and removes
