@@ -304,8 +304,8 @@ func TestS3ListLargeDirectory(t *testing.T) {
 }
 
 // TestS3BrokenUploadKeepsObject breaks a STOR over an existing object
-// after its first part reached the store: by a reset data connection, and
-// by a bare TCP FIN (tls.strict_upload_eof). The object must stay as it
+// after its first part reached the store: by a reset data connection, by
+// a bare TCP FIN (tls.strict_upload_eof) and by a FIN inside a TLS record. The object must stay as it
 // was, the multipart upload must be aborted, and a complete STOR must then
 // replace the object.
 func TestS3BrokenUploadKeepsObject(t *testing.T) {
@@ -313,7 +313,7 @@ func TestS3BrokenUploadKeepsObject(t *testing.T) {
 	ts := startS3Server(t, m, nil)
 	old := ftptest.RandomData(t, 300_000)
 	newContent := ftptest.RandomData(t, 12<<20) // three parts of 5 MiB
-	for i, how := range []string{"reset data", "bare FIN"} {
+	for i, how := range []string{"reset data", "bare FIN", "cut inside a record"} {
 		t.Run(how, func(t *testing.T) {
 			putObject(t, m, aliceKey("keep.bin"), old)
 			c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
@@ -324,6 +324,16 @@ func TestS3BrokenUploadKeepsObject(t *testing.T) {
 			case "reset data":
 				_ = ftptest.Reset(x.Raw)
 			case "bare FIN":
+				if err := x.EndBare(); err != nil {
+					t.Fatal(err)
+				}
+				defer x.Raw.Close()
+			case "cut inside a record":
+				// The header of a 16 KiB application-data record, 3 bytes
+				// of it, then FIN: crypto/tls reads io.ErrUnexpectedEOF.
+				if _, err := x.Raw.Write([]byte{23, 3, 3, 0x40, 0x00, 1, 2, 3}); err != nil {
+					t.Fatal(err)
+				}
 				if err := x.EndBare(); err != nil {
 					t.Fatal(err)
 				}

@@ -102,3 +102,30 @@ func TestRemoveAll(t *testing.T) {
 		t.Fatalf("Stat(dd) beside it: %v", err)
 	}
 }
+
+// TestUploadAbortedByAnEOFError: a transfer that fails with io.EOF or
+// io.ErrUnexpectedEOF (crypto/tls's error for a stream cut inside a
+// record) must abort the upload like any other failure, not end it as if
+// the data were complete; small (one PUT) and large (multipart) alike.
+func TestUploadAbortedByAnEOFError(t *testing.T) {
+	fs := newFs(t)
+	for _, size := range []int{1000, 6 << 20} {
+		for _, cause := range []error{io.ErrUnexpectedEOF, io.EOF} {
+			name := fmt.Sprintf("cut-%d-%v", size, cause)
+			u, err := fs.Upload(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := u.Write(make([]byte, size)); err != nil {
+				t.Fatal(err)
+			}
+			u.TransferError(cause)
+			if err := u.Close(); err != nil {
+				t.Fatalf("%s: Close: %v", name, err)
+			}
+			if info, err := fs.Stat(name); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("%s: stored after the transfer failed with %v (%v, %v)", name, cause, info, err)
+			}
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package s3fs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -10,9 +11,9 @@ import (
 	"github.com/minio/minio-go/v7"
 )
 
-// Upload is a new content of an object, streamed to the store as a
-// multipart upload while it is written: at most one part (Options.PartSize)
-// is held in memory. The object changes only when Close completes the
+// Upload is a new content of an object, streamed to the store while it is
+// written: one PUT when it is smaller than a part (Options.PartSize), else
+// a multipart upload, with one part held in memory (two for a moment). The object changes only when Close completes the
 // upload; after TransferError, or a failed Write, Close aborts it and the
 // object stays as it was. Write and Close are for one goroutine.
 type Upload struct {
@@ -47,13 +48,34 @@ func (fs *Fs) Upload(name string) (*Upload, error) {
 	u := &Upload{refusals: refusals{name, errWriteOnly}, w: w, name: name, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(u.done)
-		_, u.err = fs.client.PutObject(ctx, fs.bucket, fs.key(name), r, -1, minio.PutObjectOptions{
-			PartSize: uint64(fs.partSize), ContentType: "application/octet-stream",
-		})
+		u.err = fs.store(ctx, fs.key(name), r)
 		r.CloseWithError(u.err)
 	}()
 	return u, nil
 }
+
+// store writes the data r gives to key: less than a part in one PUT, more
+// as a multipart upload. An error of r other than io.EOF stores nothing
+// (minio-go aborts the multipart upload).
+func (fs *Fs) store(ctx context.Context, key string, r io.Reader) error {
+	opts := minio.PutObjectOptions{PartSize: uint64(fs.partSize), ContentType: "application/octet-stream"}
+	first := make([]byte, fs.partSize)
+	n, err := io.ReadFull(r, first)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF: // the pipe's own end: all data is in first[:n]
+		_, err = fs.client.PutObject(ctx, fs.bucket, key, bytes.NewReader(first[:n]), int64(n), opts)
+		return err
+	case err != nil:
+		return err
+	}
+	// first goes to minio-go's part buffer and is garbage then: at most
+	// two parts in memory for a moment, one after.
+	_, err = fs.client.PutObject(ctx, fs.bucket, key, io.MultiReader(bytes.NewReader(first), r), -1, opts)
+	return err
+}
+
+// errAborted ends the data of a failed upload.
+var errAborted = errors.New("upload aborted")
 
 // Name returns the name the upload was opened with.
 func (u *Upload) Name() string { return u.name }
@@ -83,7 +105,10 @@ func (u *Upload) TransferError(err error) {
 func (u *Upload) Close() error {
 	defer u.cancel()
 	if u.failed != nil {
-		u.w.CloseWithError(u.failed) // PutObject aborts the multipart upload
+		// Never the failure itself: minio-go takes io.EOF and
+		// io.ErrUnexpectedEOF (crypto/tls's error for a stream cut in a
+		// record) for the end of the data, and would store what came.
+		u.w.CloseWithError(errAborted) // PutObject aborts the multipart upload
 		<-u.done
 		return nil
 	}
