@@ -191,7 +191,7 @@ type Storage struct {
 	AccessKey string `toml:"access_key"`
 	SecretKey string `toml:"secret_key"`
 	// PartSize is the part of a multipart upload, "8MiB"; an upload holds
-	// one part in memory.
+	// one part in memory (two for a moment).
 	PartSize ByteSize `toml:"part_size"`
 	// Timeout bounds each request to the store and each wait for its
 	// bytes.
