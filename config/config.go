@@ -170,10 +170,40 @@ type Active struct {
 
 // Storage selects where users' files live.
 type Storage struct {
-	// Backend is "os" or "memory".
+	// Backend is "os", "memory" or "s3".
 	Backend Backend `toml:"backend"`
 	// Root is the directory under which users' homes live (backend "os").
 	Root string `toml:"root"`
+
+	// The keys below are those of backend "s3": an S3-compatible object
+	// store, where the homes are key prefixes under Prefix in Bucket.
+
+	// Endpoint is the store's URL, "http://127.0.0.1:9000" or
+	// "https://s3.example.net".
+	Endpoint Endpoint `toml:"endpoint"`
+	Bucket   string   `toml:"bucket"`
+	Region   string   `toml:"region"`
+	// Prefix is the key prefix of the homes ("ftp" keeps them under
+	// "ftp/"); empty puts them at the top of the bucket.
+	Prefix string `toml:"prefix"`
+	// PathStyle addresses the bucket in the URL's path (MinIO and most
+	// self-hosted stores) instead of as a DNS name.
+	PathStyle bool `toml:"path_style"`
+	// CredentialsFile is an AWS shared-credentials file; empty takes
+	// AccessKey/SecretKey, or else AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+	// and AWS_SESSION_TOKEN from the environment.
+	CredentialsFile    string `toml:"credentials_file"`
+	CredentialsProfile string `toml:"credentials_profile"`
+	// AccessKey and SecretKey are inline credentials; "ftpsd check" warns
+	// about them (the file is then a secret).
+	AccessKey string `toml:"access_key"`
+	SecretKey string `toml:"secret_key"`
+	// PartSize is the part of a multipart upload, "8MiB"; an upload holds
+	// one part in memory (two for a moment).
+	PartSize ByteSize `toml:"part_size"`
+	// Timeout bounds each request to the store and each wait for its
+	// bytes.
+	Timeout Duration `toml:"timeout"`
 }
 
 // User is one account.
@@ -229,6 +259,7 @@ const (
 const (
 	BackendOS     Backend = "os"
 	BackendMemory Backend = "memory"
+	BackendS3     Backend = "s3"
 )
 
 // Log formats.
@@ -270,8 +301,12 @@ func Default() Config {
 			ConnectTimeout:       Duration(30 * time.Second),
 			MaxPortsPerSession:   1,
 		},
-		Storage: Storage{Backend: BackendOS, Root: "./ftproot"},
-		Log:     Log{Level: LogLevelOf(zapcore.InfoLevel), Format: FormatConsole},
+		Storage: Storage{
+			Backend: BackendOS, Root: "./ftproot",
+			Region: "us-east-1", CredentialsProfile: "default",
+			PartSize: BytesOf(8 << 20), Timeout: Duration(30 * time.Second),
+		},
+		Log: Log{Level: LogLevelOf(zapcore.InfoLevel), Format: FormatConsole},
 		Security: Security{
 			MaxLoginFailures: 5,
 			FailureWindow:    Duration(5 * time.Minute),

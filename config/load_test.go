@@ -186,7 +186,7 @@ read_only = true
 	want.Server.Listen = ""
 	want.Server.ImplicitListen = "[::1]:9990"
 	want.Server.IdleTimeout = Duration(90 * time.Second)
-	want.Storage = Storage{Backend: BackendMemory}
+	want.Storage.Backend, want.Storage.Root = BackendMemory, ""
 	want.Users = []User{{Name: "alice", PasswordHash: testHash, ReadOnly: true}}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Parse =\n%+v\nwant\n%+v", cfg, want)

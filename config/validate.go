@@ -181,9 +181,53 @@ func (c *Config) validateStorage(add addFunc) {
 			add("storage.root", "required with backend \"os\"")
 		}
 	case BackendMemory:
+	case BackendS3:
+		c.validateS3(add)
 	default:
-		add("storage.backend", "%q is not one of \"os\", \"memory\"", c.Storage.Backend)
+		add("storage.backend", "%q is not one of \"os\", \"memory\", \"s3\"", c.Storage.Backend)
 	}
+}
+
+// Bounds of storage.part_size: S3's smallest part (but the last) and its
+// largest.
+const (
+	minPartSize = 5 << 20
+	maxPartSize = 5 << 30
+)
+
+// validateS3 checks the keys of backend "s3".
+func (c *Config) validateS3(add addFunc) {
+	s := c.Storage
+	switch {
+	case s.Endpoint.String() == "":
+		add("storage.endpoint", "required with backend \"s3\" (e.g. \"https://s3.example.net\")")
+	case s.Endpoint.problem != nil:
+		add("storage.endpoint", "%v", s.Endpoint.problem)
+	}
+	if s.Bucket == "" {
+		add("storage.bucket", "required with backend \"s3\"")
+	}
+	if s.Region == "" {
+		add("storage.region", "must not be empty (\"us-east-1\" suits most stores)")
+	}
+	if strings.HasPrefix(s.Prefix, "/") || containsDotDot(s.Prefix) || strings.Contains(s.Prefix, "//") {
+		add("storage.prefix", "%q must be a relative key prefix, without \"..\" or \"//\"", s.Prefix)
+	}
+	if (s.AccessKey == "") != (s.SecretKey == "") {
+		add("storage.access_key", "set both storage.access_key and storage.secret_key, or neither")
+	}
+	if s.CredentialsFile != "" && s.AccessKey != "" {
+		add("storage.credentials_file", "set storage.credentials_file or storage.access_key/secret_key, not both")
+	}
+	if s.CredentialsProfile == "" {
+		add("storage.credentials_profile", "must not be empty (\"default\" is the usual profile)")
+	}
+	if p := s.PartSize; p.problem != nil {
+		add("storage.part_size", "%v", p.problem)
+	} else if p.Bytes() < minPartSize || p.Bytes() > maxPartSize {
+		add("storage.part_size", "must lie in 5MiB-5GiB (S3's part sizes), got %s", p)
+	}
+	atLeastSecond(add, "storage.timeout", s.Timeout)
 }
 
 func (c *Config) validateUsers(add addFunc) {

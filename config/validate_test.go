@@ -112,3 +112,35 @@ func TestValidateReportsAll(t *testing.T) {
 		}
 	}
 }
+
+// TestS3Storage checks that the keys of backend "s3" are decoded into
+// their values once.
+func TestS3Storage(t *testing.T) {
+	cfg, err := Parse(`
+[storage]
+backend = "s3"
+endpoint = "http://127.0.0.1:9000"
+bucket = "ftp"
+part_size = "16MiB"
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Storage
+	if s.Endpoint.Host() != "127.0.0.1:9000" || s.Endpoint.Secure() {
+		t.Errorf("endpoint = %q secure=%v, want 127.0.0.1:9000 over http", s.Endpoint.Host(), s.Endpoint.Secure())
+	}
+	if s.PartSize.Bytes() != 16<<20 || s.Timeout.Std() != 30*time.Second || s.Region != "us-east-1" {
+		t.Errorf("part_size = %d, timeout = %s, region = %q; want 16MiB, 30s, us-east-1", s.PartSize.Bytes(), s.Timeout.Std(), s.Region)
+	}
+	for text, want := range map[string]int64{"5MiB": 5 << 20, "1GiB": 1 << 30, "512KiB": 512 << 10, "4096B": 4096} {
+		if b, err := ParseByteSize(text); err != nil || b.Bytes() != want {
+			t.Errorf("ParseByteSize(%q) = %d, %v; want %d", text, b.Bytes(), err, want)
+		}
+	}
+	for _, text := range []string{"8MB", "8", "-1MiB", "MiB", "1.5GiB"} {
+		if _, err := ParseByteSize(text); err == nil {
+			t.Errorf("ParseByteSize(%q) succeeded, want an error", text)
+		}
+	}
+}

@@ -78,3 +78,20 @@ func TestStatDirectoryLinesLoseTheStrayVerb(t *testing.T) {
 		t.Fatalf("replies:\n%q\nwant:\n%q", got, want)
 	}
 }
+
+func TestNoteStorageUnavailableMakesTheNextErrorReply451(t *testing.T) {
+	c, raw := newTestConn(NewRegistry())
+	c.NoteStorageUnavailable()
+	mustWrite(t, c, "150 Using transfer connection\r\n")
+	mustWrite(t, c, libTransferNetworkText+"write /a: storage unavailable: dial: connection refused\r\n")
+	mustWrite(t, c, "550 Could not access file: no such file\r\n")
+	c.NoteStorageUnavailable()
+	mustWrite(t, c, "552 Could not access file: stat /a: storage unavailable: no answer in time\r\n")
+	want := "150 Using transfer connection\r\n" +
+		"451 Issue during transfer: network error: write /a: storage unavailable: dial: connection refused\r\n" +
+		"550 Could not access file: no such file\r\n" +
+		"451 Could not access file: stat /a: storage unavailable: no answer in time\r\n"
+	if got := raw.out.String(); got != want {
+		t.Fatalf("replies:\n%s\nwant:\n%s", got, want)
+	}
+}

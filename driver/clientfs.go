@@ -11,6 +11,7 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
 
+	"ftpsd/driver/s3fs"
 	"ftpsd/metrics"
 )
 
@@ -60,7 +61,9 @@ var (
 // GetHandle opens a file for RETR, STOR or APPE. A fresh STOR writes to a
 // hidden file beside the target and renames it over the target only when
 // the transfer completed, so a broken upload never destroys the stored
-// copy. APPE and a resumed STOR (REST) write in place.
+// copy; on object storage the store does the same (userFs.upload). APPE
+// and a resumed STOR (REST) write in place, and are refused on object
+// storage.
 func (c *clientFs) GetHandle(name string, flags int, offset int64) (ftpserver.FileTransfer, error) {
 	if err := c.session.beginTransfer(); err != nil {
 		return nil, err
@@ -68,7 +71,7 @@ func (c *clientFs) GetHandle(name string, flags int, offset int64) (ftpserver.Fi
 	f, err := c.getHandle(name, flags, offset)
 	if err != nil {
 		c.session.endTransfer()
-		return nil, err
+		return nil, c.checked(err)
 	}
 	return f, nil
 }
@@ -94,10 +97,20 @@ func (c *clientFs) getHandle(name string, flags int, offset int64) (ftpserver.Fi
 		return nil, errReserved
 	}
 	if flags&os.O_APPEND != 0 || offset > 0 {
+		if c.home.upload != nil {
+			return nil, &os.PathError{Op: "store", Path: name, Err: s3fs.ErrNoAppend}
+		}
 		if err := c.wantOffsetWithin(name, offset); err != nil {
 			return nil, err
 		}
 		f, err := c.OpenFile(name, flags, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		return newLoggedTransfer(f, c.session, name, metrics.Upload), nil
+	}
+	if c.home.upload != nil {
+		f, err := c.home.upload(name)
 		if err != nil {
 			return nil, err
 		}
@@ -149,6 +162,10 @@ func (c *clientFs) openFile(name string) (afero.File, error) {
 // lazyList). A directory of more than server.max_list_entries entries is
 // refused.
 func (c *clientFs) ReadDir(name string) ([]os.FileInfo, error) {
+	if c.home.listDetails {
+		infos, err := readDetailedDir(c.Fs, name, c.maxList)
+		return infos, c.checked(err)
+	}
 	return readLazyDir(c.Fs, name, c.maxList)
 }
 
@@ -157,23 +174,23 @@ func (c *clientFs) Rename(oldname, newname string) error {
 	if isUploadTemp(oldname) || isUploadTemp(newname) {
 		return errReserved
 	}
-	return c.Fs.Rename(oldname, newname)
+	return c.checked(c.Fs.Rename(oldname, newname))
 }
 
 // Remove removes a file (DELE); a directory is refused.
 func (c *clientFs) Remove(name string) error {
 	if err := c.wantKind(name, false); err != nil {
-		return err
+		return c.checked(err)
 	}
-	return c.Fs.Remove(name)
+	return c.checked(c.Fs.Remove(name))
 }
 
 // RemoveDir removes an empty directory (RMD); a file is refused.
 func (c *clientFs) RemoveDir(name string) error {
 	if err := c.wantKind(name, true); err != nil {
-		return err
+		return c.checked(err)
 	}
-	return c.Fs.Remove(name)
+	return c.checked(c.Fs.Remove(name))
 }
 
 // wantKind returns an error unless name (not followed if a symbolic link)
@@ -205,7 +222,7 @@ func (c *clientFs) Mkdir(name string, perm os.FileMode) error {
 	if isUploadTemp(name) {
 		return errReserved
 	}
-	return c.Fs.Mkdir(name, perm)
+	return c.checked(c.Fs.Mkdir(name, perm))
 }
 
 // MkdirAll is Mkdir for each missing directory of name.
@@ -215,7 +232,13 @@ func (c *clientFs) MkdirAll(name string, perm os.FileMode) error {
 			return errReserved
 		}
 	}
-	return c.Fs.MkdirAll(name, perm)
+	return c.checked(c.Fs.MkdirAll(name, perm))
+}
+
+// Stat answers SIZE, MDTM, MLST and the lib's checks of a path.
+func (c *clientFs) Stat(name string) (os.FileInfo, error) {
+	info, err := c.Fs.Stat(name)
+	return info, c.checked(err)
 }
 
 func isUploadTemp(name string) bool {

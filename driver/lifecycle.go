@@ -16,8 +16,8 @@ import (
 // the process's logger.
 var reloadable = []string{"users", "server.banner", "tls.cert_file", "tls.key_file", "log.level"}
 
-func newLiveConfig(cfg config.Config) (*liveConfig, error) {
-	st, err := newStorage(cfg.Storage, cfg.Users)
+func newLiveConfig(cfg config.Config, getenv func(string) string) (*liveConfig, error) {
+	st, err := newStorage(cfg.Storage, cfg.Users, getenv)
 	if err != nil {
 		return nil, err
 	}

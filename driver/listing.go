@@ -133,3 +133,32 @@ func (e *lazyEntry) ModTime() time.Time {
 func (e *lazyEntry) IsDir() bool { return e.Mode().IsDir() }
 
 func (e *lazyEntry) Sys() any { return nil }
+
+// readDetailedDir lists dir of fs, sorted by name, keeping the FileInfos
+// its Readdir returns: for a backend whose listing carries each entry's
+// details (object storage), where reading them again would cost one
+// request per entry. More than limit entries (0: no limit) is
+// errTooManyEntries.
+func readDetailedDir(fs afero.Fs, dir string, limit int) ([]os.FileInfo, error) {
+	d, err := fs.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	var infos []os.FileInfo
+	for {
+		batch, err := d.Readdir(listBatch)
+		infos = append(infos, batch...)
+		if limit > 0 && len(infos) > limit {
+			return nil, fmt.Errorf("%w: %s has more than %d (server.max_list_entries)", errTooManyEntries, dir, limit)
+		}
+		if errors.Is(err, io.EOF) || (err == nil && len(batch) == 0) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(infos, func(a, b os.FileInfo) int { return strings.Compare(a.Name(), b.Name()) })
+	return infos, nil
+}

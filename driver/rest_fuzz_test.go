@@ -30,7 +30,7 @@ func FuzzRestOffset(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(root, "f"), old, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		st, err := newStorage(config.Storage{Backend: config.BackendOS, Root: root}, nil)
+		st, err := newStorage(config.Storage{Backend: config.BackendOS, Root: root}, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

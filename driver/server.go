@@ -40,12 +40,12 @@ type Server struct {
 // cfg must be valid (config.Validate). tlsConfig is used for the control
 // and data channels; it should be the stable config of a tlsconf.Store.
 func NewServer(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, opts ...Option) (*Server, error) {
-	o := options{metrics: metrics.New()}
+	o := options{metrics: metrics.New(), getenv: func(string) string { return "" }}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	logger = keepFields(logger) // sessions' loggers hold no encoder buffers
-	live, err := newLiveConfig(cfg)
+	live, err := newLiveConfig(cfg, o.getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +143,14 @@ type Option func(*options)
 
 type options struct {
 	metrics *metrics.Metrics
+	getenv  func(string) string
 }
+
+// WithGetenv reads the environment with getenv (os.Getenv): backend "s3"
+// takes AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN
+// from it when the configuration names no credentials. By default the
+// environment is empty.
+func WithGetenv(getenv func(string) string) Option { return func(o *options) { o.getenv = getenv } }
 
 // WithMetrics reports to m (by default the server counts into metrics of
 // its own that nobody reads).

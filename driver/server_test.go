@@ -17,6 +17,7 @@ import (
 	"ftpsd/config"
 	"ftpsd/driver"
 	"ftpsd/internal/ftptest"
+	"ftpsd/internal/miniotest"
 	"ftpsd/metrics"
 	"ftpsd/tlsconf"
 )
@@ -50,6 +51,7 @@ type testServer struct {
 	TLS      *tlsconf.Store
 	Server   *driver.Server
 	Metrics  *metrics.Metrics
+	S3       *miniotest.Server // with backend "s3", the store
 }
 
 // AliceDir is alice's home on disk.
@@ -241,10 +243,64 @@ func waitLogs(t *testing.T, ts *testServer, msg string, fields map[string]any, w
 // whose user alice has a file name of n random bytes, and returns them.
 func serveFile(t *testing.T, edit func(*config.Config), name string, n int) (*testServer, []byte) {
 	t.Helper()
-	ts := startServer(t, edit)
+	return serveFileOn(t, config.BackendOS, edit, name, n)
+}
+
+// Storage backends the end-to-end tests of every backend run on.
+var testBackends = []config.Backend{config.BackendOS, config.BackendS3}
+
+// startServerOn is startServer on backend "os" or, in a MinIO of its own,
+// "s3".
+func startServerOn(t *testing.T, backend config.Backend, edit func(*config.Config)) *testServer {
+	t.Helper()
+	if backend != config.BackendS3 {
+		return startServer(t, edit)
+	}
+	m := miniotest.New(t)
+	ts := startS3Server(t, m, edit)
+	ts.S3 = m
+	return ts
+}
+
+// serveFileOn is serveFile on backend.
+func serveFileOn(t *testing.T, backend config.Backend, edit func(*config.Config), name string, n int) (*testServer, []byte) {
+	t.Helper()
+	ts := startServerOn(t, backend, edit)
 	data := ftptest.RandomData(t, n)
-	ftptest.WriteFile(t, ts.AliceDir(), name, data)
+	ts.PutFile(t, name, data)
 	return ts, data
+}
+
+// PutFile stores data as alice's file name, on disk or in the bucket.
+func (s *testServer) PutFile(t testing.TB, name string, data []byte) {
+	t.Helper()
+	if s.S3 != nil {
+		putObject(t, s.S3, aliceKey(name), data)
+		return
+	}
+	ftptest.WriteFile(t, s.AliceDir(), name, data)
+}
+
+// MustHaveFile fails unless alice's file name holds want (by SHA-256).
+func (s *testServer) MustHaveFile(t testing.TB, name string, want []byte) {
+	t.Helper()
+	if s.S3 == nil {
+		ftptest.MustSameFile(t, filepath.Join(s.AliceDir(), name), want)
+		return
+	}
+	if got := objectSHA(t, s.S3, aliceKey(name)); got != ftptest.SHA256Hex(want) {
+		t.Fatalf("%s in the bucket: sha256 %q, want %s", name, got, ftptest.SHA256Hex(want))
+	}
+}
+
+// MustNoPartialUploads fails if an upload left a file behind: a hidden
+// partial upload on disk (an object store keeps none: an upload's parts
+// are not objects).
+func (s *testServer) MustNoPartialUploads(t testing.TB) {
+	t.Helper()
+	if s.S3 == nil {
+		ftptest.MustNoPartialUploads(t, s.AliceDir())
+	}
 }
 
 // refusals returns how many data connections the server refused so far.

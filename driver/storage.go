@@ -6,9 +6,11 @@ import (
 	"path"
 	"path/filepath"
 
+	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
 
 	"ftpsd/config"
+	"ftpsd/driver/s3fs"
 )
 
 // storage opens users' homes on the configured backend.
@@ -17,6 +19,7 @@ type storage struct {
 	root    string
 	mem     afero.Fs // backend "memory"
 	homes   homes    // backend "disk": the homes' roots open now
+	s3      *s3fs.Fs // backend "s3": the tree under storage.prefix
 }
 
 // userFs is one session's view of a user's home.
@@ -27,16 +30,29 @@ type userFs struct {
 	// its close; on disk it holds the directory open, so that what is
 	// done in it stays in it even if the directory is moved or replaced.
 	openDir func(name string) (afero.Fs, func() error, error)
+	// upload, when set, stores a fresh upload (STOR) by itself, all or
+	// nothing (object storage); else it goes through a hidden file.
+	upload func(name string) (ftpserver.FileTransfer, error)
+	// listDetails: the FileInfos of Readdir come from the listing itself
+	// and are kept (object storage), instead of read again per entry.
+	listDetails bool
 }
 
 // newStorage opens the configured backend and creates the users' homes.
-func newStorage(cfg config.Storage, users []config.User) (*storage, error) {
+// getenv gives backend "s3" its credentials from the environment.
+func newStorage(cfg config.Storage, users []config.User, getenv func(string) string) (*storage, error) {
 	s := &storage{backend: cfg.Backend, root: cfg.Root}
-	if err := CheckStorage(cfg); err != nil {
-		return nil, err
-	}
-	if s.backend == config.BackendMemory {
+	var err error
+	switch s.backend {
+	case config.BackendMemory:
 		s.mem = afero.NewMemMapFs()
+	case config.BackendS3:
+		s.s3, err = openS3(cfg, getenv)
+	default:
+		err = CheckStorage(cfg, getenv)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if err := s.ensureHomes(users); err != nil {
 		return nil, err
@@ -44,12 +60,19 @@ func newStorage(cfg config.Storage, users []config.User) (*storage, error) {
 	return s, nil
 }
 
-// CheckStorage returns an error naming storage.root unless the backend
-// is "memory" or the root is an existing directory: what the server needs
-// to start (it creates the users' homes, not the root).
-func CheckStorage(cfg config.Storage) error {
-	if cfg.Backend == config.BackendMemory {
+// CheckStorage returns an error naming the key at fault unless the
+// backend is "memory", the root is an existing directory (backend "os"),
+// or the bucket answers with the credentials (backend "s3", with
+// getenv's AWS_* variables unless the configuration names credentials):
+// what the server needs to start (it creates the users' homes, not the
+// root or the bucket).
+func CheckStorage(cfg config.Storage, getenv func(string) string) error {
+	switch cfg.Backend {
+	case config.BackendMemory:
 		return nil
+	case config.BackendS3:
+		_, err := openS3(cfg, getenv)
+		return err
 	}
 	info, err := os.Stat(cfg.Root)
 	if err != nil {
@@ -66,9 +89,12 @@ func CheckStorage(cfg config.Storage) error {
 func (s *storage) ensureHomes(users []config.User) error {
 	for _, u := range users {
 		var err error
-		if s.backend == config.BackendMemory {
+		switch s.backend {
+		case config.BackendMemory:
 			err = s.mem.MkdirAll(path.Join("/", u.Home), 0o750)
-		} else {
+		case config.BackendS3:
+			err = s.s3.MkdirAll(u.Home, 0o750)
+		default:
 			err = os.MkdirAll(filepath.Join(s.root, u.Home), 0o750)
 		}
 		if err != nil {
@@ -81,6 +107,9 @@ func (s *storage) ensureHomes(users []config.User) error {
 // open returns the user's home as a confined filesystem; on disk, the
 // sessions of one home share its root (see homes).
 func (s *storage) open(u config.User) (*userFs, error) {
+	if s.backend == config.BackendS3 {
+		return openS3Home(s.s3, u.Home), nil
+	}
 	if s.backend == config.BackendMemory {
 		fs := afero.NewBasePathFs(s.mem, path.Join("/", u.Home))
 		nop := func() error { return nil }

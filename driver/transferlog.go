@@ -29,12 +29,14 @@ func newLoggedTransfer(f ftpserver.FileTransfer, s *session, path, direction str
 func (t *loggedTransfer) Read(p []byte) (int, error) {
 	n, err := t.FileTransfer.Read(p)
 	t.bytes += int64(n)
+	t.session.storageFailed(err)
 	return n, err
 }
 
 func (t *loggedTransfer) Write(p []byte) (int, error) {
 	n, err := t.FileTransfer.Write(p)
 	t.bytes += int64(n)
+	t.session.storageFailed(err)
 	return n, err
 }
 
@@ -78,5 +80,6 @@ func (t *loggedTransfer) Close() error {
 	}
 	t.session.metrics.Transfer(t.direction, result, t.bytes)
 	t.session.log().Info("transfer", append(fields, zap.String("result", result))...)
+	t.session.storageFailed(err)
 	return err
 }

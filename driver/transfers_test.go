@@ -10,6 +10,7 @@ import (
 
 	"github.com/jlaffaye/ftp"
 
+	"ftpsd/config"
 	"ftpsd/internal/ftptest"
 	"ftpsd/internal/testenv"
 )
@@ -19,9 +20,15 @@ import (
 // no partial upload left or listed.
 
 func TestE2ECurlExplicit(t *testing.T) {
+	for _, backend := range testBackends {
+		t.Run(string(backend), func(t *testing.T) { testCurlExplicit(t, backend) })
+	}
+}
+
+func testCurlExplicit(t *testing.T, backend config.Backend) {
 	curl := testenv.NeedTool(t, "curl", "curl")
-	ts, data := serveFile(t, nil, "down.bin", 700*1024+7)
-	ftptest.WriteFile(t, ts.AliceDir(), "other name.txt", []byte("x"))
+	ts, data := serveFileOn(t, backend, nil, "down.bin", 700*1024+7)
+	ts.PutFile(t, "other name.txt", []byte("x"))
 	work := t.TempDir()
 	base := "ftp://" + ts.Addr + "/"
 
@@ -66,7 +73,7 @@ func TestE2ECurlExplicit(t *testing.T) {
 			local := ftptest.WriteFile(t, work, m.name+"-up.bin", up)
 			remote := "up-" + m.name + ".bin"
 			_, trace = runTool(t, work, curl, append(args, "-T", local, base+remote)...)
-			ftptest.MustSameFile(t, filepath.Join(ts.AliceDir(), remote), up)
+			ts.MustHaveFile(t, remote, up)
 			checkMode("upload", trace)
 			if !slices.Contains(sentCommands(trace), "STOR") {
 				t.Fatalf("upload did not use STOR: %v", sentCommands(trace))
@@ -92,7 +99,7 @@ func TestE2ECurlExplicit(t *testing.T) {
 			}
 		})
 	}
-	ftptest.MustNoPartialUploads(t, ts.AliceDir())
+	ts.MustNoPartialUploads(t)
 }
 
 func TestE2ECurlImplicit(t *testing.T) {
@@ -126,9 +133,15 @@ func TestE2ECurlImplicit(t *testing.T) {
 }
 
 func TestE2ELftp(t *testing.T) {
+	for _, backend := range testBackends {
+		t.Run(string(backend), func(t *testing.T) { testLftp(t, backend) })
+	}
+}
+
+func testLftp(t *testing.T, backend config.Backend) {
 	lftp := testenv.NeedTool(t, "lftp", "lftp")
-	ts := startServer(t, nil)
-	ftptest.WriteFile(t, ts.AliceDir(), "before.txt", []byte("already there"))
+	ts := startServerOn(t, backend, nil)
+	ts.PutFile(t, "before.txt", []byte("already there"))
 	work := t.TempDir()
 	data := ftptest.RandomData(t, 1<<20+5)
 	local := ftptest.WriteFile(t, work, "local.bin", data)
@@ -139,7 +152,7 @@ func TestE2ELftp(t *testing.T) {
 		"get remote.bin -o "+local2,
 		"cls -1"))
 
-	ftptest.MustSameFile(t, filepath.Join(ts.AliceDir(), "remote.bin"), data)
+	ts.MustHaveFile(t, "remote.bin", data)
 	ftptest.MustSameFile(t, local2, data)
 	names := strings.Split(strings.TrimSpace(stdout), "\n")
 	for i := range names {
@@ -153,11 +166,17 @@ func TestE2ELftp(t *testing.T) {
 			t.Fatalf("lftp trace lacks %q:\n%s", want, trace)
 		}
 	}
-	ftptest.MustNoPartialUploads(t, ts.AliceDir())
+	ts.MustNoPartialUploads(t)
 }
 
 func TestE2EPythonFtplib(t *testing.T) {
-	ts := startServer(t, nil)
+	for _, backend := range testBackends {
+		t.Run(string(backend), func(t *testing.T) { testPythonFtplib(t, backend) })
+	}
+}
+
+func testPythonFtplib(t *testing.T, backend config.Backend) {
+	ts := startServerOn(t, backend, nil)
 	res := ftplibRoundTrip(t, ts, "py.bin", 1<<20+17)
 	if !strings.HasPrefix(res.ControlTLS, "TLSv1.") {
 		t.Errorf("control channel TLS version %q", res.ControlTLS)
@@ -174,7 +193,7 @@ func TestE2EPythonFtplib(t *testing.T) {
 // checks every reply, both copies by SHA-256 and the listing.
 func ftplibRoundTrip(t *testing.T, ts *testServer, remote string, size int, options ...string) ftplibResult {
 	t.Helper()
-	ftptest.WriteFile(t, ts.AliceDir(), "existing.txt", []byte("hello"))
+	ts.PutFile(t, "existing.txt", []byte("hello"))
 	work := t.TempDir()
 	data := ftptest.RandomData(t, size)
 	local := ftptest.WriteFile(t, work, "up.bin", data)
@@ -195,7 +214,7 @@ func ftplibRoundTrip(t *testing.T, ts *testServer, remote string, size int, opti
 			res.RetrBytes, res.RetrSHA256, len(data), ftptest.SHA256Hex(data))
 	}
 	ftptest.MustSameFile(t, back, data)
-	ftptest.MustSameFile(t, filepath.Join(ts.AliceDir(), remote), data)
+	ts.MustHaveFile(t, remote, data)
 	if !slices.Contains(res.NLST, remote) || !slices.Contains(res.NLST, "existing.txt") {
 		t.Fatalf("NLST: %v, want %s and existing.txt", res.NLST, remote)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/BurntSushi/toml"
 	"go.uber.org/zap"
@@ -36,16 +37,33 @@ func checkCommand(args []string, stdout io.Writer) error {
 		return fmt.Errorf("config %s: passive.public_address: %w", *path, err)
 	}
 	ann.Close()
-	if err := driver.CheckStorage(cfg.Storage); err != nil {
+	if err := driver.CheckStorage(cfg.Storage, os.Getenv); err != nil {
 		return fmt.Errorf("config %s: %w", *path, err)
 	}
 	fmt.Fprintf(stdout, "# %s is valid; effective settings:\n", *path)
+	if w := inlineCredentialsWarning(cfg.Storage, *path); w != "" {
+		fmt.Fprintf(stdout, "# WARNING: %s\n", w)
+	}
 	for i := range cfg.Users {
 		cfg.Users[i].PasswordHash = "(bcrypt hash, not shown)"
+	}
+	if cfg.Storage.SecretKey != "" {
+		cfg.Storage.SecretKey = "(not shown)"
 	}
 	if err := toml.NewEncoder(stdout).Encode(cfg); err != nil {
 		return err
 	}
 	printPortReport(stdout, cfg)
 	return nil
+}
+
+// inlineCredentialsWarning says why credentials written in the
+// configuration file at path are a risk, or "" when there are none.
+func inlineCredentialsWarning(st config.Storage, path string) string {
+	if st.Backend != config.BackendS3 || st.SecretKey == "" {
+		return ""
+	}
+	return fmt.Sprintf("storage.access_key and storage.secret_key are written in %s: whoever reads it "+
+		"can use the bucket. Prefer storage.credentials_file (mode 0600) or AWS_ACCESS_KEY_ID and "+
+		"AWS_SECRET_ACCESS_KEY in the service's environment.", path)
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -65,7 +66,7 @@ func serve(ctx context.Context, d *daemon, demo *demoAccount, stdout io.Writer) 
 		return err
 	}
 	m := metrics.New()
-	if d.srv, err = driver.NewServer(cfg, d.store.Config(), d.logger, driver.WithMetrics(m)); err != nil {
+	if d.srv, err = driver.NewServer(cfg, d.store.Config(), d.logger, driver.WithMetrics(m), driver.WithGetenv(os.Getenv)); err != nil {
 		return err
 	}
 	if d.metrics, err = startMetrics(cfg.Metrics.Listen, m, d.logger, &d.workers); err != nil {
@@ -73,6 +74,9 @@ func serve(ctx context.Context, d *daemon, demo *demoAccount, stdout io.Writer) 
 		return err
 	}
 	defer d.workers.Wait()
+	if w := inlineCredentialsWarning(cfg.Storage, d.path); w != "" {
+		d.logger.Warn(w)
+	}
 	d.logger.Info("ftpsd started",
 		zap.String("version", version()),
 		zap.String("listen", addrString(d.srv.Addr())),

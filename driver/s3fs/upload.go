@@ -1,0 +1,121 @@
+package s3fs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path"
+
+	"github.com/minio/minio-go/v7"
+)
+
+// Upload is a new content of an object, streamed to the store while it is
+// written: one PUT when it is smaller than a part (Options.PartSize), else
+// a multipart upload, with one part held in memory (two for a moment). The object changes only when Close completes the
+// upload; after TransferError, or a failed Write, Close aborts it and the
+// object stays as it was. Write and Close are for one goroutine.
+type Upload struct {
+	refusals // reads, seeks and listings
+	w        *io.PipeWriter
+	name     string
+	cancel   context.CancelFunc
+	done     chan struct{}
+	err      error // PutObject's, once done is closed
+	failed   error // why the upload must not complete
+}
+
+// Upload starts the new content of name, whose parent must be a directory
+// and which must not be one.
+func (fs *Fs) Upload(name string) (*Upload, error) {
+	if info, err := fs.Stat(name); err == nil && info.IsDir() {
+		return nil, pathError("open", name, errIsDir)
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if parent := path.Dir(path.Clean("/" + name)); parent != "/" {
+		if info, err := fs.Stat(parent); err != nil {
+			return nil, err
+		} else if !info.IsDir() {
+			return nil, pathError("open", name, errNotDir)
+		}
+	}
+	r, w := io.Pipe()
+	// The upload lasts as long as the client sends; each of its requests
+	// is bounded by the transport.
+	ctx, cancel := context.WithCancel(context.Background())
+	u := &Upload{refusals: refusals{name, errWriteOnly}, w: w, name: name, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(u.done)
+		u.err = fs.store(ctx, fs.key(name), r)
+		r.CloseWithError(u.err)
+	}()
+	return u, nil
+}
+
+// store writes the data r gives to key: less than a part in one PUT, more
+// as a multipart upload. An error of r other than io.EOF stores nothing
+// (minio-go aborts the multipart upload).
+func (fs *Fs) store(ctx context.Context, key string, r io.Reader) error {
+	opts := minio.PutObjectOptions{PartSize: uint64(fs.partSize), ContentType: "application/octet-stream"}
+	first := make([]byte, fs.partSize)
+	n, err := io.ReadFull(r, first)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF: // the pipe's own end: all data is in first[:n]
+		_, err = fs.client.PutObject(ctx, fs.bucket, key, bytes.NewReader(first[:n]), int64(n), opts)
+		return err
+	case err != nil:
+		return err
+	}
+	// first goes to minio-go's part buffer and is garbage then: at most
+	// two parts in memory for a moment, one after.
+	_, err = fs.client.PutObject(ctx, fs.bucket, key, io.MultiReader(bytes.NewReader(first), r), -1, opts)
+	return err
+}
+
+// errAborted ends the data of a failed upload.
+var errAborted = errors.New("upload aborted")
+
+// Name returns the name the upload was opened with.
+func (u *Upload) Name() string { return u.name }
+
+// Stat reports the object as it will be: its size is not known yet.
+func (u *Upload) Stat() (os.FileInfo, error) { return &fileInfo{name: path.Base(u.name)}, nil }
+
+// Write sends p to the upload; a failure fails the upload.
+func (u *Upload) Write(p []byte) (int, error) {
+	n, err := u.w.Write(p)
+	if err != nil {
+		err = pathError("write", u.name, err)
+		u.TransferError(err)
+	}
+	return n, err
+}
+
+// TransferError fails the upload: Close then aborts it.
+func (u *Upload) TransferError(err error) {
+	if u.failed == nil {
+		u.failed = err
+	}
+}
+
+// Close completes the upload, or aborts it once it failed; the error says
+// why the object was not stored.
+func (u *Upload) Close() error {
+	defer u.cancel()
+	if u.failed != nil {
+		// Never the failure itself: minio-go takes io.EOF and
+		// io.ErrUnexpectedEOF (crypto/tls's error for a stream cut in a
+		// record) for the end of the data, and would store what came.
+		u.w.CloseWithError(errAborted) // PutObject aborts the multipart upload
+		<-u.done
+		return nil
+	}
+	u.w.Close()
+	<-u.done
+	if u.err != nil {
+		return pathError("store", u.name, u.err)
+	}
+	return nil
+}
