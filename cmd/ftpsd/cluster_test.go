@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -9,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+
 	"ftpsd/internal/ftptest"
+	"ftpsd/internal/miniotest"
 	"ftpsd/internal/testenv"
 )
 
@@ -32,35 +36,28 @@ type clusterNode struct {
 	server *server
 }
 
-// nodeStorage is the [storage] table of every node: the store they
-// share. It is the one place to change for another backend.
-func nodeStorage(sharedRoot string) string {
-	return fmt.Sprintf("[storage]\nbackend = \"os\"\nroot = %q\n", sharedRoot)
-}
-
 // clusterNodeConfig is the configuration of the node on ip: its own
 // passive range announced with its own address, EPSV off (EPSV names no
 // address: the client would connect to the balancer), the PROXY protocol
 // from the balancer only.
-func clusterNodeConfig(f *fixture, ip, sharedRoot string) string {
+func clusterNodeConfig(f *fixture, ip string, store *miniotest.Server) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[server]\nlisten = \"%s:0\"\nproxy_protocol = true\ntrusted_proxies = [\"%s/32\"]\n", ip, clusterBalancer)
 	fmt.Fprintf(&b, "[tls]\nself_signed = false\ncert_file = %q\nkey_file = %q\n", f.certFile, f.keyFile)
 	fmt.Fprintf(&b, "[passive]\nports = %q\nmax_ports_per_ip = %d\npublic_address = %q\nepsv = false\n", f.ports, f.ports.Len(), ip)
-	b.WriteString(nodeStorage(sharedRoot))
+	b.WriteString(s3Storage(store)) // the store every node shares
 	fmt.Fprintf(&b, "[[users]]\nname = \"alice\"\npassword_hash = %q\nhome = \"alice\"\n", f.hash("alice"))
 	b.WriteString("[log]\nlevel = \"info\"\nformat = \"json\"\n")
 	return b.String()
 }
 
 // startCluster starts the nodes on one shared store.
-func startCluster(t *testing.T) []*clusterNode {
+func startCluster(t *testing.T, store *miniotest.Server) []*clusterNode {
 	t.Helper()
-	shared := t.TempDir()
 	var nodes []*clusterNode
 	for _, ip := range clusterNodeIPs {
 		f := newFixture(t, 4)
-		f.write(clusterNodeConfig(f, ip, shared))
+		f.write(clusterNodeConfig(f, ip, store))
 		s := startFtpsd(t, f.dir, "-config", f.path)
 		addr := s.waitLog(t, "ftpsd started", 1, startTimeout).str("listen")
 		if !strings.HasPrefix(addr, ip+":") {
@@ -141,7 +138,7 @@ func nodeOf(t *testing.T, nodes []*clusterNode, p ftptest.Passive) *clusterNode 
 	return nil
 }
 
-// TestClusterBehindHAProxy: a file uploaded through one node is
+// TestClusterBehindHAProxy: on one MinIO store, a file uploaded through one node is
 // downloaded through the other with the same SHA-256; each node logs the
 // client's own address, not the balancer's; a data connection from
 // another address is refused; a node stopped in the middle of a session
@@ -149,7 +146,8 @@ func nodeOf(t *testing.T, nodes []*clusterNode, p ftptest.Passive) *clusterNode 
 // untrusted client straight to a node is refused.
 func TestClusterBehindHAProxy(t *testing.T) {
 	haproxy := testenv.NeedTool(t, "haproxy", "haproxy")
-	nodes := startCluster(t)
+	store := miniotest.New(t)
+	nodes := startCluster(t, store)
 	front := startHAProxy(t, haproxy, nodes)
 	client := ftptest.Dialer{Local: clusterClient, Timeout: 10 * time.Second}
 
@@ -173,6 +171,9 @@ func TestClusterBehindHAProxy(t *testing.T) {
 	if ftptest.SHA256Hex(got) != ftptest.SHA256Hex(content) {
 		t.Fatalf("downloaded through node %s: SHA-256 %s, uploaded through node %s: %s",
 			downNode.ip, ftptest.SHA256Hex(got), upNode.ip, ftptest.SHA256Hex(content))
+	}
+	if obj, err := store.Client().StatObject(context.Background(), miniotest.Bucket, "alice/shared.bin", minio.StatObjectOptions{}); err != nil || obj.Size != int64(len(content)) {
+		t.Fatalf("the upload in the shared store: %+v, %v; want alice/shared.bin of %d bytes", obj, err, len(content))
 	}
 	ftptest.MustBeDropped(t, foreign, 10*time.Second, "data connection from "+clusterStranger.String())
 	refused := downNode.server.waitLog(t, "data connection from another address refused", 1, 10*time.Second)

@@ -107,9 +107,7 @@ func TestS3UploadMemoryBounded(t *testing.T) {
 	const size, limit = 1 << 30, 120 << 20
 	m := miniotest.New(t)
 	f := newFixture(t, 4)
-	storage := fmt.Sprintf("[storage]\nbackend = \"s3\"\nendpoint = %q\nbucket = %q\npath_style = true\ncredentials_file = %q\npart_size = \"8MiB\"\n",
-		m.Endpoint, miniotest.Bucket, m.CredentialsFile())
-	f.write(strings.Replace(f.config("", "", "alice"), fmt.Sprintf("[storage]\nbackend = \"os\"\nroot = %q\n", f.root), storage, 1))
+	f.write(strings.Replace(f.config("", "", "alice"), fmt.Sprintf("[storage]\nbackend = \"os\"\nroot = %q\n", f.root), s3Storage(m), 1))
 	s := startServerCmd(t, exec.Command(plainBinary(t), "-config", f.path), f.dir)
 	addr := s.waitLog(t, "ftpsd started", 1, startTimeout).str("listen")
 	c := ftptest.MustLogin(t, addr, "alice", password("alice"))
@@ -146,4 +144,11 @@ func TestS3UploadMemoryBounded(t *testing.T) {
 		t.Fatalf("ftpsd's peak RSS %d MiB during 1 GiB through it, want under %d MiB", peak>>20, limit>>20)
 	}
 	c.Quit()
+}
+
+// s3Storage is the [storage] table of backend "s3" in m's bucket, with
+// the credentials in a file and 8 MiB parts.
+func s3Storage(m *miniotest.Server) string {
+	return fmt.Sprintf("[storage]\nbackend = \"s3\"\nendpoint = %q\nbucket = %q\npath_style = true\ncredentials_file = %q\npart_size = \"8MiB\"\n",
+		m.Endpoint, miniotest.Bucket, m.CredentialsFile())
 }
