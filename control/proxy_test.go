@@ -16,9 +16,9 @@ import (
 	"ftpsd/internal/ftptest"
 )
 
-// The load balancer of these tests is 127.0.0.4; its clients are
-// 127.0.0.5 and, through v1 headers, addresses from anywhere.
-var testBalancer = netip.MustParseAddr("127.0.0.4")
+// The load balancer of these tests is ftptest.BalancerAddr; its clients
+// are ftptest.ClientAddr and, through v1 headers, addresses from anywhere.
+var testBalancer = ftptest.BalancerAddr
 
 // proxyEcho is an echo server (see serveEcho) behind the PROXY protocol.
 type proxyEcho struct {
@@ -127,7 +127,7 @@ func TestProxyHeaderDeadline(t *testing.T) {
 	s := startProxyEcho(t, 300*time.Millisecond)
 	defer s.stop(t)
 	silent := fromBalancer(t, s.addr, nil)
-	c := ftptest.Dialer{Local: netip.MustParseAddr("127.0.0.5"), Proxy: testBalancer}.MustDial(t, s.addr)
+	c := ftptest.Dialer{Local: ftptest.ClientAddr, Proxy: testBalancer}.MustDial(t, s.addr)
 	defer c.Close()
 	cmd(t, c, "NOOP", "200 got NOOP")
 	ftptest.MustBeDropped(t, silent, 10*time.Second, "silent balancer connection")

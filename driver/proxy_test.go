@@ -13,12 +13,13 @@ import (
 )
 
 // Behind a load balancer that speaks the PROXY protocol (server.proxy_protocol):
-// the balancer is 127.0.0.4, the real client 127.0.0.5; the test client
-// plays both (ftptest.Dialer.Proxy). The server listens on 127.0.0.1.
+// the test client plays both the balancer (ftptest.BalancerAddr) and the
+// real client behind it (ftptest.ClientAddr). The server listens on
+// 127.0.0.1.
 var (
-	balancer = netip.MustParseAddr("127.0.0.4")
-	client   = netip.MustParseAddr("127.0.0.5")
-	stranger = netip.MustParseAddr("127.0.0.6")
+	balancer = ftptest.BalancerAddr
+	client   = ftptest.ClientAddr
+	stranger = ftptest.StrangerAddr
 )
 
 // startProxied starts a server that trusts the balancer's PROXY headers.

@@ -18,16 +18,11 @@ import (
 )
 
 // Two ftpsd nodes behind a real HAProxy (mode tcp, send-proxy-v2), all on
-// loopback: the balancer is 127.0.0.4, the nodes 127.0.0.2 and 127.0.0.3
-// with a passive range each, announced with their own address
+// loopback: the balancer is ftptest.BalancerAddr, the nodes 127.0.0.2 and
+// 127.0.0.3 with a passive range each, announced with their own address
 // (public_address); the balancer forwards the control port only. The
-// client is 127.0.0.5; 127.0.0.6 is somebody else.
-var (
-	clusterBalancer = netip.MustParseAddr("127.0.0.4")
-	clusterClient   = netip.MustParseAddr("127.0.0.5")
-	clusterStranger = netip.MustParseAddr("127.0.0.6")
-	clusterNodeIPs  = []string{"127.0.0.2", "127.0.0.3"}
-)
+// client is ftptest.ClientAddr; ftptest.StrangerAddr is somebody else.
+var clusterNodeIPs = []string{"127.0.0.2", "127.0.0.3"}
 
 // clusterNode is one running node.
 type clusterNode struct {
@@ -42,7 +37,7 @@ type clusterNode struct {
 // from the balancer only.
 func clusterNodeConfig(f *fixture, ip string, store *miniotest.Server) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[server]\nlisten = \"%s:0\"\nproxy_protocol = true\ntrusted_proxies = [\"%s/32\"]\n", ip, clusterBalancer)
+	fmt.Fprintf(&b, "[server]\nlisten = \"%s:0\"\nproxy_protocol = true\ntrusted_proxies = [\"%s/32\"]\n", ip, ftptest.BalancerAddr)
 	fmt.Fprintf(&b, "[tls]\nself_signed = false\ncert_file = %q\nkey_file = %q\n", f.certFile, f.keyFile)
 	fmt.Fprintf(&b, "[passive]\nports = %q\nmax_ports_per_ip = %d\npublic_address = %q\nepsv = false\n", f.ports, f.ports.Len(), ip)
 	b.WriteString(s3Storage(store)) // the store every node shares
@@ -95,7 +90,7 @@ frontend ready
 backend ftpsd
     balance roundrobin
     source %s
-`, front, ready, clusterBalancer)
+`, front, ready, ftptest.BalancerAddr)
 	for i, n := range nodes {
 		fmt.Fprintf(&b, "    server node%d %s send-proxy-v2 check inter 1s\n", i+1, n.addr)
 	}
@@ -107,8 +102,8 @@ backend ftpsd
 func startHAProxy(t *testing.T, bin string, nodes []*clusterNode) string {
 	t.Helper()
 	dir := t.TempDir()
-	front := netip.AddrPortFrom(clusterBalancer, uint16(ftptest.FreePort(t))).String()
-	ready := netip.AddrPortFrom(clusterBalancer, uint16(ftptest.FreePort(t))).String()
+	front := netip.AddrPortFrom(ftptest.BalancerAddr, uint16(ftptest.FreePort(t))).String()
+	ready := netip.AddrPortFrom(ftptest.BalancerAddr, uint16(ftptest.FreePort(t))).String()
 	cfg := writeText(t, dir, "haproxy.cfg", haproxyConfig(front, ready, nodes))
 	if out, err := exec.Command(bin, "-c", "-f", cfg).CombinedOutput(); err != nil {
 		t.Fatalf("haproxy -c: %v\n%s", err, out)
@@ -149,7 +144,7 @@ func TestClusterBehindHAProxy(t *testing.T) {
 	store := miniotest.New(t)
 	nodes := startCluster(t, store)
 	front := startHAProxy(t, haproxy, nodes)
-	client := ftptest.Dialer{Local: clusterClient, Timeout: 10 * time.Second}
+	client := ftptest.Dialer{Local: ftptest.ClientAddr, Timeout: 10 * time.Second}
 
 	// Round robin: the two sessions land on the two nodes.
 	up := client.MustLogin(t, front, "alice", password("alice"))
@@ -163,7 +158,7 @@ func TestClusterBehindHAProxy(t *testing.T) {
 	if downNode == upNode {
 		t.Fatalf("both sessions went to node %s; round robin should alternate", upNode.ip)
 	}
-	foreign := ftptest.DialFrom(t, clusterStranger, pDown.Addr)
+	foreign := ftptest.DialFrom(t, ftptest.StrangerAddr, pDown.Addr)
 	got, err := down.OpenAt(pDown.Addr, "RETR shared.bin").Receive()
 	if err != nil {
 		t.Fatal(err)
@@ -175,18 +170,18 @@ func TestClusterBehindHAProxy(t *testing.T) {
 	if obj, err := store.Client().StatObject(context.Background(), miniotest.Bucket, "alice/shared.bin", minio.StatObjectOptions{}); err != nil || obj.Size != int64(len(content)) {
 		t.Fatalf("the upload in the shared store: %+v, %v; want alice/shared.bin of %d bytes", obj, err, len(content))
 	}
-	ftptest.MustBeDropped(t, foreign, 10*time.Second, "data connection from "+clusterStranger.String())
+	ftptest.MustBeDropped(t, foreign, 10*time.Second, "data connection from "+ftptest.StrangerAddr.String())
 	refused := downNode.server.waitLog(t, "data connection from another address refused", 1, 10*time.Second)
-	if from := refused.str("from"); !strings.HasPrefix(from, clusterStranger.String()+":") {
-		t.Errorf("refusal logged from %q, want %s", from, clusterStranger)
+	if from := refused.str("from"); !strings.HasPrefix(from, ftptest.StrangerAddr.String()+":") {
+		t.Errorf("refusal logged from %q, want %s", from, ftptest.StrangerAddr)
 	}
 	for _, n := range nodes {
 		login := n.server.waitLog(t, "login", 1, 10*time.Second)
-		if r := login.str("remote"); !strings.HasPrefix(r, clusterClient.String()+":") {
-			t.Errorf("node %s logged the login from %q, want the client %s", n.ip, r, clusterClient)
+		if r := login.str("remote"); !strings.HasPrefix(r, ftptest.ClientAddr.String()+":") {
+			t.Errorf("node %s logged the login from %q, want the client %s", n.ip, r, ftptest.ClientAddr)
 		}
-		if strings.Contains(n.server.stderr.String(), clusterBalancer.String()+":") {
-			t.Errorf("node %s logged the balancer's address %s", n.ip, clusterBalancer)
+		if strings.Contains(n.server.stderr.String(), ftptest.BalancerAddr.String()+":") {
+			t.Errorf("node %s logged the balancer's address %s", n.ip, ftptest.BalancerAddr)
 		}
 	}
 
@@ -212,13 +207,13 @@ func TestClusterBehindHAProxy(t *testing.T) {
 	down.Quit()
 
 	// A PROXY header from an untrusted client straight to a node.
-	direct := ftptest.Dialer{Local: clusterClient, Proxy: clusterStranger, Timeout: 10 * time.Second}
+	direct := ftptest.Dialer{Local: ftptest.ClientAddr, Proxy: ftptest.StrangerAddr, Timeout: 10 * time.Second}
 	if c, err := direct.Connect(downNode.addr); err == nil {
 		_ = c.Close()
-		t.Fatalf("a PROXY header from %s straight to node %s got the greeting %v", clusterStranger, downNode.ip, c.Greeting())
+		t.Fatalf("a PROXY header from %s straight to node %s got the greeting %v", ftptest.StrangerAddr, downNode.ip, c.Greeting())
 	}
 	dropped := downNode.server.waitLog(t, "connection dropped: PROXY protocol", 1, 10*time.Second)
-	if dropped.str("peer") != clusterStranger.String() || dropped.str("reason") != "untrusted" {
-		t.Errorf("drop logged as %v, want peer %s, reason untrusted", dropped, clusterStranger)
+	if dropped.str("peer") != ftptest.StrangerAddr.String() || dropped.str("reason") != "untrusted" {
+		t.Errorf("drop logged as %v, want peer %s, reason untrusted", dropped, ftptest.StrangerAddr)
 	}
 }
