@@ -110,7 +110,9 @@ func TestS3UploadMemoryBounded(t *testing.T) {
 	f.write(strings.Replace(f.config("", "", "alice"), fmt.Sprintf("[storage]\nbackend = \"os\"\nroot = %q\n", f.root), s3Storage(m), 1))
 	s := startServerCmd(t, exec.Command(plainBinary(t), "-config", f.path), f.dir)
 	addr := s.waitLog(t, "ftpsd started", 1, startTimeout).str("listen")
-	c := ftptest.MustLogin(t, addr, "alice", password("alice"))
+	// A data connection's deadline bounds the whole transfer: 1 GiB on a
+	// loaded machine (all test packages at once) takes minutes.
+	c := ftptest.Dialer{Timeout: 10 * time.Minute}.MustLogin(t, addr, "alice", password("alice"))
 
 	start := time.Now()
 	x := c.Open("STOR big.bin")

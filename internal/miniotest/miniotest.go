@@ -9,8 +9,7 @@
 //
 // The binary is $FTPSD_MINIO or ~/.cache/ftpsd-minio/minio; without it the
 // test is skipped, and fails under CI=true (testenv.Unavailable). The
-// server runs at the lowest CPU priority and is stopped when the test
-// ends. A Server is for the test's goroutine.
+// server is stopped when the test ends. A Server is for the test's goroutine.
 package miniotest
 
 import (
@@ -99,7 +98,7 @@ func (s *Server) Start() {
 	if s.cmd != nil {
 		s.t.Fatal("minio: Start while running")
 	}
-	cmd := exec.Command("nice", "-n", "19", s.bin, "server", s.dir,
+	cmd := exec.Command(s.bin, "server", s.dir,
 		"--address", s.Host, "--console-address", "127.0.0.1:"+strconv.Itoa(s.console), "--quiet")
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+AccessKey, "MINIO_ROOT_PASSWORD="+SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
