@@ -59,11 +59,12 @@ func (fs *Fs) Upload(name string) (*Upload, error) {
 // (minio-go aborts the multipart upload).
 func (fs *Fs) store(ctx context.Context, key string, r io.Reader) error {
 	opts := minio.PutObjectOptions{PartSize: uint64(fs.partSize), ContentType: "application/octet-stream"}
-	first := make([]byte, fs.partSize)
-	n, err := io.ReadFull(r, first)
+	// The first part is read into a small buffer, and into a whole part
+	// only when more comes: a small upload allocates little.
+	first, err := readFirstPart(r, fs.partSize)
 	switch {
-	case err == io.EOF || err == io.ErrUnexpectedEOF: // the pipe's own end: all data is in first[:n]
-		_, err = fs.client.PutObject(ctx, fs.bucket, key, bytes.NewReader(first[:n]), int64(n), opts)
+	case err == io.EOF || err == io.ErrUnexpectedEOF: // the pipe's own end: all data is in first
+		_, err = fs.client.PutObject(ctx, fs.bucket, key, bytes.NewReader(first), int64(len(first)), opts)
 		return err
 	case err != nil:
 		return err
@@ -72,6 +73,27 @@ func (fs *Fs) store(ctx context.Context, key string, r io.Reader) error {
 	// two parts in memory for a moment, one after.
 	_, err = fs.client.PutObject(ctx, fs.bucket, key, io.MultiReader(bytes.NewReader(first), r), -1, opts)
 	return err
+}
+
+// smallPart is the buffer a new upload starts with.
+const smallPart = 64 << 10
+
+// readFirstPart reads up to size bytes of r: into smallPart bytes first,
+// then into one buffer of size. Its error is io.ReadFull's: io.EOF or
+// io.ErrUnexpectedEOF when r ended within the part.
+func readFirstPart(r io.Reader, size int64) ([]byte, error) {
+	buf := make([]byte, min(size, smallPart))
+	n, err := io.ReadFull(r, buf)
+	if err != nil || int64(n) == size {
+		return buf[:n], err
+	}
+	part := make([]byte, size)
+	copy(part, buf)
+	m, err := io.ReadFull(r, part[n:])
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return part[:n+m], err
 }
 
 // errAborted ends the data of a failed upload.
