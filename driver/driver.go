@@ -49,11 +49,18 @@ type Driver struct {
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
+
+	// admitMu orders logins and reloads: a login is admitted, and a
+	// reload's commit replaces live and chooses the sessions it closes,
+	// under it (see admit and commitLive).
+	admitMu sync.Mutex
 }
 
 // liveConfig is the part of the configuration that SIGHUP can change
-// without a restart: accounts, their homes, and the banner. Sessions
-// logged in before a reload keep their login.
+// without a restart: accounts, their homes, and the banner. A reload
+// replaces it whole: a login compares the one it was checked against with
+// the one in force when it is admitted. Sessions logged in before a reload
+// keep their login unless the reload changed their account.
 type liveConfig struct {
 	users   *userBase
 	storage *storage
@@ -192,18 +199,19 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 		return nil, d.loginFailed(s, name, err)
 	}
 	d.guard.Succeeded(s.client())
-	fs, err := live.storage.open(user)
-	if err != nil {
-		s.log().Error("login failed", zap.String("user", name), zap.Error(err))
-		return nil, fmt.Errorf("home of %s is not available", name)
-	}
 	if d.cfg.TLS.Require == config.RequireAll {
 		if err := cc.SetTLSRequirement(ftpserver.MandatoryEncryption); err != nil {
-			fs.close()
 			return nil, fmt.Errorf("set TLS requirement: %w", err)
 		}
 	}
-	s.login(user, fs)
+	user, fs, err := d.admit(s, live, user)
+	switch {
+	case errors.Is(err, errRevoked):
+		return nil, d.refuseLogin(s, name, err.Error(), err)
+	case err != nil:
+		s.log().Error("login failed", zap.String("user", name), zap.Error(err))
+		return nil, fmt.Errorf("home of %s is not available", name)
+	}
 	st := s.controlState()
 	if s.conn != nil {
 		s.conn.SetLogger(s.log().Named("control"))

@@ -49,41 +49,76 @@ func (s *Server) PrepareReload(cfg config.Config) (commit func(), err error) {
 		return nil, fmt.Errorf("reload: %w", err)
 	}
 	live := &liveConfig{users: newUserBase(cfg.Users), storage: st, banner: cfg.Server.Banner}
-	return func() {
-		s.driver.live.Store(live)
-		s.driver.endChangedSessions(live.users)
-	}, nil
+	return func() { s.driver.commitLive(live) }, nil
 }
 
-// endChangedSessions closes, with a 421, the sessions whose account users
-// no longer has, or has with another password, home or read-only flag: a
-// reload that removes a user or takes away a right applies to the
-// sessions already open too. Their transfers are aborted; an upload keeps
-// no partial file.
-func (d *Driver) endChangedSessions(users *userBase) {
+// commitLive makes live the configuration in force and closes the
+// sessions whose account it changed. Replacing live and choosing the
+// sessions happen under admitMu, the lock under which a login is admitted
+// (see admit): a login admitted before is among the sessions chosen, one
+// admitted after is checked against live. The 421s are sent after the
+// lock is released, so that a slow client holds up no login.
+func (d *Driver) commitLive(live *liveConfig) {
+	d.admitMu.Lock()
+	d.live.Store(live)
+	changed := d.changedSessions(live.users)
+	d.admitMu.Unlock()
+	for _, c := range changed {
+		c.ss.log().Warn("session closed by reload", zap.String("reason", c.why),
+			zap.Int("transfers_in_progress", c.ss.transfersInProgress()))
+		c.ss.end("Account changed by the administrator ("+c.why+"); log in again.", d)
+	}
+}
+
+// changedSession is a session whose account a reload changed, and how.
+type changedSession struct {
+	ss  *session
+	why string
+}
+
+// changedSessions returns the sessions logged in with an account that
+// users no longer has, or has with another password, home or read-only
+// flag: a reload that removes a user or takes away a right applies to the
+// sessions already open too. Ending them aborts their transfers; an
+// upload keeps no partial file.
+func (d *Driver) changedSessions(users *userBase) []changedSession {
+	var changed []changedSession
 	for _, ss := range d.sessionList() {
 		was, ok := ss.loggedInAs()
 		if !ok {
 			continue
 		}
 		now, kept := users.byName[was.Name]
-		var why string
-		switch {
-		case !kept:
-			why = "account removed"
-		case now.PasswordHash != was.PasswordHash:
-			why = "password changed"
-		case now.Home != was.Home:
-			why = "home changed"
-		case now.ReadOnly != was.ReadOnly:
-			why = "read_only changed"
-		default:
-			continue
+		if why := accountChange(was, now, kept); why != "" {
+			changed = append(changed, changedSession{ss, why})
 		}
-		ss.log().Warn("session closed by reload", zap.String("reason", why),
-			zap.Int("transfers_in_progress", ss.transfersInProgress()))
-		ss.end("Account changed by the administrator ("+why+"); log in again.", d)
 	}
+	return changed
+}
+
+// Reasons for which a reload closes a session or refuses a login.
+const (
+	changeRemoved  = "account removed"
+	changePassword = "password changed"
+	changeHome     = "home changed"
+	changeReadOnly = "read_only changed"
+)
+
+// accountChange says how the account was differs from now (kept is false
+// when the account is gone), or "" when it does not in what a session
+// depends on.
+func accountChange(was, now config.User, kept bool) string {
+	switch {
+	case !kept:
+		return changeRemoved
+	case now.PasswordHash != was.PasswordHash:
+		return changePassword
+	case now.Home != was.Home:
+		return changeHome
+	case now.ReadOnly != was.ReadOnly:
+		return changeReadOnly
+	}
+	return ""
 }
 
 // Reloadable reports whether a changed key is applied by a reload (the

@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -80,6 +81,47 @@ func (d *Driver) checkPassword(s *session, users *userBase, name, pass string) (
 		return config.User{}, errBanned
 	}
 	return users.authenticate(name, pass)
+}
+
+// errRevoked refuses a login whose account a reload removed, or whose
+// password it changed, while the password was being checked.
+var errRevoked = errors.New("account changed by the administrator during login")
+
+// admit opens the home of user, whose password was checked against live,
+// and logs s in, unless a reload committed in between: the account is
+// then taken from the configuration in force, refused (errRevoked) when it
+// was removed or its password changed, and admitted with its new home,
+// read-only flag and other settings otherwise. The comparison and the
+// login happen under admitMu, which a reload's commit holds while it
+// replaces live and chooses the sessions it closes: a login admitted
+// before the commit is closed with the others, one admitted after it was
+// checked against the accounts the commit installed. No login escapes a
+// reload.
+func (d *Driver) admit(s *session, live *liveConfig, user config.User) (config.User, *userFs, error) {
+	for {
+		fs, err := live.storage.open(user)
+		if err != nil {
+			return config.User{}, nil, err
+		}
+		d.admitMu.Lock()
+		now := d.live.Load()
+		if now == live {
+			s.login(user, fs)
+			d.admitMu.Unlock()
+			return user, fs, nil
+		}
+		d.admitMu.Unlock()
+		_ = fs.close()
+		account, kept := now.users.byName[user.Name]
+		switch why := accountChange(user, account, kept); why {
+		case changeRemoved, changePassword:
+			return config.User{}, nil, fmt.Errorf("%w (%s); log in again", errRevoked, why)
+		case "":
+		default:
+			s.log().Info("login admitted with the account as reloaded", zap.String("user", user.Name), zap.String("change", why))
+		}
+		user, live = account, now
+	}
 }
 
 // loginFailed counts, logs and delays a failed login, bans its address

@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"ftpsd/internal/ftptest"
 	"ftpsd/internal/testcert"
@@ -108,4 +111,163 @@ func checkServes(t *testing.T, addr string, leafDER []byte, banner string) {
 	if g := c.Greeting(); !strings.Contains(g.Msg, banner) {
 		t.Fatalf("greeting %q, want 220 %q", g, banner)
 	}
+}
+
+// TestReloadRevokesLoginsInFlight: a SIGHUP that removes an account, or
+// makes it read-only, while 8 of its logins wait for their password checks
+// (one address: they take their turns one after the other) leaves none of
+// them able to store a file. Each login is refused (530), or admitted and
+// then closed by the reload (421), or, when the account stays read-only,
+// admitted with the new setting (STOR 550).
+func TestReloadRevokesLoginsInFlight(t *testing.T) {
+	if testing.Short() {
+		t.Skip("16 slow password checks in two processes; run without -short")
+	}
+	for _, tc := range []struct {
+		name     string
+		after    func(f *fixture) string // the file the reload reads
+		readOnly bool
+	}{
+		{"removed", func(f *fixture) string { return f.config("", "", "alice") }, false},
+		{"read_only", func(f *fixture) string {
+			return strings.Replace(f.config("", "", "alice", "bob"), "home = \"bob\"\n", "home = \"bob\"\nread_only = true\n", 1)
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testReloadDuringLogins(t, tc.after, tc.readOnly) })
+	}
+}
+
+// loginsInFlight is how many logins of the account wait at the reload.
+const loginsInFlight = 8
+
+// slowCost is bob's bcrypt cost: one check takes about 0.1 s (0.3 s under
+// the race detector), so that 8 of them in a row outlast the reload.
+func slowCost() int {
+	if raceEnabled {
+		return 7
+	}
+	return 10
+}
+
+// loginReply is the reply of one PASS and when it came.
+type loginReply struct {
+	i     int
+	reply ftptest.Reply
+	err   error
+	at    time.Time
+}
+
+func testReloadDuringLogins(t *testing.T, reloaded func(*fixture) string, readOnly bool) {
+	f := newFixture(t, 2*loginsInFlight)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password("bob")), slowCost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.hashes["bob"] = string(hash)
+	before := f.config("", "", "alice", "bob")
+	f.write(before)
+	s, addr := f.start()
+	after := reloaded(f)
+	if after == before {
+		t.Fatal("the reload's file is the running one")
+	}
+
+	clients := make([]*ftptest.MustClient, loginsInFlight)
+	for i := range clients {
+		c := ftptest.MustDial(t, addr)
+		c.AuthTLS()
+		c.Do(331, "USER bob")
+		clients[i] = c
+	}
+	f.write(after)
+	for _, c := range clients {
+		c.Send("PASS %s", password("bob"))
+	}
+	sent := time.Now()
+	replies := make(chan loginReply, len(clients))
+	for i, c := range clients {
+		go func() {
+			r, err := c.Client.Reply()
+			replies <- loginReply{i: i, reply: r, err: err, at: time.Now()}
+		}()
+	}
+	// The first check is done: the others wait behind it.
+	first, ok := ftptest.Receive(replies, 2*ftptest.DefaultTimeout)
+	if !ok {
+		t.Fatal("no PASS answered")
+	}
+	hup := time.Now()
+	s.reload(t)
+	s.waitLog(t, "configuration reloaded", 1, 30*time.Second)
+	applied := time.Now()
+	got := []loginReply{first}
+	for range len(clients) - 1 {
+		r, ok := ftptest.Receive(replies, 2*ftptest.DefaultTimeout)
+		if !ok {
+			t.Fatal("a PASS was never answered")
+		}
+		got = append(got, r)
+	}
+	t.Logf("first reply %v after the PASSes; reload logged %v after SIGHUP", hup.Sub(sent), applied.Sub(hup))
+
+	late := 0
+	for _, r := range got {
+		if r.at.After(applied) {
+			late++
+		}
+		c := clients[r.i]
+		t.Logf("login %d: %q (%v), %v after SIGHUP", r.i, r.reply, r.err, r.at.Sub(hup))
+		switch {
+		case r.err != nil:
+			t.Errorf("login %d: %v", r.i, r.err)
+		case r.reply.Code == 530 || r.reply.Code == 421:
+		case r.reply.Code == 230:
+			outcome, err := storeAfterReload(c.Client, fmt.Sprintf("escaped-%d.txt", r.i), readOnly)
+			if err != nil {
+				t.Errorf("login %d, answered 230 %v after SIGHUP: %v", r.i, r.at.Sub(hup), err)
+			} else {
+				t.Logf("login %d then: %s", r.i, outcome)
+			}
+		default:
+			t.Errorf("login %d answered %q, want 230, 421 or 530", r.i, r.reply)
+		}
+		_ = c.Close()
+	}
+	if late == 0 {
+		t.Fatalf("every login was answered before the reload was logged: none was in flight (bob's bcrypt cost %d is too low here)", slowCost())
+	}
+	if names := ftptest.DirNames(t, filepath.Join(f.root, "bob")); len(names) != 0 {
+		t.Errorf("bob's home after the reload holds %v, want nothing", names)
+	}
+	s.terminate(t)
+}
+
+// storeAfterReload tries to store name on c, logged in before or during a
+// reload that changed its account, and says what happened. It returns an
+// error unless the session was closed by the reload (421, then the end of
+// the connection) or, readOnly, it refused the upload (550).
+func storeAfterReload(c *ftptest.Client, name string, readOnly bool) (string, error) {
+	r, err := c.Cmd("PBSZ 0")
+	switch {
+	case err != nil:
+		return "", err
+	case r.Code == 421:
+		if !strings.Contains(r.Msg, "Account changed by the administrator") {
+			return "", fmt.Errorf("421 %q is not the reload's", r.Msg)
+		}
+		return "closed by the reload: " + r.String(), c.ExpectClosed()
+	case r.Code != 200:
+		return "", fmt.Errorf("PBSZ answered %q", r)
+	}
+	if _, err := c.Do(200, "PROT P"); err != nil {
+		return "", err
+	}
+	err = c.Stor(name, []byte("written after the reload\n"))
+	switch {
+	case err == nil:
+		return "", fmt.Errorf("stored %s after the reload", name)
+	case readOnly && strings.Contains(err.Error(), "got 550"):
+		return "upload refused: " + err.Error(), nil
+	}
+	return "", fmt.Errorf("STOR after the reload: %w, want 550 (read-only) or 421 before", err)
 }

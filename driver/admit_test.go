@@ -1,0 +1,87 @@
+package driver
+
+import (
+	"sync"
+	"testing"
+
+	"go.uber.org/zap"
+
+	"ftpsd/config"
+	"ftpsd/control"
+	"ftpsd/internal/ftptest"
+	"ftpsd/metrics"
+)
+
+// TestAdmitWhileReloadCommits: logins admitted at the moment reloads
+// commit (go test -race) never leave a session open with an account other
+// than the one in force: each login is refused, closed by the commit, or
+// holds the account as the commit left it.
+func TestAdmitWhileReloadCommits(t *testing.T) {
+	const rounds, logins = 200, 4
+	alice := config.User{Name: "alice", PasswordHash: ftptest.HashPassword(t, "a"), Home: "alice"}
+	readOnly, moved, rehashed := alice, alice, alice
+	readOnly.ReadOnly = true
+	moved.Home = "elsewhere"
+	rehashed.PasswordHash = ftptest.HashPassword(t, "b")
+	tables := [][]config.User{{alice}, {readOnly}, {}, {moved}, {rehashed}}
+	st, err := newStorage(config.Storage{Backend: config.BackendMemory}, []config.User{alice, moved}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Driver{
+		sessions: make(map[*session]struct{}),
+		registry: control.NewRegistry(),
+		logger:   zap.NewNop(),
+		metrics:  metrics.New(),
+	}
+	d.live.Store(&liveConfig{users: newUserBase(tables[0]), storage: st})
+	bases := make([]*userBase, len(tables))
+	for i, users := range tables {
+		bases[i] = newUserBase(users)
+	}
+	admitted, closed, refused := 0, 0, 0
+	for round := range rounds {
+		live := d.live.Load()
+		account, ok := live.users.byName["alice"]
+		if !ok { // no login passes a password check now
+			d.commitLive(&liveConfig{users: bases[(round+1)%len(bases)], storage: st})
+			continue
+		}
+		sessions := make([]*session, logins)
+		errs := make([]error, logins)
+		var wg sync.WaitGroup
+		for i := range sessions {
+			s := newSession(fakeClient{}, nil, d.logger, d.metrics)
+			d.mu.Lock()
+			d.sessions[s] = struct{}{}
+			d.mu.Unlock()
+			sessions[i] = s
+			wg.Go(func() { _, _, errs[i] = d.admit(s, live, account) })
+		}
+		next := &liveConfig{users: bases[(round+1)%len(bases)], storage: st}
+		wg.Go(func() { d.commitLive(next) })
+		wg.Wait()
+		for i, s := range sessions {
+			s.mu.Lock()
+			was, ending := s.account, s.ending
+			s.mu.Unlock()
+			switch {
+			case errs[i] != nil:
+				refused++
+			case ending: // closed by the commit
+				closed++
+			default:
+				admitted++
+				now, kept := next.users.byName[was.Name]
+				if why := accountChange(was, now, kept); why != "" {
+					t.Fatalf("round %d: a session admitted as %+v stays open after a reload that made it %+v (%s)", round, was, now, why)
+				}
+			}
+			d.mu.Lock()
+			delete(d.sessions, s)
+			d.mu.Unlock()
+			s.close()
+		}
+	}
+	t.Logf("%d logins admitted with the account in force, %d closed by the reload, %d refused", admitted, closed, refused)
+}
