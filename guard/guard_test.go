@@ -3,6 +3,7 @@ package guard
 import (
 	"context"
 	"net/netip"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -470,5 +471,47 @@ func TestExemptAddressInABannedNetwork(t *testing.T) {
 	fail(c, g, netip.MustParseAddr("2001:db8::66"), 5)
 	if !g.Banned(netip.MustParseAddr("2001:db8::67")) || g.Banned(monitor) {
 		t.Fatalf("banned: neighbour %v, exempt %v; want true, false", g.Banned(netip.MustParseAddr("2001:db8::67")), g.Banned(monitor))
+	}
+}
+
+// TestMemoryAtTheBounds fills both tables, the observed networks (each
+// with a failure) and the bans, and checks the heap they take against the
+// README's figures (about 17 MB and 11 MB).
+func TestMemoryAtTheBounds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills 65,536 bans and 65,536 observed networks")
+	}
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	c := newClock()
+	g := newGuard(c, func(o *Options) { o.MaxFailures = 2 })
+	before := heap()
+	flood(DefaultMaxAddresses, func(a netip.Addr) { g.Refused(a); g.Failed(a) })
+	observed := heap()
+	bans := uint64(0)
+	for i := range DefaultMaxBans {
+		a := netip.AddrFrom16([16]byte{0x20, 0x01, 0xd, 0xb8, byte(i >> 16), byte(i >> 8), byte(i), 15: 1})
+		g.Failed(a)
+		if g.Failed(a).BanStarted {
+			bans++
+		}
+	}
+	full := heap()
+	runtime.KeepAlive(g)
+	t.Logf("observed %d networks: %d B; %d bans: %d B (%d B a ban)", g.Tracked(), observed-before, bans, full-observed, (full-observed)/max(bans, 1))
+	if bans != DefaultMaxBans || g.BannedCount() != DefaultMaxBans {
+		t.Fatalf("%d bans started, %d in force; want %d", bans, g.BannedCount(), DefaultMaxBans)
+	}
+	beyond := netip.MustParseAddr("2001:db8:ffff::1")
+	g.Failed(beyond)
+	if f := g.Failed(beyond); !f.BanTableFull {
+		t.Fatalf("a ban beyond the bound: %+v, want BanTableFull", f)
+	}
+	if observed-before > 20<<20 || full-observed > 14<<20 {
+		t.Errorf("observed table %d B (README: about 17 MB), ban table %d B (README: about 11 MB)", observed-before, full-observed)
 	}
 }
