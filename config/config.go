@@ -28,10 +28,11 @@ type Config struct {
 }
 
 // Security holds the defence against password guessing: failed logins
-// are counted per client address, delayed, and end in a ban.
+// are counted per client network (an IPv4 address, an IPv6 prefix),
+// delayed, and end in a ban.
 type Security struct {
-	// MaxLoginFailures failed logins from one address within FailureWindow
-	// ban the address for BanTime (0: never ban).
+	// MaxLoginFailures failed logins from one network within FailureWindow
+	// ban the network for BanTime (0: never ban).
 	MaxLoginFailures int `toml:"max_login_failures"`
 	// FailureWindow is how far back failed logins count.
 	FailureWindow Duration `toml:"failure_window"`
@@ -39,6 +40,11 @@ type Security struct {
 	BanTime Duration `toml:"ban_time"`
 	// BanExempt are client networks (CIDRs) that are never banned.
 	BanExempt []netip.Prefix `toml:"ban_exempt"`
+	// IPv6PrefixLength is how many leading bits of an IPv6 client address
+	// name the network it counts as, for failed logins, delays, bans and
+	// max_connections_per_ip (1..128; 128 counts each address alone). An
+	// IPv4 client (IPv4-mapped IPv6 too) counts as its address.
+	IPv6PrefixLength int `toml:"ipv6_prefix_length"`
 }
 
 // Metrics holds the Prometheus endpoint settings.
@@ -311,6 +317,7 @@ func Default() Config {
 			MaxLoginFailures: 5,
 			FailureWindow:    Duration(5 * time.Minute),
 			BanTime:          Duration(15 * time.Minute),
+			IPv6PrefixLength: 64,
 		},
 	}
 }

@@ -82,6 +82,9 @@ func (c *Config) validateSecurity(add addFunc) {
 	}
 	atLeastSecond(add, "security.failure_window", c.Security.FailureWindow)
 	atLeastSecond(add, "security.ban_time", c.Security.BanTime)
+	if n := c.Security.IPv6PrefixLength; n < 1 || n > 128 {
+		add("security.ipv6_prefix_length", "must be 1..128, got %d", n)
+	}
 }
 
 func checkAddr(add addFunc, key, addr string) {

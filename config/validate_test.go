@@ -75,8 +75,10 @@ func TestValidateAccepts(t *testing.T) {
 			c.Users = []User{user, {Name: "bob", PasswordHash: testHash, Home: "shared/bob", ReadOnly: true},
 				{Name: "carol", PasswordHash: testHash, Home: "./carol..x/"}}
 		},
-		"log": func(c *Config) { c.Log = Log{Level: LogLevelOf(zapcore.DebugLevel), Format: FormatJSON} },
-		"1s":  func(c *Config) { c.Server.IdleTimeout = Duration(time.Second) },
+		"log":              func(c *Config) { c.Log = Log{Level: LogLevelOf(zapcore.DebugLevel), Format: FormatJSON} },
+		"1s":               func(c *Config) { c.Server.IdleTimeout = Duration(time.Second) },
+		"ipv6 per address": func(c *Config) { c.Security.IPv6PrefixLength = 128 },
+		"ipv6 per /48":     func(c *Config) { c.Security.IPv6PrefixLength = 48 },
 	} {
 		cfg := Default()
 		edit(&cfg)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"ftpsd/guard"
 	"ftpsd/internal/ftptest"
 )
 
@@ -71,4 +72,24 @@ func TestConnectionCaps(t *testing.T) {
 	}
 	again := dialFrom(t, "127.0.0.1", s.addr, "220")
 	cmd(t, again, "NOOP", "200 got NOOP")
+}
+
+// TestBanOutlivesAFloodOfRefusals: with a guard as the Gate, refusals of
+// more addresses than the guard observes at once (a connection cap
+// refuses them) do not lift the ban of an address: it still gets the ban's
+// 421 afterwards.
+func TestBanOutlivesAFloodOfRefusals(t *testing.T) {
+	const observed, flood = 64, 200
+	g := guard.New(guard.Options{MaxFailures: 1, Window: time.Minute, BanTime: time.Hour, MaxAddresses: observed})
+	s := startEchoWith(t, Options{MaxConns: 1, Gate: g})
+	dialFrom(t, "127.0.0.1", s.addr, "220") // holds the one connection
+	banned := netip.MustParseAddr("127.0.0.9")
+	if !g.Failed(banned).BanStarted {
+		t.Fatal("no ban")
+	}
+	for i := range flood {
+		from := netip.AddrFrom4([4]byte{127, 0, 1, byte(i)}).String()
+		dialFrom(t, from, s.addr, "421 Too many connections (max_connections)").ExpectClosed()
+	}
+	dialFrom(t, banned.String(), s.addr, "421 Too many failed logins").ExpectClosed()
 }

@@ -41,6 +41,10 @@ type Options struct {
 	// address, and MaxUnauthenticated those not logged in yet; 0 means no
 	// cap. A connection over a cap is answered 421 and closed.
 	MaxConns, MaxPerIP, MaxUnauthenticated int
+	// Network, if set, returns the network a client address counts as for
+	// MaxPerIP (an IPv6 prefix: see guard.Network); without it each
+	// address counts alone.
+	Network func(netip.Addr) netip.Prefix
 	// LoginTimeout, when not zero, ends a connection that has not logged
 	// in that long after it was accepted (see ErrLoginTimeout).
 	LoginTimeout time.Duration
@@ -328,7 +332,7 @@ func (r *Registry) add(c *Conn, opts *Options) string {
 		// behind one NAT); the registry needs them distinct.
 		return RefusedProxyHeader
 	}
-	ip := hostOf(c.raw.RemoteAddr())
+	ip := opts.networkOf(c.raw.RemoteAddr())
 	if opts.MaxPerIP > 0 && r.perIP[ip] >= opts.MaxPerIP {
 		return CapMaxPerIP
 	}
@@ -344,11 +348,18 @@ func (r *Registry) add(c *Conn, opts *Options) string {
 	return ""
 }
 
-func hostOf(a net.Addr) string {
-	if t, ok := a.(*net.TCPAddr); ok {
-		return t.AddrPort().Addr().Unmap().String()
+// networkOf returns the key of a client address for MaxPerIP: its
+// network under o.Network, else the address.
+func (o *Options) networkOf(a net.Addr) string {
+	t, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
 	}
-	return a.String()
+	ip := t.AddrPort().Addr().Unmap()
+	if o.Network != nil {
+		return o.Network(ip).String()
+	}
+	return ip.String()
 }
 
 // Conns returns the open connections.
@@ -370,7 +381,7 @@ func (r *Registry) remove(c *Conn) {
 	}
 	if r.conns[c.key] == c {
 		delete(r.conns, c.key)
-		ip := hostOf(c.raw.RemoteAddr())
+		ip := c.opts.networkOf(c.raw.RemoteAddr())
 		if r.perIP[ip]--; r.perIP[ip] <= 0 {
 			delete(r.perIP, ip)
 		}

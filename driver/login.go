@@ -16,7 +16,8 @@ import (
 // Logins are checked in three steps. The policy refuses what needs no
 // password check: PASS on a clear channel when TLS is required, PASS
 // without USER, an address banned since it connected. The password check
-// runs at most once per client address at a time (the guard's turn) and
+// runs at most once per client network at a time (the guard's turn: an
+// IPv4 address, an IPv6 prefix of security.ipv6_prefix_length) and
 // at most GOMAXPROCS at a time in all (d.checks, where addresses with
 // recent failures wait behind the others), so that a storm of logins can
 // neither hold every CPU nor queue ahead of everybody else; an address
@@ -140,9 +141,14 @@ func (d *Driver) loginFailed(s *session, name string, err error) error {
 	s.log().Warn("login failed", zap.String("user", name), zap.String("reason", err.Error()))
 	client := s.client()
 	f := d.guard.Failed(client)
-	if f.BanStarted {
+	switch {
+	case f.BanStarted:
 		d.metrics.Banned()
-		s.log().Warn("address banned", zap.Stringer("client", client), zap.Int("failures", f.Failures), zap.Time("until", f.Until))
+		s.log().Warn("address banned", zap.Stringer("client", client), zap.Stringer("network", f.Network),
+			zap.Int("failures", f.Failures), zap.Time("until", f.Until))
+	case f.BanTableFull:
+		s.log().Warn("address not banned: too many bans in force", zap.Stringer("client", client),
+			zap.Stringer("network", f.Network), zap.Int("failures", f.Failures))
 	}
 	time.Sleep(f.Delay)
 	return ErrBadCredentials

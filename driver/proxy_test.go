@@ -169,3 +169,50 @@ func TestE2EProxyImplicit(t *testing.T) {
 		t.Fatalf("implicit login logged from %v, want the client %s", r, client)
 	}
 }
+
+// TestE2EProxyBansIPv6Network: failed logins of one IPv6 client ban its
+// /64 (security.ipv6_prefix_length): another address of it gets 421, an
+// address of the next /64 logs in.
+func TestE2EProxyBansIPv6Network(t *testing.T) {
+	ts := startProxied(t, func(c *config.Config) { c.Security.MaxLoginFailures = 1 })
+	c := viaBalancer(netip.MustParseAddr("2001:db8:1:1::1")).MustDial(t, ts.Addr)
+	c.AuthTLS()
+	c.Do(331, "USER %s", userName)
+	c.Do(530, "PASS wrong")
+	c.ExpectClosed()
+	neighbour, err := viaBalancer(netip.MustParseAddr("2001:db8:1:1:ffff::2")).Connect(ts.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer neighbour.Close()
+	if g := neighbour.Greeting(); g.Code != 421 {
+		t.Fatalf("another address of the banned /64: greeting %v, want 421 (banned)", g)
+	}
+	other := viaBalancer(netip.MustParseAddr("2001:db8:1:2::1")).MustLogin(t, ts.Addr, userName, userPass)
+	other.Quit()
+}
+
+// TestE2EProxyPerNetworkLimits: max_connections_per_ip counts an IPv6
+// client's /64 (security.ipv6_prefix_length), or each address with 128.
+func TestE2EProxyPerNetworkLimits(t *testing.T) {
+	first := netip.MustParseAddr("2001:db8:1:1::1")
+	neighbour := netip.MustParseAddr("2001:db8:1:1:ffff::2")
+	for bits, want := range map[int]int{64: 421, 128: 220} {
+		ts := startProxied(t, func(c *config.Config) {
+			c.Server.MaxConnectionsPerIP = 1
+			c.Security.IPv6PrefixLength = bits
+		})
+		c := viaBalancer(first).MustDial(t, ts.Addr)
+		second, err := viaBalancer(neighbour).Connect(ts.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := second.Greeting(); g.Code != want || want == 421 && !strings.Contains(g.Msg, "max_connections_per_ip") {
+			t.Errorf("ipv6_prefix_length = %d: a second address of the /64 got %v, want %d", bits, g, want)
+		}
+		_ = second.Close()
+		other := viaBalancer(netip.MustParseAddr("2001:db8:1:2::1")).MustDial(t, ts.Addr) // the next /64
+		other.Quit()
+		c.Quit()
+	}
+}

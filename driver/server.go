@@ -121,6 +121,7 @@ func (s *Server) listen(addr string, implicit bool) (*control.Listener, error) {
 		Passive:            s.driver.ports,
 		MaxConns:           s.driver.cfg.Server.MaxConnections,
 		MaxPerIP:           s.driver.cfg.Server.MaxConnectionsPerIP,
+		Network:            s.driver.guard.Network,
 		MaxUnauthenticated: s.driver.cfg.Server.MaxUnauthenticated,
 		LoginTimeout:       s.driver.cfg.Server.LoginTimeout.Std(),
 		Gate:               s.driver.guard,
@@ -231,6 +232,8 @@ func newGuard(sec config.Security) *guard.Guard {
 		Window:      sec.FailureWindow.Std(),
 		BanTime:     sec.BanTime.Std(),
 		Exempt:      sec.BanExempt,
+
+		IPv6PrefixLength: sec.IPv6PrefixLength,
 	})
 }
 

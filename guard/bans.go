@@ -9,43 +9,57 @@ import (
 type Failure struct {
 	// Delay is how long to wait before answering the client.
 	Delay time.Duration
-	// Failures counts the address's failed logins within the window,
-	// this one included.
+	// Failures counts the failed logins of the client's network within
+	// the window, this one included.
 	Failures int
-	// BanStarted is true for the failure that banned the address, once
+	// Network is the client's network, which a ban covers.
+	Network netip.Prefix
+	// BanStarted is true for the failure that banned the network, once
 	// per ban; Until is then the end of the ban.
 	BanStarted bool
 	Until      time.Time
+	// BanTableFull is true for a failure that would have banned the
+	// network had Options.MaxBans bans not been in force; the failure
+	// stays counted, and the next one tries again.
+	BanTableFull bool
 }
 
-// Banned reports whether a is banned now.
+// Banned reports whether a is banned now: its network is, and a is not
+// exempt.
 func (g *Guard) Banned(a netip.Addr) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	e := g.lookup(a.Unmap())
-	return e != nil && g.opts.Now().Before(e.bannedUntil)
+	return g.banned(a, g.Network(a), g.opts.Now())
+}
+
+func (g *Guard) banned(a netip.Addr, n netip.Prefix, now time.Time) bool {
+	return g.bans.active(n, now) && !g.exempt(a)
 }
 
 // Failed records a failed login from a and returns the delay to apply
 // and whether it started a ban.
 func (g *Guard) Failed(a netip.Addr) Failure {
-	a = a.Unmap()
+	n := g.Network(a)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.opts.Now()
-	e := g.track(a)
-	if now.Before(e.bannedUntil) { // a check that was under way when the ban started
-		return Failure{Delay: g.opts.MaxDelay, Failures: g.opts.MaxFailures}
+	if g.banned(a, n, now) { // a check that was under way when the ban started
+		return Failure{Delay: g.opts.MaxDelay, Failures: g.opts.MaxFailures, Network: n}
 	}
+	e := g.track(n)
 	e.failures = append(e.recent(now, g.opts.Window), now)
 	if keep := max(g.opts.MaxFailures, maxDoublings); len(e.failures) > keep {
 		e.failures = e.failures[len(e.failures)-keep:]
 	}
-	f := Failure{Delay: g.delay(len(e.failures)), Failures: len(e.failures)}
+	f := Failure{Delay: g.delay(len(e.failures)), Failures: len(e.failures), Network: n}
 	if g.opts.MaxFailures > 0 && f.Failures >= g.opts.MaxFailures && !g.exempt(a) {
-		e.bannedUntil = now.Add(g.opts.BanTime)
+		until := now.Add(g.opts.BanTime)
+		if !g.bans.add(n, now, until, g.opts.MaxBans) {
+			f.BanTableFull = true
+			return f
+		}
 		e.failures = nil
-		f.BanStarted, f.Until = true, e.bannedUntil
+		f.BanStarted, f.Until = true, until
 	}
 	return f
 }
@@ -74,6 +88,7 @@ func (g *Guard) delay(failures int) time.Duration {
 }
 
 func (g *Guard) exempt(a netip.Addr) bool {
+	a = a.Unmap()
 	for _, p := range g.opts.Exempt {
 		if p.Contains(a) {
 			return true
@@ -82,35 +97,35 @@ func (g *Guard) exempt(a netip.Addr) bool {
 	return false
 }
 
-// Succeeded records a successful login from a: its failures are
-// forgotten.
+// Succeeded records a successful login from a: the failures of its
+// network are forgotten.
 func (g *Guard) Succeeded(a netip.Addr) {
+	n := g.Network(a)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if e := g.lookup(a.Unmap()); e != nil {
+	if e := g.lookup(n); e != nil {
 		e.failures = nil
 	}
 }
 
-// BannedCount returns the number of addresses banned now.
+// BannedCount returns the number of networks banned now.
 func (g *Guard) BannedCount() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	now, n := g.opts.Now(), 0
-	for el := g.lru.Front(); el != nil; el = el.Next() {
-		if now.Before(el.Value.(*entry).bannedUntil) {
-			n++
-		}
-	}
-	return n
+	return g.bans.count(g.opts.Now())
 }
 
-// Suspect reports whether a has failed logins within the window or is
-// banned: its password checks wait behind those of other addresses.
+// Suspect reports whether the network of a has failed logins within the
+// window or a is banned: its password checks wait behind those of other
+// networks.
 func (g *Guard) Suspect(a netip.Addr) bool {
+	n := g.Network(a)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.opts.Now()
-	e := g.lookup(a.Unmap())
-	return e != nil && (now.Before(e.bannedUntil) || len(e.recent(now, g.opts.Window)) > 0)
+	if g.banned(a, n, now) {
+		return true
+	}
+	e := g.lookup(n)
+	return e != nil && len(e.recent(now, g.opts.Window)) > 0
 }

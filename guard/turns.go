@@ -6,11 +6,11 @@ import (
 	"sync"
 )
 
-// turns lets one caller per address through at a time; it holds only the
-// addresses in use.
+// turns lets one caller per network through at a time; it holds only the
+// networks in use.
 type turns struct {
 	mu sync.Mutex
-	m  map[netip.Addr]*turn
+	m  map[netip.Prefix]*turn
 }
 
 type turn struct {
@@ -18,24 +18,24 @@ type turn struct {
 	users int           // callers holding or waiting for the turn
 }
 
-// Turn waits until no other caller holds the turn of a (or ctx ends, which
-// returns ctx's error) and returns the function that ends the turn. The
-// login takes the turn of its client address around the password check,
-// so that parallel logins from one address queue behind each other
+// Turn waits until no other caller holds the turn of a's network (or ctx
+// ends, which returns ctx's error) and returns the function that ends the
+// turn. The login takes the turn of its client around the password check,
+// so that parallel logins from one network queue behind each other
 // instead of all at once for the shared password-hashing slots.
 func (g *Guard) Turn(ctx context.Context, a netip.Addr) (done func(), err error) {
-	a = a.Unmap()
-	t := g.turns.join(a)
+	n := g.Network(a)
+	t := g.turns.join(n)
 	select {
 	case t.slot <- struct{}{}:
-		return func() { <-t.slot; g.turns.leave(a, t) }, nil
+		return func() { <-t.slot; g.turns.leave(n, t) }, nil
 	case <-ctx.Done():
-		g.turns.leave(a, t)
+		g.turns.leave(n, t)
 		return nil, ctx.Err()
 	}
 }
 
-func (ts *turns) join(a netip.Addr) *turn {
+func (ts *turns) join(a netip.Prefix) *turn {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	t := ts.m[a]
@@ -47,7 +47,7 @@ func (ts *turns) join(a netip.Addr) *turn {
 	return t
 }
 
-func (ts *turns) leave(a netip.Addr, t *turn) {
+func (ts *turns) leave(a netip.Prefix, t *turn) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	if t.users--; t.users == 0 {
