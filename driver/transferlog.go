@@ -1,6 +1,8 @@
 package driver
 
 import (
+	"errors"
+	"io"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
@@ -29,20 +31,43 @@ func newLoggedTransfer(f ftpserver.FileTransfer, s *session, path, direction str
 func (t *loggedTransfer) Read(p []byte) (int, error) {
 	n, err := t.FileTransfer.Read(p)
 	t.bytes += int64(n)
-	t.session.storageFailed(err)
-	return n, err
+	return n, t.fileFailed(err)
 }
 
 func (t *loggedTransfer) Write(p []byte) (int, error) {
 	n, err := t.FileTransfer.Write(p)
 	t.bytes += int64(n)
-	t.session.storageFailed(err)
-	return n, err
+	return n, t.fileFailed(err)
 }
 
-// TransferError records the failure and passes it on.
+// Seek fails the transfer when it fails.
+func (t *loggedTransfer) Seek(offset int64, whence int) (int64, error) {
+	n, err := t.FileTransfer.Seek(offset, whence)
+	return n, t.fileFailed(err)
+}
+
+// fileFailed records a failure of the file (or the store), which the log
+// line of the transfer shows, and returns it as the client is to be told
+// (see replyError). The end of the file is no failure.
+func (t *loggedTransfer) fileFailed(err error) error {
+	if err == nil || errors.Is(err, io.EOF) {
+		return err
+	}
+	t.fail(err)
+	return t.session.replyError(t.path, err, t.direction == metrics.Upload)
+}
+
+// fail records the first failure of the transfer.
+func (t *loggedTransfer) fail(err error) {
+	if t.failure == nil {
+		t.failure = err
+	}
+}
+
+// TransferError records the failure, unless the file failed first, and
+// passes it on.
 func (t *loggedTransfer) TransferError(err error) {
-	t.failure = err
+	t.fail(err)
 	if fe, ok := t.FileTransfer.(ftpserver.FileTransferError); ok {
 		fe.TransferError(err)
 	}
@@ -80,6 +105,8 @@ func (t *loggedTransfer) Close() error {
 	}
 	t.session.metrics.Transfer(t.direction, result, t.bytes)
 	t.session.log().Info("transfer", append(fields, zap.String("result", result))...)
-	t.session.storageFailed(err)
-	return err
+	if err != nil {
+		return t.session.replyError(t.path, err, t.direction == metrics.Upload)
+	}
+	return nil
 }

@@ -1,0 +1,71 @@
+package driver_test
+
+import (
+	"strings"
+	"testing"
+
+	"ftpsd/internal/ftptest"
+)
+
+// internalTexts are pieces of error chains that a reply must never carry:
+// the lib's wrappers, the system calls of os.Root, the hidden upload.
+var internalTexts = []string{"driver error", "calling", "network error", "file access error",
+	"openat", "statat", "mkdirat", "unlinkat", "renameat", ".ftpsd-upload-"}
+
+// mustBeShort fails unless r names no internal error chain and no host
+// path under root ("" for none).
+func mustBeShort(t *testing.T, what string, r ftptest.Reply, root string) {
+	t.Helper()
+	for _, s := range internalTexts {
+		if strings.Contains(r.Msg, s) {
+			t.Errorf("%s: %v carries %q of an internal error chain", what, r, s)
+		}
+	}
+	if root != "" && strings.Contains(r.Msg, root) {
+		t.Errorf("%s: %v shows the host path %s", what, r, root)
+	}
+}
+
+// TestE2EErrorRepliesAreShort: a failed request is answered with the
+// user's path and a short reason, on every backend; the lib's error chain
+// ("driver error: calling GetHandle: openat ...") stays in the log.
+func TestE2EErrorRepliesAreShort(t *testing.T) {
+	for _, backend := range testBackends {
+		t.Run(string(backend), func(t *testing.T) {
+			ts := startServerOn(t, backend, nil)
+			root := ""
+			if ts.S3 == nil {
+				root = ts.Root
+			}
+			c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+			c.Do(257, "MKD sub")
+			c.Stor("keep.bin", []byte("kept"))
+			for _, tc := range []struct{ cmd, want string }{
+				{"RETR missing.txt", "550 /missing.txt: No such file or directory"},
+				{"RETR sub", "550 /sub: Is a directory"},
+				{"STOR nodir/x.bin", "550 /nodir/x.bin: No such file or directory"},
+				{"LIST missing", "450 /missing: No such file or directory"},
+				{"CWD missing", "550 /missing: No such file or directory"},
+				{"DELE sub", "550 /sub: Is a directory"},
+				{"RMD keep.bin", "550 /keep.bin: Not a directory"},
+				{"RNFR missing", "550 /missing: No such file or directory"},
+				{"SIZE missing", "550 /missing: No such file or directory"},
+			} {
+				data := c.DialData(c.EPSV())
+				r := c.Cmd("%s", tc.cmd)
+				_ = data.Close()
+				if r.Code == 150 {
+					t.Fatalf("%s: answered 150", tc.cmd)
+				}
+				if r.String() != tc.want {
+					t.Errorf("%s: %q, want %q", tc.cmd, r, tc.want)
+				}
+				mustBeShort(t, tc.cmd, r, root)
+			}
+			if n := ts.countLogs("request refused", map[string]any{"path": "/missing.txt"}); n != 1 {
+				t.Errorf("%d log lines for RETR missing.txt, want 1 that keeps the error chain", n)
+			}
+			c.Quit()
+		})
+	}
+}
