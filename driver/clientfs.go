@@ -298,10 +298,17 @@ type upload struct {
 	failed   error
 }
 
+// createUpload opens the hidden file of an upload to target; a target
+// that is a directory is refused (the rename would fail only once the
+// whole upload was received).
 func createUpload(home *userFs, target string) (*upload, error) {
 	dir, closeDir, err := home.openDir(path.Dir(target))
 	if err != nil {
 		return nil, err
+	}
+	if info, _, err := lstat(dir, path.Base(target)); err == nil && info.IsDir() {
+		_ = closeDir()
+		return nil, &os.PathError{Op: "store", Path: target, Err: errIsDir}
 	}
 	tmp := uploadPrefix + strings.ToLower(rand.Text()[:uploadTempLen])
 	f, err := dir.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)

@@ -69,3 +69,44 @@ func TestE2EErrorRepliesAreShort(t *testing.T) {
 		})
 	}
 }
+
+// TestE2EStorOntoDirectory: STOR (and APPE) of a name that is a directory
+// is refused with 550 before the lib opens the transfer (no 150, no byte
+// read), and the directory stays as it was.
+func TestE2EStorOntoDirectory(t *testing.T) {
+	for _, backend := range testBackends {
+		t.Run(string(backend), func(t *testing.T) {
+			ts := startServerOn(t, backend, nil)
+			c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+			c.Do(257, "MKD sub")
+			inner := []byte("inside the directory")
+			c.Stor("sub/inner.txt", inner)
+			for _, cmd := range []string{"STOR sub", "APPE sub", "STOR /sub/", "STOR ."} {
+				data := c.DialData(c.EPSV())
+				// The client sends its data at once: nothing of it may be read.
+				if _, err := data.Write(ftptest.RandomData(t, 1000)); err != nil {
+					t.Fatal(err)
+				}
+				r := c.Cmd("%s", cmd)
+				_ = data.Close()
+				if r.Code == 150 {
+					t.Errorf("%s onto a directory: answered 150 (the lib opened the transfer); then %v", cmd, c.Reply())
+					continue
+				}
+				if r.Code != 550 {
+					t.Errorf("%s onto a directory: %v, want 550", cmd, r)
+				}
+				if want := "550 /sub: Is a directory"; cmd == "STOR sub" && r.String() != want {
+					t.Errorf("%s: %q, want %q", cmd, r, want)
+				}
+				mustBeShort(t, cmd, r, ts.Root)
+			}
+			if n := ts.countLogs("transfer", map[string]any{"direction": "upload"}); n != 1 {
+				t.Errorf("%d upload log lines, want 1 (sub/inner.txt): an upload onto the directory was opened", n)
+			}
+			ts.MustHaveFile(t, "sub/inner.txt", inner)
+			ts.MustNoPartialUploads(t)
+			c.Quit()
+		})
+	}
+}
