@@ -41,7 +41,9 @@ const (
 	codeLocalError = 451
 	// codeNoSpace: "insufficient storage space in system".
 	codeNoSpace = 452
-	// codeExceeded: "exceeded storage allocation", a quota or a size limit.
+	// codeExceeded: "exceeded storage allocation", a quota or a size limit
+	// (the system's EDQUOT and EFBIG; a limit of ftpsd's own fails with an
+	// error that wraps ftpserver.ErrStorageExceeded).
 	codeExceeded = 552
 )
 
@@ -53,15 +55,15 @@ var reasons = []struct {
 }{
 	{errReadOnly, "Permission denied (read-only account)"},
 	{ftpserver.ErrFileNameNotAllowed, "File name not allowed"},
-	{os.ErrNotExist, "No such file or directory"},
-	{os.ErrExist, "File exists"},
-	{os.ErrPermission, "Permission denied"},
 	{errIsDir, "Is a directory"},
 	{syscall.EISDIR, "Is a directory"},
 	{errNotDir, "Not a directory"},
 	{syscall.ENOTDIR, "Not a directory"},
-	{syscall.ENOTEMPTY, "Directory not empty"},
+	{syscall.ENOTEMPTY, "Directory not empty"}, // before os.ErrExist, which it is
 	{syscall.ENAMETOOLONG, "File name too long"},
+	{os.ErrNotExist, "No such file or directory"},
+	{os.ErrExist, "File exists"},
+	{os.ErrPermission, "Permission denied"},
 	{errBadOffset, "Invalid restart offset"},
 	{errTooManyEntries, "Too many entries to list"},
 	{s3fs.ErrNoAppend, "Objects cannot be appended to"},

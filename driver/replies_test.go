@@ -39,7 +39,9 @@ func TestE2EErrorRepliesAreShort(t *testing.T) {
 			}
 			c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
 			c.Do(257, "MKD sub")
+			c.Do(257, "MKD full")
 			c.Stor("keep.bin", []byte("kept"))
+			c.Stor("full/f", []byte("in full"))
 			for _, tc := range []struct{ cmd, want string }{
 				{"RETR missing.txt", "550 /missing.txt: No such file or directory"},
 				{"RETR sub", "550 /sub: Is a directory"},
@@ -48,6 +50,8 @@ func TestE2EErrorRepliesAreShort(t *testing.T) {
 				{"CWD missing", "550 /missing: No such file or directory"},
 				{"DELE sub", "550 /sub: Is a directory"},
 				{"RMD keep.bin", "550 /keep.bin: Not a directory"},
+				{"RMD full", "550 /full: Directory not empty"},
+				{"MKD full", "550 /full: File exists"},
 				{"RNFR missing", "550 /missing: No such file or directory"},
 				{"SIZE missing", "550 /missing: No such file or directory"},
 			} {
