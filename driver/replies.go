@@ -115,7 +115,10 @@ func replyTo(err error, storing bool) answer {
 		s := errno.Error()
 		return answer{code: codeLocalError, reason: strings.ToUpper(s[:1]) + s[1:]}
 	}
-	return answer{code: codeLocalError, reason: "Local error in processing"}
+	// Neither the client's doing nor the system's: a store's refusal of a
+	// kind not foreseen (an object name it does not take). The lib's 550;
+	// the cause goes to the log only.
+	return answer{reason: "Requested action not taken"}
 }
 
 // replyError returns err, a failure of a request on name (the client's

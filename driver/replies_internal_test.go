@@ -30,7 +30,7 @@ func TestReplyTo(t *testing.T) {
 		{pathErr(fmt.Errorf("%w: dial: connection refused", s3fs.ErrUnavailable)), false,
 			answer{code: 451, reason: "storage unavailable: dial: connection refused"}},
 		{pathErr(syscall.EIO), false, answer{code: 451, reason: "Input/output error"}},
-		{errors.New("something unforeseen at /srv/ftp/alice"), false, answer{code: 451, reason: "Local error in processing"}},
+		{errors.New("something unforeseen at /srv/ftp/alice"), false, answer{reason: "Requested action not taken"}},
 		{pathErr(syscall.ENOENT), false, answer{reason: "No such file or directory", client: true}},
 		{pathErr(syscall.EACCES), false, answer{reason: "Permission denied", client: true}},
 		{pathErr(rootfs.ErrEscapes), false, answer{reason: "Permission denied", client: true}},
