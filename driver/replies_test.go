@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"ftpsd/config"
 	"ftpsd/internal/ftptest"
 )
 
@@ -32,7 +33,7 @@ func mustBeShort(t *testing.T, what string, r ftptest.Reply, root string) {
 func TestE2EErrorRepliesAreShort(t *testing.T) {
 	for _, backend := range testBackends {
 		t.Run(string(backend), func(t *testing.T) {
-			ts := startServerOn(t, backend, nil)
+			ts := startBackendUnlessShort(t, backend)
 			root := ""
 			if ts.S3 == nil {
 				root = ts.Root
@@ -80,7 +81,7 @@ func TestE2EErrorRepliesAreShort(t *testing.T) {
 func TestE2EStorOntoDirectory(t *testing.T) {
 	for _, backend := range testBackends {
 		t.Run(string(backend), func(t *testing.T) {
-			ts := startServerOn(t, backend, nil)
+			ts := startBackendUnlessShort(t, backend)
 			c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
 			c.Do(257, "MKD sub")
 			inner := []byte("inside the directory")
@@ -113,4 +114,14 @@ func TestE2EStorOntoDirectory(t *testing.T) {
 			c.Quit()
 		})
 	}
+}
+
+// startBackendUnlessShort is startServerOn(backend), skipped under -short
+// for backend "s3", which starts MinIO.
+func startBackendUnlessShort(t *testing.T, backend config.Backend) *testServer {
+	t.Helper()
+	if backend == config.BackendS3 && testing.Short() {
+		t.Skip("backend s3 starts MinIO")
+	}
+	return startServerOn(t, backend, nil)
 }
