@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 
+	"go.uber.org/zap"
+
 	"ftpsd/config"
 	"ftpsd/internal/ftptest"
 	"ftpsd/internal/testenv"
@@ -77,8 +79,8 @@ func TestE2EDiskFull(t *testing.T) {
 	if len(lines) != 1 {
 		t.Fatalf("%d log lines of the failed upload, want 1", len(lines))
 	}
-	if e, _ := lines[0].ContextMap()["error"].(string); !strings.Contains(e, "no space left on device") {
-		t.Errorf("the log line of the failed upload says %q, want the system's error", e)
+	if e, _ := lines[0].ContextMap()["error"].(string); !strings.Contains(e, "no space left on device") || lines[0].Level != zap.WarnLevel {
+		t.Errorf("the log line of the failed upload: %s %q, want a warning with the system's error", lines[0].Level, e)
 	}
 
 	// The space of the partial upload is free again: an upload that fits

@@ -12,16 +12,18 @@ import (
 )
 
 // loggedTransfer counts the bytes of one transfer and writes one log line
-// when it closes.
+// when it closes: at warn level when the server failed it (a full disk, a
+// store that is down), else at info level.
 type loggedTransfer struct {
 	ftpserver.FileTransfer
-	session   *session
-	path      string
-	direction string
-	start     time.Time
-	bytes     int64
-	failure   error
-	closed    bool
+	session     *session
+	path        string
+	direction   string
+	start       time.Time
+	bytes       int64
+	failure     error
+	serverFault bool // the file or the store failed, not the client
+	closed      bool
 }
 
 func newLoggedTransfer(f ftpserver.FileTransfer, s *session, path, direction string) *loggedTransfer {
@@ -54,7 +56,9 @@ func (t *loggedTransfer) fileFailed(err error) error {
 		return err
 	}
 	t.fail(err)
-	return t.session.replyError(t.path, err, t.direction == metrics.Upload)
+	re := t.session.replyError(t.path, err, t.direction == metrics.Upload)
+	t.serverFault = t.serverFault || !re.client
+	return re
 }
 
 // fail records the first failure of the transfer.
@@ -89,9 +93,14 @@ func (t *loggedTransfer) Close() error {
 		t.TransferError(errSessionClosed)
 	}
 	err := t.FileTransfer.Close()
+	var re *requestError
+	if err != nil {
+		re = t.session.replyError(t.path, err, t.direction == metrics.Upload)
+	}
 	result, cause := metrics.ResultOK, t.failure
-	if cause == nil {
+	if cause == nil && err != nil {
 		cause = err
+		t.serverFault = !re.client
 	}
 	fields := []zap.Field{
 		zap.String("path", t.path),
@@ -104,9 +113,13 @@ func (t *loggedTransfer) Close() error {
 		fields = append(fields, zap.Error(cause))
 	}
 	t.session.metrics.Transfer(t.direction, result, t.bytes)
-	t.session.log().Info("transfer", append(fields, zap.String("result", result))...)
-	if err != nil {
-		return t.session.replyError(t.path, err, t.direction == metrics.Upload)
+	level := zap.InfoLevel
+	if t.serverFault {
+		level = zap.WarnLevel
+	}
+	t.session.log().Log(level, "transfer", append(fields, zap.String("result", result))...)
+	if re != nil {
+		return re
 	}
 	return nil
 }
