@@ -72,7 +72,7 @@ type Conn struct {
 	firstClear  bool                     // guarded by writeMu; no clear reply written since CCC
 	dataRefused *DataRefusal             // guarded by writeMu; see NoteDataRefused
 	dataExpired *DataExpiry              // guarded by writeMu; see NoteDataExpired
-	storageDown bool                     // guarded by writeMu; see NoteStorageUnavailable
+	failures    []Failure                // guarded by writeMu; see NoteFailure
 	transfer    *transferReplies         // guarded by writeMu; see followTransfer
 	dataReady   bool                     // guarded by writeMu; the lib holds a data endpoint
 	tlsConn     atomic.Pointer[tls.Conn] // nil while the channel is clear

@@ -50,9 +50,10 @@ const libStatLinePrefix = " %s"
 // rewrite returns what to send instead of a reply of the lib: FEAT gains
 // CCC beside PROT (and loses EPSV when it is disabled), the lib's 421 "no
 // port" becomes a 425 busy reply and its 421 to PORT/EPRT with active mode
-// off a 502, the error reply after a refused data handshake says why, a
-// transfer broken on its data connection is answered 426 (451 when the
-// storage failed it, see NoteStorageUnavailable), and the lines
+// off a 502, the error reply after a refused data handshake says why, the
+// reply to a request the driver failed is the one it noted (see
+// NoteFailure), a transfer broken on its data connection is answered 426,
+// and the lines
 // of STAT of a directory lose the lib's stray "%s". Called with writeMu
 // held.
 func (c *Conn) rewrite(p []byte) []byte {
@@ -72,8 +73,8 @@ func (c *Conn) rewrite(p []byte) []byte {
 		return c.explainDataRefusal(p)
 	case c.dataExpired != nil && (bytes.HasPrefix(p, []byte("425 ")) || bytes.HasPrefix(p, []byte(libTransferFailed))):
 		return c.explainDataExpiry(p)
-	case c.storageDown && isErrorReply(p):
-		return c.storageReply(p)
+	case c.failureOf(p) >= 0:
+		return c.failureReply(p, c.failureOf(p))
 	case bytes.HasPrefix(p, []byte(libTransferNetworkText)):
 		return append([]byte(transferAbortedCode), p[len(transferAbortedCode):]...)
 	case bytes.HasPrefix(p, []byte(libStatLinePrefix)):

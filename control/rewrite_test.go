@@ -2,6 +2,7 @@ package control
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -79,18 +80,51 @@ func TestStatDirectoryLinesLoseTheStrayVerb(t *testing.T) {
 	}
 }
 
-func TestNoteStorageUnavailableMakesTheNextErrorReply451(t *testing.T) {
+// TestNoteFailureReplacesTheLibsReply: the lib's error reply that carries
+// a noted failure's text is sent as that text alone, with the noted code
+// (or the lib's); other replies, and the failure's text in a reply that is
+// no error, go as they are; each note answers one reply.
+func TestNoteFailureReplacesTheLibsReply(t *testing.T) {
 	c, raw := newTestConn(NewRegistry())
-	c.NoteStorageUnavailable()
-	mustWrite(t, c, "150 Using transfer connection\r\n")
-	mustWrite(t, c, libTransferNetworkText+"write /a: storage unavailable: dial: connection refused\r\n")
-	mustWrite(t, c, "550 Could not access file: no such file\r\n")
-	c.NoteStorageUnavailable()
-	mustWrite(t, c, "552 Could not access file: stat /a: storage unavailable: no answer in time\r\n")
+	c.NoteFailure(Failure{Code: 452, Text: "/a.bin: No space left on device"})
+	c.NoteFailure(Failure{Text: "/missing: No such file or directory"})
+	c.NoteFailure(Failure{Code: 451, Text: "/b: storage unavailable: no answer in time"})
+	c.NoteFailure(Failure{Code: 200, Text: "/c: a code that is no failure's"})
+	c.NoteFailure(Failure{Code: 550, Text: "/d\r\n200 injected"})
+	for _, p := range []string{
+		"150 Using transfer connection\r\n",
+		"213 /missing: No such file or directory\r\n",
+		libTransferNetworkText + "error transferring data: /a.bin: No space left on device\r\n",
+		"450 Could not list: file access error: couldn't stat: /missing: No such file or directory\r\n",
+		"550 Could not access file: driver error: calling GetHandle: /missing: No such file or directory\r\n",
+		"550 Could not access file: driver error: calling GetHandle: /b: storage unavailable: no answer in time\r\n",
+		"550 Couldn't access /c: /c: a code that is no failure's\r\n",
+	} {
+		mustWrite(t, c, p)
+	}
 	want := "150 Using transfer connection\r\n" +
-		"451 Issue during transfer: network error: write /a: storage unavailable: dial: connection refused\r\n" +
-		"550 Could not access file: no such file\r\n" +
-		"451 Could not access file: stat /a: storage unavailable: no answer in time\r\n"
+		"213 /missing: No such file or directory\r\n" +
+		"452 /a.bin: No space left on device\r\n" +
+		"450 /missing: No such file or directory\r\n" +
+		"550 Could not access file: driver error: calling GetHandle: /missing: No such file or directory\r\n" +
+		"451 /b: storage unavailable: no answer in time\r\n" +
+		"550 Couldn't access /c: /c: a code that is no failure's\r\n"
+	if got := raw.out.String(); got != want {
+		t.Fatalf("replies:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestNoteFailureKeepsTheLatest: failures the lib never answered give way
+// to later ones.
+func TestNoteFailureKeepsTheLatest(t *testing.T) {
+	c, raw := newTestConn(NewRegistry())
+	for i := range maxFailures + 1 {
+		c.NoteFailure(Failure{Text: fmt.Sprintf("/f%d: No such file or directory", i)})
+	}
+	mustWrite(t, c, "550 CD issue: /f0: No such file or directory\r\n")
+	mustWrite(t, c, fmt.Sprintf("550 CD issue: /f%d: No such file or directory\r\n", maxFailures))
+	want := "550 CD issue: /f0: No such file or directory\r\n" +
+		fmt.Sprintf("550 /f%d: No such file or directory\r\n", maxFailures)
 	if got := raw.out.String(); got != want {
 		t.Fatalf("replies:\n%s\nwant:\n%s", got, want)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
@@ -63,7 +64,8 @@ var (
 // the transfer completed, so a broken upload never destroys the stored
 // copy; on object storage the store does the same (userFs.upload). APPE
 // and a resumed STOR (REST) write in place, and are refused on object
-// storage.
+// storage. Whatever cannot be done is refused here, before the lib opens
+// the transfer (150).
 func (c *clientFs) GetHandle(name string, flags int, offset int64) (ftpserver.FileTransfer, error) {
 	if err := c.session.beginTransfer(); err != nil {
 		return nil, err
@@ -71,10 +73,13 @@ func (c *clientFs) GetHandle(name string, flags int, offset int64) (ftpserver.Fi
 	f, err := c.getHandle(name, flags, offset)
 	if err != nil {
 		c.session.endTransfer()
-		return nil, c.checked(err)
+		return nil, c.failed(name, err, isWrite(flags))
 	}
 	return f, nil
 }
+
+// isWrite reports whether flags open a file for writing.
+func isWrite(flags int) bool { return flags&(os.O_WRONLY|os.O_RDWR) != 0 }
 
 // getHandle is GetHandle within beginTransfer/endTransfer: the returned
 // loggedTransfer calls endTransfer when it closes.
@@ -82,8 +87,7 @@ func (c *clientFs) getHandle(name string, flags int, offset int64) (ftpserver.Fi
 	if offset < 0 {
 		return nil, fmt.Errorf("%w: %d", errBadOffset, offset)
 	}
-	write := flags&(os.O_WRONLY|os.O_RDWR) != 0
-	if !write {
+	if !isWrite(flags) {
 		f, err := c.openFile(name)
 		if err != nil {
 			return nil, err
@@ -131,7 +135,7 @@ func (c *clientFs) wantOffsetWithin(name string, offset int64) error {
 		return nil
 	}
 	var size int64
-	if info, err := c.Stat(name); err == nil {
+	if info, err := c.Fs.Stat(name); err == nil {
 		size = info.Size()
 	}
 	if offset > size {
@@ -162,35 +166,42 @@ func (c *clientFs) openFile(name string) (afero.File, error) {
 // lazyList). A directory of more than server.max_list_entries entries is
 // refused.
 func (c *clientFs) ReadDir(name string) ([]os.FileInfo, error) {
+	var infos []os.FileInfo
+	var err error
 	if c.home.listDetails {
-		infos, err := readDetailedDir(c.Fs, name, c.maxList)
-		return infos, c.checked(err)
+		infos, err = readDetailedDir(c.Fs, name, c.maxList)
+	} else {
+		infos, err = readLazyDir(c.Fs, name, c.maxList)
 	}
-	return readLazyDir(c.Fs, name, c.maxList)
+	return infos, c.failed(name, err, false)
 }
 
-// Rename refuses to rename to or from the name of a partial upload.
+// Rename refuses to rename to or from the name of a partial upload. Its
+// failures name the target (RNTO's argument: RNFR checked the source).
 func (c *clientFs) Rename(oldname, newname string) error {
-	if isUploadTemp(oldname) || isUploadTemp(newname) {
-		return errReserved
+	if isUploadTemp(oldname) {
+		return c.failed(oldname, errReserved, false)
 	}
-	return c.checked(c.Fs.Rename(oldname, newname))
+	if isUploadTemp(newname) {
+		return c.failed(newname, errReserved, false)
+	}
+	return c.failed(newname, c.Fs.Rename(oldname, newname), false)
 }
 
 // Remove removes a file (DELE); a directory is refused.
 func (c *clientFs) Remove(name string) error {
 	if err := c.wantKind(name, false); err != nil {
-		return c.checked(err)
+		return c.failed(name, err, false)
 	}
-	return c.checked(c.Fs.Remove(name))
+	return c.failed(name, c.Fs.Remove(name), false)
 }
 
 // RemoveDir removes an empty directory (RMD); a file is refused.
 func (c *clientFs) RemoveDir(name string) error {
 	if err := c.wantKind(name, true); err != nil {
-		return c.checked(err)
+		return c.failed(name, err, false)
 	}
-	return c.checked(c.Fs.Remove(name))
+	return c.failed(name, c.Fs.Remove(name), false)
 }
 
 // wantKind returns an error unless name (not followed if a symbolic link)
@@ -220,25 +231,49 @@ func lstat(fs afero.Fs, name string) (os.FileInfo, bool, error) {
 // Mkdir refuses the names of partial uploads, which listings hide.
 func (c *clientFs) Mkdir(name string, perm os.FileMode) error {
 	if isUploadTemp(name) {
-		return errReserved
+		return c.failed(name, errReserved, false)
 	}
-	return c.checked(c.Fs.Mkdir(name, perm))
+	return c.failed(name, c.Fs.Mkdir(name, perm), false)
 }
 
 // MkdirAll is Mkdir for each missing directory of name.
 func (c *clientFs) MkdirAll(name string, perm os.FileMode) error {
 	for p := name; p != "/" && p != "." && p != ""; p = path.Dir(p) {
 		if isUploadTemp(p) {
-			return errReserved
+			return c.failed(name, errReserved, false)
 		}
 	}
-	return c.checked(c.Fs.MkdirAll(name, perm))
+	return c.failed(name, c.Fs.MkdirAll(name, perm), false)
 }
 
-// Stat answers SIZE, MDTM, MLST and the lib's checks of a path.
+// Stat answers SIZE, MDTM, MLST and the lib's checks of a path. The lib
+// names paths from the root ("/dir/f"), except when it checks whether the
+// argument of LIST is a name or options ("-la"): that failure is no
+// failure of the request.
 func (c *clientFs) Stat(name string) (os.FileInfo, error) {
 	info, err := c.Fs.Stat(name)
-	return info, c.checked(err)
+	if !path.IsAbs(name) {
+		return info, err
+	}
+	return info, c.failed(name, err, false)
+}
+
+// RemoveAll answers the lib's RMDA.
+func (c *clientFs) RemoveAll(name string) error { return c.failed(name, c.Fs.RemoveAll(name), false) }
+
+// Chmod answers SITE CHMOD.
+func (c *clientFs) Chmod(name string, mode os.FileMode) error {
+	return c.failed(name, c.Fs.Chmod(name, mode), false)
+}
+
+// Chown answers SITE CHOWN.
+func (c *clientFs) Chown(name string, uid, gid int) error {
+	return c.failed(name, c.Fs.Chown(name, uid, gid), false)
+}
+
+// Chtimes answers MFMT.
+func (c *clientFs) Chtimes(name string, atime, mtime time.Time) error {
+	return c.failed(name, c.Fs.Chtimes(name, atime, mtime), false)
 }
 
 func isUploadTemp(name string) bool {
@@ -263,10 +298,17 @@ type upload struct {
 	failed   error
 }
 
+// createUpload opens the hidden file of an upload to target; a target
+// that is a directory is refused (the rename would fail only once the
+// whole upload was received).
 func createUpload(home *userFs, target string) (*upload, error) {
 	dir, closeDir, err := home.openDir(path.Dir(target))
 	if err != nil {
 		return nil, err
+	}
+	if info, _, err := lstat(dir, path.Base(target)); err == nil && info.IsDir() {
+		_ = closeDir()
+		return nil, &os.PathError{Op: "store", Path: target, Err: errIsDir}
 	}
 	tmp := uploadPrefix + strings.ToLower(rand.Text()[:uploadTempLen])
 	f, err := dir.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)

@@ -159,8 +159,8 @@ func TestS3FileCommands(t *testing.T) {
 	c.Do(550, "MKD d") // exists
 	c.Do(550, "MKD missing/sub")
 	c.Stor("d/a.bin", data)
-	if r := c.Cmd("RMD d"); r.Code != 550 || !strings.Contains(r.Msg, "directory not empty") {
-		t.Fatalf("RMD of a directory with a file: %v, want 550 directory not empty", r)
+	if r := c.Cmd("RMD d"); r.Code != 550 || !strings.Contains(r.Msg, "Directory not empty") {
+		t.Fatalf("RMD of a directory with a file: %v, want 550 Directory not empty", r)
 	}
 	c.Do(250, "CWD d")
 	c.Do(250, "CWD /")
@@ -173,7 +173,7 @@ func TestS3FileCommands(t *testing.T) {
 		t.Fatalf("MDTM b.bin: %v", r)
 	}
 	c.Do(350, "RNFR d")
-	if r := c.Cmd("RNTO e"); r.Code != 550 || !strings.Contains(r.Msg, "directories cannot be renamed") {
+	if r := c.Cmd("RNTO e"); r.Code != 550 || !strings.Contains(r.Msg, "Directories cannot be renamed") {
 		t.Fatalf("RNTO of a directory: %v, want 550 saying directories cannot be renamed", r)
 	}
 	for _, cmd := range []string{"APPE b.bin", "REST 10"} {
@@ -186,8 +186,8 @@ func TestS3FileCommands(t *testing.T) {
 			x.Conn.Close()
 			t.Fatalf("%s opened a transfer, want a refusal", cmd)
 		}
-		if !strings.Contains(err.Error(), "550") || !strings.Contains(err.Error(), "objects cannot be appended to") {
-			t.Fatalf("%s: %v, want 550 ... objects cannot be appended to", cmd, err)
+		if !strings.Contains(err.Error(), "550") || !strings.Contains(err.Error(), "Objects cannot be appended to") {
+			t.Fatalf("%s: %v, want 550 ... Objects cannot be appended to", cmd, err)
 		}
 	}
 	c.Do(550, "RMD b.bin")

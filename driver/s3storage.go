@@ -8,7 +8,6 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/spf13/afero"
-	"go.uber.org/zap"
 
 	"ftpsd/config"
 	"ftpsd/driver/s3fs"
@@ -77,23 +76,4 @@ func openS3Home(tree *s3fs.Fs, home string) *userFs {
 			return u, nil
 		},
 	}
-}
-
-// storageFailed tells the control connection that the store failed the
-// current request when err says so: the lib's error reply becomes a 451
-// with the store's text ("storage unavailable: ...").
-func (s *session) storageFailed(err error) {
-	if s.conn != nil && errors.Is(err, s3fs.ErrUnavailable) {
-		s.conn.NoteStorageUnavailable()
-	}
-}
-
-// checked logs a failure of the store and has it answered 451 (see
-// storageFailed); it returns err.
-func (c *clientFs) checked(err error) error {
-	if errors.Is(err, s3fs.ErrUnavailable) {
-		c.session.log().Warn("storage unavailable", zap.Error(err))
-		c.session.storageFailed(err)
-	}
-	return err
 }

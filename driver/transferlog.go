@@ -1,6 +1,8 @@
 package driver
 
 import (
+	"errors"
+	"io"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
@@ -10,16 +12,18 @@ import (
 )
 
 // loggedTransfer counts the bytes of one transfer and writes one log line
-// when it closes.
+// when it closes: at warn level when the server failed it (a full disk, a
+// store that is down), else at info level.
 type loggedTransfer struct {
 	ftpserver.FileTransfer
-	session   *session
-	path      string
-	direction string
-	start     time.Time
-	bytes     int64
-	failure   error
-	closed    bool
+	session     *session
+	path        string
+	direction   string
+	start       time.Time
+	bytes       int64
+	failure     error
+	serverFault bool // the file or the store failed, not the client
+	closed      bool
 }
 
 func newLoggedTransfer(f ftpserver.FileTransfer, s *session, path, direction string) *loggedTransfer {
@@ -29,20 +33,45 @@ func newLoggedTransfer(f ftpserver.FileTransfer, s *session, path, direction str
 func (t *loggedTransfer) Read(p []byte) (int, error) {
 	n, err := t.FileTransfer.Read(p)
 	t.bytes += int64(n)
-	t.session.storageFailed(err)
-	return n, err
+	return n, t.fileFailed(err)
 }
 
 func (t *loggedTransfer) Write(p []byte) (int, error) {
 	n, err := t.FileTransfer.Write(p)
 	t.bytes += int64(n)
-	t.session.storageFailed(err)
-	return n, err
+	return n, t.fileFailed(err)
 }
 
-// TransferError records the failure and passes it on.
+// Seek fails the transfer when it fails.
+func (t *loggedTransfer) Seek(offset int64, whence int) (int64, error) {
+	n, err := t.FileTransfer.Seek(offset, whence)
+	return n, t.fileFailed(err)
+}
+
+// fileFailed records a failure of the file (or the store), which the log
+// line of the transfer shows, and returns it as the client is to be told
+// (see replyError). The end of the file is no failure.
+func (t *loggedTransfer) fileFailed(err error) error {
+	if err == nil || errors.Is(err, io.EOF) {
+		return err
+	}
+	t.fail(err)
+	re := t.session.replyError(t.path, err, t.direction == metrics.Upload)
+	t.serverFault = t.serverFault || !re.client
+	return re
+}
+
+// fail records the first failure of the transfer.
+func (t *loggedTransfer) fail(err error) {
+	if t.failure == nil {
+		t.failure = err
+	}
+}
+
+// TransferError records the failure, unless the file failed first, and
+// passes it on.
 func (t *loggedTransfer) TransferError(err error) {
-	t.failure = err
+	t.fail(err)
 	if fe, ok := t.FileTransfer.(ftpserver.FileTransferError); ok {
 		fe.TransferError(err)
 	}
@@ -64,9 +93,14 @@ func (t *loggedTransfer) Close() error {
 		t.TransferError(errSessionClosed)
 	}
 	err := t.FileTransfer.Close()
+	var re *requestError
+	if err != nil {
+		re = t.session.replyError(t.path, err, t.direction == metrics.Upload)
+	}
 	result, cause := metrics.ResultOK, t.failure
-	if cause == nil {
+	if cause == nil && err != nil {
 		cause = err
+		t.serverFault = !re.client
 	}
 	fields := []zap.Field{
 		zap.String("path", t.path),
@@ -79,7 +113,13 @@ func (t *loggedTransfer) Close() error {
 		fields = append(fields, zap.Error(cause))
 	}
 	t.session.metrics.Transfer(t.direction, result, t.bytes)
-	t.session.log().Info("transfer", append(fields, zap.String("result", result))...)
-	t.session.storageFailed(err)
-	return err
+	level := zap.InfoLevel
+	if t.serverFault {
+		level = zap.WarnLevel
+	}
+	t.session.log().Log(level, "transfer", append(fields, zap.String("result", result))...)
+	if re != nil {
+		return re
+	}
+	return nil
 }

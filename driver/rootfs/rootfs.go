@@ -72,11 +72,24 @@ func (f *Fs) userPath(name string) string { return path.Join(f.prefix, rel(name)
 // *os.PathError replaced by the caller's path of name.
 func (f *Fs) userErr(err error, name string) error { return withPath(err, f.userPath(name)) }
 
-// withPath returns err with the path of an *os.PathError replaced by p.
+// ErrEscapes is the error of a name that leads out of the root (a
+// symbolic link to outside): os.Root's "path escapes from parent", which
+// Go does not export, made a permission error.
+var ErrEscapes = fmt.Errorf("path escapes from parent: %w", os.ErrPermission)
+
+// rootEscapeText is the text of os.Root's own error for such a name.
+const rootEscapeText = "path escapes from parent"
+
+// withPath returns err with the path of an *os.PathError replaced by p,
+// and os.Root's escape error replaced by ErrEscapes.
 func withPath(err error, p string) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
-		return &os.PathError{Op: pe.Op, Path: p, Err: pe.Err}
+		cause := pe.Err
+		if cause != nil && cause.Error() == rootEscapeText {
+			cause = ErrEscapes
+		}
+		return &os.PathError{Op: pe.Op, Path: p, Err: cause}
 	}
 	return err
 }

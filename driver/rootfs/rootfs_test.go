@@ -312,6 +312,21 @@ func TestEscapesCannotRead(t *testing.T) {
 	}
 }
 
+// TestEscapeIsPermissionError: a name that leads out of the root fails
+// with a permission error that names the caller's path, so that a reply
+// can say "Permission denied" for it.
+func TestEscapeIsPermissionError(t *testing.T) {
+	e := newEnv(t)
+	e.links(t)
+	for _, name := range []string{"/abslink", "/dirlink/outside.txt", "/reldirlink/outside.txt"} {
+		_, err := e.fs.Open(name)
+		var pe *os.PathError
+		if !errors.Is(err, os.ErrPermission) || !errors.As(err, &pe) || pe.Path != name {
+			t.Errorf("Open(%q): %v, want a permission error of %s", name, err, name)
+		}
+	}
+}
+
 func TestDotDotMapsInsideRoot(t *testing.T) {
 	e := newEnv(t)
 	ftptest.WriteFile(t, e.rootDir, "outside.txt", []byte("inside"))
