@@ -18,6 +18,10 @@ func (c *Conn) intercept(line []byte) ([]byte, error) {
 		if refused, err := c.refuseSecondLogin(); refused {
 			return nil, err
 		}
+	case "PASS":
+		if refused, err := c.refusePassAfterLogin(); refused {
+			return nil, err
+		}
 	case "CCC":
 		return nil, c.handleCCC()
 	case "PBSZ", "PROT":

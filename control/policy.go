@@ -88,6 +88,19 @@ func (c *Conn) refuseSecondLogin() (bool, error) {
 	return true, c.reply(530, "Already logged in: reconnect to log in as another user.")
 }
 
+// refusePassAfterLogin answers PASS on a logged-in session with 503 (RFC
+// 959: bad sequence of commands). The lib would hand it to the password
+// check: a wrong password would count as a failed login of the client's
+// address (towards a ban of it), and the lib would answer 530 and
+// disconnect the session. It reports whether it refused.
+func (c *Conn) refusePassAfterLogin() (bool, error) {
+	if !c.loggedIn.Load() {
+		return false, nil
+	}
+	c.log().Warn("PASS after login refused")
+	return true, c.reply(503, "Already logged in: reconnect to log in as another user.")
+}
+
 // handleEPSVAll answers EPSV ALL (RFC 2428): from now on only EPSV may set
 // up a data connection.
 func (c *Conn) handleEPSVAll() error {
