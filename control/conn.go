@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -14,13 +15,26 @@ import (
 )
 
 // Errors returned by Read when the conn drops a client; the lib then ends the
-// session.
+// session. The conn logged why, once (a failed handshake with its reason).
+// Each wraps io.EOF and nothing else: the lib ends the session as if the
+// client had left, without a line of its own (it logs any other read
+// error at ERROR with a stack trace, and a network error's timeout as an
+// idle session, with a 421 the client cannot read).
 var (
-	ErrLineTooLong = errors.New("command line too long")
-	ErrTLSOnClear  = errors.New("TLS handshake received on the explicit FTPS port")
-	ErrTooManyJunk = errors.New("too many malformed command lines")
-	ErrHandshake   = errors.New("TLS handshake failed")
+	ErrLineTooLong  error = &droppedError{"command line too long"}
+	ErrTLSOnClear   error = &droppedError{"TLS handshake received on the explicit FTPS port"}
+	ErrTooManyJunk  error = &droppedError{"too many malformed command lines"}
+	ErrHandshake    error = &droppedError{"TLS handshake failed"}
+	ErrLoginTimeout error = &droppedError{"no login within the login timeout"} // Options.LoginTimeout
 )
+
+// droppedError is why the conn dropped a client.
+type droppedError struct{ text string }
+
+func (e *droppedError) Error() string { return e.text }
+
+// Unwrap makes the error an io.EOF for the lib.
+func (e *droppedError) Unwrap() error { return io.EOF }
 
 // Conn is one control connection. The lib reads commands from it and writes
 // replies to it; Conn answers AUTH itself and keeps TLS below the lib. Read
@@ -139,11 +153,19 @@ func (c *Conn) read(p []byte) (int, error) {
 	return n, nil
 }
 
-// Write sends a reply from the lib on the current channel.
+// Write sends a reply from the lib on the current channel. A reply on a
+// channel whose TLS handshake failed is dropped and reported written:
+// nobody can read it, the conn logged the failure, and the lib's next
+// Read ends the session (ErrHandshake). The lib would log the failed
+// write of the implicit port's greeting as a line of its own.
 func (c *Conn) Write(p []byte) (int, error) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	return c.writeLocked(p)
+	n, err := c.writeLocked(p)
+	if errors.Is(err, ErrHandshake) {
+		return len(p), nil
+	}
+	return n, err
 }
 
 // writeLocked watches a reply of the lib and sends it, or what it is
