@@ -153,19 +153,28 @@ func (c *Conn) read(p []byte) (int, error) {
 	return n, nil
 }
 
-// Write sends a reply from the lib on the current channel. A reply on a
-// channel whose TLS handshake failed is dropped and reported written:
-// nobody can read it, the conn logged the failure, and the lib's next
-// Read ends the session (ErrHandshake). The lib would log the failed
-// write of the implicit port's greeting as a line of its own.
+// Write sends a reply from the lib on the current channel. A reply that
+// cannot reach the client is dropped and reported written: on a channel
+// whose TLS handshake failed (the conn logged the failure) and to a client
+// that has gone. The lib's next Read ends the session quietly
+// (ErrHandshake, or the socket's EOF or reset, which the lib logs at debug
+// level); the lib would log the failed write as a warning of its own (a
+// scanner that leaves right after its handshake on the implicit port left
+// one for the greeting).
 func (c *Conn) Write(p []byte) (int, error) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	n, err := c.writeLocked(p)
-	if errors.Is(err, ErrHandshake) {
+	if errors.Is(err, ErrHandshake) || clientGone(err) {
 		return len(p), nil
 	}
 	return n, err
+}
+
+// clientGone reports whether err is a write that found the client gone:
+// it closed the connection (EPIPE) or reset it (ECONNRESET).
+func clientGone(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // writeLocked watches a reply of the lib and sends it, or what it is
@@ -240,7 +249,7 @@ func (c *Conn) Close() error {
 		}
 		if t := c.tlsConn.Load(); t != nil {
 			c.closeErr = t.Close()
-			if errors.Is(c.closeErr, syscall.EPIPE) || errors.Is(c.closeErr, syscall.ECONNRESET) {
+			if clientGone(c.closeErr) {
 				// The close_notify found the client gone (it closed right
 				// after QUIT): the socket is closed all the same.
 				c.log().Debug("close_notify not sent: the client has gone", zap.Error(c.closeErr))
