@@ -58,9 +58,15 @@ func (c *Conn) checkDataSetup(verb, param string) (bool, error) {
 		if strings.EqualFold(param, "ALL") {
 			return true, c.handleEPSVAll()
 		}
+		if refused, err := c.refuseEPSVProtocol(param); refused {
+			return true, err
+		}
 		return c.refusePassive(verb)
 	case "PASV":
 		if refused, err := c.refuseAfterEPSVAll(verb); refused {
+			return true, err
+		}
+		if refused, err := c.refuseOtherProtocol(verb, 1); refused {
 			return true, err
 		}
 		return c.refusePassive(verb)
