@@ -21,7 +21,7 @@ func TestActiveAddressIsCheckedAndCanonical(t *testing.T) {
 	cmd(t, c, "PORT 127,0,0,1,4,0", "200 got PORT 127,0,0,1,4,0")
 	cmd(t, c, "PORT 127,0,0,1,+4,1", "200 got PORT 127,0,0,1,4,1")
 	cmd(t, c, "EPRT !|2|::1|80|!127.0.0.1!2000!", "200 got EPRT |1|127.0.0.1|2000|") // the lib read [::1]:80
-	cmd(t, c, "EPRT |2|::1|2000|", "200 got EPRT |2|::1|2000|")
+	cmd(t, c, "EPRT |2|::1|2000|", "522")                                            // IPv6 on an IPv4 control connection (FuzzActiveAddress writes IPv6 ones)
 	cmd(t, c, "EPRT |2|fe80::1%eth0|2000|", "501")
 	cmd(t, c, "EPRT |1|127.0.0.1|80|", "504")
 }

@@ -54,7 +54,8 @@ func (c *Conn) newTLSServer() *tls.Conn {
 }
 
 // handshake runs the server handshake once, bounded in time, and records
-// the result in the state. It runs on a goroutine of its own: its
+// the result in the state. A failure is logged once, with its reason, and
+// returned as ErrHandshake. It runs on a goroutine of its own: its
 // cryptography grows a goroutine's stack to tens of KiB, which the
 // session's command goroutine, calling Read, would keep while it waits
 // for the next command (goroutine stacks shrink by half per garbage
@@ -69,7 +70,7 @@ func (c *Conn) handshake(t *tls.Conn) error {
 			c.opts.events().HandshakeFailed()
 			c.log().Warn("control TLS handshake failed", zap.Error(err))
 		}
-		return fmt.Errorf("%w: %w", ErrHandshake, err)
+		return ErrHandshake
 	}
 	c.recordProtection(t)
 	// The client's next command (USER) must not wait for the delayed

@@ -18,6 +18,10 @@ func (c *Conn) intercept(line []byte) ([]byte, error) {
 		if refused, err := c.refuseSecondLogin(); refused {
 			return nil, err
 		}
+	case "PASS":
+		if refused, err := c.refusePassAfterLogin(); refused {
+			return nil, err
+		}
 	case "CCC":
 		return nil, c.handleCCC()
 	case "PBSZ", "PROT":
@@ -54,9 +58,15 @@ func (c *Conn) checkDataSetup(verb, param string) (bool, error) {
 		if strings.EqualFold(param, "ALL") {
 			return true, c.handleEPSVAll()
 		}
+		if refused, err := c.refuseEPSVProtocol(param); refused {
+			return true, err
+		}
 		return c.refusePassive(verb)
 	case "PASV":
 		if refused, err := c.refuseAfterEPSVAll(verb); refused {
+			return true, err
+		}
+		if refused, err := c.refuseOtherProtocol(verb, 1); refused {
 			return true, err
 		}
 		return c.refusePassive(verb)

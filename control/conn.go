@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -14,13 +15,26 @@ import (
 )
 
 // Errors returned by Read when the conn drops a client; the lib then ends the
-// session.
+// session. The conn logged why, once (a failed handshake with its reason).
+// Each wraps io.EOF and nothing else: the lib ends the session as if the
+// client had left, without a line of its own (it logs any other read
+// error at ERROR with a stack trace, and a network error's timeout as an
+// idle session, with a 421 the client cannot read).
 var (
-	ErrLineTooLong = errors.New("command line too long")
-	ErrTLSOnClear  = errors.New("TLS handshake received on the explicit FTPS port")
-	ErrTooManyJunk = errors.New("too many malformed command lines")
-	ErrHandshake   = errors.New("TLS handshake failed")
+	ErrLineTooLong  error = &droppedError{"command line too long"}
+	ErrTLSOnClear   error = &droppedError{"TLS handshake received on the explicit FTPS port"}
+	ErrTooManyJunk  error = &droppedError{"too many malformed command lines"}
+	ErrHandshake    error = &droppedError{"TLS handshake failed"}
+	ErrLoginTimeout error = &droppedError{"no login within the login timeout"} // Options.LoginTimeout
 )
+
+// droppedError is why the conn dropped a client.
+type droppedError struct{ text string }
+
+func (e *droppedError) Error() string { return e.text }
+
+// Unwrap makes the error an io.EOF for the lib.
+func (e *droppedError) Unwrap() error { return io.EOF }
 
 // Conn is one control connection. The lib reads commands from it and writes
 // replies to it; Conn answers AUTH itself and keeps TLS below the lib. Read
@@ -139,11 +153,28 @@ func (c *Conn) read(p []byte) (int, error) {
 	return n, nil
 }
 
-// Write sends a reply from the lib on the current channel.
+// Write sends a reply from the lib on the current channel. A reply that
+// cannot reach the client is dropped and reported written: on a channel
+// whose TLS handshake failed (the conn logged the failure) and to a client
+// that has gone. The lib's next Read ends the session quietly
+// (ErrHandshake, or the socket's EOF or reset, which the lib logs at debug
+// level); the lib would log the failed write as a warning of its own (a
+// scanner that leaves right after its handshake on the implicit port left
+// one for the greeting).
 func (c *Conn) Write(p []byte) (int, error) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	return c.writeLocked(p)
+	n, err := c.writeLocked(p)
+	if errors.Is(err, ErrHandshake) || clientGone(err) {
+		return len(p), nil
+	}
+	return n, err
+}
+
+// clientGone reports whether err is a write that found the client gone:
+// it closed the connection (EPIPE) or reset it (ECONNRESET).
+func clientGone(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // writeLocked watches a reply of the lib and sends it, or what it is
@@ -218,7 +249,7 @@ func (c *Conn) Close() error {
 		}
 		if t := c.tlsConn.Load(); t != nil {
 			c.closeErr = t.Close()
-			if errors.Is(c.closeErr, syscall.EPIPE) || errors.Is(c.closeErr, syscall.ECONNRESET) {
+			if clientGone(c.closeErr) {
 				// The close_notify found the client gone (it closed right
 				// after QUIT): the socket is closed all the same.
 				c.log().Debug("close_notify not sent: the client has gone", zap.Error(c.closeErr))

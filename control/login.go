@@ -2,16 +2,10 @@ package control
 
 import (
 	"fmt"
-	"io"
 	"time"
 
 	"go.uber.org/zap"
 )
-
-// ErrLoginTimeout is returned by Read for a connection that did not log in
-// within Options.LoginTimeout. It wraps io.EOF: the lib ends the session
-// as if the client had left, without an error line of its own.
-var ErrLoginTimeout = fmt.Errorf("no login within the login timeout: %w", io.EOF)
 
 // startLoginTimeout sets the login deadline, and the socket's deadlines to
 // it until the lib sets its own (the greeting is written before).

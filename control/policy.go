@@ -1,6 +1,8 @@
 package control
 
 import (
+	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -88,6 +90,19 @@ func (c *Conn) refuseSecondLogin() (bool, error) {
 	return true, c.reply(530, "Already logged in: reconnect to log in as another user.")
 }
 
+// refusePassAfterLogin answers PASS on a logged-in session with 503 (RFC
+// 959: bad sequence of commands). The lib would hand it to the password
+// check: a wrong password would count as a failed login of the client's
+// address (towards a ban of it), and the lib would answer 530 and
+// disconnect the session. It reports whether it refused.
+func (c *Conn) refusePassAfterLogin() (bool, error) {
+	if !c.loggedIn.Load() {
+		return false, nil
+	}
+	c.log().Warn("PASS after login refused")
+	return true, c.reply(503, "Already logged in: reconnect to log in as another user.")
+}
+
 // handleEPSVAll answers EPSV ALL (RFC 2428): from now on only EPSV may set
 // up a data connection.
 func (c *Conn) handleEPSVAll() error {
@@ -109,16 +124,72 @@ func (c *Conn) refuseAfterEPSVAll(verb string) (bool, error) {
 const minActivePort = 1024
 
 // refusePrivilegedPort answers 501 to PORT or EPRT whose address does not
-// parse, and 504 to one naming a client port below minActivePort (port 0
-// included). It reports whether it refused.
+// parse, 522 to one of the other network protocol than the control
+// connection's, and 504 to one naming a client port below minActivePort
+// (port 0 included). It reports whether it refused.
 func (c *Conn) refusePrivilegedPort(verb, param string) (bool, error) {
 	ap, ok := parseActive(verb, param)
 	if !ok {
 		return true, c.reply(501, "Syntax error in the "+verb+" address (RFC 959 h1,h2,h3,h4,p1,p2; RFC 2428 |1|a.b.c.d|port| or |2|ipv6|port|).")
+	}
+	if refused, err := c.refuseOtherProtocol(verb, netProtocol(ap.Addr())); refused {
+		return true, err
 	}
 	if ap.Port() >= minActivePort {
 		return false, nil
 	}
 	c.log().Warn("active connection to a privileged port refused", zap.String("command", verb), zap.Stringer("address", ap))
 	return true, c.reply(504, verb+" to port "+strconv.Itoa(int(ap.Port()))+" refused: the client's port must be 1024 or above.")
+}
+
+// The network protocols of RFC 2428, as EPRT and EPSV number them.
+const (
+	protocolIPv4 = 1
+	protocolIPv6 = 2
+)
+
+// netProtocol returns the RFC 2428 number of a's protocol (IPv4-mapped
+// addresses are IPv4).
+func netProtocol(a netip.Addr) int {
+	if a.Unmap().Is4() {
+		return protocolIPv4
+	}
+	return protocolIPv6
+}
+
+// refuseOtherProtocol answers 522 (RFC 2428: network protocol not
+// supported, with the one to use) to a data command of another network
+// protocol than the control connection's client address: a data
+// connection must come from that address (PASV and PORT are IPv4 only;
+// the server dials the EPRT address, and an EPSV data connection comes
+// to the control connection's server address). The session goes on; the
+// lib answered PASV on IPv6 with 421, which tells the client the server
+// is closing the connection. It reports whether it refused.
+func (c *Conn) refuseOtherProtocol(verb string, protocol int) (bool, error) {
+	own := netProtocol(c.Client())
+	if protocol == own {
+		return false, nil
+	}
+	text := fmt.Sprintf("Network protocol not supported, use (%d)", own)
+	switch verb { // the IPv4-only commands, and those of RFC 2428 that replace them
+	case "PASV":
+		text += ": PASV is IPv4 only, use EPSV"
+	case "PORT":
+		text += ": PORT is IPv4 only, use EPRT"
+	}
+	return true, c.reply(522, text+".")
+}
+
+// refuseEPSVProtocol answers EPSV with a network protocol (RFC 2428):
+// 501 to one that is no number, 522 to another than the control
+// connection's. It reports whether it refused.
+func (c *Conn) refuseEPSVProtocol(param string) (bool, error) {
+	if param == "" {
+		return false, nil
+	}
+	protocol, err := strconv.Atoi(param)
+	if err != nil || protocol < 0 {
+		return true, c.reply(501, "EPSV takes no argument, ALL, or a network protocol (1 for IPv4, 2 for IPv6).")
+	}
+	return c.refuseOtherProtocol("EPSV", protocol)
 }

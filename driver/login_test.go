@@ -250,6 +250,48 @@ func TestPassOnClearChannelIsNotHashed(t *testing.T) {
 	}
 }
 
+// passAfterLoginMessage is the line of a PASS refused on a logged-in
+// session.
+const passAfterLoginMessage = "PASS after login refused"
+
+// TestPassAfterLoginIsRefused: PASS on a logged-in session is answered 503
+// without a password check (neither a failed nor a successful login is
+// counted) and without a failure recorded against the address (with
+// max_login_failures = 1 one failure bans it); the session goes on, one
+// line is logged per refusal, and no log line names a key twice (the
+// lib handed a second PASS to the password check, whose failure line
+// named "user" besides the session's own "user").
+func TestPassAfterLoginIsRefused(t *testing.T) {
+	ts, log := startJSONServer(t, func(c *config.Config) { c.Security.MaxLoginFailures = 1 })
+	a := loopback(3)
+	c := ftptest.Dialer{Local: a}.MustLogin(t, ts.Addr, userName, userPass)
+	checks := func() float64 {
+		return metricValue(t, ts, `ftpsd_logins_total{result="ok"}`) + metricValue(t, ts, `ftpsd_logins_total{result="failed"}`)
+	}
+	before := checks()
+	if r := c.Cmd("PASS wrong"); r.Code != 503 {
+		t.Errorf("PASS with a wrong password after login: %q, want 503", r)
+	}
+	if got := checks(); got != before {
+		t.Errorf("logins counted %v before the PASS after login, %v after: its password was checked", before, got)
+	}
+	if g := mustConnect(t, ftptest.Dialer{Local: a}, ts.Addr).Greeting(); g.Code != 220 {
+		t.Errorf("next connection from %s: greeting %q, want 220 (the PASS after login counted as a failure)", a, g)
+	}
+	mustHaveNoDuplicateKeys(t, log.String())
+	c.Do(200, "NOOP")
+	c.Do(503, "PASS %s", userPass)
+	c.Do(257, "PWD")
+	if got := checks(); got != before {
+		t.Errorf("logins counted %v before, %v after two PASS after login", before, got)
+	}
+	waitLogs(t, ts, passAfterLoginMessage, map[string]any{"user": userName}, 2)
+	if n := ts.countLogs("login failed", nil) + ts.countLogs("login refused", nil); n != 0 {
+		t.Errorf("%d login failed/refused lines, want none", n)
+	}
+	mustHaveNoDuplicateKeys(t, log.String())
+}
+
 // Before login: server.login_timeout, server.max_unauthenticated, and the
 // log lines of refused connections. Clients come from several loopback
 // addresses (127.0.0.2 and up) so that per-address state shows.

@@ -686,3 +686,67 @@ func TestE2EEPSVDisabled(t *testing.T) {
 	}
 	c.Quit()
 }
+
+// needIPv6 skips the test when the IPv6 loopback address ::1 cannot be
+// bound here (it fails it under CI=true).
+func needIPv6(t *testing.T) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		testenv.Unavailable(t, "the IPv6 loopback address ::1 is not available: %v", err)
+		return
+	}
+	_ = ln.Close()
+}
+
+// mustRefuseProtocol fails unless each command gets 522 (RFC 2428: the
+// network protocol is not supported) naming the one that is, and the
+// session goes on.
+func mustRefuseProtocol(t *testing.T, c *ftptest.MustClient, use string, commands ...string) {
+	t.Helper()
+	for _, cmd := range commands {
+		if r := c.Cmd("%s", cmd); r.Code != 522 || !strings.Contains(r.Msg, "("+use+")") {
+			t.Errorf("%s: %q, want 522 naming (%s)", cmd, r, use)
+		}
+		c.Do(200, "NOOP")
+	}
+}
+
+// TestDataSetupOnIPv6: on an IPv6 control connection, PASV (whose 227
+// carries an IPv4 address), EPSV 1, PORT (IPv4 only) and EPRT |1| are
+// refused with 522 (RFC 2428) and the session goes on: EPSV, EPSV 2 and
+// EPRT |2| work. The lib answered PASV 421 ("closing") while the session
+// stayed, and kept the passive port it had leased for it; it answered
+// EPSV 1 with 229 and PORT/EPRT |1| with 501.
+func TestDataSetupOnIPv6(t *testing.T) {
+	needIPv6(t)
+	ts := startServer(t, func(c *config.Config) {
+		c.Server.Listen = "[::1]:0"
+		c.Server.ImplicitListen = ""
+		c.Active.Enabled = true
+	})
+	data := ftptest.RandomData(t, 10_000)
+	ftptest.WriteFile(t, ts.AliceDir(), "f.bin", data)
+	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	mustRefuseProtocol(t, c, "2", "PASV", "EPSV 1", "PORT 127,0,0,1,4,1", "EPRT |1|127.0.0.1|1025|")
+	if got := metricValue(t, ts, "ftpsd_passive_ports_in_use"); got != 0 {
+		t.Errorf("%v passive ports leased after the refused commands, want 0", got)
+	}
+	c.Do(229, "EPSV 2")
+	ftptest.MustSameData(t, "RETR f.bin after EPSV", c.Retr("f.bin"), data)
+	c.Do(200, "EPRT |2|::1|1025|")
+	c.Quit()
+	assertRangeFree(t, ts)
+}
+
+// TestDataSetupNetworkProtocol: on an IPv4 control connection EPSV 2 and
+// EPRT |2| get 522 naming (1), another protocol number 522 as well, and
+// an EPSV argument that is no number 501; EPSV 1 works.
+func TestDataSetupNetworkProtocol(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) { c.Active.Enabled = true })
+	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	mustRefuseProtocol(t, c, "1", "EPSV 2", "EPRT |2|::1|1025|", "EPSV 3")
+	c.Do(501, "EPSV x")
+	c.Do(229, "EPSV 1")
+	c.Quit()
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"ftpsd/driver"
 	"ftpsd/internal/ftptest"
 	"ftpsd/internal/miniotest"
+	"ftpsd/internal/testenv"
 	"ftpsd/metrics"
 	"ftpsd/tlsconf"
 )
@@ -78,15 +80,41 @@ func testConfig(t testing.TB) config.Config {
 }
 
 // startServer starts a server with testConfig changed by edit (may be nil)
-// and stops it when the test ends. Its logs go to the test's output and
-// to Logs.
-func startServer(t testing.TB, edit func(*config.Config)) *testServer {
+// and stops it when the test ends. Its logs go to the test's output, to
+// Logs and to the extra cores.
+func startServer(t testing.TB, edit func(*config.Config), extra ...zapcore.Core) *testServer {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
 	testOutput := &gatedCore{Core: zaptest.NewLogger(t).Core(), gate: &logGate{}}
-	ts := startServerLogging(t, edit, zap.New(zapcore.NewTee(core, testOutput)), testOutput.gate.close)
+	cores := append([]zapcore.Core{core, testOutput}, extra...)
+	ts := startServerLogging(t, edit, zap.New(zapcore.NewTee(cores...)), testOutput.gate.close)
 	ts.Logs = logs
 	return ts
+}
+
+// startJSONServer is startServer that also writes its log as production
+// does (JSON, see cmd/ftpsd) from debug level to the returned buffer, one
+// line per entry.
+func startJSONServer(t testing.TB, edit func(*config.Config)) (*testServer, *testenv.SyncBuffer) {
+	t.Helper()
+	buf := &testenv.SyncBuffer{}
+	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	return startServer(t, edit, zapcore.NewCore(enc, zapcore.AddSync(buf), zapcore.DebugLevel)), buf
+}
+
+// mustHaveNoDuplicateKeys fails for every line of a JSON log that names
+// a key twice in one object.
+func mustHaveNoDuplicateKeys(t testing.TB, log string) {
+	t.Helper()
+	for line := range strings.Lines(log) {
+		dups, err := ftptest.DuplicateKeys([]byte(line))
+		switch {
+		case err != nil:
+			t.Error(err)
+		case len(dups) > 0:
+			t.Errorf("log line names %q twice: %s", dups, line)
+		}
+	}
 }
 
 // startQuietServer is startServer that logs as in production (JSON, from

@@ -218,3 +218,68 @@ func TestTLSAuditTicketLifetime(t *testing.T) {
 		}
 	}
 }
+
+// stackFrame matches what a stack trace has in every frame.
+var stackFrame = regexp.MustCompile(`goroutine |\.go:\d+`)
+
+// TestSSLScanLogsOneLinePerFailedHandshake runs sslscan against both
+// control ports, explicit (--starttls-ftp) and implicit, and reads the
+// log: every failed handshake is one warning with the peer and the
+// reason, nothing else is logged at warning level or above, and no line
+// carries a stack trace (ftpserverlib logged each failure again at ERROR
+// with a 6-line stack trace). The log runs at debug level only to count
+// the connections sslscan made ("session opened") and the handshakes
+// that completed ("control channel protected"): each of its connections
+// asks for TLS, so every other one failed its handshake.
+func TestSSLScanLogsOneLinePerFailedHandshake(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs sslscan twice")
+	}
+	sslscan := testenv.NeedTool(t, "sslscan", "sslscan")
+	f := newFixture(t, 2)
+	f.write(strings.Replace(f.config(`implicit_listen = "127.0.0.1:0"`, "", "alice"), `level = "info"`, `level = "debug"`, 1))
+	s, addr := f.start()
+	implicit := s.logs("ftpsd started")[0].str("implicit_listen")
+	for _, args := range [][]string{{"--starttls-ftp", addr}, {implicit}} {
+		ftptest.Cmd{Timeout: sslscanTimeout}.MustRun(t, sslscan,
+			append([]string{"--no-colour"}, args...)...)
+	}
+	s.terminate(t)
+
+	var opened, protected int
+	failed := map[string]int{} // per peer
+	for line := range strings.Lines(s.stderr.String()) {
+		if stackFrame.MatchString(line) {
+			t.Errorf("log line with a stack trace: %s", line)
+		}
+		var e logEntry
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Errorf("log line is not JSON (%v): %s", err, line)
+			continue
+		}
+		if _, ok := e["stacktrace"]; ok {
+			t.Errorf("log line with a stack trace: %s", line)
+		}
+		switch msg := e.str("msg"); {
+		case msg == "session opened":
+			opened++
+		case msg == "control channel protected":
+			protected++
+		case msg == "control TLS handshake failed" && e.str("level") == "warn" && e.str("remote") != "" && e.str("error") != "":
+			failed[e.str("remote")]++
+		case e.str("level") != "debug" && e.str("level") != "info":
+			t.Errorf("log line at %s besides the failed handshakes: %s", e.str("level"), line)
+		}
+	}
+	lines := 0
+	for peer, n := range failed {
+		lines += n
+		if n != 1 {
+			t.Errorf("%d lines for the failed handshake of %s, want 1", n, peer)
+		}
+	}
+	t.Logf("sslscan: %d connections, %d handshakes completed, %d failed handshake lines", opened, protected, lines)
+	if opened == 0 || protected == 0 || lines != opened-protected {
+		t.Errorf("%d connections, %d handshakes completed: %d failed handshake lines, want %d", opened, protected, lines, opened-protected)
+	}
+}

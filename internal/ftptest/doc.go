@@ -30,7 +30,8 @@
 // Eventually polls a condition; FakeClock is an injected clock; Serve runs a toy TCP server; RandomData,
 // SHA256Hex, SameData and SameFile make and compare test data by
 // checksum; WriteFile, DirNames, PartialUploads and HashPassword prepare
-// and inspect a server's files; Cmd runs an external program within a
+// and inspect a server's files; DuplicateKeys finds a key named twice in
+// a JSON log line; Cmd runs an external program within a
 // timeout; FtplibClient provides the Python ftplib client script (the
 // README's ReusingFTP_TLS, CCC, and options for each test). Where a program, a file or a privilege is
 // missing, tests use ftpsd/internal/testenv; certificates come from

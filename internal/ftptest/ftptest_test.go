@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -276,5 +277,26 @@ func TestCmd(t *testing.T) {
 	}
 	if _, err := os.Stat(FtplibClient(t)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestDuplicateKeys(t *testing.T) {
+	for _, c := range []struct {
+		line string
+		want []string
+	}{
+		{`{"msg":"login","user":"a","session":1}`, nil},
+		{`{"msg":"login failed","user":"a","session":1,"user":"a"}`, []string{"user"}},
+		{`{"a":{"b":1,"b":2},"c":[{"d":1,"d":1}],"e":{"b":3}}`, []string{"a.b", "c.d"}},
+	} {
+		got, err := DuplicateKeys([]byte(c.line))
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("DuplicateKeys(%s) = %q, %v; want %q", c.line, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{`{"a":`, `{"a":1}{"b":2}`, `not json`} {
+		if _, err := DuplicateKeys([]byte(bad)); err == nil {
+			t.Errorf("DuplicateKeys(%s): no error", bad)
+		}
 	}
 }
