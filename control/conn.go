@@ -41,6 +41,9 @@ type Conn struct {
 	pendingElem *list.Element
 	pendingAt   *pendingAddr
 	evicted     atomic.Bool // closed to make room for another address (see Registry.add)
+	// ready is closed once newConn set the conn up: another accept may
+	// pick it for eviction as soon as it is in the registry.
+	ready chan struct{}
 
 	// loginDeadline ends the connection unless it logged in by then (zero:
 	// never); libDeadline is the deadline the lib last asked for, applied
@@ -100,6 +103,7 @@ func newConn(raw net.Conn, opts *Options) (*Conn, string) {
 		opts:      opts,
 		key:       connKey(raw.LocalAddr(), raw.RemoteAddr()),
 		loginDone: make(chan struct{}),
+		ready:     make(chan struct{}),
 	}
 	victim, reason := opts.Registry.add(c, opts)
 	if reason != "" {
@@ -114,6 +118,7 @@ func newConn(raw net.Conn, opts *Options) (*Conn, string) {
 		c.tlsConn.Store(c.newTLSServer())
 		c.state.Implicit = true
 	}
+	close(c.ready)
 	return c, ""
 }
 

@@ -86,6 +86,7 @@ var ErrEvicted = fmt.Errorf("closed before login to make room for another addres
 // one log line as often as the Gate lets its address's refusals be
 // logged, and close. The registry no longer counts it.
 func (c *Conn) evict() {
+	<-c.ready
 	c.opts.events().UnauthenticatedEvicted()
 	client := c.Client()
 	if log, count := c.opts.refusalLine(client); log {
