@@ -32,6 +32,7 @@ func defaultLimits(c *config.Config) {
 // address), or refusedPause after the server refused one.
 type flood struct {
 	held, refused, closed atomic.Int64
+	told                  atomic.Int64 // closed connections that read a 421 first
 	cancel                context.CancelFunc
 	wg                    sync.WaitGroup
 }
@@ -71,7 +72,9 @@ func (f *flood) work(ctx context.Context, d ftptest.Dialer, addr string) {
 		f.held.Add(1)
 		stop := context.AfterFunc(ctx, func() { _ = c.Close() })
 		c.Timeout = time.Minute
-		_, _ = c.Reply() // the server's 421, or nothing when it closes
+		if r, err := c.Reply(); err == nil && r.Code == 421 && strings.Contains(r.Msg, "max_unauthenticated") {
+			f.told.Add(1)
+		}
 		stop()
 		_ = c.Close()
 		f.held.Add(-1)
@@ -136,18 +139,18 @@ func TestFloodOnDefaults(t *testing.T) {
 				slowest = max(slowest, took)
 				time.Sleep(300 * time.Millisecond)
 			}
-			held, refused, closed := f.held.Load(), f.refused.Load(), f.closed.Load()
+			held, refused, closed, told := f.held.Load(), f.refused.Load(), f.closed.Load(), f.told.Load()
 			f.stop()
 			series := fmt.Sprintf(`ftpsd_connections_refused_total{reason=%q}`, tc.reason)
 			counted := metricValue(t, ts, series)
 			evicted := metricValue(t, ts, "ftpsd_unauthenticated_evicted_total")
-			t.Logf("flood from %d addresses: %d held at the end, %d refused (%v counted under %s), %d closed by the server (%v evicted); slowest round %v",
-				tc.addrs, held, refused, counted, tc.reason, closed, evicted, slowest)
+			t.Logf("flood from %d addresses: %d held at the end, %d refused (%v counted under %s), %d closed by the server (%v evicted, %d told 421); slowest round %v",
+				tc.addrs, held, refused, counted, tc.reason, closed, evicted, told, slowest)
 			if counted == 0 {
 				t.Errorf("no refusal counted under %s", tc.reason)
 			}
-			if tc.reason == "max_unauthenticated" && evicted < 5 {
-				t.Errorf("%v flood connections evicted, want at least one per login (5)", evicted)
+			if tc.reason == "max_unauthenticated" && (evicted < 5 || told < 5) {
+				t.Errorf("%v flood connections evicted, %d of them told 421; want at least one per login (5)", evicted, told)
 			}
 		})
 	}
