@@ -105,7 +105,7 @@ func TestFloodOnDefaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("hundreds of connections for several seconds")
 	}
-	raiseFDLimit(t, 8192)
+	raiseFDLimit(t, 4096) // the flood holds at most 360 sockets on each side
 	for _, tc := range []struct {
 		addrs, workers int
 		reason         string // the refusals the flood meets
