@@ -86,6 +86,11 @@ type Server struct {
 	// MaxUnauthenticated caps the control connections open at once that
 	// have not logged in (0: no cap); logged-in sessions do not count.
 	MaxUnauthenticated int `toml:"max_unauthenticated"`
+	// MaxUnauthenticatedPerIP caps them per client address (0: no cap).
+	// When MaxUnauthenticated is reached, a newcomer whose address,
+	// newcomer included, would still hold fewer of them than the busiest
+	// address takes the place of that address's oldest one.
+	MaxUnauthenticatedPerIP int `toml:"max_unauthenticated_per_ip"`
 	// ProxyProtocol makes the control listeners take each connection's
 	// client address from a PROXY protocol header (v1 or v2) sent by a load
 	// balancer in TrustedProxies; connections from other addresses, and
@@ -289,6 +294,10 @@ func Default() Config {
 			TransferStallTimeout: Duration(5 * time.Minute),
 			LoginTimeout:         Duration(30 * time.Second),
 			MaxUnauthenticated:   256,
+			// An office behind one NAT address logging in at once: its
+			// password checks run one at a time, so its clients wait
+			// their turn not logged in.
+			MaxUnauthenticatedPerIP: 32,
 		},
 		TLS: TLS{
 			SelfSigned:          true,

@@ -59,6 +59,9 @@ func (c *Config) validateServer(add addFunc) {
 	if c.Server.MaxUnauthenticated < 0 {
 		add("server.max_unauthenticated", "must not be negative (0 means no limit)")
 	}
+	if c.Server.MaxUnauthenticatedPerIP < 0 {
+		add("server.max_unauthenticated_per_ip", "must not be negative (0 means no limit)")
+	}
 	atLeastSecond(add, "server.login_timeout", c.Server.LoginTimeout)
 	if c.Server.ProxyProtocol && len(c.Server.TrustedProxies) == 0 {
 		add("server.trusted_proxies", "required when server.proxy_protocol = true (the load balancers' CIDRs)")

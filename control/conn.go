@@ -1,6 +1,7 @@
 package control
 
 import (
+	"container/list"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -48,7 +49,15 @@ type Conn struct {
 	key      string
 	id       uint64     // set by the registry
 	dataKeys []endpoint // data endpoints bound to this conn, guarded by the registry
-	authed   bool       // logged in, as the registry counts it; guarded by the registry
+	// pendingElem and pendingAt place the conn among the pending
+	// connections while it has not logged in (see pendingSet); guarded by
+	// the registry.
+	pendingElem *list.Element
+	pendingAt   *pendingAddr
+	evicted     atomic.Bool // closed to make room for another address (see Registry.add)
+	// ready is closed once newConn set the conn up: another accept may
+	// pick it for eviction as soon as it is in the registry.
+	ready chan struct{}
 
 	// loginDeadline ends the connection unless it logged in by then (zero:
 	// never); libDeadline is the deadline the lib last asked for, applied
@@ -108,9 +117,14 @@ func newConn(raw net.Conn, opts *Options) (*Conn, string) {
 		opts:      opts,
 		key:       connKey(raw.LocalAddr(), raw.RemoteAddr()),
 		loginDone: make(chan struct{}),
+		ready:     make(chan struct{}),
 	}
-	if reason := opts.Registry.add(c, opts); reason != "" {
+	victim, reason := opts.Registry.add(c, opts)
+	if reason != "" {
 		return nil, reason
+	}
+	if victim != nil {
+		go victim.evict()
 	}
 	c.startLoginTimeout()
 	c.logPtr.Store(opts.Logger.With(zap.String("remote", raw.RemoteAddr().String())))
@@ -118,6 +132,7 @@ func newConn(raw net.Conn, opts *Options) (*Conn, string) {
 		c.tlsConn.Store(c.newTLSServer())
 		c.state.Implicit = true
 	}
+	close(c.ready)
 	return c, ""
 }
 
@@ -127,10 +142,14 @@ func (c *Conn) ID() uint64 { return c.id }
 // Read hands the lib at most one command line per call, after the conn has
 // handled the commands it owns (AUTH, and PBSZ/PROT on a channel that was
 // never protected). Past the login deadline it ends the connection with
-// ErrLoginTimeout.
+// ErrLoginTimeout, and an evicted connection with ErrEvicted.
 func (c *Conn) Read(p []byte) (int, error) {
 	n, err := c.read(p)
-	if err != nil && c.loginExpired() {
+	switch {
+	case err == nil:
+	case c.evicted.Load():
+		return 0, ErrEvicted
+	case c.loginExpired():
 		return 0, c.endLogin()
 	}
 	return n, err

@@ -38,12 +38,15 @@ type Options struct {
 	// zero means DefaultCCCWait.
 	CCCWait time.Duration
 	// MaxConns and MaxPerIP cap the open connections, in all and per client
-	// address, and MaxUnauthenticated those not logged in yet; 0 means no
-	// cap. A connection over a cap is answered 421 and closed.
-	MaxConns, MaxPerIP, MaxUnauthenticated int
+	// address, and MaxUnauthenticated and MaxUnauthenticatedPerIP those not
+	// logged in yet; 0 means no cap. A connection over a cap is answered
+	// 421 and closed, except that a newcomer over MaxUnauthenticated takes
+	// the place of the oldest pending connection of a busier address when
+	// there is one (see Registry.add), which is answered 421 and closed.
+	MaxConns, MaxPerIP, MaxUnauthenticated, MaxUnauthenticatedPerIP int
 	// Network, if set, returns the network a client address counts as for
-	// MaxPerIP (an IPv6 prefix: see guard.Network); without it each
-	// address counts alone.
+	// the per-address caps and the eviction (an IPv6 prefix: see
+	// guard.Network); without it each address counts alone.
 	Network func(netip.Addr) netip.Prefix
 	// LoginTimeout, when not zero, ends a connection that has not logged
 	// in that long after it was accepted (see ErrLoginTimeout).
@@ -89,13 +92,28 @@ type Listener struct {
 	net.Listener
 	opts    Options
 	headers *headerStage // nil unless opts.Proxy is set
+	// refusalTLS is the TLS config of the 421 to a refused implicit-port
+	// connection (no session tickets); tlsRefusals holds a token for each
+	// such refusal under way.
+	refusalTLS  *tls.Config
+	tlsRefusals chan struct{}
 }
+
+// maxTLSRefusals is how many refusals of implicit-port connections may
+// run their TLS handshake at once; beyond, a refused connection is closed
+// without a reply, so that a flood costs no more handshakes at a time.
+const maxTLSRefusals = 32
 
 // NewListener wraps inner.
 func NewListener(inner net.Listener, opts Options) *Listener {
 	l := &Listener{Listener: inner, opts: opts}
 	if opts.Proxy != nil {
 		l.headers = newHeaderStage(inner, &l.opts)
+	}
+	if opts.Implicit {
+		l.refusalTLS = opts.TLSConfig.Clone()
+		l.refusalTLS.SessionTicketsDisabled = true
+		l.tlsRefusals = make(chan struct{}, maxTLSRefusals)
 	}
 	return l
 }
@@ -122,10 +140,11 @@ func (l *Listener) acceptRaw() (net.Conn, error) {
 // The reasons to refuse a connection at accept: the caps, named by their
 // config keys, and a ban of the client address.
 const (
-	CapMaxConnections     = "max_connections"
-	CapMaxPerIP           = "max_connections_per_ip"
-	CapMaxUnauthenticated = "max_unauthenticated"
-	RefusedBanned         = "banned"
+	CapMaxConnections          = "max_connections"
+	CapMaxPerIP                = "max_connections_per_ip"
+	CapMaxUnauthenticated      = "max_unauthenticated"
+	CapMaxUnauthenticatedPerIP = "max_unauthenticated_per_ip"
+	RefusedBanned              = "banned"
 )
 
 // Gate screens client addresses at accept. Implementations must be safe
@@ -147,6 +166,9 @@ type Events interface {
 	ConnectionRefused(reason string)
 	// LoginTimedOut is called for a connection ended by LoginTimeout.
 	LoginTimedOut()
+	// UnauthenticatedEvicted is called for a connection not logged in that
+	// was closed to make room for another address (see Registry.add).
+	UnauthenticatedEvicted()
 	// HandshakeFailed is called once per failed control-channel handshake.
 	HandshakeFailed()
 	// ControlCleared is called when a client cleared its channel with CCC.
@@ -157,6 +179,7 @@ type noEvents struct{}
 
 func (noEvents) ConnectionRefused(string) {}
 func (noEvents) LoginTimedOut()           {}
+func (noEvents) UnauthenticatedEvicted()  {}
 func (noEvents) HandshakeFailed()         {}
 func (noEvents) ControlCleared()          {}
 
@@ -189,17 +212,16 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 }
 
-// refuseWriteTimeout bounds the 421 written to a connection over a cap.
+// refuseWriteTimeout bounds the 421 written to a connection over a cap,
+// on the implicit port its TLS handshake included.
 const refuseWriteTimeout = 2 * time.Second
 
-// refuse answers a connection refused at accept and closes it.
+// refuse answers a connection refused at accept and closes it. It runs on
+// a goroutine of its own, never on Accept's.
 func (l *Listener) refuse(raw net.Conn, reason string) {
 	defer raw.Close()
 	l.opts.events().ConnectionRefused(reason)
 	l.logRefusal(clientOf(raw), reason)
-	if l.opts.Implicit {
-		return // a TLS client would not understand a clear reply
-	}
 	text := "421 Too many connections (" + reason + "); try again later.\r\n"
 	switch reason {
 	case RefusedBanned:
@@ -207,8 +229,32 @@ func (l *Listener) refuse(raw net.Conn, reason string) {
 	case RefusedProxyHeader:
 		text = "421 Your address and port are in use by another connection here; try again.\r\n"
 	}
-	_ = raw.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))
+	_ = raw.SetDeadline(time.Now().Add(refuseWriteTimeout))
+	if l.opts.Implicit {
+		l.refuseOverTLS(raw, text)
+		return
+	}
 	_, _ = io.WriteString(raw, text)
+}
+
+// refuseOverTLS sends text to an implicit-port client, which understands
+// nothing before its TLS handshake, through a handshake of its own within
+// raw's deadline, unless maxTLSRefusals are under way: raw is then closed
+// without a reply. A failed handshake is not logged: the refusal was.
+func (l *Listener) refuseOverTLS(raw net.Conn, text string) {
+	select {
+	case l.tlsRefusals <- struct{}{}:
+		defer func() { <-l.tlsRefusals }()
+	default:
+		return
+	}
+	// The wire reads first what a load balancer sent after its PROXY header.
+	t := tls.Server(&recordConn{Conn: raw, records: &recordReader{w: newWire(raw)}}, l.refusalTLS)
+	if err := t.Handshake(); err != nil {
+		return
+	}
+	_, _ = io.WriteString(t, text)
+	_ = t.Close()
 }
 
 // logRefusal logs a refused connection, as often as the Gate lets it:
@@ -242,12 +288,12 @@ func clientOf(raw net.Conn) netip.Addr {
 // Registry finds the Conn behind a session from its addresses. It is safe
 // for concurrent use.
 type Registry struct {
-	mu     sync.Mutex
-	conns  map[string]*Conn
-	data   map[endpoint]*Conn // data endpoints (see DataOwner)
-	perIP  map[string]int
-	unauth int // open connections not logged in
-	nextID uint64
+	mu      sync.Mutex
+	conns   map[string]*Conn
+	data    map[endpoint]*Conn // data endpoints (see DataOwner)
+	perIP   map[string]int
+	pending pendingSet // open connections not logged in
+	nextID  uint64
 	// peers holds who each logged-in connection was, also for a while
 	// after it closed (see Peer); retired lists the closed ones, oldest
 	// first.
@@ -272,6 +318,7 @@ func NewRegistry() *Registry {
 	return &Registry{
 		conns: make(map[string]*Conn), data: make(map[endpoint]*Conn),
 		perIP: make(map[string]int), peers: make(map[uint64]Peer), byID: make(map[uint64]*Conn),
+		pending: newPendingSet(),
 	}
 }
 
@@ -290,10 +337,7 @@ func (r *Registry) setPeer(c *Conn, p Peer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.peers[c.id] = p
-	if !c.authed && r.conns[c.key] == c {
-		c.authed = true
-		r.unauth--
-	}
+	r.pending.remove(c)
 }
 
 // Unauthenticated returns the number of open connections that have not
@@ -301,7 +345,7 @@ func (r *Registry) setPeer(c *Conn, p Peer) {
 func (r *Registry) Unauthenticated() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.unauth
+	return r.pending.total
 }
 
 // Lookup returns the open connection with these addresses, or nil.
@@ -319,37 +363,47 @@ func (r *Registry) Len() int {
 }
 
 // add registers c and gives it its id, unless a cap of opts (0: none) is
-// reached; it then returns the name of the cap.
-func (r *Registry) add(c *Conn, opts *Options) string {
+// reached; it then returns the name of the cap. When MaxUnauthenticated is
+// reached, c may take the place of a pending connection of a busier
+// address (see pendingSet.victimFor): add returns that victim, no longer
+// counted, for the caller to evict.
+func (r *Registry) add(c *Conn, opts *Options) (victim *Conn, refused string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if opts.MaxConns > 0 && len(r.conns) >= opts.MaxConns {
-		return CapMaxConnections
+		return nil, CapMaxConnections
 	}
 	if _, proxied := c.raw.(*proxiedConn); proxied && r.conns[c.key] != nil {
 		// A PROXY header may name a client address and port that an open
 		// connection to the same local address has (two balancers, clients
 		// behind one NAT); the registry needs them distinct.
-		return RefusedProxyHeader
+		return nil, RefusedProxyHeader
 	}
 	ip := opts.networkOf(c.raw.RemoteAddr())
 	if opts.MaxPerIP > 0 && r.perIP[ip] >= opts.MaxPerIP {
-		return CapMaxPerIP
+		return nil, CapMaxPerIP
 	}
-	if opts.MaxUnauthenticated > 0 && r.unauth >= opts.MaxUnauthenticated {
-		return CapMaxUnauthenticated
+	if opts.MaxUnauthenticatedPerIP > 0 && r.pending.count(ip) >= opts.MaxUnauthenticatedPerIP {
+		return nil, CapMaxUnauthenticatedPerIP
 	}
-	r.unauth++
+	if opts.MaxUnauthenticated > 0 && r.pending.total >= opts.MaxUnauthenticated {
+		if victim = r.pending.victimFor(ip); victim == nil {
+			return nil, CapMaxUnauthenticated
+		}
+		r.pending.remove(victim)
+		victim.evicted.Store(true)
+	}
 	r.nextID++
 	c.id = r.nextID
 	r.conns[c.key] = c
 	r.byID[c.id] = c
 	r.perIP[ip]++
-	return ""
+	r.pending.add(c, ip)
+	return victim, ""
 }
 
-// networkOf returns the key of a client address for MaxPerIP: its
-// network under o.Network, else the address.
+// networkOf returns the key of a client address for the per-address caps
+// and the eviction: its network under o.Network, else the address.
 func (o *Options) networkOf(a net.Addr) string {
 	t, ok := a.(*net.TCPAddr)
 	if !ok {
@@ -385,9 +439,7 @@ func (r *Registry) remove(c *Conn) {
 		if r.perIP[ip]--; r.perIP[ip] <= 0 {
 			delete(r.perIP, ip)
 		}
-		if !c.authed {
-			r.unauth--
-		}
+		r.pending.remove(c)
 	}
 	for _, k := range c.dataKeys {
 		if r.data[k] == c {

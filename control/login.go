@@ -69,3 +69,27 @@ func (c *Conn) endLogin() error {
 	}
 	return ErrLoginTimeout
 }
+
+// ErrEvicted is returned by Read for a connection that had not logged in
+// and was closed to make room for a newcomer from a quieter address (see
+// Registry.add). It wraps io.EOF, like ErrLoginTimeout.
+var ErrEvicted = fmt.Errorf("closed before login to make room for another address (max_unauthenticated): %w", io.EOF)
+
+// evict ends a pending connection that gave its place to a newcomer: 421
+// (unless its TLS handshake is under way: the client could not read it),
+// one log line as often as the Gate lets its address's refusals be
+// logged, and close. The registry no longer counts it.
+func (c *Conn) evict() {
+	<-c.ready
+	c.opts.events().UnauthenticatedEvicted()
+	client := c.Client()
+	if log, count := c.opts.refusalLine(client); log {
+		c.log().Warn("connection not logged in evicted", zap.Stringer("client", client),
+			zap.String("reason", CapMaxUnauthenticated), zap.Int("refused", count))
+	}
+	if c.tlsConn.Load() == nil || c.State().TLS {
+		_ = c.raw.SetWriteDeadline(time.Now().Add(refuseWriteTimeout)) // also ends a write of the lib stuck on this client
+		_ = c.reply(421, "Too many connections waiting to log in (max_unauthenticated); your address has the most, so this one makes room for another. Try again later.")
+	}
+	_ = c.Close()
+}

@@ -192,27 +192,34 @@ func TestE2EProxyBansIPv6Network(t *testing.T) {
 	other.Quit()
 }
 
-// TestE2EProxyPerNetworkLimits: max_connections_per_ip counts an IPv6
-// client's /64 (security.ipv6_prefix_length), or each address with 128.
+// TestE2EProxyPerNetworkLimits: max_connections_per_ip and
+// max_unauthenticated_per_ip count an IPv6 client's /64
+// (security.ipv6_prefix_length), or each address with 128.
 func TestE2EProxyPerNetworkLimits(t *testing.T) {
 	first := netip.MustParseAddr("2001:db8:1:1::1")
 	neighbour := netip.MustParseAddr("2001:db8:1:1:ffff::2")
-	for bits, want := range map[int]int{64: 421, 128: 220} {
-		ts := startProxied(t, func(c *config.Config) {
-			c.Server.MaxConnectionsPerIP = 1
-			c.Security.IPv6PrefixLength = bits
-		})
-		c := viaBalancer(first).MustDial(t, ts.Addr)
-		second, err := viaBalancer(neighbour).Connect(ts.Addr)
-		if err != nil {
-			t.Fatal(err)
+	caps := map[string]func(*config.Server){
+		"max_connections_per_ip":     func(s *config.Server) { s.MaxConnectionsPerIP = 1 },
+		"max_unauthenticated_per_ip": func(s *config.Server) { s.MaxUnauthenticatedPerIP = 1 },
+	}
+	for key, set := range caps {
+		for bits, want := range map[int]int{64: 421, 128: 220} {
+			ts := startProxied(t, func(c *config.Config) {
+				set(&c.Server)
+				c.Security.IPv6PrefixLength = bits
+			})
+			c := viaBalancer(first).MustDial(t, ts.Addr)
+			second, err := viaBalancer(neighbour).Connect(ts.Addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g := second.Greeting(); g.Code != want || want == 421 && !strings.Contains(g.Msg, key) {
+				t.Errorf("%s, ipv6_prefix_length = %d: a second address of the /64 got %v, want %d", key, bits, g, want)
+			}
+			_ = second.Close()
+			other := viaBalancer(netip.MustParseAddr("2001:db8:1:2::1")).MustDial(t, ts.Addr) // the next /64
+			other.Quit()
+			c.Quit()
 		}
-		if g := second.Greeting(); g.Code != want || want == 421 && !strings.Contains(g.Msg, "max_connections_per_ip") {
-			t.Errorf("ipv6_prefix_length = %d: a second address of the /64 got %v, want %d", bits, g, want)
-		}
-		_ = second.Close()
-		other := viaBalancer(netip.MustParseAddr("2001:db8:1:2::1")).MustDial(t, ts.Addr) // the next /64
-		other.Quit()
-		c.Quit()
 	}
 }

@@ -71,7 +71,8 @@ func testConfig(t testing.TB) config.Config {
 	cfg.Server.ImplicitListen = "127.0.0.1:0"
 	setPassivePorts(&cfg, ftptest.PortRange(t, 20))
 	cfg.Storage.Root = t.TempDir()
-	cfg.Server.MaxConnectionsPerIP = 0 // every test client comes from 127.0.0.1
+	// Every test client comes from 127.0.0.1.
+	cfg.Server.MaxConnectionsPerIP, cfg.Server.MaxUnauthenticatedPerIP = 0, 0
 	cfg.Users = []config.User{
 		{Name: userName, PasswordHash: ftptest.HashPassword(t, userPass), Home: aliceHomeDir},
 		{Name: readerName, PasswordHash: ftptest.HashPassword(t, readerPass), Home: readerHome, ReadOnly: true},

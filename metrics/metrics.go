@@ -24,6 +24,7 @@ type Metrics struct {
 	ccc                prometheus.Counter
 	connectionsRefused *prometheus.CounterVec
 	loginTimeouts      prometheus.Counter
+	evictions          prometheus.Counter
 	bans               prometheus.Counter
 }
 
@@ -55,11 +56,15 @@ func New() *Metrics {
 		loginTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ftpsd_login_timeouts_total", Help: "Control connections closed for not logging in within server.login_timeout.",
 		}),
+		evictions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ftpsd_unauthenticated_evicted_total",
+			Help: "Control connections not logged in closed to make room for a newcomer from a quieter address, server.max_unauthenticated being reached.",
+		}),
 		bans: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ftpsd_bans_total", Help: "Client addresses banned for failed logins.",
 		}),
 	}
-	reg.MustRegister(m.logins, m.transfers, m.bytes, m.handshakeFailures, m.ccc, m.connectionsRefused, m.loginTimeouts, m.bans)
+	reg.MustRegister(m.logins, m.transfers, m.bytes, m.handshakeFailures, m.ccc, m.connectionsRefused, m.loginTimeouts, m.evictions, m.bans)
 	for _, r := range []string{ResultOK, ResultFailed} {
 		m.logins.WithLabelValues(r)
 		for _, d := range []string{Upload, Download} {
@@ -67,8 +72,8 @@ func New() *Metrics {
 			m.bytes.WithLabelValues(d, r)
 		}
 	}
-	for _, r := range []string{RefusedMaxConnections, RefusedMaxPerIP, RefusedMaxUnauthenticated, RefusedBanned,
-		RefusedUntrustedProxy, RefusedProxyHeader} {
+	for _, r := range []string{RefusedMaxConnections, RefusedMaxPerIP, RefusedMaxUnauthenticated,
+		RefusedMaxUnauthenticatedPerIP, RefusedBanned, RefusedUntrustedProxy, RefusedProxyHeader} {
 		m.connectionsRefused.WithLabelValues(r)
 	}
 	return m
@@ -82,13 +87,15 @@ const (
 	// Upload and Download are the direction of a transfer.
 	Upload   = "upload"
 	Download = "download"
-	// RefusedMaxConnections, RefusedMaxPerIP and RefusedMaxUnauthenticated
-	// are the reason of a refused connection: the config key of the cap it
-	// reached; RefusedBanned refuses a banned client address.
-	RefusedMaxConnections     = "max_connections"
-	RefusedMaxPerIP           = "max_connections_per_ip"
-	RefusedMaxUnauthenticated = "max_unauthenticated"
-	RefusedBanned             = "banned"
+	// RefusedMaxConnections, RefusedMaxPerIP, RefusedMaxUnauthenticated
+	// and RefusedMaxUnauthenticatedPerIP are the reason of a refused
+	// connection: the config key of the cap it reached; RefusedBanned
+	// refuses a banned client address.
+	RefusedMaxConnections          = "max_connections"
+	RefusedMaxPerIP                = "max_connections_per_ip"
+	RefusedMaxUnauthenticated      = "max_unauthenticated"
+	RefusedMaxUnauthenticatedPerIP = "max_unauthenticated_per_ip"
+	RefusedBanned                  = "banned"
 	// RefusedUntrustedProxy and RefusedProxyHeader refuse a connection
 	// under the PROXY protocol: from outside server.trusted_proxies, or
 	// without a valid header in time (or naming a client address and port
@@ -113,6 +120,10 @@ func (m *Metrics) ConnectionRefused(reason string) {
 
 // LoginTimedOut counts a connection closed by the login timeout.
 func (m *Metrics) LoginTimedOut() { m.loginTimeouts.Inc() }
+
+// UnauthenticatedEvicted counts a connection not logged in that was closed
+// to make room for another address.
+func (m *Metrics) UnauthenticatedEvicted() { m.evictions.Inc() }
 
 // Banned counts a client address banned for failed logins.
 func (m *Metrics) Banned() { m.bans.Inc() }
