@@ -201,6 +201,39 @@ func TestS3FileCommands(t *testing.T) {
 	c.Quit()
 }
 
+// TestS3RenameChecksTheTargetsParent: RNTO into a directory that does not
+// exist, or under a file, is refused with 550 as STOR and MKD are, and
+// the source object stays where it was (it used to be copied to a key no
+// listing shows, then deleted).
+func TestS3RenameChecksTheTargetsParent(t *testing.T) {
+	m := miniotest.New(t)
+	ts := startS3Server(t, m, nil)
+	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	data := ftptest.RandomData(t, 1000)
+	c.Stor("a.txt", data)
+	c.Stor("f", []byte("a file"))
+	for _, target := range []string{"nodir/deeper/a.txt", "nodir/a.txt", "f/sub", "f/sub/a.txt", "a.txt/x"} {
+		c.Do(350, "RNFR a.txt")
+		if r := c.Cmd("RNTO %s", target); r.Code != 550 {
+			t.Errorf("RNTO %s: %v, want 550", target, r)
+		}
+		if got := objectSHA(t, m, aliceKey("a.txt")); got != ftptest.SHA256Hex(data) {
+			t.Fatalf("after RNTO %s: a.txt is gone or changed (sha256 %q)", target, got)
+		}
+		if got := objectSHA(t, m, aliceKey(target)); got != "" {
+			t.Fatalf("RNTO %s made the object %s", target, aliceKey(target))
+		}
+	}
+	if got := nlst(t, c, ""); !slices.Equal(got, []string{"a.txt", "f"}) {
+		t.Fatalf("NLST after the refused renames: %q, want a.txt and f", got)
+	}
+	c.Do(257, "MKD d")
+	c.Do(350, "RNFR a.txt")
+	c.Do(250, "RNTO d/a.txt")
+	ftptest.MustSameData(t, "RETR d/a.txt", c.Retr("d/a.txt"), data)
+	c.Quit()
+}
+
 // nlst returns the names NLST lists in dir.
 func nlst(t *testing.T, c *ftptest.MustClient, dir string) []string {
 	t.Helper()

@@ -34,12 +34,8 @@ func (fs *Fs) Upload(name string) (*Upload, error) {
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	if parent := path.Dir(path.Clean("/" + name)); parent != "/" {
-		if info, err := fs.Stat(parent); err != nil {
-			return nil, err
-		} else if !info.IsDir() {
-			return nil, pathError("open", name, errNotDir)
-		}
+	if err := fs.wantParentDir("open", name); err != nil {
+		return nil, err
 	}
 	r, w := io.Pipe()
 	// The upload lasts as long as the client sends; each of its requests
