@@ -73,6 +73,7 @@ type Conn struct {
 	dataRefused *DataRefusal             // guarded by writeMu; see NoteDataRefused
 	dataExpired *DataExpiry              // guarded by writeMu; see NoteDataExpired
 	storageDown bool                     // guarded by writeMu; see NoteStorageUnavailable
+	busy        bool                     // guarded by writeMu; see NoteBusy
 	transfer    *transferReplies         // guarded by writeMu; see followTransfer
 	dataReady   bool                     // guarded by writeMu; the lib holds a data endpoint
 	tlsConn     atomic.Pointer[tls.Conn] // nil while the channel is clear

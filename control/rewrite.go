@@ -52,9 +52,10 @@ const libStatLinePrefix = " %s"
 // port" becomes a 425 busy reply and its 421 to PORT/EPRT with active mode
 // off a 502, the error reply after a refused data handshake says why, a
 // transfer broken on its data connection is answered 426 (451 when the
-// storage failed it, see NoteStorageUnavailable), and the lines
-// of STAT of a directory lose the lib's stray "%s". Called with writeMu
-// held.
+// storage failed it, see NoteStorageUnavailable), an error reply to a
+// request refused for a server-wide resource is 450 (see NoteBusy), and
+// the lines of STAT of a directory lose the lib's stray "%s". Called with
+// writeMu held.
 func (c *Conn) rewrite(p []byte) []byte {
 	switch {
 	case c.opts.AllowCCC && string(p) == featPROT:
@@ -74,6 +75,8 @@ func (c *Conn) rewrite(p []byte) []byte {
 		return c.explainDataExpiry(p)
 	case c.storageDown && isErrorReply(p):
 		return c.storageReply(p)
+	case c.busy && isErrorReply(p):
+		return c.busyReply(p)
 	case bytes.HasPrefix(p, []byte(libTransferNetworkText)):
 		return append([]byte(transferAbortedCode), p[len(transferAbortedCode):]...)
 	case bytes.HasPrefix(p, []byte(libStatLinePrefix)):

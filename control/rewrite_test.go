@@ -95,3 +95,17 @@ func TestNoteStorageUnavailableMakesTheNextErrorReply451(t *testing.T) {
 		t.Fatalf("replies:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+func TestNoteBusyMakesTheNextErrorReply450(t *testing.T) {
+	c, raw := newTestConn(NewRegistry())
+	mustWrite(t, c, "200 Type set to binary\r\n")
+	c.NoteBusy()
+	mustWrite(t, c, "550 Could not access file: open /a: the uploads in flight hold all the memory allowed for them\r\n")
+	mustWrite(t, c, "550 Could not access file: no such file\r\n")
+	want := "200 Type set to binary\r\n" +
+		"450 Could not access file: open /a: the uploads in flight hold all the memory allowed for them\r\n" +
+		"550 Could not access file: no such file\r\n"
+	if got := raw.out.String(); got != want {
+		t.Fatalf("replies:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -26,6 +26,7 @@ func openS3(cfg config.Storage, getenv func(string) string) (*s3fs.Fs, error) {
 		Host: cfg.Endpoint.Host(), Secure: cfg.Endpoint.Secure(), Region: cfg.Region,
 		Bucket: cfg.Bucket, Prefix: cfg.Prefix, PathStyle: cfg.PathStyle, Creds: creds,
 		PartSize: cfg.PartSize.Bytes(), Timeout: cfg.Timeout.Std(),
+		MaxUploadMemory: cfg.MaxUploadMemory.Bytes(),
 	})
 	if err == nil {
 		err = fs.Check()
@@ -79,6 +80,15 @@ func openS3Home(tree *s3fs.Fs, home string) *userFs {
 	}
 }
 
+// uploadMemory returns the bytes the uploads in flight reserved of
+// storage.max_upload_memory (backend "s3"; 0 on the others).
+func (s *storage) uploadMemory() int64 {
+	if s.s3 == nil {
+		return 0
+	}
+	return s.s3.UploadMemory()
+}
+
 // storageFailed tells the control connection that the store failed the
 // current request when err says so: the lib's error reply becomes a 451
 // with the store's text ("storage unavailable: ...").
@@ -89,11 +99,18 @@ func (s *session) storageFailed(err error) {
 }
 
 // checked logs a failure of the store and has it answered 451 (see
-// storageFailed); it returns err.
+// storageFailed), and an upload refused for storage.max_upload_memory
+// answered 450; it returns err.
 func (c *clientFs) checked(err error) error {
-	if errors.Is(err, s3fs.ErrUnavailable) {
+	switch {
+	case errors.Is(err, s3fs.ErrUnavailable):
 		c.session.log().Warn("storage unavailable", zap.Error(err))
 		c.session.storageFailed(err)
+	case errors.Is(err, s3fs.ErrUploadMemory):
+		c.session.log().Warn("upload refused: the uploads in flight hold storage.max_upload_memory", zap.Error(err))
+		if c.session.conn != nil {
+			c.session.conn.NoteBusy()
+		}
 	}
 	return err
 }

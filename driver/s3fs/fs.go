@@ -40,6 +40,9 @@ type Options struct {
 	Creds     *credentials.Credentials
 	PartSize  int64         // of multipart uploads; one is held in memory per upload
 	Timeout   time.Duration // of each request, and of each wait for its bytes
+	// MaxUploadMemory bounds the part buffers of the uploads in flight,
+	// in all the Fs made from this one by Sub; 0 bounds nothing.
+	MaxUploadMemory int64
 }
 
 // Fs is the tree of keys under a prefix of a bucket.
@@ -49,6 +52,7 @@ type Fs struct {
 	base     string // key prefix of the root: "" or ending in "/"
 	partSize int64
 	timeout  time.Duration
+	budget   *budget // shared by the trees Sub returns
 }
 
 var _ afero.Fs = (*Fs)(nil)
@@ -74,7 +78,10 @@ func New(opts Options) (*Fs, error) {
 	if err != nil {
 		return nil, err
 	}
-	fs := &Fs{client: client, bucket: opts.Bucket, partSize: opts.PartSize, timeout: opts.Timeout}
+	fs := &Fs{
+		client: client, bucket: opts.Bucket, partSize: opts.PartSize, timeout: opts.Timeout,
+		budget: newBudget(opts.MaxUploadMemory),
+	}
 	if p := strings.Trim(opts.Prefix, "/"); p != "" {
 		fs.base = p + "/"
 	}
