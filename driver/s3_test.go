@@ -257,7 +257,8 @@ func mustRefuseUpload(t *testing.T, c *ftptest.MustClient, name string) {
 // uploads that stalled after their first MiB (each holding its part
 // buffer) go on, and answers a third STOR 450 before its 150, with one log
 // line. The memory comes back when an upload ends, by completing or by a
-// reset: the next STOR is taken, and the stalled ones complete intact.
+// reset: the next STOR is taken, the stalled ones complete intact, and
+// ftpsd_upload_memory_bytes shows the reservations, 0 at the end.
 func TestS3UploadMemoryCap(t *testing.T) {
 	m := miniotest.New(t)
 	ts := startS3Server(t, m, func(cfg *config.Config) {
@@ -272,6 +273,10 @@ func TestS3UploadMemoryCap(t *testing.T) {
 	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
 	xa := startStor(t, a, "a.bin", content["a.bin"][:1<<20])
 	xb := startStor(t, b, "b.bin", content["b.bin"][:1<<20])
+	part := float64(ts.Cfg.Storage.PartSize.Bytes())
+	if got := metricValue(t, ts, "ftpsd_upload_memory_bytes"); got != 2*part {
+		t.Fatalf("ftpsd_upload_memory_bytes with two uploads in flight: %v, want %v", got, 2*part)
+	}
 
 	mustRefuseUpload(t, c, "c.bin")
 	waitLogs(t, ts, uploadMemoryRefused, nil, 1)
@@ -311,6 +316,9 @@ func TestS3UploadMemoryCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLogs(t, ts, uploadMemoryRefused, nil, 2)
+	if got := metricValue(t, ts, "ftpsd_upload_memory_bytes"); got != 0 {
+		t.Fatalf("ftpsd_upload_memory_bytes once every upload ended: %v, want 0", got)
+	}
 	for _, x := range []*ftptest.MustClient{a, b, c} {
 		x.Quit()
 	}
