@@ -159,17 +159,19 @@ type Passive struct {
 	// MaxPortsPerSession caps the idle passive listeners of one session.
 	MaxPortsPerSession int `toml:"max_ports_per_session"`
 	// MaxPortsPerIP caps the passive ports held at once by the sessions
-	// of one client address; 0 means half of the range (at least 1).
+	// of one client address; 0 means a quarter of the range (at least 1).
 	MaxPortsPerIP int `toml:"max_ports_per_ip"`
 }
 
 // PortsPerIP returns the effective max_ports_per_ip: the configured value,
-// or half of the range (at least 1) when it is 0.
+// or a quarter of the range (at least 1) when it is 0. A quarter, not a
+// half: two addresses (one account on two machines) would hold the whole
+// range; it takes four to hold it now.
 func (p Passive) PortsPerIP() int {
 	if p.MaxPortsPerIP > 0 {
 		return p.MaxPortsPerIP
 	}
-	return max(1, p.Ports.Len()/2)
+	return max(1, p.Ports.Len()/4)
 }
 
 // Active holds the active-mode (PORT/EPRT) settings.
@@ -212,6 +214,10 @@ type Storage struct {
 	// PartSize is the part of a multipart upload, "8MiB"; an upload holds
 	// one part in memory (two for a moment).
 	PartSize ByteSize `toml:"part_size"`
+	// MaxUploadMemory bounds the memory held by the uploads in flight,
+	// "256MiB": each reserves one part (PartSize) from the STOR until it
+	// ended, and a STOR beyond the bound gets 450 before its 150.
+	MaxUploadMemory ByteSize `toml:"max_upload_memory"`
 	// Timeout bounds each request to the store and each wait for its
 	// bytes.
 	Timeout Duration `toml:"timeout"`
@@ -319,7 +325,8 @@ func Default() Config {
 		Storage: Storage{
 			Backend: BackendOS, Root: "./ftproot",
 			Region: "us-east-1", CredentialsProfile: "default",
-			PartSize: BytesOf(8 << 20), Timeout: Duration(30 * time.Second),
+			PartSize: BytesOf(8 << 20), MaxUploadMemory: BytesOf(256 << 20),
+			Timeout: Duration(30 * time.Second),
 		},
 		Log: Log{Level: LogLevelOf(zapcore.InfoLevel), Format: FormatConsole},
 		Security: Security{

@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/tls"
+	"encoding"
 	"errors"
 	"os"
 	"path/filepath"
@@ -312,7 +313,8 @@ func tomlKeys(typ reflect.Type, prefix []string) [][]string {
 		if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct {
 			ft = ft.Elem()
 		}
-		if ft.Kind() == reflect.Struct {
+		// A value written as text (a size, an endpoint) is one key.
+		if ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()) {
 			keys = append(keys, tomlKeys(ft, key)...)
 		} else {
 			keys = append(keys, key)

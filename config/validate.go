@@ -176,7 +176,7 @@ func (c *Config) validatePortCaps(add addFunc) {
 		add("passive.max_ports_per_session", "must lie in 1-%d (the ports of passive.ports), got %d", n, v)
 	}
 	if v := c.Passive.MaxPortsPerIP; v < 0 || v > n {
-		add("passive.max_ports_per_ip", "must lie in 0-%d (0: half of passive.ports' %d ports), got %d", n, n, v)
+		add("passive.max_ports_per_ip", "must lie in 0-%d (0: a quarter of passive.ports' %d ports), got %d", n, n, v)
 	}
 }
 
@@ -228,10 +228,16 @@ func (c *Config) validateS3(add addFunc) {
 	if s.CredentialsProfile == "" {
 		add("storage.credentials_profile", "must not be empty (\"default\" is the usual profile)")
 	}
-	if p := s.PartSize; p.problem != nil {
+	p, m := s.PartSize, s.MaxUploadMemory
+	if p.problem != nil {
 		add("storage.part_size", "%v", p.problem)
 	} else if p.Bytes() < minPartSize || p.Bytes() > maxPartSize {
 		add("storage.part_size", "must lie in 5MiB-5GiB (S3's part sizes), got %s", p)
+	}
+	if m.problem != nil {
+		add("storage.max_upload_memory", "%v", m.problem)
+	} else if p.problem == nil && m.Bytes() < p.Bytes() {
+		add("storage.max_upload_memory", "must be at least storage.part_size (%s), the memory one upload holds, got %s", p, m)
 	}
 	atLeastSecond(add, "storage.timeout", s.Timeout)
 }

@@ -124,6 +124,7 @@ backend = "s3"
 endpoint = "http://127.0.0.1:9000"
 bucket = "ftp"
 part_size = "16MiB"
+max_upload_memory = "1GiB"
 `)
 	if err != nil {
 		t.Fatal(err)
@@ -134,6 +135,9 @@ part_size = "16MiB"
 	}
 	if s.PartSize.Bytes() != 16<<20 || s.Timeout.Std() != 30*time.Second || s.Region != "us-east-1" {
 		t.Errorf("part_size = %d, timeout = %s, region = %q; want 16MiB, 30s, us-east-1", s.PartSize.Bytes(), s.Timeout.Std(), s.Region)
+	}
+	if s.MaxUploadMemory.Bytes() != 1<<30 || Default().Storage.MaxUploadMemory.Bytes() != 256<<20 {
+		t.Errorf("max_upload_memory = %d (default %s), want 1GiB (default 256MiB)", s.MaxUploadMemory.Bytes(), Default().Storage.MaxUploadMemory)
 	}
 	for text, want := range map[string]int64{"5MiB": 5 << 20, "1GiB": 1 << 30, "512KiB": 512 << 10, "4096B": 4096} {
 		if b, err := ParseByteSize(text); err != nil || b.Bytes() != want {

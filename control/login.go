@@ -72,8 +72,8 @@ func (c *Conn) endLogin() error {
 
 // ErrEvicted is returned by Read for a connection that had not logged in
 // and was closed to make room for a newcomer from a quieter address (see
-// Registry.add). It wraps io.EOF, like ErrLoginTimeout.
-var ErrEvicted = fmt.Errorf("closed before login to make room for another address (max_unauthenticated): %w", io.EOF)
+// Registry.add). Like ErrLoginTimeout, the lib takes it for io.EOF.
+var ErrEvicted error = &droppedError{"closed before login to make room for another address (max_unauthenticated)"}
 
 // evict ends a pending connection that gave its place to a newcomer: 421
 // (unless its TLS handshake is under way: the client could not read it),

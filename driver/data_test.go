@@ -527,37 +527,65 @@ func TestE2EStallUpload(t *testing.T) {
 }
 
 // TestE2EPortsPerAddress: by default the sessions of one address hold at
-// most half of the range (passive.max_ports_per_ip = 0); the next PASV
-// from that address gets 425 naming the key, another address is served,
-// and a port given back is available again.
+// most a quarter of the range (passive.max_ports_per_ip = 0): the next
+// PASV/EPSV from that address gets 425 naming the key. Two addresses that
+// each take all they may leave half of the range, and a third address is
+// served (with half the range each, two addresses held it all and the
+// third got 425). A port given back is available again.
 func TestE2EPortsPerAddress(t *testing.T) {
+	const ports = 8
 	ts := startServer(t, func(c *config.Config) {
-		setPassivePorts(c, ftptest.PortRange(t, 4))
-		c.Passive.MaxPortsPerIP = 0 // half: 2
+		setPassivePorts(c, ftptest.PortRange(t, ports))
+		c.Passive.MaxPortsPerIP = 0 // a quarter: 2
 		c.Passive.Wait = 0
 	})
-	var holders []*ftptest.MustClient
-	for range 2 {
-		c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
-		c.PASV()
-		holders = append(holders, c)
+	capped := ts.Cfg.Passive.PortsPerIP()
+	// takeAll opens sessions from addr until one is refused, and returns
+	// those that hold a port and the refused one.
+	takeAll := func(addr string) (holders []*ftptest.MustClient, refused *ftptest.MustClient) {
+		d := ftptest.Dialer{Local: netip.MustParseAddr(addr)}
+		for range ports + 1 {
+			c := d.MustLogin(t, ts.Addr, userName, userPass)
+			r := c.Pasv(false)
+			if r.Code == 227 {
+				holders = append(holders, c)
+				continue
+			}
+			if r.Code != 425 || !strings.Contains(r.Msg, "passive.max_ports_per_ip") {
+				t.Fatalf("session %d of %s: got %v, want 227, or 425 naming passive.max_ports_per_ip", len(holders)+1, addr, r.Reply)
+			}
+			return holders, c
+		}
+		t.Fatalf("the sessions of %s hold %d ports, more than the range", addr, len(holders))
+		return nil, nil
 	}
-	third := ftptest.MustLogin(t, ts.Addr, userName, userPass)
-	for _, epsv := range []bool{false, true} {
-		if r := third.Pasv(epsv); r.Code != 425 || !strings.Contains(r.Msg, "passive.max_ports_per_ip") {
-			t.Fatalf("third session of 127.0.0.1 (epsv=%v): got %v, want 425 naming passive.max_ports_per_ip", epsv, r.Reply)
+	var holders []*ftptest.MustClient
+	var third *ftptest.MustClient
+	for _, addr := range []string{"127.0.0.1", "127.0.0.2"} {
+		h, refused := takeAll(addr)
+		if len(h) != capped {
+			t.Fatalf("the sessions of %s hold %d ports, want passive.max_ports_per_ip's %d", addr, len(h), capped)
+		}
+		if r := refused.Pasv(true); r.Code != 425 || !strings.Contains(r.Msg, "passive.max_ports_per_ip") {
+			t.Fatalf("EPSV of a session of %s beyond the cap: got %v, want 425 naming passive.max_ports_per_ip", addr, r.Reply)
+		}
+		holders = append(holders, h...)
+		if third == nil {
+			third = refused
+		} else {
+			refused.Quit()
 		}
 	}
-	other := ftptest.Dialer{Local: netip.MustParseAddr("127.0.0.2")}.MustLogin(t, ts.Addr, userName, userPass)
+	other := ftptest.Dialer{Local: netip.MustParseAddr("127.0.0.3")}.MustLogin(t, ts.Addr, userName, userPass)
 	if r := other.Pasv(false); r.Code != 227 {
-		t.Fatalf("session of 127.0.0.2: got %v, want 227", r.Reply)
+		t.Fatalf("session of a third address, while two hold %d of %d ports: got %v, want 227", len(holders), ports, r.Reply)
 	}
 	holders[0].Quit()
 	var r ftptest.Passive
 	if !ftptest.Eventually(5*time.Second, func() bool { r = third.Pasv(false); return r.Code == 227 }) {
-		t.Fatalf("after a holder quit, the third session still gets %v", r.Reply)
+		t.Fatalf("after a holder quit, the refused session of 127.0.0.1 still gets %v", r.Reply)
 	}
-	for _, c := range []*ftptest.MustClient{holders[1], third, other} {
+	for _, c := range append(holders[1:], third, other) {
 		c.Quit()
 	}
 	assertRangeFree(t, ts)

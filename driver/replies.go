@@ -39,6 +39,10 @@ const (
 	// codeLocalError: "requested action aborted: local error in
 	// processing"; clients try again later. A storage backend that is down.
 	codeLocalError = 451
+	// codeBusy: "requested file action not taken, file unavailable (e.g.
+	// file busy)"; transient, the session goes on (421 would close it). A
+	// server-wide resource is taken: storage.max_upload_memory.
+	codeBusy = 450
 	// codeNoSpace: "insufficient storage space in system".
 	codeNoSpace = 452
 	// codeExceeded: "exceeded storage allocation", a quota or a size limit
@@ -95,6 +99,8 @@ func replyTo(err error, storing bool) answer {
 		// The store's own short cause, which names no key.
 		s := err.Error()
 		return answer{code: codeLocalError, reason: s[strings.Index(s, s3fs.ErrUnavailable.Error()):]}
+	case errors.Is(err, s3fs.ErrUploadMemory):
+		return answer{code: codeBusy, reason: "Too many uploads in progress (storage.max_upload_memory); try again later"}
 	case errors.Is(err, syscall.ENOSPC):
 		return storage(codeNoSpace, "No space left on device")
 	case errors.Is(err, syscall.EDQUOT):
@@ -146,6 +152,8 @@ func (s *session) logFailure(re *requestError) {
 		s.log().Debug("request refused", fields...)
 	case errors.Is(re.err, s3fs.ErrUnavailable):
 		s.log().Warn("storage unavailable", fields...)
+	case errors.Is(re.err, s3fs.ErrUploadMemory):
+		s.log().Warn("upload refused: the uploads in flight hold storage.max_upload_memory", fields...)
 	default:
 		s.log().Warn("request failed", fields...)
 	}

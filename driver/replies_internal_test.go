@@ -22,6 +22,7 @@ func TestReplyTo(t *testing.T) {
 		storing bool
 		want    answer
 	}{
+		{pathErr(s3fs.ErrUploadMemory), true, answer{code: 450, reason: "Too many uploads in progress (storage.max_upload_memory); try again later"}},
 		{pathErr(syscall.ENOSPC), true, answer{code: 452, reason: "No space left on device"}},
 		{pathErr(syscall.ENOSPC), false, answer{reason: "No space left on device"}},
 		{pathErr(syscall.EDQUOT), true, answer{code: 552, reason: "Disk quota exceeded"}},

@@ -201,6 +201,129 @@ func TestS3FileCommands(t *testing.T) {
 	c.Quit()
 }
 
+// TestS3RenameChecksTheTargetsParent: RNTO into a directory that does not
+// exist, or under a file, is refused with 550 as STOR and MKD are, and
+// the source object stays where it was (it used to be copied to a key no
+// listing shows, then deleted).
+func TestS3RenameChecksTheTargetsParent(t *testing.T) {
+	m := miniotest.New(t)
+	ts := startS3Server(t, m, nil)
+	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	data := ftptest.RandomData(t, 1000)
+	c.Stor("a.txt", data)
+	c.Stor("f", []byte("a file"))
+	for _, target := range []string{"nodir/deeper/a.txt", "nodir/a.txt", "f/sub", "f/sub/a.txt", "a.txt/x"} {
+		c.Do(350, "RNFR a.txt")
+		if r := c.Cmd("RNTO %s", target); r.Code != 550 {
+			t.Errorf("RNTO %s: %v, want 550", target, r)
+		}
+		if got := objectSHA(t, m, aliceKey("a.txt")); got != ftptest.SHA256Hex(data) {
+			t.Fatalf("after RNTO %s: a.txt is gone or changed (sha256 %q)", target, got)
+		}
+		if got := objectSHA(t, m, aliceKey(target)); got != "" {
+			t.Fatalf("RNTO %s made the object %s", target, aliceKey(target))
+		}
+	}
+	if got := nlst(t, c, ""); !slices.Equal(got, []string{"a.txt", "f"}) {
+		t.Fatalf("NLST after the refused renames: %q, want a.txt and f", got)
+	}
+	c.Do(257, "MKD d")
+	c.Do(350, "RNFR a.txt")
+	c.Do(250, "RNTO d/a.txt")
+	ftptest.MustSameData(t, "RETR d/a.txt", c.Retr("d/a.txt"), data)
+	c.Quit()
+}
+
+// uploadMemoryRefused is the log line of a STOR refused for
+// storage.max_upload_memory.
+const uploadMemoryRefused = "upload refused: the uploads in flight hold storage.max_upload_memory"
+
+// mustRefuseUpload fails unless STOR name gets 450 naming
+// storage.max_upload_memory before any 150, and the session goes on.
+func mustRefuseUpload(t *testing.T, c *ftptest.MustClient, name string) {
+	t.Helper()
+	x, err := c.Client.Open("STOR " + name)
+	if err == nil {
+		_ = x.Raw.Close()
+		t.Fatalf("STOR %s beyond storage.max_upload_memory got 150, want 450", name)
+	}
+	if !strings.Contains(err.Error(), "got 450") || !strings.Contains(err.Error(), "storage.max_upload_memory") {
+		t.Fatalf("STOR %s beyond storage.max_upload_memory: %v, want 450 naming the key", name, err)
+	}
+	c.Do(200, "NOOP")
+}
+
+// TestS3UploadMemoryCap: storage.max_upload_memory of two parts lets two
+// uploads that stalled after their first MiB (each holding its part
+// buffer) go on, and answers a third STOR 450 before its 150, with one log
+// line. The memory comes back when an upload ends, by completing or by a
+// reset: the next STOR is taken, the stalled ones complete intact, and
+// ftpsd_upload_memory_bytes shows the reservations, 0 at the end.
+func TestS3UploadMemoryCap(t *testing.T) {
+	m := miniotest.New(t)
+	ts := startS3Server(t, m, func(cfg *config.Config) {
+		cfg.Storage.MaxUploadMemory = config.BytesOf(2 * cfg.Storage.PartSize.Bytes())
+	})
+	content := map[string][]byte{}
+	for _, name := range []string{"a.bin", "b.bin", "c.bin", "d.bin"} {
+		content[name] = ftptest.RandomData(t, 6<<20) // more than one part of 5 MiB
+	}
+	a := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	b := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	xa := startStor(t, a, "a.bin", content["a.bin"][:1<<20])
+	xb := startStor(t, b, "b.bin", content["b.bin"][:1<<20])
+	part := float64(ts.Cfg.Storage.PartSize.Bytes())
+	if got := metricValue(t, ts, "ftpsd_upload_memory_bytes"); got != 2*part {
+		t.Fatalf("ftpsd_upload_memory_bytes with two uploads in flight: %v, want %v", got, 2*part)
+	}
+
+	mustRefuseUpload(t, c, "c.bin")
+	waitLogs(t, ts, uploadMemoryRefused, nil, 1)
+	if got := objectSHA(t, m, aliceKey("c.bin")); got != "" {
+		t.Fatal("the refused STOR stored c.bin")
+	}
+
+	// a completes: its part comes back, and c's upload is taken while b
+	// still holds the other part.
+	if err := xa.Send(content["a.bin"][1<<20:]); err != nil {
+		t.Fatal(err)
+	}
+	xc := startStor(t, c, "c.bin", content["c.bin"][:1<<20])
+	mustRefuseUpload(t, a, "d.bin")
+	waitLogs(t, ts, uploadMemoryRefused, nil, 2)
+
+	// b is reset: its part comes back too.
+	_ = ftptest.Reset(xb.Raw)
+	if r := b.Reply(); r.Code/100 != 4 {
+		t.Fatalf("reply to the reset upload: %v, want 4xx", r)
+	}
+	xd := startStor(t, a, "d.bin", content["d.bin"][:1<<20])
+	for name, x := range map[string]*ftptest.Transfer{"c.bin": xc, "d.bin": xd} {
+		if err := x.Send(content[name][1<<20:]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"a.bin", "c.bin", "d.bin"} {
+		if got, want := objectSHA(t, m, aliceKey(name)), ftptest.SHA256Hex(content[name]); got != want {
+			t.Fatalf("%s in the bucket: sha256 %s, want %s", name, got, want)
+		}
+	}
+	// Nothing is held once every upload ended: both parts are free.
+	xb2 := startStor(t, b, "b.bin", content["b.bin"][:1<<20])
+	c.Stor("e.bin", content["a.bin"])
+	if err := xb2.Send(content["b.bin"][1<<20:]); err != nil {
+		t.Fatal(err)
+	}
+	waitLogs(t, ts, uploadMemoryRefused, nil, 2)
+	if got := metricValue(t, ts, "ftpsd_upload_memory_bytes"); got != 0 {
+		t.Fatalf("ftpsd_upload_memory_bytes once every upload ended: %v, want 0", got)
+	}
+	for _, x := range []*ftptest.MustClient{a, b, c} {
+		x.Quit()
+	}
+}
+
 // nlst returns the names NLST lists in dir.
 func nlst(t *testing.T, c *ftptest.MustClient, dir string) []string {
 	t.Helper()

@@ -25,6 +25,7 @@ func openS3(cfg config.Storage, getenv func(string) string) (*s3fs.Fs, error) {
 		Host: cfg.Endpoint.Host(), Secure: cfg.Endpoint.Secure(), Region: cfg.Region,
 		Bucket: cfg.Bucket, Prefix: cfg.Prefix, PathStyle: cfg.PathStyle, Creds: creds,
 		PartSize: cfg.PartSize.Bytes(), Timeout: cfg.Timeout.Std(),
+		MaxUploadMemory: cfg.MaxUploadMemory.Bytes(),
 	})
 	if err == nil {
 		err = fs.Check()
@@ -76,4 +77,13 @@ func openS3Home(tree *s3fs.Fs, home string) *userFs {
 			return u, nil
 		},
 	}
+}
+
+// uploadMemory returns the bytes the uploads in flight reserved of
+// storage.max_upload_memory (backend "s3"; 0 on the others).
+func (s *storage) uploadMemory() int64 {
+	if s.s3 == nil {
+		return 0
+	}
+	return s.s3.UploadMemory()
 }

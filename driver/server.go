@@ -168,6 +168,7 @@ func (s *Server) registerGauges() {
 		PassiveInUse:       func() int { return s.driver.ports.Stats().InUse },
 		PassiveWaiting:     func() int { return s.driver.ports.Stats().Waiting },
 		PassiveExhaustions: func() uint64 { return s.driver.ports.Stats().Exhaustions },
+		UploadMemory:       func() int { return int(s.driver.live.Load().storage.uploadMemory()) },
 	})
 }
 

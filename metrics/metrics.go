@@ -143,6 +143,7 @@ type Gauges struct {
 	PassiveInUse       func() int
 	PassiveWaiting     func() int
 	PassiveExhaustions func() uint64
+	UploadMemory       func() int
 }
 
 // RegisterGauges adds the series read from the running server.
@@ -157,6 +158,7 @@ func (m *Metrics) RegisterGauges(g Gauges) {
 		gauge("ftpsd_passive_ports", "Ports in the passive range.", g.PassiveCapacity),
 		gauge("ftpsd_passive_ports_in_use", "Passive ports leased now.", g.PassiveInUse),
 		gauge("ftpsd_passive_waiting", "PASV/EPSV commands waiting for a port now.", g.PassiveWaiting),
+		gauge("ftpsd_upload_memory_bytes", "Memory reserved by the uploads in flight (storage.max_upload_memory).", g.UploadMemory),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "ftpsd_passive_exhaustions_total", Help: "PASV/EPSV commands that found no free port.",
 		}, func() float64 { return float64(g.PassiveExhaustions()) }),

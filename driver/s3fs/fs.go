@@ -40,6 +40,9 @@ type Options struct {
 	Creds     *credentials.Credentials
 	PartSize  int64         // of multipart uploads; one is held in memory per upload
 	Timeout   time.Duration // of each request, and of each wait for its bytes
+	// MaxUploadMemory bounds the part buffers of the uploads in flight,
+	// in all the Fs made from this one by Sub; 0 bounds nothing.
+	MaxUploadMemory int64
 }
 
 // Fs is the tree of keys under a prefix of a bucket.
@@ -49,6 +52,7 @@ type Fs struct {
 	base     string // key prefix of the root: "" or ending in "/"
 	partSize int64
 	timeout  time.Duration
+	budget   *budget // shared by the trees Sub returns
 }
 
 var _ afero.Fs = (*Fs)(nil)
@@ -74,7 +78,10 @@ func New(opts Options) (*Fs, error) {
 	if err != nil {
 		return nil, err
 	}
-	fs := &Fs{client: client, bucket: opts.Bucket, partSize: opts.PartSize, timeout: opts.Timeout}
+	fs := &Fs{
+		client: client, bucket: opts.Bucket, partSize: opts.PartSize, timeout: opts.Timeout,
+		budget: newBudget(opts.MaxUploadMemory),
+	}
 	if p := strings.Trim(opts.Prefix, "/"); p != "" {
 		fs.base = p + "/"
 	}
@@ -208,14 +215,30 @@ func (fs *Fs) Mkdir(name string, _ os.FileMode) error {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	if parent := path.Dir(path.Clean("/" + name)); parent != "/" {
-		if info, err := fs.Stat(parent); err != nil {
-			return err
-		} else if !info.IsDir() {
-			return pathError("mkdir", name, errNotDir)
-		}
+	if err := fs.wantParentDir("mkdir", name); err != nil {
+		return err
 	}
 	return fs.putMarker(name)
+}
+
+// wantParentDir returns an error of op on name unless name's parent is a
+// directory: the store would take any key, and a key under a missing
+// directory or under a file would be in no listing.
+func (fs *Fs) wantParentDir(op, name string) error {
+	parent := path.Dir(path.Clean("/" + name))
+	if parent == "/" {
+		return nil
+	}
+	info, err := fs.Stat(parent)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return pathError(op, name, os.ErrNotExist)
+	case err != nil:
+		return err
+	case !info.IsDir():
+		return pathError(op, name, errNotDir)
+	}
+	return nil
 }
 
 // MkdirAll makes the markers of name and of its parents that are missing.
@@ -321,7 +344,8 @@ func (fs *Fs) listAll(ctx context.Context, prefix string, keys chan<- minio.Obje
 }
 
 // Rename copies the object oldname to newname on the server and removes
-// oldname. A directory is refused (ErrDirRename).
+// oldname. A directory is refused (ErrDirRename), and so is a newname
+// whose parent is not a directory: oldname then stays.
 func (fs *Fs) Rename(oldname, newname string) error {
 	info, err := fs.Stat(oldname)
 	if err != nil {
@@ -332,6 +356,9 @@ func (fs *Fs) Rename(oldname, newname string) error {
 	}
 	if to, err := fs.Stat(newname); err == nil && to.IsDir() {
 		return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: os.ErrExist}
+	}
+	if err := fs.wantParentDir("rename", newname); err != nil {
+		return err
 	}
 	if fs.key(oldname) == fs.key(newname) {
 		return nil

@@ -49,3 +49,21 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+// TestBudget: reservations fit within the bound or are refused whole, a
+// returned one makes room again, and a nil budget bounds nothing.
+func TestBudget(t *testing.T) {
+	b := newBudget(20)
+	for i, want := range []bool{true, true, false} {
+		if got := b.take(8); got != want {
+			t.Fatalf("take %d of 8 bytes within 20: %v, want %v", i+1, got, want)
+		}
+	}
+	b.give(8)
+	if !b.take(8) || b.take(5) || !b.take(4) {
+		t.Fatal("after one reservation came back: want 8 taken, 5 refused, 4 taken")
+	}
+	if b := newBudget(0); b != nil || !b.take(1<<40) {
+		t.Fatal("a budget of 0 bounds something")
+	}
+}

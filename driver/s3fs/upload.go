@@ -13,9 +13,10 @@ import (
 
 // Upload is a new content of an object, streamed to the store while it is
 // written: one PUT when it is smaller than a part (Options.PartSize), else
-// a multipart upload, with one part held in memory (two for a moment). The object changes only when Close completes the
-// upload; after TransferError, or a failed Write, Close aborts it and the
-// object stays as it was. Write and Close are for one goroutine.
+// a multipart upload, with one part held in memory (two for a moment).
+// The object changes only when Close completes the upload; after
+// TransferError, or a failed Write, Close aborts it and the object stays
+// as it was. Write and Close are for one goroutine.
 type Upload struct {
 	refusals // reads, seeks and listings
 	w        *io.PipeWriter
@@ -27,19 +28,22 @@ type Upload struct {
 }
 
 // Upload starts the new content of name, whose parent must be a directory
-// and which must not be one.
+// and which must not be one. It reserves a part's worth of
+// Options.MaxUploadMemory until the upload ended, and fails with
+// ErrUploadMemory when the uploads in flight hold it all.
 func (fs *Fs) Upload(name string) (*Upload, error) {
 	if info, err := fs.Stat(name); err == nil && info.IsDir() {
 		return nil, pathError("open", name, errIsDir)
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	if parent := path.Dir(path.Clean("/" + name)); parent != "/" {
-		if info, err := fs.Stat(parent); err != nil {
-			return nil, err
-		} else if !info.IsDir() {
-			return nil, pathError("open", name, errNotDir)
-		}
+	if err := fs.wantParentDir("open", name); err != nil {
+		return nil, err
+	}
+	// The client chooses the size after the 150: the whole part is
+	// reserved now, and given back when the store lets go of it.
+	if !fs.budget.take(fs.partSize) {
+		return nil, pathError("open", name, ErrUploadMemory)
 	}
 	r, w := io.Pipe()
 	// The upload lasts as long as the client sends; each of its requests
@@ -48,6 +52,7 @@ func (fs *Fs) Upload(name string) (*Upload, error) {
 	u := &Upload{refusals: refusals{name, errWriteOnly}, w: w, name: name, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(u.done)
+		defer fs.budget.give(fs.partSize) // before done: Close returns after it
 		u.err = fs.store(ctx, fs.key(name), r)
 		r.CloseWithError(u.err)
 	}()
