@@ -100,6 +100,26 @@ type ClientDriverExtensionFileList interface {
 	ReadDir(name string) ([]os.FileInfo, error)
 }
 
+// ClientDriverExtensionDirStream lists a directory without holding it whole:
+// LIST, NLST, MLSD and STAT of a directory write each batch of entries before
+// they read the next (patched in; see PATCHES.md).
+type ClientDriverExtensionDirStream interface {
+	// OpenDirStream opens the listing of the directory name. An error here is
+	// answered before any line of the listing (and before 150); it must not be
+	// io.EOF (an empty directory is a stream whose first Next returns io.EOF).
+	OpenDirStream(name string) (DirStream, error)
+}
+
+// DirStream is the listing of one directory, read in batches.
+type DirStream interface {
+	// Next returns the next batch of entries, and io.EOF at the end (with or
+	// without a last batch). Another error ends the listing with an error
+	// reply after the entries already sent.
+	Next() ([]os.FileInfo, error)
+	// Close releases the listing; it is called once, whatever happened.
+	Close() error
+}
+
 // ClientDriverExtentionFileTransfer is a convenience extension to allow to transfer files
 // without requiring to implement the methods Create/Open/OpenFile for your custom afero.File.
 type ClientDriverExtentionFileTransfer interface {

@@ -189,6 +189,8 @@ func (c *clientHandler) handleLIST(param string) error {
 	info := fmt.Sprintf("LIST %v", param)
 
 	if files, _, err := c.getFileList(param, true); err == nil || errors.Is(err, io.EOF) {
+		defer c.closeDirStream(c.getListPath(), files)
+
 		if tr, errTr := c.TransferOpen(info); errTr == nil {
 			err = c.dirTransferLIST(tr, files)
 			c.TransferClose(tr, err)
@@ -208,6 +210,8 @@ func (c *clientHandler) handleNLST(param string) error {
 	info := fmt.Sprintf("NLST %v", param)
 
 	if files, parentDir, err := c.getFileList(param, true); err == nil || errors.Is(err, io.EOF) {
+		defer c.closeDirStream(c.getListPath(), files)
+
 		if tr, errTrOpen := c.TransferOpen(info); errTrOpen == nil {
 			err = c.dirTransferNLST(tr, files, parentDir)
 			c.TransferClose(tr, err)
@@ -223,26 +227,26 @@ func (c *clientHandler) handleNLST(param string) error {
 	return nil
 }
 
-func (c *clientHandler) dirTransferNLST(writer io.Writer, files []os.FileInfo, parentDir string) error {
-	if len(files) == 0 {
-		_, err := writer.Write([]byte(""))
-		if err != nil {
-			err = newNetworkError("couldn't send NLST data", err)
-		}
-
-		return err
-	}
-
-	for _, file := range files {
+func (c *clientHandler) dirTransferNLST(writer io.Writer, files DirStream, parentDir string) error {
+	written, err := eachEntry(files, func(file os.FileInfo) error {
 		// Based on RFC 959 NLST is intended to return information that can be used
 		// by a program to further process the files automatically.
 		// So we return paths relative to the current working directory
 		if _, err := fmt.Fprintf(writer, "%s\r\n", path.Join(c.getRelativePath(parentDir), file.Name())); err != nil {
 			return newNetworkError("couldn't send NLST data", err)
 		}
+
+		return nil
+	})
+
+	if written == 0 && err == nil {
+		_, err = writer.Write([]byte(""))
+		if err != nil {
+			err = newNetworkError("couldn't send NLST data", err)
+		}
 	}
 
-	return nil
+	return err
 }
 
 func (c *clientHandler) handleMLSD(param string) error {
@@ -255,6 +259,8 @@ func (c *clientHandler) handleMLSD(param string) error {
 	info := fmt.Sprintf("MLSD %v", param)
 
 	if files, _, err := c.getFileList(param, false); err == nil || errors.Is(err, io.EOF) {
+		defer c.closeDirStream(c.getListPath(), files)
+
 		if tr, errTr := c.TransferOpen(info); errTr == nil {
 			err = c.dirTransferMLSD(tr, files)
 			c.TransferClose(tr, err)
@@ -302,43 +308,39 @@ func (c *clientHandler) fileStat(file os.FileInfo) string {
 }
 
 // fclairamb (2018-02-13): #64: Removed extra empty line
-func (c *clientHandler) dirTransferLIST(writer io.Writer, files []os.FileInfo) error {
-	if len(files) == 0 {
-		_, err := writer.Write([]byte(""))
-		if err != nil {
-			err = newNetworkError("error writing LIST entry", err)
-		}
-
-		return err
-	}
-
-	for _, file := range files {
+func (c *clientHandler) dirTransferLIST(writer io.Writer, files DirStream) error {
+	written, err := eachEntry(files, func(file os.FileInfo) error {
 		if _, err := fmt.Fprintf(writer, "%s\r\n", c.fileStat(file)); err != nil {
 			return fmt.Errorf("error writing LIST entry: %w", err)
 		}
+
+		return nil
+	})
+
+	if written == 0 && err == nil {
+		_, err = writer.Write([]byte(""))
+		if err != nil {
+			err = newNetworkError("error writing LIST entry", err)
+		}
 	}
 
-	return nil
+	return err
 }
 
 // fclairamb (2018-02-13): #64: Removed extra empty line
-func (c *clientHandler) dirTransferMLSD(writer io.Writer, files []os.FileInfo) error {
-	if len(files) == 0 {
-		_, err := writer.Write([]byte(""))
+func (c *clientHandler) dirTransferMLSD(writer io.Writer, files DirStream) error {
+	written, err := eachEntry(files, func(file os.FileInfo) error {
+		return c.writeMLSxEntry(writer, file)
+	})
+
+	if written == 0 && err == nil {
+		_, err = writer.Write([]byte(""))
 		if err != nil {
 			err = newNetworkError("error writing MLSD entry", err)
 		}
-
-		return err
 	}
 
-	for _, file := range files {
-		if err := c.writeMLSxEntry(writer, file); err != nil {
-			return err
-		}
-	}
-
-	return nil
+	return err
 }
 
 func (c *clientHandler) writeMLSxEntry(writer io.Writer, file os.FileInfo) error {
@@ -364,7 +366,7 @@ func (c *clientHandler) writeMLSxEntry(writer io.Writer, file os.FileInfo) error
 	return err
 }
 
-func (c *clientHandler) getFileList(param string, filePathAllowed bool) ([]os.FileInfo, string, error) {
+func (c *clientHandler) getFileList(param string, filePathAllowed bool) (DirStream, string, error) {
 	if !c.server.settings.DisableLISTArgs {
 		param = c.checkLISTArgs(param)
 	}
@@ -380,10 +382,19 @@ func (c *clientHandler) getFileList(param string, filePathAllowed bool) ([]os.Fi
 
 	if !info.IsDir() {
 		if filePathAllowed {
-			return []os.FileInfo{info}, path.Dir(c.getListPath()), nil
+			return &fileListStream{[]os.FileInfo{info}}, path.Dir(c.getListPath()), nil
 		}
 
 		return nil, "", errFileList
+	}
+
+	if streamer, ok := c.driver.(ClientDriverExtensionDirStream); ok {
+		stream, errOpen := streamer.OpenDirStream(listPath)
+		if errOpen != nil {
+			return nil, "", errOpen
+		}
+
+		return stream, c.getListPath(), nil
 	}
 
 	var files []fs.FileInfo
@@ -391,7 +402,7 @@ func (c *clientHandler) getFileList(param string, filePathAllowed bool) ([]os.Fi
 	if fileList, ok := c.driver.(ClientDriverExtensionFileList); ok {
 		files, err = fileList.ReadDir(listPath)
 
-		return files, c.getListPath(), err
+		return &fileListStream{files}, c.getListPath(), err
 	}
 
 	directory, errOpenFile := c.driver.Open(listPath)
@@ -403,7 +414,13 @@ func (c *clientHandler) getFileList(param string, filePathAllowed bool) ([]os.Fi
 
 	files, err = directory.Readdir(-1)
 
-	return files, c.getListPath(), err
+	return &fileListStream{files}, c.getListPath(), err
+}
+
+func (c *clientHandler) closeDirStream(directoryPath string, files DirStream) {
+	if errClose := files.Close(); errClose != nil {
+		c.logger.Error("Couldn't close directory listing", "err", errClose, "directory", directoryPath)
+	}
 }
 
 func (c *clientHandler) closeDirectory(directoryPath string, directory afero.File) {

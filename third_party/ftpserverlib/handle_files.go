@@ -439,13 +439,18 @@ func (c *clientHandler) handleSTATFile(param string) error {
 		return nil
 	}
 
-	var files []os.FileInfo
+	var files DirStream
+
+	var list []os.FileInfo
 	var errList error
 
 	directoryPath := c.absPath(param)
 
-	if fileList, ok := c.driver.(ClientDriverExtensionFileList); ok {
-		files, errList = fileList.ReadDir(directoryPath)
+	if streamer, ok := c.driver.(ClientDriverExtensionDirStream); ok {
+		files, errList = streamer.OpenDirStream(directoryPath)
+	} else if fileList, ok := c.driver.(ClientDriverExtensionFileList); ok {
+		list, errList = fileList.ReadDir(directoryPath)
+		files = &fileListStream{list}
 	} else {
 		directory, errOpenFile := c.driver.Open(c.absPath(param))
 
@@ -455,15 +460,27 @@ func (c *clientHandler) handleSTATFile(param string) error {
 			return nil
 		}
 
-		files, errList = directory.Readdir(-1)
+		list, errList = directory.Readdir(-1)
+		files = &fileListStream{list}
 		c.closeDirectory(directoryPath, directory)
 	}
 
 	if errList == nil {
+		defer c.closeDirStream(directoryPath, files)
 		defer c.multilineAnswer(StatusDirectoryStatus, fmt.Sprintf("STAT %v", param))()
 
-		for _, f := range files {
+		// The first line that cannot be sent ends the listing; an error of
+		// the listing itself is told in a last line.
+		var errWrite error
+
+		_, errList = eachEntry(files, func(f os.FileInfo) error {
 			c.writeLine(" %s" + c.fileStat(f))
+			errWrite = c.writer.Flush()
+
+			return errWrite
+		})
+		if errList != nil && errWrite == nil {
+			c.writeLine(fmt.Sprintf(" Could not list further: %v", errList))
 		}
 	} else {
 		c.writeMessage(StatusFileActionNotTaken, fmt.Sprintf("Could not list: %v", errList))
