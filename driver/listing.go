@@ -94,6 +94,12 @@ type dirStream struct {
 	sent  int    // entries returned so far
 	over  bool   // the directory has more than c.maxList entries
 	done  func() // releases the listing's place, once
+	// first is the first batch, read when the listing opened so that a
+	// directory that cannot be read is answered before 150; firstErr is
+	// nil or io.EOF.
+	first    []os.FileInfo
+	firstErr error
+	started  bool // Next was called
 }
 
 // OpenDirStream opens the listing of a directory (LIST, NLST, MLSD, STAT),
@@ -114,12 +120,28 @@ func (c *clientFs) OpenDirStream(name string) (ftpserver.DirStream, error) {
 	if c.home.listWhole {
 		batch = 0
 	}
-	return &dirStream{c: c, dir: dir, name: name, batch: batch, done: release}, nil
+	d := &dirStream{c: c, dir: dir, name: name, batch: batch, done: release}
+	if d.first, d.firstErr = d.read(); d.firstErr != nil && !errors.Is(d.firstErr, io.EOF) {
+		_ = d.Close()
+		return nil, d.firstErr
+	}
+	return d, nil
 }
 
 // Next returns the next entries, without partial uploads; after
 // server.max_list_entries entries, errTooManyEntries if there are more.
 func (d *dirStream) Next() ([]os.FileInfo, error) {
+	if !d.started {
+		d.started = true
+		first := d.first
+		d.first = nil
+		return first, d.firstErr
+	}
+	return d.read()
+}
+
+// read reads the next batch of entries (see Next).
+func (d *dirStream) read() ([]os.FileInfo, error) {
 	if d.c.session.clientGone() {
 		d.done()
 		return nil, errClientGone
