@@ -27,7 +27,10 @@ WORKDIR /src
 # (A module cache mounted at /go/pkg/mod, e.g. "podman build -v
 # $(go env GOMODCACHE):/go/pkg/mod", makes this step need no network; one
 # mounted at /root/.cache/go-build keeps compiled packages between builds.)
+# The protocol engine is a patched copy in the repository (go.mod replaces
+# the module with it): its go.mod is part of the module graph.
 COPY go.mod go.sum ./
+COPY third_party/ftpserverlib/go.mod third_party/ftpserverlib/go.sum third_party/ftpserverlib/
 RUN ["go", "mod", "download"]
 COPY . .
 RUN ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", "/out/ftpsd", "./cmd/ftpsd"]

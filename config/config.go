@@ -9,6 +9,7 @@ package config
 import (
 	"crypto/tls"
 	"net/netip"
+	"runtime"
 	"time"
 
 	"go.uber.org/zap/zapcore"
@@ -77,9 +78,14 @@ type Server struct {
 	// upload keeps the stored file.
 	TransferStallTimeout Duration `toml:"transfer_stall_timeout"`
 	// MaxListEntries caps the entries of one directory listing (LIST,
-	// NLST, MLSD, STAT of a directory); a larger directory is answered
-	// with a 450-class reply (0: no cap).
+	// NLST, MLSD, STAT of a directory): the listing stops after that many
+	// and ends with an error reply naming the key (0: no cap).
 	MaxListEntries int `toml:"max_list_entries"`
+	// MaxConcurrentListings caps the listings in progress on the whole
+	// server, of which one client address may hold half; one more is
+	// answered 450 before any line (0: sized for the machine, see
+	// ConcurrentListings).
+	MaxConcurrentListings int `toml:"max_concurrent_listings"`
 	// LoginTimeout closes a control connection that has not logged in
 	// (successful PASS) that long after it was accepted, with 421.
 	LoginTimeout Duration `toml:"login_timeout"`
@@ -161,6 +167,20 @@ type Passive struct {
 	// MaxPortsPerIP caps the passive ports held at once by the sessions
 	// of one client address; 0 means a quarter of the range (at least 1).
 	MaxPortsPerIP int `toml:"max_ports_per_ip"`
+}
+
+// ListingsPerCPU is how many listings may be in progress per CPU when
+// server.max_concurrent_listings is 0.
+const ListingsPerCPU = 16
+
+// ConcurrentListings returns the effective max_concurrent_listings: the
+// configured value, or ListingsPerCPU per CPU the process may use
+// (GOMAXPROCS, which follows a container's CPU limit) when it is 0.
+func (s Server) ConcurrentListings() int {
+	if s.MaxConcurrentListings > 0 {
+		return s.MaxConcurrentListings
+	}
+	return ListingsPerCPU * runtime.GOMAXPROCS(0)
 }
 
 // PortsPerIP returns the effective max_ports_per_ip: the configured value,
@@ -298,6 +318,7 @@ func Default() Config {
 			MaxConnections:       1000,
 			MaxConnectionsPerIP:  100,
 			TransferStallTimeout: Duration(5 * time.Minute),
+			MaxListEntries:       1_000_000,
 			LoginTimeout:         Duration(30 * time.Second),
 			MaxUnauthenticated:   256,
 			// An office behind one NAT address logging in at once: its

@@ -56,6 +56,9 @@ func (c *Config) validateServer(add addFunc) {
 	if c.Server.MaxListEntries < 0 {
 		add("server.max_list_entries", "must not be negative (0 means no limit)")
 	}
+	if c.Server.MaxConcurrentListings < 0 {
+		add("server.max_concurrent_listings", "must not be negative (0 means %d per CPU)", ListingsPerCPU)
+	}
 	if c.Server.MaxUnauthenticated < 0 {
 		add("server.max_unauthenticated", "must not be negative (0 means no limit)")
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -83,6 +84,7 @@ type Conn struct {
 	// the passive listener is idle and a new PASV/EPSV may close it first.
 	passiveIdle atomic.Bool
 
+	gone      atomic.Bool // a reply found the client gone (see Gone)
 	loggedIn  atomic.Bool
 	user      atomic.Pointer[string] // set at login
 	loginDone chan struct{}          // closed once the first login attempt ended, or at close
@@ -184,11 +186,19 @@ func (c *Conn) Write(p []byte) (int, error) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	n, err := c.writeLocked(p)
+	if clientGone(err) {
+		c.gone.Store(true)
+	}
 	if errors.Is(err, ErrHandshake) || clientGone(err) {
 		return len(p), nil
 	}
 	return n, err
 }
+
+// Gone reports that a reply found the client gone (see Write): what the
+// lib still writes goes nowhere, so a long reply (STAT of a directory)
+// may stop. It is safe for concurrent use.
+func (c *Conn) Gone() bool { return c.gone.Load() }
 
 // clientGone reports whether err is a write that found the client gone:
 // it closed the connection (EPIPE) or reset it (ECONNRESET).
@@ -206,6 +216,7 @@ func (c *Conn) writeLocked(p []byte) (int, error) {
 		out = append(before, out...)
 	}
 	if err := c.send(out); err != nil {
+		c.endUnread(err)
 		return 0, err
 	}
 	c.lastReply.Store(time.Now().UnixNano())
@@ -228,6 +239,19 @@ func (c *Conn) send(out []byte) error {
 	}
 	_, err := t.Write(out)
 	return err
+}
+
+// endUnread closes the socket when a reply could not be written before its
+// deadline (the lib's idle timeout): the client has read nothing for that
+// long, so its session ends at once (the lib's next read fails) instead of
+// going on with replies that can no longer be sent. Called with writeMu
+// held.
+func (c *Conn) endUnread(err error) {
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return
+	}
+	c.log().Warn("closing control connection: the client read no reply before the deadline", zap.Error(err))
+	_ = c.raw.Close()
 }
 
 // SetLogger replaces the conn's logger, e.g. with the session's logger

@@ -41,21 +41,21 @@ type clientFs struct {
 	home     *userFs
 	session  *session
 	readOnly bool
-	maxList  int // server.max_list_entries
+	maxList  int       // server.max_list_entries (0: no limit)
+	lists    *listings // the server's listings in progress
 }
 
-func newClientFs(fs *userFs, readOnly bool, s *session, maxList int) *clientFs {
+func newClientFs(fs *userFs, readOnly bool, s *session, maxList int, lists *listings) *clientFs {
 	var base afero.Fs = fs
 	if readOnly {
 		base = afero.NewReadOnlyFs(fs)
 	}
-	return &clientFs{Fs: base, home: fs, session: s, readOnly: readOnly, maxList: maxList}
+	return &clientFs{Fs: base, home: fs, session: s, readOnly: readOnly, maxList: maxList, lists: lists}
 }
 
 var (
 	_ ftpserver.ClientDriver                      = (*clientFs)(nil)
 	_ ftpserver.ClientDriverExtentionFileTransfer = (*clientFs)(nil)
-	_ ftpserver.ClientDriverExtensionFileList     = (*clientFs)(nil)
 	_ ftpserver.ClientDriverExtensionRemoveDir    = (*clientFs)(nil)
 )
 
@@ -159,21 +159,6 @@ func (c *clientFs) openFile(name string) (afero.File, error) {
 		return nil, err
 	}
 	return f, nil
-}
-
-// ReadDir lists a directory, sorted by name, without uploads in progress;
-// each entry's details are read only when the lib writes its line (see
-// lazyList). A directory of more than server.max_list_entries entries is
-// refused.
-func (c *clientFs) ReadDir(name string) ([]os.FileInfo, error) {
-	var infos []os.FileInfo
-	var err error
-	if c.home.listDetails {
-		infos, err = readDetailedDir(c.Fs, name, c.maxList)
-	} else {
-		infos, err = readLazyDir(c.Fs, name, c.maxList)
-	}
-	return infos, c.failed(name, err, false)
 }
 
 // Rename refuses to rename to or from the name of a partial upload. Its

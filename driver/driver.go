@@ -45,6 +45,7 @@ type Driver struct {
 	registry  *control.Registry
 	guard     *guard.Guard
 	checks    *guard.Slots // password checks under way (see checkPassword)
+	lists     *listings    // listings in progress (server.max_concurrent_listings)
 	logger    *zap.Logger
 
 	mu       sync.Mutex
@@ -220,7 +221,7 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 	d.metrics.Login(metrics.ResultOK)
 	s.log().Info("login", zap.String("result", metrics.ResultOK), zap.Bool("read_only", user.ReadOnly),
 		zap.String("tls_version", st.VersionName()), zap.Bool("implicit", st.Implicit))
-	return newClientFs(fs, user.ReadOnly, s, d.cfg.Server.MaxListEntries), nil
+	return newClientFs(fs, user.ReadOnly, s, d.cfg.Server.MaxListEntries, d.lists), nil
 }
 
 // GetTLSConfig returns the one stable TLS config of data channels.

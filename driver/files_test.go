@@ -1,8 +1,6 @@
 package driver_test
 
 import (
-	"bytes"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -14,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"ftpsd/config"
 	"ftpsd/internal/ftptest"
 )
 
@@ -132,26 +129,6 @@ func makeEntries(t *testing.T, dir, name string, n int) {
 	}
 }
 
-// memoryDir returns a new directory on tmpfs (/dev/shm) where the machine
-// has one, else in the test's temporary directory, removed at the end.
-func memoryDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("/dev/shm", "ftpsd-test-")
-	if err != nil {
-		return t.TempDir()
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	return dir
-}
-
-// lineCounter counts the lines written to it.
-type lineCounter struct{ n int }
-
-func (c *lineCounter) Write(p []byte) (int, error) {
-	c.n += bytes.Count(p, []byte("\n"))
-	return len(p), nil
-}
-
 // heapPeak samples the heap in use until stop is called, which returns
 // the peak growth over the heap in use when heapPeak was called. The
 // collector runs at 10% growth meanwhile, so that the heap in use follows
@@ -189,64 +166,4 @@ func heapPeak(t *testing.T) (stop func() uint64) {
 		}
 		return 0
 	}
-}
-
-// TestE2EListMemoryBounded lists a directory of 200,000 entries: the
-// server's heap must not grow by more than 20 MB for it (it grew by 75 to
-// 90 MB when every entry's details were held at once).
-func TestE2EListMemoryBounded(t *testing.T) {
-	const entries = 200_000
-	ts := startServer(t, func(cfg *config.Config) { cfg.Storage.Root = memoryDir(t) })
-	makeEntries(t, ts.AliceDir(), "big", entries)
-	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
-	for _, cmd := range []string{"LIST big"} {
-		stop := heapPeak(t)
-		x := c.Open(cmd)
-		var lines lineCounter
-		if _, err := io.Copy(&lines, x.Conn); err != nil {
-			t.Fatalf("%s: %v", cmd, err)
-		}
-		if r, err := x.Finish(); err != nil || r.Code != 226 {
-			t.Fatalf("%s: %v %v", cmd, r, err)
-		}
-		growth := stop()
-		t.Logf("%s: %d lines, heap in use grew by %.1f MB at most", cmd, lines.n, float64(growth)/(1<<20))
-		if lines.n != entries {
-			t.Fatalf("%s: %d lines, want %d", cmd, lines.n, entries)
-		}
-		if growth > 20<<20 {
-			t.Errorf("%s of %d entries: the heap in use grew by %d MB, want at most 20 MB", cmd, entries, growth>>20)
-		}
-	}
-	c.Quit()
-}
-
-// TestE2EMaxListEntries: a directory with more entries than
-// server.max_list_entries is not listed (450); one at the cap is.
-func TestE2EMaxListEntries(t *testing.T) {
-	ts := startServer(t, func(cfg *config.Config) { cfg.Server.MaxListEntries = 10 })
-	makeEntries(t, ts.AliceDir(), "ten", 10)
-	makeEntries(t, ts.AliceDir(), "eleven", 11)
-	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
-	x := c.Open("NLST ten")
-	var lines lineCounter
-	if _, err := io.Copy(&lines, x.Conn); err != nil {
-		t.Fatal(err)
-	}
-	if r, err := x.Finish(); err != nil || r.Code != 226 || lines.n != 10 {
-		t.Fatalf("NLST of 10 entries at a cap of 10: %v %v, %d lines", r, err, lines.n)
-	}
-	for _, cmd := range []string{"LIST eleven", "NLST eleven", "STAT eleven"} {
-		data := c.DialData(c.EPSV())
-		r := c.Cmd("%s", cmd)
-		_ = data.Close()
-		if r.Code == 150 {
-			r = c.Reply()
-			t.Errorf("%s over the cap was answered 150", cmd)
-		}
-		if r.Code != 450 {
-			t.Errorf("%s over the cap: %v, want 450", cmd, r)
-		}
-	}
-	c.Quit()
 }

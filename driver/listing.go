@@ -4,161 +4,198 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
-	"path"
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
+	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
 )
 
-// The lib lists a directory from a slice with one os.FileInfo per entry,
-// all built before the first line is sent (LIST, NLST, MLSD, STAT). Full
-// FileInfos of a large directory cost tens of MB per listing; the entries
-// of a lazyList hold only their names, and each entry's details are read
-// when the lib asks for them, one entry at a time.
+// A listing (LIST, NLST, MLSD, STAT of a directory) is read from the
+// directory listBatch entries at a time, and the lib writes each batch
+// before it asks for the next (ftpserver.ClientDriverExtensionDirStream):
+// a listing holds one batch, whatever the size of the directory and
+// however slowly the client reads. Entries come in the directory's order
+// (the backend's), unsorted.
 
-// listBatch is how many names are read from a directory at once.
-const listBatch = 1024
+// listBatch is how many entries a listing reads at once: on disk, one
+// getdents and an lstat per entry; on object storage, the entries come
+// from its pages of 1,000.
+const listBatch = 256
 
-// errTooManyEntries refuses a listing beyond server.max_list_entries.
-var errTooManyEntries = errors.New("too many entries to list")
+// Errors of listings.
+var (
+	// errTooManyEntries ends a listing after server.max_list_entries.
+	errTooManyEntries = errors.New("too many entries")
+	// errListingsBusy refuses a listing beyond
+	// server.max_concurrent_listings (450).
+	errListingsBusy = errors.New("too many listings in progress")
+	// errClientGone ends a listing on the control connection (STAT) whose
+	// client has gone: the lib's writes no longer fail (control drops
+	// them), so the listing would go on to the end for nobody.
+	errClientGone = errors.New("the client has gone")
+	// errListingsBusyHere refuses a listing beyond an address's share
+	// (450).
+	errListingsBusyHere = errors.New("too many listings in progress from the client's address")
+)
 
-// lazyList is the listing of one directory.
-type lazyList struct {
-	fs  afero.Fs
-	dir string
-
+// listings counts the listings in progress on the server, up to a cap,
+// of which one client (an IPv4 address, an IPv6 network: see
+// guard.Network) may hold half: one client cannot take listings from all
+// the others.
+type listings struct {
 	mu      sync.Mutex
-	current *lazyEntry  // the entry whose details info holds
-	info    os.FileInfo // nil when the entry vanished after it was named
+	n       int
+	most    int
+	perAddr int
+	byNet   map[netip.Prefix]int
+	network func(netip.Addr) netip.Prefix
 }
 
-// lazyEntry is one entry of a lazyList; it implements os.FileInfo.
-type lazyEntry struct {
-	list *lazyList
-	name string
+func newListings(most int, network func(netip.Addr) netip.Prefix) *listings {
+	return &listings{most: most, perAddr: max(1, most/2), byNet: map[netip.Prefix]int{}, network: network}
 }
 
-// readLazyDir lists dir of fs, sorted by name, without partial uploads.
-// More than limit entries (0: no limit) is errTooManyEntries.
-func readLazyDir(fs afero.Fs, dir string, limit int) ([]os.FileInfo, error) {
-	l := &lazyList{fs: fs, dir: dir}
-	chunks, n, err := l.readNames(limit)
-	if err != nil {
-		return nil, err
-	}
-	infos := make([]os.FileInfo, 0, n)
-	for _, chunk := range chunks {
-		for i := range chunk {
-			infos = append(infos, &chunk[i])
-		}
-	}
-	slices.SortFunc(infos, func(a, b os.FileInfo) int {
-		return strings.Compare(a.(*lazyEntry).name, b.(*lazyEntry).name)
-	})
-	return infos, nil
-}
-
-// readNames reads the directory's names in batches, into one chunk of
-// entries per batch (no array is copied as the listing grows), and
-// returns them with their count.
-func (l *lazyList) readNames(limit int) ([][]lazyEntry, int, error) {
-	d, err := l.fs.Open(l.dir)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer d.Close()
-	var chunks [][]lazyEntry
-	n := 0
-	for {
-		names, err := d.Readdirnames(listBatch)
-		chunk := make([]lazyEntry, 0, len(names))
-		for _, name := range names {
-			if !strings.HasPrefix(name, uploadPrefix) {
-				chunk = append(chunk, lazyEntry{list: l, name: name})
-			}
-		}
-		chunks, n = append(chunks, chunk), n+len(chunk)
-		if limit > 0 && n > limit {
-			return nil, 0, fmt.Errorf("%w: %s has more than %d (server.max_list_entries)", errTooManyEntries, l.dir, limit)
-		}
-		if errors.Is(err, io.EOF) || (err == nil && len(names) == 0) {
-			return chunks, n, nil
-		}
-		if err != nil {
-			return nil, 0, err
-		}
-	}
-}
-
-// details returns the FileInfo of e, read when first asked for; nil when
-// the entry is gone.
-func (e *lazyEntry) details() os.FileInfo {
-	l := e.list
+// acquire takes a place for one listing of a client at addr, or returns
+// why it cannot.
+func (l *listings) acquire(addr netip.Addr) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.current != e {
-		l.current = e
-		l.info, _, _ = lstat(l.fs, path.Join(l.dir, e.name))
+	switch {
+	case l.n >= l.most:
+		return errListingsBusy
+	case l.byNet[l.network(addr)] >= l.perAddr:
+		return errListingsBusyHere
 	}
-	return l.info
+	l.n++
+	l.byNet[l.network(addr)]++
+	return nil
 }
 
-func (e *lazyEntry) Name() string { return e.name }
-
-func (e *lazyEntry) Size() int64 {
-	if fi := e.details(); fi != nil {
-		return fi.Size()
+func (l *listings) release(addr netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n--
+	key := l.network(addr)
+	if l.byNet[key]--; l.byNet[key] <= 0 {
+		delete(l.byNet, key)
 	}
-	return 0
 }
 
-func (e *lazyEntry) Mode() os.FileMode {
-	if fi := e.details(); fi != nil {
-		return fi.Mode()
-	}
-	return 0
+// dirStream is one listing in progress; it implements ftpserver.DirStream.
+type dirStream struct {
+	c     *clientFs
+	dir   afero.File
+	name  string // the directory as the client named it
+	batch int    // entries read at once (<= 0: all)
+	sent  int    // entries returned so far
+	over  bool   // the directory has more than c.maxList entries
+	done  func() // releases the listing's place, once
+	// first is the first batch, read when the listing opened so that a
+	// directory that cannot be read is answered before 150; firstErr is
+	// nil or io.EOF.
+	first    []os.FileInfo
+	firstErr error
+	started  bool // Next was called
 }
 
-func (e *lazyEntry) ModTime() time.Time {
-	if fi := e.details(); fi != nil {
-		return fi.ModTime()
+// OpenDirStream opens the listing of a directory (LIST, NLST, MLSD, STAT),
+// within server.max_concurrent_listings, of which one client address may
+// hold half: beyond it the reply is 450 (see replyTo).
+func (c *clientFs) OpenDirStream(name string) (ftpserver.DirStream, error) {
+	addr := c.session.client()
+	if err := c.lists.acquire(addr); err != nil {
+		return nil, c.failed(name, err, false)
 	}
-	return time.Time{}
-}
-
-func (e *lazyEntry) IsDir() bool { return e.Mode().IsDir() }
-
-func (e *lazyEntry) Sys() any { return nil }
-
-// readDetailedDir lists dir of fs, sorted by name, keeping the FileInfos
-// its Readdir returns: for a backend whose listing carries each entry's
-// details (object storage), where reading them again would cost one
-// request per entry. More than limit entries (0: no limit) is
-// errTooManyEntries.
-func readDetailedDir(fs afero.Fs, dir string, limit int) ([]os.FileInfo, error) {
-	d, err := fs.Open(dir)
+	release := sync.OnceFunc(func() { c.lists.release(addr) })
+	dir, err := c.Open(name)
 	if err != nil {
-		return nil, err
+		release()
+		return nil, c.failed(name, err, false)
 	}
-	defer d.Close()
-	var infos []os.FileInfo
+	batch := listBatch
+	if c.home.listWhole {
+		batch = 0
+	}
+	d := &dirStream{c: c, dir: dir, name: name, batch: batch, done: release}
+	if d.first, d.firstErr = d.read(); d.firstErr != nil && !errors.Is(d.firstErr, io.EOF) {
+		_ = d.Close()
+		return nil, d.firstErr
+	}
+	return d, nil
+}
+
+// Next returns the next entries, without partial uploads; after
+// server.max_list_entries entries, errTooManyEntries if there are more.
+func (d *dirStream) Next() ([]os.FileInfo, error) {
+	if !d.started {
+		d.started = true
+		first := d.first
+		d.first = nil
+		return first, d.firstErr
+	}
+	return d.read()
+}
+
+// read reads the next batch of entries (see Next).
+func (d *dirStream) read() ([]os.FileInfo, error) {
+	if d.c.session.clientGone() {
+		d.done()
+		return nil, errClientGone
+	}
+	if d.over {
+		d.done()
+		return nil, d.tooMany()
+	}
+	limit := d.c.maxList
 	for {
-		batch, err := d.Readdir(listBatch)
-		infos = append(infos, batch...)
-		if limit > 0 && len(infos) > limit {
-			return nil, fmt.Errorf("%w: %s has more than %d (server.max_list_entries)", errTooManyEntries, dir, limit)
+		infos, err := d.dir.Readdir(d.batch)
+		if d.batch <= 0 && err == nil {
+			err = io.EOF // that was all
 		}
-		if errors.Is(err, io.EOF) || (err == nil && len(batch) == 0) {
-			break
+		infos = slices.DeleteFunc(infos, func(fi os.FileInfo) bool { return strings.HasPrefix(fi.Name(), uploadPrefix) })
+		if limit > 0 && d.sent+len(infos) > limit {
+			infos, d.over, err = infos[:limit-d.sent], true, nil
+			if len(infos) == 0 {
+				d.done()
+				return nil, d.tooMany()
+			}
+		}
+		d.sent += len(infos)
+		if err != nil && !errors.Is(err, io.EOF) {
+			err = d.c.failed(d.name, err, false)
 		}
 		if err != nil {
-			return nil, err
+			// The listing is read: its place is free before the lib's
+			// final reply, so that the client's next listing finds it.
+			d.done()
 		}
+		if len(infos) > 0 || err != nil {
+			return infos, err
+		}
+		// A batch of partial uploads only: read on.
 	}
-	slices.SortFunc(infos, func(a, b os.FileInfo) int { return strings.Compare(a.Name(), b.Name()) })
-	return infos, nil
 }
+
+// clientGone reports whether a reply found the session's client gone.
+func (s *session) clientGone() bool { return s.conn != nil && s.conn.Gone() }
+
+// tooMany returns the error that ends the listing at
+// server.max_list_entries, and logs it.
+func (d *dirStream) tooMany() error {
+	return d.c.failed(d.name, fmt.Errorf("%w: more than %d", errTooManyEntries, d.c.maxList), false)
+}
+
+// Close closes the directory and releases the listing's place.
+func (d *dirStream) Close() error {
+	defer d.done()
+	return d.dir.Close()
+}
+
+var (
+	_ ftpserver.ClientDriverExtensionDirStream = (*clientFs)(nil)
+	_ ftpserver.DirStream                      = (*dirStream)(nil)
+)

@@ -41,7 +41,8 @@ const (
 	codeLocalError = 451
 	// codeBusy: "requested file action not taken, file unavailable (e.g.
 	// file busy)"; transient, the session goes on (421 would close it). A
-	// server-wide resource is taken: storage.max_upload_memory.
+	// server-wide resource is taken: storage.max_upload_memory,
+	// server.max_concurrent_listings.
 	codeBusy = 450
 	// codeNoSpace: "insufficient storage space in system".
 	codeNoSpace = 452
@@ -69,7 +70,7 @@ var reasons = []struct {
 	{os.ErrExist, "File exists"},
 	{os.ErrPermission, "Permission denied"},
 	{errBadOffset, "Invalid restart offset"},
-	{errTooManyEntries, "Too many entries to list"},
+	{errTooManyEntries, "Too many entries to list (server.max_list_entries)"},
 	{s3fs.ErrNoAppend, "Objects cannot be appended to"},
 	{s3fs.ErrDirRename, "Directories cannot be renamed on object storage"},
 	{s3fs.ErrUnsupported, "Not supported on object storage"},
@@ -101,6 +102,10 @@ func replyTo(err error, storing bool) answer {
 		return answer{code: codeLocalError, reason: s[strings.Index(s, s3fs.ErrUnavailable.Error()):]}
 	case errors.Is(err, s3fs.ErrUploadMemory):
 		return answer{code: codeBusy, reason: "Too many uploads in progress (storage.max_upload_memory); try again later"}
+	case errors.Is(err, errListingsBusy):
+		return answer{code: codeBusy, reason: "Too many listings in progress (server.max_concurrent_listings); try again later"}
+	case errors.Is(err, errListingsBusyHere):
+		return answer{code: codeBusy, reason: "Too many listings in progress from your address (half of server.max_concurrent_listings); try again later"}
 	case errors.Is(err, syscall.ENOSPC):
 		return storage(codeNoSpace, "No space left on device")
 	case errors.Is(err, syscall.EDQUOT):
@@ -148,6 +153,10 @@ func (s *session) replyError(name string, err error, storing bool) *requestError
 func (s *session) logFailure(re *requestError) {
 	fields := []zap.Field{zap.String("path", re.path), zap.Error(re.err)}
 	switch {
+	case errors.Is(re.err, errTooManyEntries):
+		s.log().Warn("listing stopped at server.max_list_entries", fields...)
+	case errors.Is(re.err, errListingsBusy), errors.Is(re.err, errListingsBusyHere):
+		s.log().Warn("listing refused: too many listings in progress", fields...)
 	case re.client:
 		s.log().Debug("request refused", fields...)
 	case errors.Is(re.err, s3fs.ErrUnavailable):

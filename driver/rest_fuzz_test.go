@@ -3,6 +3,7 @@ package driver
 import (
 	"bytes"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -40,7 +41,7 @@ func FuzzRestOffset(f *testing.F) {
 		}
 		s := &session{metrics: metrics.New()}
 		s.logPtr.Store(zap.NewNop())
-		c := newClientFs(home, false, s, 0)
+		c := newClientFs(home, false, s, 0, newListings(1, func(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }))
 		defer c.home.close()
 
 		flags := os.O_RDONLY

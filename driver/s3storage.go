@@ -61,13 +61,13 @@ func s3Credentials(cfg config.Storage, getenv func(string) string) (*credentials
 }
 
 // openS3Home returns the user's home in the bucket: its uploads go
-// straight to the store (see s3fs.Upload), its listings keep the details
-// the store listed.
+// straight to the store (see s3fs.Upload); its listings keep the size and
+// time each page of the store's listing gives (s3fs's Readdir).
 func openS3Home(tree *s3fs.Fs, home string) *userFs {
 	fs := tree.Sub(home)
 	nop := func() error { return nil }
 	return &userFs{
-		Fs: fs, close: nop, listDetails: true,
+		Fs: fs, close: nop,
 		openDir: func(name string) (afero.Fs, func() error, error) { return fs.Sub(name), nop, nil },
 		upload: func(name string) (ftpserver.FileTransfer, error) {
 			u, err := fs.Upload(name)

@@ -82,6 +82,7 @@ func NewServer(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, opt
 		checks:    guard.NewSlots(runtime.GOMAXPROCS(0)),
 		logger:    logger.Named("session"),
 	}
+	d.lists = newListings(cfg.Server.ConcurrentListings(), d.guard.Network)
 	d.live.Store(live)
 	d.data = ticketbind.NewDataTLS(tlsConfig, d.dataBinding())
 	d.dataTLS = d.data.Config()

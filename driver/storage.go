@@ -33,9 +33,10 @@ type userFs struct {
 	// upload, when set, stores a fresh upload (STOR) by itself, all or
 	// nothing (object storage); else it goes through a hidden file.
 	upload func(name string) (ftpserver.FileTransfer, error)
-	// listDetails: the FileInfos of Readdir come from the listing itself
-	// and are kept (object storage), instead of read again per entry.
-	listDetails bool
+	// listWhole: a listing reads the directory in one batch, because the
+	// backend's Readdir sorts the whole directory on every call (afero's
+	// MemMapFs, whose entries are in memory anyway).
+	listWhole bool
 }
 
 // newStorage opens the configured backend and creates the users' homes.
@@ -113,7 +114,7 @@ func (s *storage) open(u config.User) (*userFs, error) {
 	if s.backend == config.BackendMemory {
 		fs := afero.NewBasePathFs(s.mem, path.Join("/", u.Home))
 		nop := func() error { return nil }
-		return &userFs{Fs: fs, close: nop, openDir: func(name string) (afero.Fs, func() error, error) {
+		return &userFs{Fs: fs, close: nop, listWhole: true, openDir: func(name string) (afero.Fs, func() error, error) {
 			return afero.NewBasePathFs(fs, name), nop, nil
 		}}, nil
 	}

@@ -76,22 +76,26 @@ func plainBinary(t *testing.T) string {
 
 // peakRSS returns the peak resident memory of process pid (VmHWM), in
 // bytes.
-func peakRSS(t *testing.T, pid int) int64 {
+func peakRSS(t *testing.T, pid int) int64 { return procMemory(t, pid, "VmHWM") }
+
+// procMemory returns the memory figure key (VmHWM, VmRSS) of process pid
+// from /proc/PID/status, in bytes.
+func procMemory(t *testing.T, pid int, key string) int64 {
 	t.Helper()
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		testenv.Unavailable(t, "no /proc/%d/status: %v", pid, err)
 	}
 	for line := range strings.Lines(string(status)) {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(line, key+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			if err != nil {
-				t.Fatalf("VmHWM: %q", line)
+				t.Fatalf("%s: %q", key, line)
 			}
 			return kb << 10
 		}
 	}
-	t.Fatalf("no VmHWM in /proc/%d/status", pid)
+	t.Fatalf("no %s in /proc/%d/status", key, pid)
 	return 0
 }
 

@@ -96,6 +96,19 @@ func DirNames(t testing.TB, dir string) []string {
 	return names
 }
 
+// MemoryDir returns a new directory on tmpfs (/dev/shm) where the machine
+// has one, else in the test's temporary directory, removed at the end: a
+// storage root fast to fill with many entries and to empty.
+func MemoryDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/dev/shm", "ftpsd-test-")
+	if err != nil {
+		return t.TempDir()
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
+
 // uploadPrefix starts the names of the hidden files in which ftpsd
 // receives uploads.
 const uploadPrefix = ".ftpsd-upload-"
