@@ -176,8 +176,9 @@ func (c *Conn) read(p []byte) (int, error) {
 
 // Write sends a reply from the lib on the current channel. A reply that
 // cannot reach the client is dropped and reported written: on a channel
-// whose TLS handshake failed (the conn logged the failure) and to a client
-// that has gone. The lib's next Read ends the session quietly
+// whose TLS handshake failed (the conn logged the failure), to a client
+// that has gone, and once a reply it did not read in time closed the
+// connection (endUnread logged it). The lib's next Read ends the session quietly
 // (ErrHandshake, or the socket's EOF or reset, which the lib logs at debug
 // level); the lib would log the failed write as a warning of its own (a
 // scanner that leaves right after its handshake on the implicit port left
@@ -185,17 +186,23 @@ func (c *Conn) read(p []byte) (int, error) {
 func (c *Conn) Write(p []byte) (int, error) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
+	if c.gone.Load() {
+		return len(p), nil
+	}
 	n, err := c.writeLocked(p)
-	if clientGone(err) {
+	if clientGone(err) || errors.Is(err, os.ErrDeadlineExceeded) {
+		// Gone, or closed by endUnread: nothing more can reach it.
 		c.gone.Store(true)
 	}
-	if errors.Is(err, ErrHandshake) || clientGone(err) {
+	if errors.Is(err, ErrHandshake) || c.gone.Load() {
 		return len(p), nil
 	}
 	return n, err
 }
 
-// Gone reports that a reply found the client gone (see Write): what the
+// Gone reports that a reply found the client gone, or closed the
+// connection because the client read none before the deadline (see
+// Write): what the
 // lib still writes goes nowhere, so a long reply (STAT of a directory)
 // may stop. It is safe for concurrent use.
 func (c *Conn) Gone() bool { return c.gone.Load() }
@@ -292,6 +299,9 @@ func (c *Conn) Close() error {
 		}
 		if t := c.tlsConn.Load(); t != nil {
 			c.closeErr = t.Close()
+			if errors.Is(c.closeErr, net.ErrClosed) && c.gone.Load() {
+				c.closeErr = nil // endUnread closed it and said why
+			}
 			if clientGone(c.closeErr) {
 				// The close_notify found the client gone (it closed right
 				// after QUIT): the socket is closed all the same.
@@ -301,6 +311,9 @@ func (c *Conn) Close() error {
 			return
 		}
 		c.closeErr = c.raw.Close()
+		if errors.Is(c.closeErr, net.ErrClosed) && c.gone.Load() {
+			c.closeErr = nil
+		}
 	})
 	return c.closeErr
 }
