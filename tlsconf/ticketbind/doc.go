@@ -3,15 +3,17 @@
 //
 // Every session ticket issued on a control connection carries, inside the
 // encrypted and authenticated ticket (SessionState.Extra), the id of that
-// control connection. A data connection is handed to its owner (the
-// control session that announced its port) by DataBinding.Resolve; its
-// config only accepts tickets the owner's client holds: marked with the
-// owner's id, or with the id of another control connection of the same
-// user from the same address (DataBinding.Peer). A data connection that
-// resumed therefore proves that its client holds the secrets of one of its
-// user's TLS sessions from that address. Tickets issued on a data
-// connection are marked with the owner's id too, so later data connections
-// of the same control session may resume them.
+// control connection and the TLS version of the session (the screen below
+// reads it there, never in crypto/tls's own encoding of the session). A
+// data connection is handed to its owner (the control session that
+// announced its port) by DataBinding.Resolve; its config only accepts
+// tickets the owner's client holds: marked with the owner's id, or with the
+// id of another control connection of the same user from the same address
+// (DataBinding.Peer). A data connection that resumed therefore proves that
+// its client holds the secrets of one of its user's TLS sessions from that
+// address. Tickets issued on a data connection are marked with the owner's
+// id too, so later data connections of the same control session may resume
+// them.
 //
 // What a data connection must prove depends on the control channel's
 // state (Decide): while it is TLS, resumption; once it was cleared by CCC,
