@@ -363,3 +363,27 @@ func TestBindingChainsBaseHooks(t *testing.T) {
 		refused.check(t, 0)
 	})
 }
+
+// TestDataHandshakenOnResumption: crypto/tls runs the server's
+// VerifyConnection on resumed handshakes too, so DataBinding.Handshaken
+// (which ends the driver's connect deadline) is called for a data
+// connection that resumed, whether an owner was found (the binding's
+// VerifyConnection) or not (any ticket of base's keys resumes).
+func TestDataHandshakenOnResumption(t *testing.T) {
+	eachVersion(t, func(t *testing.T, f *bindFixture) {
+		var handshaken atomic.Int32
+		for _, owned := range []bool{true, false} {
+			handshaken.Store(0)
+			cfg := DataConfig(f.base, DataBinding{
+				Resolve:    func(c net.Conn) (Owner, bool) { return Owner{ID: 7, Client: addrOf(c), RequireReuse: true}, owned },
+				Handshaken: func(net.Conn) { handshaken.Add(1) },
+			})
+			srv := startBindServer(t, false, func(net.Conn) *tls.Config { return cfg })
+			cs, err := f.dialAfterControl(t, srv)
+			wantAccepted(t, srv, cs, err, true)
+			if n := handshaken.Load(); n != 1 {
+				t.Fatalf("owned=%v: Handshaken called %d times on a resumed handshake, want 1", owned, n)
+			}
+		}
+	})
+}
