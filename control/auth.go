@@ -9,7 +9,6 @@ import (
 	"go.uber.org/zap"
 
 	"ftpsd/internal/quickack"
-	"ftpsd/tlsconf"
 )
 
 // handleAUTH answers AUTH: refused when TLS is on already or for another
@@ -49,8 +48,7 @@ func (c *Conn) newTLSServer() *tls.Conn {
 	if c.opts.TLSConfigFor != nil {
 		cfg = c.opts.TLSConfigFor(c.id)
 	}
-	// Its TLS 1.3 session ticket announces the lifetime the keys allow.
-	return tls.Server(tlsconf.CapTicketLifetime(&recordConn{Conn: c.raw, records: &recordReader{w: c.w}}, cfg))
+	return tls.Server(&recordConn{Conn: c.raw, records: &recordReader{w: c.w}}, cfg)
 }
 
 // handshake runs the server handshake once, bounded in time, and records

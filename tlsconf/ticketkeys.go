@@ -9,7 +9,10 @@ import (
 
 // Session tickets: how long one resumes and how often their key changes.
 // crypto/tls's own rotation keeps a key for 7 days; the Store manages the
-// keys itself (tls.Config.SetSessionTicketKeys).
+// keys itself (tls.Config.SetSessionTicketKeys). The lifetime a ticket
+// announces stays crypto/tls's (Go 1.26: 7 days in TLS 1.3, 0, that is
+// unspecified, in TLS 1.2): a hint to the client, while a ticket whose key
+// was dropped cannot be decrypted and so never resumes.
 const (
 	// TicketLifetime is the longest a session ticket resumes: its key is
 	// dropped that long after it was made.

@@ -13,57 +13,73 @@ import (
 // that did not resume a session issued on its control connection.
 var ErrSessionNotReused = errors.New("data connection TLS session was not resumed from its control connection")
 
-// markPrefix starts the SessionState.Extra record naming the control
-// connection that owns a ticket; it is followed by the 8-byte big-endian id.
-// The "v1" is the record's version: a future format gets a new prefix.
+// A mark is ftpsd's own record in a session ticket (one SessionState.Extra
+// record, encrypted and authenticated with the ticket): the control
+// connection that owns the ticket and the TLS version of its session. The
+// version is kept here because crypto/tls exposes it only inside
+// SessionState.Bytes(), whose encoding Go documents as opaque; the screen
+// needs it to predict resumption.
+type mark struct {
+	owner   uint64 // id of the control connection
+	version uint16 // tls.VersionTLS12 or tls.VersionTLS13
+}
+
+// markPrefix starts a mark record; it is followed by the 8-byte big-endian
+// owner id and the 2-byte big-endian version. The "v2" is the record's
+// format (v1 had no version): a future format gets a new prefix, and a
+// record of another format is no mark.
 const (
-	markPrefix = "ftpsd-ctl-v1:"
-	markLen    = len(markPrefix) + 8
+	markPrefix = "ftpsd-ctl-v2:"
+	markLen    = len(markPrefix) + 8 + 2
 )
 
-func markRecord(id uint64) []byte {
+func (m mark) record() []byte {
 	rec := make([]byte, 0, markLen)
 	rec = append(rec, markPrefix...)
-	return binary.BigEndian.AppendUint64(rec, id)
+	rec = binary.BigEndian.AppendUint64(rec, m.owner)
+	return binary.BigEndian.AppendUint16(rec, m.version)
 }
 
 func isMark(rec []byte) bool {
 	return len(rec) == markLen && string(rec[:len(markPrefix)]) == markPrefix
 }
 
-// markOf returns the id marked in ss. A session with no mark, or with more
+// markOf returns the mark of ss. A session with no mark, or with more
 // than one (which this package never writes), has no owner.
-func markOf(ss *tls.SessionState) (uint64, bool) {
-	var id uint64
+func markOf(ss *tls.SessionState) (mark, bool) {
+	var m mark
 	found := false
 	for _, rec := range ss.Extra {
 		if !isMark(rec) {
 			continue
 		}
 		if found {
-			return 0, false
+			return mark{}, false
 		}
-		id, found = binary.BigEndian.Uint64(rec[len(markPrefix):]), true
+		body := rec[len(markPrefix):]
+		m = mark{owner: binary.BigEndian.Uint64(body), version: binary.BigEndian.Uint16(body[8:])}
+		found = true
 	}
-	return id, found
+	return m, found
 }
 
-// setMark replaces any mark in ss with one for id, keeping other records.
-func setMark(ss *tls.SessionState, id uint64) {
+// setMark replaces any mark in ss with m, keeping other records.
+func setMark(ss *tls.SessionState, m mark) {
 	extra := make([][]byte, 0, len(ss.Extra)+1)
 	for _, rec := range ss.Extra {
 		if !isMark(rec) {
 			extra = append(extra, rec)
 		}
 	}
-	ss.Extra = append(extra, markRecord(id))
+	ss.Extra = append(extra, m.record())
 }
 
-// markingWrap returns a WrapSession that marks the ticket with id and
-// encrypts it with base's ticket keys.
+// markingWrap returns a WrapSession that marks the ticket with id and the
+// version of the connection that issues it (a session resumes only under
+// the version it was made with), and encrypts it with base's ticket keys.
 func markingWrap(base *tls.Config, id uint64) func(tls.ConnectionState, *tls.SessionState) ([]byte, error) {
 	return func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
-		setMark(ss, id)
+		setMark(ss, mark{owner: id, version: cs.Version})
 		return base.EncryptTicket(cs, ss)
 	}
 }
@@ -192,16 +208,16 @@ type DataBinding struct {
 // control connection (or one of its data connections), or on another
 // control connection of the same user from the same client address.
 func (b DataBinding) owns(o Owner, ss *tls.SessionState) bool {
-	id, ok := markOf(ss)
+	m, ok := markOf(ss)
 	switch {
 	case !ok:
 		return false
-	case id == o.ID:
+	case m.owner == o.ID:
 		return true
 	case o.User == "" || b.Peer == nil:
 		return false
 	}
-	p, ok := b.Peer(id)
+	p, ok := b.Peer(m.owner)
 	return ok && p.User == o.User && p.Client.Unmap() == o.Client.Unmap()
 }
 

@@ -3,6 +3,7 @@ package ticketbind
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -270,26 +271,32 @@ func TestSessionMark(t *testing.T) {
 	if _, ok := markOf(ss); ok {
 		t.Fatal("unmarked session has an owner")
 	}
-	setMark(ss, 7)
-	setMark(ss, 1<<63+5) // replaces, never duplicates
+	setMark(ss, mark{owner: 7, version: tls.VersionTLS12})
+	want := mark{owner: 1<<63 + 5, version: tls.VersionTLS13}
+	setMark(ss, want) // replaces, never duplicates
 	if len(ss.Extra) != 2 || string(ss.Extra[0]) != "other" {
 		t.Fatalf("Extra = %q", ss.Extra)
 	}
-	if id, ok := markOf(ss); !ok || id != 1<<63+5 {
-		t.Fatalf("markOf = %d, %v", id, ok)
+	if m, ok := markOf(ss); !ok || m != want {
+		t.Fatalf("markOf = %+v, %v; want %+v", m, ok, want)
 	}
 	// Ambiguous or malformed records name no owner.
-	ss.Extra = append(ss.Extra, markRecord(9))
+	ss.Extra = append(ss.Extra, mark{owner: 9}.record())
 	if _, ok := markOf(ss); ok {
 		t.Fatal("two marks name an owner")
 	}
-	ss.Extra = [][]byte{append(markRecord(7), 0)}
+	ss.Extra = [][]byte{append(want.record(), 0)}
 	if _, ok := markOf(ss); ok {
 		t.Fatal("an overlong record names an owner")
 	}
-	ss.Extra = [][]byte{[]byte(markPrefix + "1234567")}
+	ss.Extra = [][]byte{want.record()[:markLen-1]}
 	if _, ok := markOf(ss); ok {
 		t.Fatal("a short record names an owner")
+	}
+	// A record of the first format (an id and no version) is no mark.
+	ss.Extra = [][]byte{binary.BigEndian.AppendUint64([]byte("ftpsd-ctl-v1:"), 7)}
+	if _, ok := markOf(ss); ok {
+		t.Fatal("a v1 record names an owner")
 	}
 }
 
@@ -354,5 +361,29 @@ func TestBindingChainsBaseHooks(t *testing.T) {
 			t.Fatalf("data server error %v, want base's veto", r.err)
 		}
 		refused.check(t, 0)
+	})
+}
+
+// TestDataHandshakenOnResumption: crypto/tls runs the server's
+// VerifyConnection on resumed handshakes too, so DataBinding.Handshaken
+// (which ends the driver's connect deadline) is called for a data
+// connection that resumed, whether an owner was found (the binding's
+// VerifyConnection) or not (any ticket of base's keys resumes).
+func TestDataHandshakenOnResumption(t *testing.T) {
+	eachVersion(t, func(t *testing.T, f *bindFixture) {
+		var handshaken atomic.Int32
+		for _, owned := range []bool{true, false} {
+			handshaken.Store(0)
+			cfg := DataConfig(f.base, DataBinding{
+				Resolve:    func(c net.Conn) (Owner, bool) { return Owner{ID: 7, Client: addrOf(c), RequireReuse: true}, owned },
+				Handshaken: func(net.Conn) { handshaken.Add(1) },
+			})
+			srv := startBindServer(t, false, func(net.Conn) *tls.Config { return cfg })
+			cs, err := f.dialAfterControl(t, srv)
+			wantAccepted(t, srv, cs, err, true)
+			if n := handshaken.Load(); n != 1 {
+				t.Fatalf("owned=%v: Handshaken called %d times on a resumed handshake, want 1", owned, n)
+			}
+		}
 	})
 }

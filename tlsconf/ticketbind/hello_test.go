@@ -52,8 +52,8 @@ func TestParseClientHello(t *testing.T) {
 		if err != nil || ss == nil {
 			t.Fatalf("the offered ticket does not decrypt: %v", err)
 		}
-		if id, ok := markOf(ss); !ok || id != 7 {
-			t.Fatalf("ticket mark %d, %v; want 7", id, ok)
+		if m, ok := markOf(ss); !ok || m != (mark{owner: 7, version: f.vers}) {
+			t.Fatalf("ticket mark %+v, %v; want owner 7, version %#04x", m, ok, f.vers)
 		}
 	})
 }

@@ -3,7 +3,6 @@ package ticketbind
 import (
 	"context"
 	"crypto/tls"
-	"encoding/binary"
 	"io"
 	"net"
 	"sync/atomic"
@@ -172,7 +171,7 @@ func (c *screenConn) screen() error {
 
 // resumes predicts whether crypto/tls will resume a ticket of o offered in
 // hello (a valid ticket that o owns, of the version that will be
-// negotiated). Rare misses (a cipher suite the client no longer offers)
+// negotiated, as its mark says). Rare misses (a cipher suite the client no longer offers)
 // are caught by DataConfig.
 func (d *DataTLS) resumes(o Owner, hello helloTickets) bool {
 	tls13 := hello.tls13 && (d.base.MaxVersion == 0 || d.base.MaxVersion >= tls.VersionTLS13)
@@ -185,7 +184,7 @@ func (d *DataTLS) resumes(o Owner, hello helloTickets) bool {
 		if err != nil || ss == nil || !d.binding.owns(o, ss) {
 			continue
 		}
-		if enc, err := ss.Bytes(); err == nil && len(enc) >= 2 && binary.BigEndian.Uint16(enc) == want {
+		if m, _ := markOf(ss); m.version == want {
 			return true
 		}
 	}

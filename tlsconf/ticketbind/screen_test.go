@@ -234,3 +234,47 @@ func TestScreenOtherAddressClosed(t *testing.T) {
 	default:
 	}
 }
+
+// TestScreenPredictsVersion checks the screen's prediction against real
+// tickets of each version: a session resumes only under the version it
+// was made with (read from the ticket's mark), and the screen lets a
+// connection through only when crypto/tls will resume.
+func TestScreenPredictsVersion(t *testing.T) {
+	f := newBindFixture(t, tls.VersionTLS12)
+	tickets := map[uint16][]byte{}
+	for _, v := range bindVersions {
+		cache := &recordingCache{ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+		(&bindFixture{base: f.base, roots: f.roots, vers: v.vers}).handshakeControl(t, 7, cache)
+		puts := cache.stored()
+		identity, _, err := puts[len(puts)-1].ResumptionState()
+		if err != nil || len(identity) == 0 {
+			t.Fatalf("%s: no ticket (%v)", v.name, err)
+		}
+		tickets[v.vers] = identity
+	}
+	t12, t13 := tickets[tls.VersionTLS12], tickets[tls.VersionTLS13]
+	upTo12 := f.base.Clone()
+	upTo12.MaxVersion = tls.VersionTLS12
+	both := helloTickets{tls13: true, ticket12: t12, psk: [][]byte{t13}}
+	for _, tc := range []struct {
+		name  string
+		base  *tls.Config
+		owner uint64
+		hello helloTickets
+		want  bool
+	}{
+		{"TLS 1.3 ticket as a TLS 1.3 PSK", f.base, 7, helloTickets{tls13: true, psk: [][]byte{t13}}, true},
+		{"TLS 1.2 ticket as a TLS 1.3 PSK", f.base, 7, helloTickets{tls13: true, psk: [][]byte{t12}}, false},
+		{"TLS 1.2 ticket in a TLS 1.2 hello", f.base, 7, helloTickets{ticket12: t12}, true},
+		{"TLS 1.3 ticket in a TLS 1.2 hello", f.base, 7, helloTickets{ticket12: t13}, false},
+		{"both tickets, TLS 1.3 negotiated", f.base, 7, both, true},
+		{"both tickets, server up to TLS 1.2", upTo12, 7, both, true},
+		{"TLS 1.3 ticket, server up to TLS 1.2", upTo12, 7, helloTickets{tls13: true, ticket12: t13, psk: [][]byte{t13}}, false},
+		{"another owner's ticket", f.base, 8, helloTickets{tls13: true, psk: [][]byte{t13}}, false},
+	} {
+		d := NewDataTLS(tc.base, DataBinding{})
+		if got := d.resumes(Owner{ID: tc.owner}, tc.hello); got != tc.want {
+			t.Errorf("%s: resumes = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
