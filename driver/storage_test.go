@@ -24,6 +24,9 @@ func TestStorageFeatures(t *testing.T) {
 		"os":     func(t *testing.T) config.Storage { return config.Storage{Backend: config.BackendOS, Root: t.TempDir()} },
 		"memory": func(*testing.T) config.Storage { return config.Storage{Backend: config.BackendMemory} },
 		"s3": func(t *testing.T) config.Storage {
+			if testing.Short() {
+				t.Skip("-short: backend s3 needs a MinIO server")
+			}
 			m := miniotest.New(t)
 			st := config.Default().Storage
 			ep, err := config.ParseEndpoint(m.Endpoint)
