@@ -1,7 +1,6 @@
 package driver
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -12,7 +11,6 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
 
-	"ftpsd/driver/s3fs"
 	"ftpsd/metrics"
 )
 
@@ -38,14 +36,14 @@ var (
 // clientFs is the ftpserver.ClientDriver of one logged-in session.
 type clientFs struct {
 	afero.Fs
-	home     *userFs
+	home     home
 	session  *session
 	readOnly bool
 	maxList  int       // server.max_list_entries (0: no limit)
 	lists    *listings // the server's listings in progress
 }
 
-func newClientFs(fs *userFs, readOnly bool, s *session, maxList int, lists *listings) *clientFs {
+func newClientFs(fs home, readOnly bool, s *session, maxList int, lists *listings) *clientFs {
 	var base afero.Fs = fs
 	if readOnly {
 		base = afero.NewReadOnlyFs(fs)
@@ -62,9 +60,9 @@ var (
 // GetHandle opens a file for RETR, STOR or APPE. A fresh STOR writes to a
 // hidden file beside the target and renames it over the target only when
 // the transfer completed, so a broken upload never destroys the stored
-// copy; on object storage the store does the same (userFs.upload). APPE
-// and a resumed STOR (REST) write in place, and are refused on object
-// storage. Whatever cannot be done is refused here, before the lib opens
+// copy; on object storage the store does the same (see home.upload). APPE
+// and a resumed STOR (REST) write in place, and are refused where the
+// backend cannot (features.resume: object storage). Whatever cannot be done is refused here, before the lib opens
 // the transfer (150).
 func (c *clientFs) GetHandle(name string, flags int, offset int64) (ftpserver.FileTransfer, error) {
 	if err := c.session.beginTransfer(); err != nil {
@@ -101,8 +99,8 @@ func (c *clientFs) getHandle(name string, flags int, offset int64) (ftpserver.Fi
 		return nil, errReserved
 	}
 	if flags&os.O_APPEND != 0 || offset > 0 {
-		if c.home.upload != nil {
-			return nil, &os.PathError{Op: "store", Path: name, Err: s3fs.ErrNoAppend}
+		if !c.home.features().resume {
+			return nil, &os.PathError{Op: "store", Path: name, Err: errNoAppend}
 		}
 		if err := c.wantOffsetWithin(name, offset); err != nil {
 			return nil, err
@@ -113,18 +111,11 @@ func (c *clientFs) getHandle(name string, flags int, offset int64) (ftpserver.Fi
 		}
 		return newLoggedTransfer(f, c.session, name, metrics.Upload), nil
 	}
-	if c.home.upload != nil {
-		f, err := c.home.upload(name)
-		if err != nil {
-			return nil, err
-		}
-		return newLoggedTransfer(f, c.session, name, metrics.Upload), nil
-	}
-	u, err := createUpload(c.home, name)
+	f, err := c.home.upload(name)
 	if err != nil {
 		return nil, err
 	}
-	return newLoggedTransfer(u, c.session, name, metrics.Upload), nil
+	return newLoggedTransfer(f, c.session, name, metrics.Upload), nil
 }
 
 // wantOffsetWithin refuses a resumed upload (REST, then STOR) whose offset
@@ -263,89 +254,4 @@ func (c *clientFs) Chtimes(name string, atime, mtime time.Time) error {
 
 func isUploadTemp(name string) bool {
 	return strings.HasPrefix(path.Base(name), uploadPrefix)
-}
-
-// uploadTempLen is the length of the random part of an upload's name:
-// short and fixed, so that the hidden name never grows past the longest
-// name the client may store.
-const uploadTempLen = 8
-
-// upload is a file being received beside its target, in a directory held
-// open (see userFs.openDir): renaming or removing it there stays there even
-// if the directory is moved or swapped for a symbolic link meanwhile.
-type upload struct {
-	afero.File
-	dir      afero.Fs
-	closeDir func() error
-	tmp      string // base name of the hidden file in dir
-	name     string // base name of the target in dir
-	target   string // the target as the client named it
-	failed   error
-}
-
-// createUpload opens the hidden file of an upload to target; a target
-// that is a directory is refused (the rename would fail only once the
-// whole upload was received).
-func createUpload(home *userFs, target string) (*upload, error) {
-	dir, closeDir, err := home.openDir(path.Dir(target))
-	if err != nil {
-		return nil, err
-	}
-	if info, _, err := lstat(dir, path.Base(target)); err == nil && info.IsDir() {
-		_ = closeDir()
-		return nil, &os.PathError{Op: "store", Path: target, Err: errIsDir}
-	}
-	tmp := uploadPrefix + strings.ToLower(rand.Text()[:uploadTempLen])
-	f, err := dir.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		_ = closeDir()
-		return nil, err
-	}
-	return &upload{File: f, dir: dir, closeDir: closeDir, tmp: tmp, name: path.Base(target), target: target}, nil
-}
-
-// TransferError records that the transfer broke; Close then discards the
-// partial file.
-func (u *upload) TransferError(err error) { u.fail(err) }
-
-func (u *upload) fail(err error) {
-	if u.failed == nil {
-		u.failed = err
-	}
-}
-
-// Write writes to the hidden file; a failure fails the upload.
-func (u *upload) Write(p []byte) (int, error) {
-	n, err := u.File.Write(p)
-	if err != nil {
-		u.fail(err)
-	}
-	return n, err
-}
-
-// Seek fails the upload when it fails: the lib then closes the file
-// without reporting the error.
-func (u *upload) Seek(offset int64, whence int) (int64, error) {
-	n, err := u.File.Seek(offset, whence)
-	if err != nil {
-		u.fail(err)
-	}
-	return n, err
-}
-
-// Close renames the finished upload over its target, or removes it when
-// anything failed.
-func (u *upload) Close() error {
-	defer func() { _ = u.closeDir() }()
-	err := u.File.Close()
-	if err == nil && u.failed == nil {
-		if err = u.dir.Rename(u.tmp, u.name); err == nil {
-			return nil
-		}
-	}
-	_ = u.dir.Remove(u.tmp) // the partial copy is worthless
-	if err != nil {
-		return fmt.Errorf("store %s: %w", u.target, err)
-	}
-	return nil
 }

@@ -64,7 +64,7 @@ type Driver struct {
 // keep their login unless the reload changed their account.
 type liveConfig struct {
 	users   *userBase
-	storage *storage
+	storage backend
 	banner  string
 }
 

@@ -45,7 +45,7 @@ func (s *Server) Reload(cfg config.Config) error {
 // (new, still empty homes aside).
 func (s *Server) PrepareReload(cfg config.Config) (commit func(), err error) {
 	st := s.driver.live.Load().storage
-	if err := st.ensureHomes(cfg.Users); err != nil {
+	if err := makeHomes(st, cfg.Users); err != nil {
 		return nil, fmt.Errorf("reload: %w", err)
 	}
 	live := &liveConfig{users: newUserBase(cfg.Users), storage: st, banner: cfg.Server.Banner}

@@ -117,7 +117,7 @@ func (c *clientFs) OpenDirStream(name string) (ftpserver.DirStream, error) {
 		return nil, c.failed(name, err, false)
 	}
 	batch := listBatch
-	if c.home.listWhole {
+	if c.home.features().listWhole {
 		batch = 0
 	}
 	d := &dirStream{c: c, dir: dir, name: name, batch: batch, done: release}

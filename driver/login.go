@@ -98,9 +98,9 @@ var errRevoked = errors.New("account changed by the administrator during login")
 // before the commit is closed with the others, one admitted after it was
 // checked against the accounts the commit installed. No login escapes a
 // reload.
-func (d *Driver) admit(s *session, live *liveConfig, user config.User) (config.User, *userFs, error) {
+func (d *Driver) admit(s *session, live *liveConfig, user config.User) (config.User, home, error) {
 	for {
-		fs, err := live.storage.open(user)
+		fs, err := live.storage.open(user.Home)
 		if err != nil {
 			return config.User{}, nil, err
 		}

@@ -35,7 +35,7 @@ func FuzzRestOffset(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		home, err := st.open(config.User{Name: "u"})
+		home, err := st.open("")
 		if err != nil {
 			t.Fatal(err)
 		}

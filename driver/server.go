@@ -49,9 +49,7 @@ func NewServer(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, opt
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Storage.Backend == config.BackendOS {
-		removeOrphanUploads(cfg.Storage.Root, time.Now(), logger.Named("storage"))
-	}
+	live.storage.removeOrphans(time.Now(), logger.Named("storage"))
 	ports := cfg.Passive.Ports
 	alloc, err := pasv.NewAllocator(pasv.Options{
 		Start: ports.Start, End: ports.End, Wait: cfg.Passive.Wait.Std(), Logger: logger.Named("pasv"),

@@ -23,7 +23,7 @@ type session struct {
 
 	mu      sync.Mutex
 	account config.User // as it was when the session logged in
-	fs      *userFs
+	fs      home
 	// transfers counts the file transfers open on fs. The lib notifies
 	// ClientDisconnected before it closes the data connection and without
 	// waiting for the transfer goroutine, so a transfer can still be
@@ -88,7 +88,7 @@ func (s *session) controlState() control.State {
 
 // login records the account; it happens on the command goroutine before
 // any transfer goroutine of the session starts.
-func (s *session) login(account config.User, fs *userFs) {
+func (s *session) login(account config.User, fs home) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.logPtr.Store(s.log().With(zap.String("user", account.Name)))

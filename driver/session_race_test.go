@@ -38,7 +38,7 @@ func TestCutWhileLoggingIn(t *testing.T) {
 		d.sessions = map[*session]struct{}{s: {}}
 		d.mu.Unlock()
 		var wg sync.WaitGroup
-		wg.Go(func() { s.login(config.User{Name: "alice"}, &userFs{close: func() error { return nil }}) })
+		wg.Go(func() { s.login(config.User{Name: "alice"}, &memoryHome{}) })
 		wg.Go(func() { srv.cut(make(map[*session]struct{})) })
 		wg.Wait()
 	}

@@ -2,63 +2,92 @@ package driver
 
 import (
 	"fmt"
-	"os"
-	"path"
-	"path/filepath"
+	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
+	"go.uber.org/zap"
 
 	"ftpsd/config"
 	"ftpsd/driver/s3fs"
 )
 
-// storage opens users' homes on the configured backend.
-type storage struct {
-	backend config.Backend
-	root    string
-	mem     afero.Fs // backend "memory"
-	homes   homes    // backend "disk": the homes' roots open now
-	s3      *s3fs.Fs // backend "s3": the tree under storage.prefix
+// A backend is where the users' homes are: a directory of the host
+// (storage.backend "os", storage_os.go), the process's memory ("memory",
+// storage_memory.go) or a bucket ("s3", storage_s3.go). The driver asks
+// every backend the same things; what a backend cannot do, its homes say
+// (features) and the driver refuses, so that what comes between the
+// client and the files (the transfer log, limits, hooks) is written once,
+// in the driver.
+type backend interface {
+	// check returns an error naming the key at fault unless the backend
+	// can serve: the root exists, the bucket answers. It is what the
+	// server needs to start, and what `ftpsd check` checks.
+	check() error
+	// makeHome creates the home dir (relative to the backend's root) and
+	// its parents unless they exist; existing files are left as they are.
+	makeHome(dir string) error
+	// open returns the home dir for one session, which closes it.
+	open(dir string) (home, error)
+	// removeOrphans removes what the uploads of a crashed server left
+	// behind, logging each; called once, at start.
+	removeOrphans(now time.Time, logger *zap.Logger)
+	// uploadMemory returns the bytes the uploads in flight hold in memory
+	// (storage.max_upload_memory; 0 where uploads go to a file).
+	uploadMemory() int64
 }
 
-// userFs is one session's view of a user's home.
-type userFs struct {
+// A home is one session's view of a user's home, confined to it: the
+// names it takes are the client's, rooted at the home.
+type home interface {
 	afero.Fs
-	close func() error // releases the session's hold on the home, once
-	// openDir returns the directory name as a filesystem of its own and
-	// its close; on disk it holds the directory open, so that what is
-	// done in it stays in it even if the directory is moved or replaced.
-	openDir func(name string) (afero.Fs, func() error, error)
-	// upload, when set, stores a fresh upload (STOR) by itself, all or
-	// nothing (object storage); else it goes through a hidden file.
-	upload func(name string) (ftpserver.FileTransfer, error)
+	// upload opens a new content of name (STOR without REST), all or
+	// nothing: name changes only when the upload closes after a complete
+	// transfer; after TransferError or a failed Write, Close discards it
+	// and the stored copy stays. A name that is a directory is refused.
+	upload(name string) (ftpserver.FileTransfer, error)
+	// features says what the home can do beyond afero.Fs.
+	features() features
+	// close releases the session's hold on the home; later calls do
+	// nothing.
+	close() error
+}
+
+// features are what a backend can do, which the driver must know.
+type features struct {
+	// atomicUpload: the store swaps a file's content by itself (a
+	// multipart upload), and nothing of an upload is in the home until it
+	// completed; else upload writes a hidden file beside the target
+	// (uploadPrefix), renamed over it at the end, which takes space as
+	// another file would while it lasts.
+	atomicUpload bool
+	// resume: a file can be written into at an offset or at its end (REST
+	// then STOR, APPE); else the driver refuses those (errNoAppend).
+	resume bool
+	// dirRename: a directory is renamed on the server at once; else its
+	// rename is refused (s3fs.ErrDirRename).
+	dirRename bool
 	// listWhole: a listing reads the directory in one batch, because the
 	// backend's Readdir sorts the whole directory on every call (afero's
 	// MemMapFs, whose entries are in memory anyway).
 	listWhole bool
 }
 
-// newStorage opens the configured backend and creates the users' homes.
-// getenv gives backend "s3" its credentials from the environment.
-func newStorage(cfg config.Storage, users []config.User, getenv func(string) string) (*storage, error) {
-	s := &storage{backend: cfg.Backend, root: cfg.Root}
-	var err error
-	switch s.backend {
+// errNoAppend refuses APPE and REST+STOR on a home without
+// features.resume (object storage, whose own refusal it is).
+var errNoAppend = s3fs.ErrNoAppend
+
+// newBackend returns the backend storage.backend names, without checking
+// it. getenv gives backend "s3" its credentials from the environment.
+func newBackend(cfg config.Storage, getenv func(string) string) (backend, error) {
+	switch cfg.Backend {
 	case config.BackendMemory:
-		s.mem = afero.NewMemMapFs()
+		return newMemoryBackend(), nil
 	case config.BackendS3:
-		s.s3, err = openS3(cfg, getenv)
+		return newS3Backend(cfg, getenv)
 	default:
-		err = CheckStorage(cfg, getenv)
+		return &osBackend{root: cfg.Root}, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	if err := s.ensureHomes(users); err != nil {
-		return nil, err
-	}
-	return s, nil
 }
 
 // CheckStorage returns an error naming the key at fault unless the
@@ -68,69 +97,36 @@ func newStorage(cfg config.Storage, users []config.User, getenv func(string) str
 // what the server needs to start (it creates the users' homes, not the
 // root or the bucket).
 func CheckStorage(cfg config.Storage, getenv func(string) string) error {
-	switch cfg.Backend {
-	case config.BackendMemory:
-		return nil
-	case config.BackendS3:
-		_, err := openS3(cfg, getenv)
+	b, err := newBackend(cfg, getenv)
+	if err != nil {
 		return err
 	}
-	info, err := os.Stat(cfg.Root)
-	if err != nil {
-		return fmt.Errorf("storage.root %s: %w", cfg.Root, err)
-	}
-	if !info.IsDir() {
-		return fmt.Errorf("storage.root %s: not a directory", cfg.Root)
-	}
-	return nil
+	return b.check()
 }
 
-// ensureHomes creates the homes of users that do not exist yet; existing
+// newStorage opens and checks the configured backend and creates the
+// users' homes.
+func newStorage(cfg config.Storage, users []config.User, getenv func(string) string) (backend, error) {
+	b, err := newBackend(cfg, getenv)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.check(); err != nil {
+		return nil, err
+	}
+	if err := makeHomes(b, users); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// makeHomes creates the homes of users that do not exist yet; existing
 // ones and their files are left as they are.
-func (s *storage) ensureHomes(users []config.User) error {
+func makeHomes(b backend, users []config.User) error {
 	for _, u := range users {
-		var err error
-		switch s.backend {
-		case config.BackendMemory:
-			err = s.mem.MkdirAll(path.Join("/", u.Home), 0o750)
-		case config.BackendS3:
-			err = s.s3.MkdirAll(u.Home, 0o750)
-		default:
-			err = os.MkdirAll(filepath.Join(s.root, u.Home), 0o750)
-		}
-		if err != nil {
+		if err := b.makeHome(u.Home); err != nil {
 			return fmt.Errorf("create home of %s: %w", u.Name, err)
 		}
 	}
 	return nil
 }
-
-// open returns the user's home as a confined filesystem; on disk, the
-// sessions of one home share its root (see homes).
-func (s *storage) open(u config.User) (*userFs, error) {
-	if s.backend == config.BackendS3 {
-		return openS3Home(s.s3, u.Home), nil
-	}
-	if s.backend == config.BackendMemory {
-		fs := afero.NewBasePathFs(s.mem, path.Join("/", u.Home))
-		nop := func() error { return nil }
-		return &userFs{Fs: fs, close: nop, listWhole: true, openDir: func(name string) (afero.Fs, func() error, error) {
-			return afero.NewBasePathFs(fs, name), nop, nil
-		}}, nil
-	}
-	fs, release, err := s.homes.acquire(filepath.Join(s.root, u.Home))
-	if err != nil {
-		return nil, err
-	}
-	return &userFs{Fs: fs, close: release, openDir: func(name string) (afero.Fs, func() error, error) {
-		dir, err := fs.OpenDir(name)
-		if err != nil {
-			return nil, nil, err
-		}
-		return dir, dir.Close, nil
-	}}, nil
-}
-
-// LstatIfPossible does not follow a final symbolic link where the backend
-// can (afero.Lstater).
-func (u *userFs) LstatIfPossible(name string) (os.FileInfo, bool, error) { return lstat(u.Fs, name) }

@@ -1,0 +1,163 @@
+package driver
+
+import (
+	"errors"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/afero"
+
+	"ftpsd/config"
+	"ftpsd/driver/s3fs"
+	"ftpsd/internal/miniotest"
+)
+
+// TestStorageFeatures checks on every backend that what a home says it
+// can do (features) is what it does: the driver refuses or allows by
+// them, and the next features (quotas, hooks) will count on them.
+func TestStorageFeatures(t *testing.T) {
+	backends := map[string]func(t *testing.T) config.Storage{
+		"os":     func(t *testing.T) config.Storage { return config.Storage{Backend: config.BackendOS, Root: t.TempDir()} },
+		"memory": func(*testing.T) config.Storage { return config.Storage{Backend: config.BackendMemory} },
+		"s3": func(t *testing.T) config.Storage {
+			if testing.Short() {
+				t.Skip("-short: backend s3 needs a MinIO server")
+			}
+			m := miniotest.New(t)
+			st := config.Default().Storage
+			ep, err := config.ParseEndpoint(m.Endpoint)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Backend, st.Root, st.Endpoint = config.BackendS3, "", ep
+			st.Bucket, st.Prefix, st.PathStyle = miniotest.Bucket, "ftp", true
+			st.CredentialsFile = m.CredentialsFile()
+			st.Timeout = config.Duration(5 * time.Second)
+			return st
+		},
+	}
+	for _, name := range []string{"os", "memory", "s3"} {
+		t.Run(name, func(t *testing.T) {
+			user := config.User{Name: "u", Home: "u"}
+			st, err := newStorage(backends[name](t), []config.User{user}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, err := st.open(user.Home)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.close()
+			f := h.features()
+			if name == "memory" != f.listWhole {
+				t.Errorf("listWhole = %v on %s", f.listWhole, name)
+			}
+			checkResume(t, h, f.resume)
+			checkDirRename(t, h, f.dirRename)
+			checkAtomicUpload(t, h, f.atomicUpload)
+		})
+	}
+}
+
+// writeFile stores data at name through the home's upload.
+func writeFile(t *testing.T, h home, name, data string) {
+	t.Helper()
+	u, err := h.upload(name)
+	if err != nil {
+		t.Fatalf("upload %s: %v", name, err)
+	}
+	if _, err := u.Write([]byte(data)); err != nil { // s3fs.Upload's WriteString is refused
+		t.Fatalf("write %s: %v", name, err)
+	}
+	if err := u.Close(); err != nil {
+		t.Fatalf("close %s: %v", name, err)
+	}
+}
+
+// readFile returns the content of name.
+func readFile(t *testing.T, h home, name string) string {
+	t.Helper()
+	b, err := afero.ReadFile(h, name)
+	if err != nil {
+		t.Fatalf("read %s: %v", name, err)
+	}
+	return string(b)
+}
+
+// checkResume appends to a file: it must work when resume says so, and
+// be refused as errNoAppend, leaving the file, when not.
+func checkResume(t *testing.T, h home, resume bool) {
+	t.Helper()
+	writeFile(t, h, "/r", "stored")
+	f, err := h.OpenFile("/r", os.O_WRONLY|os.O_APPEND, 0o644)
+	if err == nil {
+		_, err = io.WriteString(f, "+more")
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	switch got := readFile(t, h, "/r"); {
+	case resume && (err != nil || got != "stored+more"):
+		t.Errorf("resume: append: %v, file %q, want stored+more", err, got)
+	case !resume && (!errors.Is(err, errNoAppend) || got != "stored"):
+		t.Errorf("no resume: append: %v, file %q, want %v and the file as stored", err, got, errNoAppend)
+	}
+}
+
+// checkDirRename renames a directory with a file in it: it must move
+// when dirRename says so, and be refused as s3fs.ErrDirRename when not.
+func checkDirRename(t *testing.T, h home, dirRename bool) {
+	t.Helper()
+	if err := h.Mkdir("/d", 0o750); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, h, "/d/f", "in d")
+	err := h.Rename("/d", "/e")
+	switch {
+	case dirRename && err != nil:
+		t.Errorf("dirRename: rename: %v", err)
+	case dirRename && readFile(t, h, "/e/f") != "in d":
+		t.Errorf("dirRename: /e/f is not what /d/f was")
+	case !dirRename && !errors.Is(err, s3fs.ErrDirRename):
+		t.Errorf("no dirRename: rename: %v, want %v", err, s3fs.ErrDirRename)
+	case !dirRename && readFile(t, h, "/d/f") != "in d":
+		t.Errorf("no dirRename: /d/f changed")
+	}
+}
+
+// checkAtomicUpload looks at the home while an upload over a stored file
+// is open: the target is the stored copy on every backend; a hidden
+// partial file is listed beside it unless atomicUpload says the store
+// keeps the upload out of the home. After Close the target is the upload.
+func checkAtomicUpload(t *testing.T, h home, atomic bool) {
+	t.Helper()
+	writeFile(t, h, "/a", "old")
+	u, err := h.upload("/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Write([]byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, h, "/a"); got != "old" {
+		t.Errorf("during the upload, /a is %q, want the stored copy", got)
+	}
+	names, err := afero.ReadDir(h, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hidden := slices.ContainsFunc(names, func(fi os.FileInfo) bool { return strings.HasPrefix(fi.Name(), uploadPrefix) })
+	if hidden == atomic {
+		t.Errorf("atomicUpload = %v, but a hidden partial upload is listed: %v", atomic, hidden)
+	}
+	if err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, h, "/a"); got != "new" {
+		t.Errorf("after the upload, /a is %q, want new", got)
+	}
+}
