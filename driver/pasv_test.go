@@ -249,6 +249,7 @@ func TestE2EPasvBurstOnePort(t *testing.T) {
 // PASV waits for one of them (passive.wait) instead of failing at once on
 // the two ports it cannot bind.
 func TestE2EPasvWaitsPastForeignPorts(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, func(c *config.Config) { c.Passive.Wait = config.Duration(10 * time.Second) })
 	ports := ts.Cfg.Passive.Ports
 	for _, p := range []int{ports.Start, ports.Start + 1} {
