@@ -393,6 +393,7 @@ func mustConnect(t *testing.T, d ftptest.Dialer, addr string) *ftptest.MustClien
 // login_timeout; the server's goroutines and descriptors return to where
 // they were.
 func TestFloodBeforeLogin(t *testing.T) {
+	testenv.FullTier(t, "1,300 connections at once")
 	const silent, stalled, loginTimeout = 1000, 300, 2 * time.Second
 	raiseFDLimit(t, 4*(silent+stalled))
 	ts := startServer(t, func(c *config.Config) {
