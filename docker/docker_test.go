@@ -375,6 +375,7 @@ type podman struct {
 
 func newPodman(t *testing.T) *podman {
 	t.Helper()
+	testenv.FullTier(t, "podman")
 	ci := os.Getenv("CI") == "true"
 	if os.Getenv("FTPSD_CONTAINER_TEST") != "1" && !ci {
 		t.Skip("container image test skipped: set FTPSD_CONTAINER_TEST=1 to build the Dockerfile with podman and drive the container with curl (Debian packages: podman runc curl)")

@@ -75,6 +75,9 @@ func orderName(setup string, steps []orderStep, transfer string) string {
 
 // TestE2EDataProtectionOrder runs every order of PBSZ, PROT P and
 // PASV/EPSV/PORT/EPRT before RETR, STOR and LIST under tls.require = "all".
+// The four data setups run in parallel, each with its own PORT listener
+// and its own file to STOR: a refused order waits 100 ms to see that the
+// server does not connect, so one after the other they took 13 s.
 func TestE2EDataProtectionOrder(t *testing.T) {
 	ts := startServer(t, func(c *config.Config) {
 		c.Active.Enabled = true
@@ -83,34 +86,40 @@ func TestE2EDataProtectionOrder(t *testing.T) {
 	content := []byte("protected content\n")
 	ftptest.WriteFile(t, ts.AliceDir(), "order.txt", content)
 	old := []byte("the stored copy\n")
-	keep := ftptest.WriteFile(t, ts.AliceDir(), "keep.bin", old)
-	active := activeListener(t, "127.0.0.1")
 
-	for _, setup := range []string{"PASV", "EPSV", "PORT", "EPRT"} {
-		for _, steps := range protectionOrders() {
-			for _, transfer := range []string{"RETR order.txt", "STOR keep.bin", "LIST"} {
-				t.Run(orderName(setup, steps, transfer), func(t *testing.T) {
-					c := ftptest.Dialer{Timeout: 10 * time.Second, RequireResume: true}.MustDial(t, ts.Addr)
-					defer c.Close()
-					c.AuthTLS()
-					c.Login(userName, userPass)
-					refused, data := runOrder(t, c, setup, steps, active)
-					if data != nil {
-						defer data.Close()
+	t.Run("setups", func(t *testing.T) {
+		for _, setup := range []string{"PASV", "EPSV", "PORT", "EPRT"} {
+			t.Run(setup, func(t *testing.T) {
+				t.Parallel()
+				name := "keep-" + setup + ".bin"
+				keep := ftptest.WriteFile(t, ts.AliceDir(), name, old)
+				active := activeListener(t, "127.0.0.1")
+				for _, steps := range protectionOrders() {
+					for _, transfer := range []string{"RETR order.txt", "STOR " + name, "LIST"} {
+						t.Run(orderName(setup, steps, transfer), func(t *testing.T) {
+							c := ftptest.Dialer{Timeout: 10 * time.Second, RequireResume: true}.MustDial(t, ts.Addr)
+							defer c.Close()
+							c.AuthTLS()
+							c.Login(userName, userPass)
+							refused, data := runOrder(t, c, setup, steps, active)
+							if data != nil {
+								defer data.Close()
+							}
+							if protectedInOrder(steps) != (refused == "") {
+								t.Errorf("steps refused: %q; want a refusal unless PBSZ, PROT P, %s in that order", refused, setup)
+							}
+							if refused != "" {
+								assertNoTransfer(t, c, transfer, data, active)
+								ftptest.MustSameFile(t, keep, old)
+								return
+							}
+							assertProtectedTransfer(t, c, transfer, data, active, content, old)
+						})
 					}
-					if protectedInOrder(steps) != (refused == "") {
-						t.Errorf("steps refused: %q; want a refusal unless PBSZ, PROT P, %s in that order", refused, setup)
-					}
-					if refused != "" {
-						assertNoTransfer(t, c, transfer, data, active)
-						ftptest.MustSameFile(t, keep, old)
-						return
-					}
-					assertProtectedTransfer(t, c, transfer, data, active, content, old)
-				})
-			}
+				}
+			})
 		}
-	}
+	})
 	ftptest.MustSameFile(t, filepath.Join(ts.AliceDir(), "order.txt"), content)
 }
 
@@ -447,6 +456,7 @@ func expectReply(t *testing.T, c *ftptest.MustClient, code int, text string) {
 // only NOOP loses the port after passive.connect_timeout; its later RETR
 // gets 425 that says why.
 func TestE2EConnectTimeoutIdleListener(t *testing.T) {
+	t.Parallel()
 	ts := deadlineServer(t)
 	ftptest.WriteFile(t, ts.AliceDir(), "f.txt", []byte("f\n"))
 	a := ftptest.Dialer{Timeout: 10 * time.Second}.MustLogin(t, ts.Addr, userName, userPass)
@@ -468,6 +478,7 @@ func TestE2EConnectTimeoutIdleListener(t *testing.T) {
 // TLS handshake is closed after passive.connect_timeout; the transfer
 // fails with 426 and the port is released.
 func TestE2EConnectTimeoutHandshake(t *testing.T) {
+	t.Parallel()
 	ts := deadlineServer(t)
 	ftptest.WriteFile(t, ts.AliceDir(), "f.txt", []byte("f\n"))
 	a := ftptest.Dialer{Timeout: 10 * time.Second}.MustLogin(t, ts.Addr, userName, userPass)
@@ -485,6 +496,7 @@ func TestE2EConnectTimeoutHandshake(t *testing.T) {
 // TestE2EStallDownload: a client that stops reading a download loses it
 // after server.transfer_stall_timeout (426) and the port is released.
 func TestE2EStallDownload(t *testing.T) {
+	t.Parallel()
 	ts := deadlineServer(t)
 	ftptest.WriteFile(t, ts.AliceDir(), "big.bin", ftptest.RandomData(t, 24<<20)) // more than the socket buffers hold
 	a := ftptest.Dialer{Timeout: 15 * time.Second}.MustLogin(t, ts.Addr, userName, userPass)
@@ -504,6 +516,7 @@ func TestE2EStallDownload(t *testing.T) {
 // server.transfer_stall_timeout (426), the stored file keeps its content
 // and the port is released.
 func TestE2EStallUpload(t *testing.T) {
+	t.Parallel()
 	ts := deadlineServer(t)
 	old := ftptest.RandomData(t, 4096)
 	keep := ftptest.WriteFile(t, ts.AliceDir(), "keep.bin", old)

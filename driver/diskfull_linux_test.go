@@ -44,9 +44,7 @@ func mountTmpfs(t *testing.T, dir, size string) {
 // its content, no partial upload is left and the space it took is free
 // again, and the log line keeps the system's error.
 func TestE2EDiskFull(t *testing.T) {
-	if testing.Short() {
-		t.Skip("mounts a tmpfs and fills it")
-	}
+	testenv.FullTier(t, "root, to mount a tmpfs and fill it")
 	ts := startServer(t, func(cfg *config.Config) {
 		mountTmpfs(t, filepath.Join(cfg.Storage.Root, aliceHomeDir), "2m")
 	})

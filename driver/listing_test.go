@@ -17,6 +17,7 @@ import (
 	"ftpsd/config"
 	"ftpsd/internal/ftptest"
 	"ftpsd/internal/miniotest"
+	"ftpsd/internal/testenv"
 )
 
 // Listings are streamed: LIST, NLST, MLSD and STAT of a directory write
@@ -261,9 +262,7 @@ func TestE2EListingsShareOfAnAddress(t *testing.T) {
 // listing's place. (The lib alone failed every remaining line, then waited
 // for a command for another idle_timeout.)
 func TestE2EStatUnreadEndsSession(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a listing that outgrows the sockets' buffers: skipped with -short")
-	}
+	testenv.FullTier(t, "a listing that outgrows the sockets' buffers")
 	const idle = 3 * time.Second
 	ts := startServer(t, func(cfg *config.Config) {
 		cfg.Storage.Root = ftptest.MemoryDir(t)
@@ -337,9 +336,7 @@ func makeLongEntries(t *testing.T, dir string, n int) {
 // built whole before its first line, each held 3.0 MiB (STAT) and
 // 3.8 MiB (LIST).
 func TestE2EListingsMemoryBounded(t *testing.T) {
-	if testing.Short() {
-		t.Skip("40 stalled listings: skipped with -short")
-	}
+	testenv.FullTier(t, "40 stalled listings")
 	const entries, perKind = 50_000, 10
 	ts := startQuietServer(t, func(cfg *config.Config) {
 		cfg.Storage.Root = ftptest.MemoryDir(t)

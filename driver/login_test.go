@@ -38,6 +38,7 @@ func TestE2EGoClientLogin(t *testing.T) {
 }
 
 func TestE2EGoClientBadPassword(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	c := dialGo(t, ts.Addr)
 	err := c.Login(userName, "not-the-password")
@@ -90,6 +91,7 @@ func TestE2EPythonFtplibBadPassword(t *testing.T) {
 // server's default bcrypt cost, leave a sixth address able to log in at
 // once; the five are banned (421 at connect, and the metrics).
 func TestPasswordStorm(t *testing.T) {
+	testenv.FullTier(t, "500 concurrent logins checked at bcrypt's default cost")
 	const attackers, perAddress = 5, 100
 	raiseFDLimit(t, 4*attackers*perAddress)
 	hash, err := bcrypt.GenerateFromPassword([]byte(userPass), bcrypt.DefaultCost)
@@ -199,6 +201,7 @@ func bcryptTime(t *testing.T, hash []byte) time.Duration {
 // the address; a success in between resets the count; ban_exempt
 // addresses are never banned.
 func TestBanLifecycle(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, func(c *config.Config) {
 		c.Security.MaxLoginFailures = 3
 		c.Security.BanExempt = []netip.Prefix{netip.MustParsePrefix("127.0.0.9/32")}
@@ -303,6 +306,7 @@ func loopback(n int) netip.Addr { return netip.AddrFrom4([4]byte{127, 0, 0, byte
 // login_timeout is answered 421 and closed, in clear text and under TLS;
 // a session that logged in earlier stays.
 func TestLoginTimeout(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, func(c *config.Config) { c.Server.LoginTimeout = config.Duration(2 * time.Second) })
 	in := ftptest.MustLogin(t, ts.Addr, userName, userPass)
 	clear := ftptest.MustDial(t, ts.Addr)
@@ -389,6 +393,7 @@ func mustConnect(t *testing.T, d ftptest.Dialer, addr string) *ftptest.MustClien
 // login_timeout; the server's goroutines and descriptors return to where
 // they were.
 func TestFloodBeforeLogin(t *testing.T) {
+	testenv.FullTier(t, "1,300 connections at once")
 	const silent, stalled, loginTimeout = 1000, 300, 2 * time.Second
 	raiseFDLimit(t, 4*(silent+stalled))
 	ts := startServer(t, func(c *config.Config) {

@@ -168,6 +168,7 @@ func tally(t *testing.T, results []burstResult) (ok, busy int) {
 // minute: the default 5s holds on an idle machine, but how long 200
 // transfers take is no test (under load some waited longer).
 func TestE2EPasvBurst(t *testing.T) {
+	testenv.FullTier(t, "200 sessions at once, twice")
 	const sessions = 200
 	ts := startServer(t, func(c *config.Config) { c.Passive.Wait = config.Duration(time.Minute) })
 	if n := ts.Cfg.Passive.Ports.Len(); n != 20 {
@@ -192,6 +193,7 @@ func TestE2EPasvBurst(t *testing.T) {
 // that finds no free port gets the 425 busy reply at once, the others
 // their own file; the exhaustion warning is not logged per refusal.
 func TestE2EPasvBurstNoWait(t *testing.T) {
+	testenv.FullTier(t, "200 sessions at once, twice")
 	const sessions = 200
 	ts := startServer(t, func(c *config.Config) { c.Passive.Wait = 0 })
 	for round := range 2 {
@@ -249,6 +251,7 @@ func TestE2EPasvBurstOnePort(t *testing.T) {
 // PASV waits for one of them (passive.wait) instead of failing at once on
 // the two ports it cannot bind.
 func TestE2EPasvWaitsPastForeignPorts(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, func(c *config.Config) { c.Passive.Wait = config.Duration(10 * time.Second) })
 	ports := ts.Cfg.Passive.Ports
 	for _, p := range []int{ports.Start, ports.Start + 1} {

@@ -11,6 +11,7 @@ import (
 
 	"ftpsd/config"
 	"ftpsd/internal/ftptest"
+	"ftpsd/internal/testenv"
 )
 
 // Before login, on the default limits: a flood of silent connections from
@@ -102,9 +103,7 @@ func (f *flood) stop() {
 // max_unauthenticated (256) and each login takes the place of a flood
 // connection.
 func TestFloodOnDefaults(t *testing.T) {
-	if testing.Short() {
-		t.Skip("hundreds of connections for several seconds")
-	}
+	testenv.FullTier(t, "hundreds of connections for several seconds")
 	raiseFDLimit(t, 4096) // the flood holds at most 360 sockets on each side
 	for _, tc := range []struct {
 		addrs, workers int

@@ -1,6 +1,7 @@
 package driver_test
 
 import (
+	"ftpsd/internal/testenv"
 	"strings"
 	"testing"
 
@@ -120,8 +121,8 @@ func TestE2EStorOntoDirectory(t *testing.T) {
 // for backend "s3", which starts MinIO.
 func startBackendUnlessShort(t *testing.T, backend config.Backend) *testServer {
 	t.Helper()
-	if backend == config.BackendS3 && testing.Short() {
-		t.Skip("backend s3 starts MinIO")
+	if backend == config.BackendS3 {
+		testenv.FullTier(t, "MinIO, for backend s3")
 	}
 	return startServerOn(t, backend, nil)
 }

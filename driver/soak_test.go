@@ -15,6 +15,7 @@ import (
 
 	"ftpsd/config"
 	"ftpsd/internal/ftptest"
+	"ftpsd/internal/testenv"
 )
 
 // The soak's size: FTPSD_SOAK_SESSIONS sessions (default 20; the full soak
@@ -53,9 +54,7 @@ type soakStats struct {
 // or lost, no broken upload may be stored, and goroutines, descriptors and
 // partial uploads return to their baseline.
 func TestSoak(t *testing.T) {
-	if testing.Short() {
-		t.Skip("soak: not with -short")
-	}
+	testenv.FullTier(t, "a soak of many sessions")
 	sessions := soakDefaultSessions
 	if v := os.Getenv("FTPSD_SOAK_SESSIONS"); v != "" {
 		n, err := strconv.Atoi(v)

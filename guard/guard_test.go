@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"ftpsd/internal/testenv"
 )
 
 // clock is an Options.Now that moves only when told.
@@ -478,9 +480,7 @@ func TestExemptAddressInABannedNetwork(t *testing.T) {
 // with a failure) and the bans, and checks the heap they take against the
 // README's figures (about 17 MB and 11 MB).
 func TestMemoryAtTheBounds(t *testing.T) {
-	if testing.Short() {
-		t.Skip("fills 65,536 bans and 65,536 observed networks")
-	}
+	testenv.FullTier(t, "65,536 bans and 65,536 observed networks")
 	heap := func() uint64 {
 		runtime.GC()
 		var m runtime.MemStats

@@ -243,9 +243,6 @@ var stackFrame = regexp.MustCompile(`goroutine |\.go:\d+`)
 // that completed ("control channel protected"): each of its connections
 // asks for TLS, so every other one failed its handshake.
 func TestSSLScanLogsOneLinePerFailedHandshake(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs sslscan twice")
-	}
 	sslscan := testenv.NeedTool(t, "sslscan", "sslscan")
 	f := newFixture(t, 2)
 	f.write(strings.Replace(f.config(`implicit_listen = "127.0.0.1:0"`, "", "alice"), `level = "info"`, `level = "debug"`, 1))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"ftpsd/internal/ftptest"
+	"ftpsd/internal/testenv"
 )
 
 // listingMemory is the most memory one listing in progress may hold in the
@@ -28,9 +29,7 @@ const listingMemory = 512 << 10
 // every listing was built whole before its first line, the peak was
 // 1.3 GiB (about 33 MiB per listing). It takes 30 to 60 s; -short skips it.
 func TestListingsMemoryBounded(t *testing.T) {
-	if testing.Short() {
-		t.Skip("40 listings of 200,000 entries: skipped with -short")
-	}
+	testenv.FullTier(t, "40 listings of 200,000 entries")
 	const entries, perKind = 200_000, 20
 	f := newFixture(t, perKind+4)
 	root := ftptest.MemoryDir(t) // fast to fill and to empty

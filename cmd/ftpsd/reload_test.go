@@ -14,6 +14,7 @@ import (
 
 	"ftpsd/internal/ftptest"
 	"ftpsd/internal/testcert"
+	"ftpsd/internal/testenv"
 )
 
 // TestReloadAllOrNothing: a reload whose last component fails (a new
@@ -120,9 +121,7 @@ func checkServes(t *testing.T, addr string, leafDER []byte, banner string) {
 // then closed by the reload (421), or, when the account stays read-only,
 // admitted with the new setting (STOR 550).
 func TestReloadRevokesLoginsInFlight(t *testing.T) {
-	if testing.Short() {
-		t.Skip("16 slow password checks in two processes; run without -short")
-	}
+	testenv.FullTier(t, "16 slow password checks in two processes")
 	for _, tc := range []struct {
 		name     string
 		after    func(f *fixture) string // the file the reload reads

@@ -105,9 +105,7 @@ func procMemory(t *testing.T, pid int, key string) int64 {
 // moment. The binary is built without the race detector. It takes 20 s to
 // a minute; -short skips it.
 func TestS3UploadMemoryBounded(t *testing.T) {
-	if testing.Short() {
-		t.Skip("1 GiB through ftpsd and MinIO: skipped with -short")
-	}
+	testenv.FullTier(t, "MinIO, and 1 GiB through ftpsd")
 	const size, limit = 1 << 30, 120 << 20
 	m := miniotest.New(t)
 	f := newFixture(t, 4)

@@ -76,9 +76,11 @@ func New(t testing.TB) *Server {
 	return s
 }
 
-// binary returns the MinIO program's path, or skips the test.
+// binary returns the MinIO program's path, or skips the test (always
+// under -short: MinIO is in the full tier only).
 func binary(t testing.TB) string {
 	t.Helper()
+	testenv.FullTier(t, "MinIO")
 	bin := os.Getenv("FTPSD_MINIO")
 	if bin == "" {
 		home, _ := os.UserHomeDir()

@@ -184,6 +184,7 @@ func New(t testing.TB, opts ...Option) *Lab {
 // needRoot skips the test unless it runs as root; under CI=true it fails.
 func needRoot(t testing.TB) {
 	t.Helper()
+	testenv.FullTier(t, "root and network namespaces")
 	if os.Geteuid() == 0 {
 		return
 	}
