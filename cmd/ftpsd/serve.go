@@ -21,8 +21,12 @@ import (
 
 func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, path := configFlags("serve", "configuration file (TOML); without it ftpsd runs its first-run default")
+	showVersion := fs.Bool("version", false, "print the version and exit, as \"ftpsd version\"")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *showVersion {
+		return printVersion(stdout)
 	}
 	cfg, demo, err := loadOrFirstRun(*path)
 	if err != nil {
@@ -78,7 +82,7 @@ func serve(ctx context.Context, d *daemon, demo *demoAccount, stdout io.Writer) 
 		d.logger.Warn(w)
 	}
 	d.logger.Info("ftpsd started",
-		zap.String("version", version()),
+		zap.String("version", readBuildVersion().short()),
 		zap.String("listen", addrString(d.srv.Addr())),
 		zap.String("implicit_listen", addrString(d.srv.ImplicitAddr())),
 		zap.Stringer("passive_ports", cfg.Passive.Ports),
