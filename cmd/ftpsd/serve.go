@@ -89,7 +89,9 @@ func serve(ctx context.Context, d *daemon, demo *demoAccount, stdout io.Writer) 
 		zap.String("tls_require", string(cfg.TLS.Require)),
 		zap.String("metrics", cfg.Metrics.Listen))
 	if demo != nil {
-		demo.print(stdout, d.srv.Addr().String(), cfg)
+		if err := demo.print(stdout, d.srv.Addr().String(), cfg); err != nil {
+			d.logger.Warn("first-run banner not printed", zap.Error(err))
+		}
 	}
 	return d.run(ctx)
 }
