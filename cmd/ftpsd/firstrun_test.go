@@ -222,3 +222,21 @@ func TestFirstRunState(t *testing.T) {
 		})
 	}
 }
+
+// TestReadmePython checks that the README's first Python example is the
+// one the first-run banner prints (TestFirstRunPython runs that), with
+// PASSWORD for the password.
+func TestReadmePython(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```python\n(.*?)```").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README.md has no Python example")
+	}
+	host, port, _ := net.SplitHostPort(firstRunAddr)
+	if got, want := string(m[1]), pythonSnippet(host, port, "demo", "PASSWORD"); got != want {
+		t.Errorf("README.md's first Python example:\n%s\nwant the one the first run prints:\n%s", got, want)
+	}
+}
