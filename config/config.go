@@ -307,7 +307,9 @@ const (
 
 // Default returns a complete configuration that works as it is: the
 // first-run default, listening on 127.0.0.1:2121 with a self-signed
-// certificate and no users (cmd/ftpsd adds the demo user).
+// certificate and no users (cmd/ftpsd adds the demo user, and keeps the
+// demo password and a certificate in files so that a restart serves the
+// same ones).
 func Default() Config {
 	return Config{
 		Server: Server{

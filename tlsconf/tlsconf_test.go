@@ -1,6 +1,7 @@
 package tlsconf
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"crypto/tls"
@@ -189,6 +190,40 @@ func TestSelfSignedCertificate(t *testing.T) {
 		if err := def.Leaf().VerifyHostname(h); err != nil {
 			t.Errorf("default SAN %s: %v", h, err)
 		}
+	}
+}
+
+// TestSelfSignedPEM loads the PEM pair SelfSignedPEM returns from files,
+// as the first-run default does: a matching ECDSA pair for the loopback
+// names, valid for about a year.
+func TestSelfSignedPEM(t *testing.T) {
+	certPEM, keyPEM, err := SelfSignedPEM(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeFile(t, certFile, certPEM)
+	writeFile(t, keyFile, keyPEM)
+	s, err := New(Options{CertFile: certFile, KeyFile: keyFile}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatalf("New with SelfSignedPEM's files: %v", err)
+	}
+	leaf := s.Leaf()
+	if _, ok := leaf.PublicKey.(*ecdsa.PublicKey); !ok {
+		t.Errorf("public key type %T, want ECDSA", leaf.PublicKey)
+	}
+	for _, h := range []string{"localhost", "127.0.0.1", "::1"} {
+		if err := leaf.VerifyHostname(h); err != nil {
+			t.Errorf("SAN %s: %v", h, err)
+		}
+	}
+	if d := leaf.NotAfter.Sub(leaf.NotBefore); d < 364*24*time.Hour || d > 367*24*time.Hour {
+		t.Errorf("validity %v, want about one year", d)
+	}
+	again, _, err := SelfSignedPEM(nil)
+	if err != nil || bytes.Equal(again, certPEM) {
+		t.Errorf("a second SelfSignedPEM returned the same certificate (%v)", err)
 	}
 }
 

@@ -25,6 +25,11 @@ func TestVersion(t *testing.T) {
 	if r.code != exitOK || !strings.HasPrefix(r.stdout, "ftpsd ") {
 		t.Fatalf("ftpsd version: want exit 0 and \"ftpsd ...\" on stdout, got %v", r)
 	}
+	for _, flag := range []string{"--version", "-version"} {
+		if got := runFtpsd(t, "", flag); got != r {
+			t.Errorf("ftpsd %s: %v\nwant what ftpsd version does: %v", flag, got, r)
+		}
+	}
 }
 
 func TestHashPassword(t *testing.T) {

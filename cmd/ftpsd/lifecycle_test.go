@@ -23,7 +23,6 @@ import (
 
 	"ftpsd/internal/ftptest"
 	"ftpsd/internal/testcert"
-	"ftpsd/internal/testenv"
 )
 
 // Process-level tests of ftpsd's life cycle: starts (the first run, a
@@ -84,45 +83,6 @@ func exerciseFTP(t *testing.T, addr, user, password string, opts ...ftp.DialOpti
 		t.Errorf("RETR = %q, %v; want %q", got, err, content)
 	}
 	return content
-}
-
-// TestFirstRun runs "ftpsd" without arguments: the first-run default on
-// 127.0.0.1:2121 with a demo user whose password is printed once.
-func TestFirstRun(t *testing.T) {
-	const addr = "127.0.0.1:2121"
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		testenv.Unavailable(t, "first-run default address %s is not free: %v", addr, err)
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	dir := t.TempDir()
-	s := startFtpsd(t, dir)
-	m := s.waitFor(t, s.stdout, regexp.MustCompile(`user: (\S+) +password: (\S+)`), addr)
-	user, password := m[1], m[2]
-	if user != "demo" || len(password) < 12 {
-		t.Fatalf("demo account line: user %q password %q", user, password)
-	}
-	for _, want := range []string{"explicit FTPS on " + addr, "self-signed certificate", "curl --ssl-reqd"} {
-		if !strings.Contains(s.stdout.String(), want) {
-			t.Errorf("first-run banner lacks %q:\n%s", want, s.stdout)
-		}
-	}
-	root := filepath.Join(dir, "ftproot")
-	if info, err := os.Stat(root); err != nil || !info.IsDir() {
-		t.Fatalf("./ftproot not created: %v", err)
-	}
-
-	content := exerciseFTP(t, addr, user, password, ftp.DialWithExplicitTLS(ftptest.NewTLS()))
-	if got, err := os.ReadFile(filepath.Join(root, "hello.txt")); err != nil || string(got) != content {
-		t.Errorf("ftproot/hello.txt = %q, %v; want the uploaded content", got, err)
-	}
-	if strings.Contains(s.stderr.String(), password) {
-		t.Errorf("the demo password appears in the log:\n%s", s.stderr)
-	}
-	s.terminate(t)
 }
 
 // TestServeConfig runs "ftpsd -config FILE" with real certificate files,

@@ -26,7 +26,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "health":
 		err = healthCommand(rest, stdout)
 	case "version":
-		_, err = fmt.Fprintln(stdout, "ftpsd", version())
+		err = printVersion(stdout)
 	case "help":
 		printUsage(stdout)
 	default:
@@ -67,8 +67,14 @@ func printUsage(w io.Writer) {
   ftpsd check -config FILE       validate a configuration and print the effective settings
   ftpsd hash-password            read one password line on stdin, print its bcrypt hash
   ftpsd health -config FILE      exit 0 when the configured server answers 220 (or -addr HOST:PORT)
-  ftpsd version                  print the version
+  ftpsd version                  print the version and the commit built (also -version, --version)
 `)
+}
+
+// printVersion prints the version line of "ftpsd version".
+func printVersion(w io.Writer) error {
+	_, err := fmt.Fprintln(w, "ftpsd", readBuildVersion())
+	return err
 }
 
 // configFlags returns the flag set of a subcommand that reads the

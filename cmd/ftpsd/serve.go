@@ -21,8 +21,12 @@ import (
 
 func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, path := configFlags("serve", "configuration file (TOML); without it ftpsd runs its first-run default")
+	showVersion := fs.Bool("version", false, "print the version and exit, as \"ftpsd version\"")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *showVersion {
+		return printVersion(stdout)
 	}
 	cfg, demo, err := loadOrFirstRun(*path)
 	if err != nil {
@@ -78,14 +82,16 @@ func serve(ctx context.Context, d *daemon, demo *demoAccount, stdout io.Writer) 
 		d.logger.Warn(w)
 	}
 	d.logger.Info("ftpsd started",
-		zap.String("version", version()),
+		zap.String("version", readBuildVersion().short()),
 		zap.String("listen", addrString(d.srv.Addr())),
 		zap.String("implicit_listen", addrString(d.srv.ImplicitAddr())),
 		zap.Stringer("passive_ports", cfg.Passive.Ports),
 		zap.String("tls_require", string(cfg.TLS.Require)),
 		zap.String("metrics", cfg.Metrics.Listen))
 	if demo != nil {
-		demo.print(stdout, d.srv.Addr().String(), cfg)
+		if err := demo.print(stdout, d.srv.Addr().String(), cfg); err != nil {
+			d.logger.Warn("first-run banner not printed", zap.Error(err))
+		}
 	}
 	return d.run(ctx)
 }
