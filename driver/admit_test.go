@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"ftpsd/config"
 	"ftpsd/control"
@@ -84,4 +86,33 @@ func TestAdmitWhileReloadCommits(t *testing.T) {
 		}
 	}
 	t.Logf("%d logins admitted with the account in force, %d closed by the reload, %d refused", admitted, closed, refused)
+}
+
+// TestReloadClosesASessionOnce: a session a reload ended stays among the
+// driver's sessions until the lib says it disconnected; a second reload
+// in that time must not log its closing again.
+func TestReloadClosesASessionOnce(t *testing.T) {
+	alice := config.User{Name: "alice", PasswordHash: ftptest.HashPassword(t, "a"), Home: "alice"}
+	readOnly := alice
+	readOnly.ReadOnly = true
+	st, err := newStorage(config.Storage{Backend: config.BackendMemory}, []config.User{alice}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zapcore.DebugLevel)
+	d := &Driver{
+		sessions: make(map[*session]struct{}),
+		registry: control.NewRegistry(),
+		logger:   zap.New(core),
+		metrics:  metrics.New(),
+	}
+	d.live.Store(&liveConfig{users: newUserBase([]config.User{alice}), storage: st})
+	s := newSession(fakeClient{}, nil, d.logger, d.metrics)
+	s.login(alice, nil)
+	d.sessions[s] = struct{}{}
+	d.commitLive(&liveConfig{users: newUserBase([]config.User{readOnly}), storage: st})
+	d.commitLive(&liveConfig{users: newUserBase(nil), storage: st})
+	if n := logs.FilterMessage("session closed by reload").Len(); n != 1 {
+		t.Errorf("%d lines \"session closed by reload\" for one session, want 1", n)
+	}
 }

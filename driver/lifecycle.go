@@ -85,8 +85,8 @@ func (d *Driver) changedSessions(users *userBase) []changedSession {
 	var changed []changedSession
 	for _, ss := range d.sessionList() {
 		was, ok := ss.loggedInAs()
-		if !ok {
-			continue
+		if !ok || ss.isEnding() {
+			continue // an ending session stays listed until the lib lets go of it
 		}
 		now, kept := users.byName[was.Name]
 		if why := accountChange(was, now, kept); why != "" {

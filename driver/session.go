@@ -117,6 +117,14 @@ func (s *session) isClosed() bool {
 	return s.closed
 }
 
+// isEnding reports whether end was called: the session's 421 is sent or
+// on its way, and its closing logged.
+func (s *session) isEnding() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ending
+}
+
 // beginTransfer keeps the session's filesystem open until the matching
 // endTransfer, even if the session closes in between.
 func (s *session) beginTransfer() error {
