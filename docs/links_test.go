@@ -62,7 +62,7 @@ func TestDocLinksResolve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pages = append(pages, "../README.md", "../bench/README.md")
+	pages = append(pages, "../README.md", "../bench/README.md", "../CONTRIBUTING.md")
 	for _, page := range pages {
 		raw, err := os.ReadFile(page)
 		if err != nil {
