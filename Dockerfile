@@ -7,7 +7,7 @@
 #     -v /path/to/ftpsd.toml:/etc/ftpsd/ftpsd.toml:ro \
 #     -v ftpdata:/srv/ftp ftpsd
 #
-# See "Running in a container" in README.md. docker/docker_test.go builds
+# See "Running in a container" in docs/operations.md. docker/docker_test.go builds
 # and drives this image (FTPSD_CONTAINER_TEST=1 go test ./docker/).
 
 # The Go image of the build stage; a build argument so that a local or
@@ -45,7 +45,7 @@ COPY --from=build --chown=10001:10001 /out/srv /srv
 # Unprivileged (the "ftpsd" entry of /etc/passwd), numeric so that runtimes
 # can verify it is not root. Binding ports 21 and 990 needs either the
 # runtime's net.ipv4.ip_unprivileged_port_start=0 (Docker's default on its
-# own networks) or CAP_NET_BIND_SERVICE: see README.md.
+# own networks) or CAP_NET_BIND_SERVICE: see docs/operations.md.
 USER 10001:10001
 # Users' files. A named volume starts out owned by the ftpsd user; a host
 # directory mounted here must be writable by uid 10001.

@@ -478,7 +478,7 @@ func TestExemptAddressInABannedNetwork(t *testing.T) {
 
 // TestMemoryAtTheBounds fills both tables, the observed networks (each
 // with a failure) and the bans, and checks the heap they take against the
-// README's figures (about 17 MB and 11 MB).
+// docs/security.md's figures (about 17 MB and 11 MB).
 func TestMemoryAtTheBounds(t *testing.T) {
 	testenv.FullTier(t, "65,536 bans and 65,536 observed networks")
 	heap := func() uint64 {
@@ -512,6 +512,6 @@ func TestMemoryAtTheBounds(t *testing.T) {
 		t.Fatalf("a ban beyond the bound: %+v, want BanTableFull", f)
 	}
 	if observed-before > 20<<20 || full-observed > 14<<20 {
-		t.Errorf("observed table %d B (README: about 17 MB), ban table %d B (README: about 11 MB)", observed-before, full-observed)
+		t.Errorf("observed table %d B (docs/security.md: about 17 MB), ban table %d B (docs/security.md: about 11 MB)", observed-before, full-observed)
 	}
 }

@@ -195,7 +195,7 @@ func checkTestSSLFindings(t *testing.T, byID map[string]string) {
 var newSessionTicket = regexp.MustCompile(`<<< TLS 1\.[23], Handshake \[length [0-9a-f]+\], NewSessionTicket\s+((?:[0-9a-f]{2} ){7}[0-9a-f]{2})`)
 
 // goTicketLifetime is the ticket lifetime crypto/tls (Go 1.26) announces,
-// per openssl s_client version flag, as the README states it: 7 days in a
+// per openssl s_client version flag, as docs/security.md states it: 7 days in a
 // TLS 1.3 ticket (not configurable) and 0, "unspecified" (RFC 5077), in a
 // TLS 1.2 ticket. What a ticket resumes for is set by its key, deleted a
 // day after it was made (ticketbind's TestTicketKeyRotation).
@@ -205,7 +205,7 @@ var goTicketLifetime = map[string]uint32{"-tls1_3": 7 * 24 * 3600, "-tls1_2": 0}
 // port announces after AUTH TLS on the wire (openssl s_client -msg; the
 // line testssl's server defaults show is openssl's "lifetime hint", which
 // it omits when the hint is 0). A Go release that announces another
-// lifetime fails it: the README's TLS paragraph must then say the new one.
+// lifetime fails it: docs/security.md's TLS paragraph must then say the new one.
 func TestTLSAuditTicketLifetime(t *testing.T) {
 	openssl := testenv.NeedTool(t, "openssl", "openssl")
 	addr := startAudited(t)
@@ -224,7 +224,7 @@ func TestTLSAuditTicketLifetime(t *testing.T) {
 			got := binary.BigEndian.Uint32(msg[4:])
 			t.Logf("openssl s_client %s: NewSessionTicket lifetime %d s", version, got)
 			if got != want {
-				t.Errorf("openssl s_client %s: ticket lifetime %d s, want %d s (what the README says Go announces; re-read crypto/tls and update it)", version, got, want)
+				t.Errorf("openssl s_client %s: ticket lifetime %d s, want %d s (what docs/security.md says Go announces; re-read crypto/tls and update it)", version, got, want)
 			}
 		}
 	}

@@ -63,7 +63,7 @@ func startCluster(t *testing.T, store *miniotest.Server) []*clusterNode {
 	return nodes
 }
 
-// haproxyConfig is the balancer of the README's "Running several nodes":
+// haproxyConfig is the balancer of docs/cluster.md:
 // TCP mode, round robin, the PROXY protocol v2 to each node (and health
 // checks, which send LOCAL headers), connections to the nodes from the
 // balancer's own address. A second frontend that

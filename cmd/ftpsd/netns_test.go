@@ -29,7 +29,7 @@ import (
 // connections it reads in 227/229 replies, and drives it with curl, lftp,
 // Python's ftplib and a raw Go client from the client side, routed and
 // behind NAT. ftpsd runs with its default settings, plus, behind NAT, the
-// one key the README tells such a site to set: [passive] public_address.
+// one key docs/firewall.md tells such a site to set: [passive] public_address.
 // Every transfer is checked with SHA-256.
 //
 //  1. TLS control channel, helper only (passive range not opened): the
@@ -147,7 +147,7 @@ func newNetSite(t *testing.T, topo netlab.Topology, tools labTools) *netSite {
 	ftptest.WriteFile(t, s.home, "download.bin", s.down)
 	s.upPath = ftptest.WriteFile(t, s.dir, "upload.bin", s.up)
 
-	// The defaults, plus what the README tells a site behind NAT to set.
+	// The defaults, plus what docs/firewall.md tells a site behind NAT to set.
 	var b strings.Builder
 	fmt.Fprintf(&b, "[server]\nlisten = \"0.0.0.0:%d\"\n\n", labControlPort)
 	fmt.Fprintf(&b, "[passive]\nports = \"%d-%d\"\n", labRangeStart, labRangeEnd)
@@ -260,7 +260,7 @@ func (s *netSite) lftpTransfer(t *testing.T, ccc bool) {
 // ftplib_client.py. Mode "ccc": plain FTP_TLS (a new TLS session per data
 // connection), CCC after PROT P, and PASV as the first command after CCC
 // (the download comes first, without retrbinary's TYPE I). Mode "reuse":
-// ReusingFTP_TLS, the README's class, whose data connections resume the
+// ReusingFTP_TLS, the class of docs/clients.md, whose data connections resume the
 // control connection's TLS session as ftpsd requires by default.
 func (s *netSite) pythonTransfer(t *testing.T, mode string) {
 	local, remote := s.next("python")

@@ -33,7 +33,7 @@
 // and inspect a server's files; DuplicateKeys finds a key named twice in
 // a JSON log line; Cmd runs an external program within a
 // timeout; FtplibClient provides the Python ftplib client script (the
-// README's ReusingFTP_TLS, CCC, and options for each test). Where a program, a file or a privilege is
+// ReusingFTP_TLS of docs/clients.md, CCC, and options for each test). Where a program, a file or a privilege is
 // missing, tests use ftpsd/internal/testenv; certificates come from
 // ftpsd/internal/testcert.
 package ftptest
