@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"ftpsd/ipaddr"
 )
 
 // DefaultHandshakeTimeout bounds a control-channel TLS handshake when
@@ -199,7 +201,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if g := l.opts.Gate; g != nil && g.Banned(clientOf(raw)) {
+		if g := l.opts.Gate; g != nil && g.Banned(ipaddr.Of(raw.RemoteAddr())) {
 			go l.refuse(raw, RefusedBanned)
 			continue
 		}
@@ -221,7 +223,7 @@ const refuseWriteTimeout = 2 * time.Second
 func (l *Listener) refuse(raw net.Conn, reason string) {
 	defer raw.Close()
 	l.opts.events().ConnectionRefused(reason)
-	l.logRefusal(clientOf(raw), reason)
+	l.logRefusal(ipaddr.Of(raw.RemoteAddr()), reason)
 	text := "421 Too many connections (" + reason + "); try again later.\r\n"
 	switch reason {
 	case RefusedBanned:
@@ -275,14 +277,6 @@ func (o *Options) refusalLine(client netip.Addr) (log bool, count int) {
 		return true, 1
 	}
 	return o.Gate.Refused(client)
-}
-
-// clientOf returns the client's IP address of a connection.
-func clientOf(raw net.Conn) netip.Addr {
-	if a, ok := raw.RemoteAddr().(*net.TCPAddr); ok {
-		return a.AddrPort().Addr().Unmap()
-	}
-	return netip.Addr{}
 }
 
 // Registry finds the Conn behind a session from its addresses. It is safe
@@ -405,11 +399,11 @@ func (r *Registry) add(c *Conn, opts *Options) (victim *Conn, refused string) {
 // networkOf returns the key of a client address for the per-address caps
 // and the eviction: its network under o.Network, else the address.
 func (o *Options) networkOf(a net.Addr) string {
-	t, ok := a.(*net.TCPAddr)
+	ap, ok := ipaddr.PortOf(a)
 	if !ok {
 		return a.String()
 	}
-	ip := t.AddrPort().Addr().Unmap()
+	ip := ap.Addr()
 	if o.Network != nil {
 		return o.Network(ip).String()
 	}

@@ -17,6 +17,8 @@ import (
 
 	"github.com/pires/go-proxyproto"
 	"go.uber.org/zap"
+
+	"ftpsd/ipaddr"
 )
 
 // DefaultProxyHeaderTimeout bounds the wait for a load balancer's PROXY
@@ -105,7 +107,7 @@ func (h *headerStage) loop() {
 			}
 			continue
 		}
-		if peer := clientOf(raw); !h.trusted(peer) {
+		if peer := ipaddr.Of(raw.RemoteAddr()); !h.trusted(peer) {
 			h.drop(raw, RefusedUntrustedProxy, "untrusted", errors.New("source not in server.trusted_proxies"))
 			continue
 		}
@@ -159,7 +161,7 @@ func (h *headerStage) read(raw net.Conn) {
 // debug level.
 func (h *headerStage) drop(raw net.Conn, reason, failure string, err error) {
 	defer raw.Close()
-	peer := clientOf(raw)
+	peer := ipaddr.Of(raw.RemoteAddr())
 	if healthCheck(failure) {
 		h.opts.Logger.Debug("balancer health check closed", zap.Stringer("peer", peer), zap.String("reason", failure))
 		return
