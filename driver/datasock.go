@@ -4,8 +4,8 @@ import (
 	"net"
 
 	"ftpsd/connwrap"
-	"ftpsd/internal/quickack"
 	"ftpsd/pasv"
+	"ftpsd/quickack"
 )
 
 // dataHandshaken is called when the TLS handshake of a passive data
