@@ -10,8 +10,10 @@ import (
 	"ftpsd/config"
 )
 
-func newLiveConfig(cfg config.Config, getenv func(string) string) (*liveConfig, error) {
-	st, err := newStorage(cfg.Storage, cfg.Users, getenv)
+// newLiveConfig opens the storage of cfg and creates the users' homes, or
+// with dryRun checks that they can be created (see openStorage).
+func newLiveConfig(cfg config.Config, getenv func(string) string, dryRun bool) (*liveConfig, error) {
+	st, err := openStorage(cfg.Storage, cfg.Users, getenv, dryRun)
 	if err != nil {
 		return nil, err
 	}
