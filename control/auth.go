@@ -8,7 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"ftpsd/internal/quickack"
+	"ftpsd/quickack"
 )
 
 // handleAUTH answers AUTH: refused when TLS is on already or for another

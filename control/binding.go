@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+
+	"ftpsd/ipaddr"
 )
 
 // Data-connection endpoints are bound to the control connection that
@@ -38,9 +40,8 @@ func (r *Registry) DataOwner(data net.Conn) *Conn {
 			return c
 		}
 	}
-	if a, ok := data.RemoteAddr().(*net.TCPAddr); ok {
-		ap := a.AddrPort()
-		return r.data[activeEndpoint(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))]
+	if ap, ok := ipaddr.PortOf(data.RemoteAddr()); ok {
+		return r.data[activeEndpoint(ap)]
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"ftpsd/guard"
 	"ftpsd/internal/ftptest"
+	"ftpsd/refusal"
 )
 
 type countingEvents struct {
@@ -126,7 +127,7 @@ func TestUnauthenticatedPerIP(t *testing.T) {
 	first.SetLoggedIn("alice")
 	again := dialFrom(t, "127.0.0.2", s.addr, "220")
 	cmd(t, again, "NOOP", "200 got NOOP")
-	if got := ev.get(CapMaxUnauthenticatedPerIP); got != 1 {
+	if got := ev.get(refusal.MaxUnauthenticatedPerIP); got != 1 {
 		t.Fatalf("refusals counted for max_unauthenticated_per_ip: %d, want 1 (%v)", got, ev.refused)
 	}
 }
@@ -180,7 +181,7 @@ func TestEvictOldestOfBusiest(t *testing.T) {
 	cmd(t, other, "NOOP", "200 got NOOP")
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
-	if ev.evicted != 2 || ev.refused[CapMaxUnauthenticated] != 3 {
+	if ev.evicted != 2 || ev.refused[refusal.MaxUnauthenticated] != 3 {
 		t.Fatalf("evictions %d, refusals %v; want 2 evictions, 3 refusals for max_unauthenticated", ev.evicted, ev.refused)
 	}
 }
@@ -207,7 +208,7 @@ func TestImplicitRefusalOverTLS(t *testing.T) {
 	if err := over.ExpectClosed(); err != nil {
 		t.Fatal(err)
 	}
-	if ev.get(CapMaxConnections) != 1 {
+	if ev.get(refusal.MaxConnections) != 1 {
 		t.Fatalf("refusals counted: %v", ev.refused)
 	}
 }

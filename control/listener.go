@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"ftpsd/ipaddr"
+	"ftpsd/refusal"
 )
 
 // DefaultHandshakeTimeout bounds a control-channel TLS handshake when
@@ -137,16 +140,6 @@ func (l *Listener) acceptRaw() (net.Conn, error) {
 	return l.Listener.Accept()
 }
 
-// The reasons to refuse a connection at accept: the caps, named by their
-// config keys, and a ban of the client address.
-const (
-	CapMaxConnections          = "max_connections"
-	CapMaxPerIP                = "max_connections_per_ip"
-	CapMaxUnauthenticated      = "max_unauthenticated"
-	CapMaxUnauthenticatedPerIP = "max_unauthenticated_per_ip"
-	RefusedBanned              = "banned"
-)
-
 // Gate screens client addresses at accept. Implementations must be safe
 // for concurrent use.
 type Gate interface {
@@ -161,8 +154,7 @@ type Gate interface {
 // safe for concurrent use.
 type Events interface {
 	// ConnectionRefused is called for a connection refused at accept;
-	// reason is a Cap... constant, RefusedBanned, RefusedUntrustedProxy
-	// or RefusedProxyHeader.
+	// reason is one of package refusal's.
 	ConnectionRefused(reason string)
 	// LoginTimedOut is called for a connection ended by LoginTimeout.
 	LoginTimedOut()
@@ -199,8 +191,8 @@ func (l *Listener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if g := l.opts.Gate; g != nil && g.Banned(clientOf(raw)) {
-			go l.refuse(raw, RefusedBanned)
+		if g := l.opts.Gate; g != nil && g.Banned(ipaddr.Of(raw.RemoteAddr())) {
+			go l.refuse(raw, refusal.Banned)
 			continue
 		}
 		c, reason := newConn(raw, &l.opts)
@@ -221,12 +213,12 @@ const refuseWriteTimeout = 2 * time.Second
 func (l *Listener) refuse(raw net.Conn, reason string) {
 	defer raw.Close()
 	l.opts.events().ConnectionRefused(reason)
-	l.logRefusal(clientOf(raw), reason)
+	l.logRefusal(ipaddr.Of(raw.RemoteAddr()), reason)
 	text := "421 Too many connections (" + reason + "); try again later.\r\n"
 	switch reason {
-	case RefusedBanned:
+	case refusal.Banned:
 		text = "421 Too many failed logins from your address; try again later.\r\n"
-	case RefusedProxyHeader:
+	case refusal.ProxyHeader:
 		text = "421 Your address and port are in use by another connection here; try again.\r\n"
 	}
 	_ = raw.SetDeadline(time.Now().Add(refuseWriteTimeout))
@@ -275,14 +267,6 @@ func (o *Options) refusalLine(client netip.Addr) (log bool, count int) {
 		return true, 1
 	}
 	return o.Gate.Refused(client)
-}
-
-// clientOf returns the client's IP address of a connection.
-func clientOf(raw net.Conn) netip.Addr {
-	if a, ok := raw.RemoteAddr().(*net.TCPAddr); ok {
-		return a.AddrPort().Addr().Unmap()
-	}
-	return netip.Addr{}
 }
 
 // Registry finds the Conn behind a session from its addresses. It is safe
@@ -371,24 +355,24 @@ func (r *Registry) add(c *Conn, opts *Options) (victim *Conn, refused string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if opts.MaxConns > 0 && len(r.conns) >= opts.MaxConns {
-		return nil, CapMaxConnections
+		return nil, refusal.MaxConnections
 	}
 	if _, proxied := c.raw.(*proxiedConn); proxied && r.conns[c.key] != nil {
 		// A PROXY header may name a client address and port that an open
 		// connection to the same local address has (two balancers, clients
 		// behind one NAT); the registry needs them distinct.
-		return nil, RefusedProxyHeader
+		return nil, refusal.ProxyHeader
 	}
 	ip := opts.networkOf(c.raw.RemoteAddr())
 	if opts.MaxPerIP > 0 && r.perIP[ip] >= opts.MaxPerIP {
-		return nil, CapMaxPerIP
+		return nil, refusal.MaxPerIP
 	}
 	if opts.MaxUnauthenticatedPerIP > 0 && r.pending.count(ip) >= opts.MaxUnauthenticatedPerIP {
-		return nil, CapMaxUnauthenticatedPerIP
+		return nil, refusal.MaxUnauthenticatedPerIP
 	}
 	if opts.MaxUnauthenticated > 0 && r.pending.total >= opts.MaxUnauthenticated {
 		if victim = r.pending.victimFor(ip); victim == nil {
-			return nil, CapMaxUnauthenticated
+			return nil, refusal.MaxUnauthenticated
 		}
 		r.pending.remove(victim)
 		victim.evicted.Store(true)
@@ -405,11 +389,11 @@ func (r *Registry) add(c *Conn, opts *Options) (victim *Conn, refused string) {
 // networkOf returns the key of a client address for the per-address caps
 // and the eviction: its network under o.Network, else the address.
 func (o *Options) networkOf(a net.Addr) string {
-	t, ok := a.(*net.TCPAddr)
+	ap, ok := ipaddr.PortOf(a)
 	if !ok {
 		return a.String()
 	}
-	ip := t.AddrPort().Addr().Unmap()
+	ip := ap.Addr()
 	if o.Network != nil {
 		return o.Network(ip).String()
 	}

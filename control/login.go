@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"ftpsd/refusal"
 )
 
 // startLoginTimeout sets the login deadline, and the socket's deadlines to
@@ -85,7 +87,7 @@ func (c *Conn) evict() {
 	client := c.Client()
 	if log, count := c.opts.refusalLine(client); log {
 		c.log().Warn("connection not logged in evicted", zap.Stringer("client", client),
-			zap.String("reason", CapMaxUnauthenticated), zap.Int("refused", count))
+			zap.String("reason", refusal.MaxUnauthenticated), zap.Int("refused", count))
 	}
 	if c.tlsConn.Load() == nil || c.State().TLS {
 		_ = c.raw.SetWriteDeadline(time.Now().Add(refuseWriteTimeout)) // also ends a write of the lib stuck on this client

@@ -17,6 +17,9 @@ import (
 
 	"github.com/pires/go-proxyproto"
 	"go.uber.org/zap"
+
+	"ftpsd/ipaddr"
+	"ftpsd/refusal"
 )
 
 // DefaultProxyHeaderTimeout bounds the wait for a load balancer's PROXY
@@ -35,16 +38,6 @@ type ProxyOptions struct {
 	// DefaultProxyHeaderTimeout.
 	HeaderTimeout time.Duration
 }
-
-// The reasons of connections dropped for the PROXY protocol, named by
-// their config keys (see Events.ConnectionRefused).
-const (
-	// RefusedUntrustedProxy: not from a trusted balancer.
-	RefusedUntrustedProxy = "trusted_proxies"
-	// RefusedProxyHeader: no valid header in time, or a header naming a
-	// client address and port that another open connection has.
-	RefusedProxyHeader = "proxy_protocol"
-)
 
 // proxyHeaderBuffer holds a v1 header line (at most 107 bytes) or a v2
 // header with its usual TLVs; a longer v2 header is read in several fills.
@@ -105,8 +98,8 @@ func (h *headerStage) loop() {
 			}
 			continue
 		}
-		if peer := clientOf(raw); !h.trusted(peer) {
-			h.drop(raw, RefusedUntrustedProxy, "untrusted", errors.New("source not in server.trusted_proxies"))
+		if peer := ipaddr.Of(raw.RemoteAddr()); !h.trusted(peer) {
+			h.drop(raw, refusal.UntrustedProxy, "untrusted", errors.New("source not in server.trusted_proxies"))
 			continue
 		}
 		h.wg.Go(func() { h.read(raw) })
@@ -147,7 +140,7 @@ func (h *headerStage) read(raw net.Conn) {
 		_ = raw.Close()
 		return
 	case err != nil:
-		h.drop(raw, RefusedProxyHeader, headerFailure(err), err)
+		h.drop(raw, refusal.ProxyHeader, headerFailure(err), err)
 		return
 	}
 	h.hand(accepted{conn: conn})
@@ -159,7 +152,7 @@ func (h *headerStage) read(raw net.Conn) {
 // debug level.
 func (h *headerStage) drop(raw net.Conn, reason, failure string, err error) {
 	defer raw.Close()
-	peer := clientOf(raw)
+	peer := ipaddr.Of(raw.RemoteAddr())
 	if healthCheck(failure) {
 		h.opts.Logger.Debug("balancer health check closed", zap.Stringer("peer", peer), zap.String("reason", failure))
 		return

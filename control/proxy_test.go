@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"ftpsd/internal/ftptest"
+	"ftpsd/refusal"
 )
 
 // The load balancer of these tests is ftptest.BalancerAddr; its clients
@@ -131,8 +132,8 @@ func TestProxyHeaderDeadline(t *testing.T) {
 	defer c.Close()
 	cmd(t, c, "NOOP", "200 got NOOP")
 	ftptest.MustBeDropped(t, silent, 10*time.Second, "silent balancer connection")
-	if n := s.events.get(RefusedProxyHeader); n != 1 {
-		t.Errorf("%d refusals counted as %s, want 1", n, RefusedProxyHeader)
+	if n := s.events.get(refusal.ProxyHeader); n != 1 {
+		t.Errorf("%d refusals counted as %s, want 1", n, refusal.ProxyHeader)
 	}
 }
 
@@ -181,8 +182,8 @@ func TestProxySameClientTwice(t *testing.T) {
 		t.Fatalf("second connection of %s: greeting %v, want 421", from, g)
 	}
 	cmd(t, first.Must(t), "NOOP", "200 got NOOP")
-	if n := s.events.get(RefusedProxyHeader); n != 1 {
-		t.Errorf("%d refusals counted as %s, want 1", n, RefusedProxyHeader)
+	if n := s.events.get(refusal.ProxyHeader); n != 1 {
+		t.Errorf("%d refusals counted as %s, want 1", n, refusal.ProxyHeader)
 	}
 }
 
@@ -203,11 +204,11 @@ func TestProxyHealthCheckNotCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	ftptest.MustBeDropped(t, fromBalancer(t, s.addr, local), 10*time.Second, "LOCAL header")
-	if n := s.events.get(RefusedProxyHeader); n != 0 {
-		t.Errorf("health checks counted as %s (%d)", RefusedProxyHeader, n)
+	if n := s.events.get(refusal.ProxyHeader); n != 0 {
+		t.Errorf("health checks counted as %s (%d)", refusal.ProxyHeader, n)
 	}
 	ftptest.MustBeDropped(t, fromBalancer(t, s.addr, []byte("USER alice\r\n")), 10*time.Second, "a command instead of a header")
-	if n := s.events.get(RefusedProxyHeader); n != 1 {
-		t.Errorf("%d refusals counted as %s, want 1", n, RefusedProxyHeader)
+	if n := s.events.get(refusal.ProxyHeader); n != 1 {
+		t.Errorf("%d refusals counted as %s, want 1", n, refusal.ProxyHeader)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 
 	"go.uber.org/zap"
+
+	"ftpsd/ipaddr"
 )
 
 // SetLoggedIn tells the conn that its session has logged in as user (CCC
@@ -45,10 +47,7 @@ func (c *Conn) User() string {
 
 // Client returns the client's IP address.
 func (c *Conn) Client() netip.Addr {
-	if a, ok := c.raw.RemoteAddr().(*net.TCPAddr); ok {
-		return a.AddrPort().Addr().Unmap()
-	}
-	return netip.Addr{}
+	return ipaddr.Of(c.raw.RemoteAddr())
 }
 
 // PeerWait returns who the connection with id was once it logged in (see

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"sync"
+
+	"ftpsd/connwrap"
 )
 
 // copyBufSize is the chunk of a transfer's copy between the file and the
@@ -85,7 +87,7 @@ func flushConn(w io.Writer) error {
 	if !ok {
 		return nil
 	}
-	if f, ok := below[interface{ Flush() error }](c.NetConn()); ok {
+	if f, ok := connwrap.Below[interface{ Flush() error }](c.NetConn()); ok {
 		return f.Flush()
 	}
 	return nil

@@ -2,9 +2,9 @@ package driver
 
 import (
 	"net"
-	"net/netip"
 
 	"ftpsd/control"
+	"ftpsd/ipaddr"
 )
 
 // sameLocalAddress returns l whose Accept closes the data connections that
@@ -28,18 +28,10 @@ func (l *localListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		owner := l.registry.DataOwner(conn)
-		if owner == nil || ipOf(conn.LocalAddr()) == ipOf(owner.LocalAddr()) {
+		if owner == nil || ipaddr.Of(conn.LocalAddr()) == ipaddr.Of(owner.LocalAddr()) {
 			return conn, nil
 		}
 		owner.NoteDataElsewhere(conn)
 		_ = conn.Close()
 	}
-}
-
-// ipOf returns the IP address of a TCP address, IPv4-mapped ones unmapped.
-func ipOf(a net.Addr) netip.Addr {
-	if t, ok := a.(*net.TCPAddr); ok {
-		return t.AddrPort().Addr().Unmap()
-	}
-	return netip.Addr{}
 }

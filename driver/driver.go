@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 
@@ -16,6 +15,7 @@ import (
 	"ftpsd/config"
 	"ftpsd/control"
 	"ftpsd/guard"
+	"ftpsd/ipaddr"
 	"ftpsd/metrics"
 	"ftpsd/pasv"
 	"ftpsd/tlsconf/closenotify"
@@ -91,18 +91,11 @@ func (d *Driver) settings(listener *control.Listener) *ftpserver.Settings {
 // firewalls on the path read the reply.
 func (d *Driver) passiveAddress(cc ftpserver.ClientContext) (string, error) {
 	cleared := d.sessionOf(cc).controlState().Cleared
-	ip, err := d.announcer.Address(addrOfConn(cc.RemoteAddr()), addrOfConn(cc.LocalAddr()), cleared)
+	ip, err := d.announcer.Address(ipaddr.Of(cc.RemoteAddr()), ipaddr.Of(cc.LocalAddr()), cleared)
 	if err != nil {
 		return "", err
 	}
 	return ip.String(), nil
-}
-
-func addrOfConn(a net.Addr) netip.Addr {
-	if t, ok := a.(*net.TCPAddr); ok {
-		return t.AddrPort().Addr()
-	}
-	return netip.Addr{}
 }
 
 // connectSeconds is how long the lib waits for a data connection to be

@@ -3,7 +3,6 @@ package driver
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -11,13 +10,10 @@ import (
 	"ftpsd/config"
 )
 
-// reloadable are the keys Reload applies without a restart. The
-// certificate files are reloaded by the caller (tlsconf) and log.level by
-// the process's logger.
-var reloadable = []string{"users", "server.banner", "tls.cert_file", "tls.key_file", "log.level"}
-
-func newLiveConfig(cfg config.Config, getenv func(string) string) (*liveConfig, error) {
-	st, err := newStorage(cfg.Storage, cfg.Users, getenv)
+// newLiveConfig opens the storage of cfg and creates the users' homes, or
+// with dryRun checks that they can be created (see openStorage).
+func newLiveConfig(cfg config.Config, getenv func(string) string, dryRun bool) (*liveConfig, error) {
+	st, err := openStorage(cfg.Storage, cfg.Users, getenv, dryRun)
 	if err != nil {
 		return nil, err
 	}
@@ -40,8 +36,8 @@ func (s *Server) Reload(cfg config.Config) error {
 // users in the running storage, and returns the commit that makes them
 // current, which cannot fail. Sessions already logged in keep their login.
 // The storage is kept as it is (its files stay, also with backend
-// "memory"): changed [storage] keys, like every key Reloadable refuses,
-// need a restart. Until commit runs, nothing the server shows changes
+// "memory"): changed [storage] keys, like every key but users and
+// server.banner, need a restart. Until commit runs, nothing the server shows changes
 // (new, still empty homes aside).
 func (s *Server) PrepareReload(cfg config.Config) (commit func(), err error) {
 	st := s.driver.live.Load().storage
@@ -120,10 +116,6 @@ func accountChange(was, now config.User, kept bool) string {
 	}
 	return ""
 }
-
-// Reloadable reports whether a changed key is applied by a reload (the
-// rest need a restart).
-func Reloadable(key string) bool { return slices.Contains(reloadable, key) }
 
 // Shutdown stops the server gracefully: it stops accepting clients, then,
 // until every session has ended, closes each session that has no transfer

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"ftpsd/config"
+	"ftpsd/ipaddr"
 	"ftpsd/metrics"
 )
 
@@ -159,5 +160,5 @@ func (s *session) client() netip.Addr {
 	if s.conn != nil {
 		return s.conn.Client()
 	}
-	return addrOfConn(s.cc.RemoteAddr()).Unmap()
+	return ipaddr.Of(s.cc.RemoteAddr())
 }

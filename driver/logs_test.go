@@ -17,7 +17,6 @@ import (
 	"ftpsd/config"
 	"ftpsd/control"
 	"ftpsd/internal/ftptest"
-	"ftpsd/metrics"
 )
 
 // TestQuitThenCloseLogsNoWarning: a client that sends QUIT and closes its
@@ -81,15 +80,6 @@ func TestSessionNumberIsOneNumber(t *testing.T) {
 	}
 	if len(sessions) != 2 {
 		t.Errorf("two sessions logged in as sessions %v", sessions)
-	}
-}
-
-// TestRefusalLabels: the reasons control reports for refused connections
-// are the label values the metrics pre-register.
-func TestRefusalLabels(t *testing.T) {
-	if control.CapMaxConnections != metrics.RefusedMaxConnections || control.CapMaxPerIP != metrics.RefusedMaxPerIP {
-		t.Fatalf("control reports %q/%q, metrics label %q/%q", control.CapMaxConnections, control.CapMaxPerIP,
-			metrics.RefusedMaxConnections, metrics.RefusedMaxPerIP)
 	}
 }
 

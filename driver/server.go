@@ -40,16 +40,35 @@ type Server struct {
 // cfg must be valid (config.Validate). tlsConfig is used for the control
 // and data channels; it should be the stable config of a tlsconf.Store.
 func NewServer(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, opts ...Option) (*Server, error) {
-	o := options{metrics: metrics.New(), getenv: func(string) string { return "" }}
-	for _, opt := range opts {
-		opt(&o)
+	return build(cfg, tlsConfig, logger, newOptions(opts))
+}
+
+// Check is NewServer as a dry run, for `ftpsd check`: the same
+// construction with the same checks (storage, the users' homes, passive
+// ports, public address), but it creates no home, removes no orphan
+// upload, binds no listener and leaves nothing running. It returns the
+// error NewServer would, but for a listen address that cannot be bound.
+func Check(cfg config.Config, tlsConfig *tls.Config, opts ...Option) error {
+	o := newOptions(opts)
+	o.dryRun = true
+	s, err := build(cfg, tlsConfig, zap.NewNop(), o)
+	if err != nil {
+		return err
 	}
+	s.Close()
+	return nil
+}
+
+// build is NewServer, or Check with o.dryRun.
+func build(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, o options) (*Server, error) {
 	logger = keepFields(logger) // sessions' loggers hold no encoder buffers
-	live, err := newLiveConfig(cfg, o.getenv)
+	live, err := newLiveConfig(cfg, o.getenv, o.dryRun)
 	if err != nil {
 		return nil, err
 	}
-	live.storage.removeOrphans(time.Now(), logger.Named("storage"))
+	if !o.dryRun {
+		live.storage.removeOrphans(time.Now(), logger.Named("storage"))
+	}
 	ports := cfg.Passive.Ports
 	alloc, err := pasv.NewAllocator(pasv.Options{
 		Start: ports.Start, End: ports.End, Wait: cfg.Passive.Wait.Std(), Logger: logger.Named("pasv"),
@@ -88,6 +107,9 @@ func NewServer(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, opt
 		d.dataTLS = closenotify.Config(d.dataTLS)
 	}
 	s := &Server{driver: d, base: tlsConfig, logger: logger}
+	if o.dryRun {
+		return s, nil
+	}
 	if s.explicit, err = s.listen(cfg.Server.Listen, false); err != nil {
 		s.Close() // stops what already runs (the public address refresh)
 		return nil, err
@@ -145,6 +167,15 @@ type Option func(*options)
 type options struct {
 	metrics *metrics.Metrics
 	getenv  func(string) string
+	dryRun  bool // Check: no side effects, no listeners
+}
+
+func newOptions(opts []Option) options {
+	o := options{metrics: metrics.New(), getenv: func(string) string { return "" }}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
 }
 
 // WithGetenv reads the environment with getenv (os.Getenv): backend "s3"

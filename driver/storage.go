@@ -1,7 +1,12 @@
 package driver
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
@@ -27,6 +32,10 @@ type backend interface {
 	// makeHome creates the home dir (relative to the backend's root) and
 	// its parents unless they exist; existing files are left as they are.
 	makeHome(dir string) error
+	// checkHome returns the error makeHome(dir) would, as far as it can
+	// be known without creating anything: a part of dir that exists and
+	// is not a directory (see checkMkdirAll).
+	checkHome(dir string) error
 	// open returns the home dir for one session, which closes it.
 	open(dir string) (home, error)
 	// removeOrphans removes what the uploads of a crashed server left
@@ -97,16 +106,37 @@ func newBackend(cfg config.Storage, getenv func(string) string) (backend, error)
 // what the server needs to start (it creates the users' homes, not the
 // root or the bucket).
 func CheckStorage(cfg config.Storage, getenv func(string) string) error {
-	b, err := newBackend(cfg, getenv)
-	if err != nil {
-		return err
-	}
-	return b.check()
+	_, err := checkedBackend(cfg, getenv)
+	return err
 }
 
 // newStorage opens and checks the configured backend and creates the
 // users' homes.
 func newStorage(cfg config.Storage, users []config.User, getenv func(string) string) (backend, error) {
+	return openStorage(cfg, users, getenv, false)
+}
+
+// openStorage opens and checks the configured backend and creates the
+// users' homes; with dryRun it creates none and checks instead that each
+// exists or can be created (checkHome).
+func openStorage(cfg config.Storage, users []config.User, getenv func(string) string, dryRun bool) (backend, error) {
+	b, err := checkedBackend(cfg, getenv)
+	if err != nil {
+		return nil, err
+	}
+	home := b.makeHome
+	if dryRun {
+		home = b.checkHome
+	}
+	if err := eachHome(users, home); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// checkedBackend returns the backend storage.backend names once check
+// passed.
+func checkedBackend(cfg config.Storage, getenv func(string) string) (backend, error) {
 	b, err := newBackend(cfg, getenv)
 	if err != nil {
 		return nil, err
@@ -114,17 +144,41 @@ func newStorage(cfg config.Storage, users []config.User, getenv func(string) str
 	if err := b.check(); err != nil {
 		return nil, err
 	}
-	if err := makeHomes(b, users); err != nil {
-		return nil, err
-	}
 	return b, nil
+}
+
+// checkMkdirAll returns the error a MkdirAll of dir below base (an
+// existing directory) would meet at a part of it that exists and is not a
+// directory, or that stat cannot read; it creates nothing. stat is the
+// backend's.
+func checkMkdirAll(stat func(string) (fs.FileInfo, error), base, dir string) error {
+	cur := base
+	for _, elem := range strings.Split(filepath.ToSlash(filepath.Clean(dir)), "/") {
+		if elem == "" || elem == "." {
+			continue
+		}
+		cur = filepath.Join(cur, elem)
+		info, err := stat(cur)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil // created from here on down
+		case err != nil:
+			return err
+		case !info.IsDir():
+			return &fs.PathError{Op: "mkdir", Path: cur, Err: syscall.ENOTDIR}
+		}
+	}
+	return nil
 }
 
 // makeHomes creates the homes of users that do not exist yet; existing
 // ones and their files are left as they are.
-func makeHomes(b backend, users []config.User) error {
+func makeHomes(b backend, users []config.User) error { return eachHome(users, b.makeHome) }
+
+// eachHome calls home with the home of each user until one fails.
+func eachHome(users []config.User, home func(dir string) error) error {
 	for _, u := range users {
-		if err := b.makeHome(u.Home); err != nil {
+		if err := home(u.Home); err != nil {
 			return fmt.Errorf("create home of %s: %w", u.Name, err)
 		}
 	}

@@ -35,6 +35,8 @@ func (b *osBackend) makeHome(dir string) error {
 	return os.MkdirAll(filepath.Join(b.root, dir), 0o750)
 }
 
+func (b *osBackend) checkHome(dir string) error { return checkMkdirAll(os.Stat, b.root, dir) }
+
 // open returns the home at dir; the sessions of one home share its root
 // (see homes).
 func (b *osBackend) open(dir string) (home, error) {

@@ -51,6 +51,8 @@ func (b *s3Backend) check() error {
 
 func (b *s3Backend) makeHome(dir string) error { return b.tree.MkdirAll(dir, 0o750) }
 
+func (b *s3Backend) checkHome(dir string) error { return checkMkdirAll(b.tree.Stat, "/", dir) }
+
 // open returns the home dir in the bucket: its uploads go straight to the
 // store (see s3fs.Upload); its listings keep the size and time each page
 // of the store's listing gives (s3fs's Readdir).

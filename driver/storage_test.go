@@ -20,26 +20,7 @@ import (
 // can do (features) is what it does: the driver refuses or allows by
 // them, and the next features (quotas, hooks) will count on them.
 func TestStorageFeatures(t *testing.T) {
-	backends := map[string]func(t *testing.T) config.Storage{
-		"os":     func(t *testing.T) config.Storage { return config.Storage{Backend: config.BackendOS, Root: t.TempDir()} },
-		"memory": func(*testing.T) config.Storage { return config.Storage{Backend: config.BackendMemory} },
-		"s3": func(t *testing.T) config.Storage {
-			if testing.Short() {
-				t.Skip("-short: backend s3 needs a MinIO server")
-			}
-			m := miniotest.New(t)
-			st := config.Default().Storage
-			ep, err := config.ParseEndpoint(m.Endpoint)
-			if err != nil {
-				t.Fatal(err)
-			}
-			st.Backend, st.Root, st.Endpoint = config.BackendS3, "", ep
-			st.Bucket, st.Prefix, st.PathStyle = miniotest.Bucket, "ftp", true
-			st.CredentialsFile = m.CredentialsFile()
-			st.Timeout = config.Duration(5 * time.Second)
-			return st
-		},
-	}
+	backends := testBackends()
 	for _, name := range []string{"os", "memory", "s3"} {
 		t.Run(name, func(t *testing.T) {
 			user := config.User{Name: "u", Home: "u"}
@@ -159,5 +140,70 @@ func checkAtomicUpload(t *testing.T, h home, atomic bool) {
 	}
 	if got := readFile(t, h, "/a"); got != "new" {
 		t.Errorf("after the upload, /a is %q, want new", got)
+	}
+}
+
+// testBackends returns, by name, the storage config of each backend under
+// test (s3 is skipped with -short).
+func testBackends() map[string]func(t *testing.T) config.Storage {
+	return map[string]func(t *testing.T) config.Storage{
+		"os":     func(t *testing.T) config.Storage { return config.Storage{Backend: config.BackendOS, Root: t.TempDir()} },
+		"memory": func(*testing.T) config.Storage { return config.Storage{Backend: config.BackendMemory} },
+		"s3": func(t *testing.T) config.Storage {
+			if testing.Short() {
+				t.Skip("-short: backend s3 needs a MinIO server")
+			}
+			m := miniotest.New(t)
+			st := config.Default().Storage
+			ep, err := config.ParseEndpoint(m.Endpoint)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Backend, st.Root, st.Endpoint = config.BackendS3, "", ep
+			st.Bucket, st.Prefix, st.PathStyle = miniotest.Bucket, "ftp", true
+			st.CredentialsFile = m.CredentialsFile()
+			st.Timeout = config.Duration(5 * time.Second)
+			return st
+		},
+	}
+}
+
+// TestCheckHome: on every backend checkHome refuses a home exactly where
+// makeHome fails (os and s3 refuse a file in the way; afero's MemMapFs
+// makes a directory over it), and accepts one makeHome would create,
+// creating nothing.
+func TestCheckHome(t *testing.T) {
+	backends := testBackends()
+	for _, name := range []string{"os", "memory", "s3"} {
+		t.Run(name, func(t *testing.T) {
+			st, err := newStorage(backends[name](t), []config.User{{Name: "u", Home: "u"}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, err := st.open("u")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.close()
+			writeFile(t, h, "/f", "a file")
+			for _, dir := range []string{"u/f", "u/f/below"} {
+				checkErr := st.checkHome(dir)
+				makeErr := st.makeHome(dir)
+				if (checkErr == nil) != (makeErr == nil) {
+					t.Errorf("checkHome(%q) = %v, but makeHome: %v", dir, checkErr, makeErr)
+				}
+				if name != "memory" && checkErr == nil {
+					t.Errorf("checkHome(%q) = nil; a file is in the way", dir)
+				}
+			}
+			for _, dir := range []string{"u", "u/new/deeper", "other"} {
+				if err := st.checkHome(dir); err != nil {
+					t.Errorf("checkHome(%q): %v", dir, err)
+				}
+			}
+			if _, err := h.Stat("/new"); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("checkHome created u/new (stat: %v)", err)
+			}
+		})
 	}
 }

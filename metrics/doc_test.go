@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"ftpsd/refusal"
 )
 
 // opsDoc holds the administrator's table of the series /metrics serves.
@@ -31,11 +33,7 @@ func TestOperationsDocNamesEverySeries(t *testing.T) {
 	// Labelled series appear once they have a value.
 	m.Login(ResultOK)
 	m.Transfer(Upload, ResultOK, 1)
-	reasons := []string{
-		RefusedMaxConnections, RefusedMaxPerIP, RefusedMaxUnauthenticated,
-		RefusedMaxUnauthenticatedPerIP, RefusedBanned, RefusedUntrustedProxy, RefusedProxyHeader,
-	}
-	for _, r := range reasons {
+	for _, r := range refusal.Reasons() {
 		m.ConnectionRefused(r)
 	}
 	families, err := m.reg.Gather()
@@ -65,7 +63,7 @@ func TestOperationsDocNamesEverySeries(t *testing.T) {
 	if row == "" {
 		t.Fatalf("%s has no row for ftpsd_connections_refused_total{reason}", opsDoc)
 	}
-	for _, r := range reasons {
+	for _, r := range refusal.Reasons() {
 		if !strings.Contains(row, "`"+r+"`") {
 			t.Errorf("the row of ftpsd_connections_refused_total in %s lacks the reason %s", opsDoc, r)
 		}

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"ftpsd/refusal"
 )
 
 // Metrics holds the series of one ftpsd process.
@@ -72,8 +74,7 @@ func New() *Metrics {
 			m.bytes.WithLabelValues(d, r)
 		}
 	}
-	for _, r := range []string{RefusedMaxConnections, RefusedMaxPerIP, RefusedMaxUnauthenticated,
-		RefusedMaxUnauthenticatedPerIP, RefusedBanned, RefusedUntrustedProxy, RefusedProxyHeader} {
+	for _, r := range refusal.Reasons() {
 		m.connectionsRefused.WithLabelValues(r)
 	}
 	return m
@@ -87,21 +88,6 @@ const (
 	// Upload and Download are the direction of a transfer.
 	Upload   = "upload"
 	Download = "download"
-	// RefusedMaxConnections, RefusedMaxPerIP, RefusedMaxUnauthenticated
-	// and RefusedMaxUnauthenticatedPerIP are the reason of a refused
-	// connection: the config key of the cap it reached; RefusedBanned
-	// refuses a banned client address.
-	RefusedMaxConnections          = "max_connections"
-	RefusedMaxPerIP                = "max_connections_per_ip"
-	RefusedMaxUnauthenticated      = "max_unauthenticated"
-	RefusedMaxUnauthenticatedPerIP = "max_unauthenticated_per_ip"
-	RefusedBanned                  = "banned"
-	// RefusedUntrustedProxy and RefusedProxyHeader refuse a connection
-	// under the PROXY protocol: from outside server.trusted_proxies, or
-	// without a valid header in time (or naming a client address and port
-	// another open connection has).
-	RefusedUntrustedProxy = "trusted_proxies"
-	RefusedProxyHeader    = "proxy_protocol"
 )
 
 // Login counts a login attempt; result is ResultOK or ResultFailed.

@@ -12,7 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"ftpsd/internal/every"
+	"ftpsd/every"
 )
 
 // Resolver looks up a host name; *net.Resolver satisfies it.

@@ -6,6 +6,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"ftpsd/connwrap"
 )
 
 // Errors of the deadlines of passive data connections (see WithDeadlines).
@@ -59,16 +61,8 @@ func WithDeadlines(l net.Listener, d Deadlines) net.Listener {
 // *tls.Conn does), completed its TLS handshake. Other connections are
 // ignored. It is safe for concurrent use.
 func MarkReady(conn net.Conn) {
-	for conn != nil {
-		if c, ok := conn.(*deadlineConn); ok {
-			c.l.markReady(c)
-			return
-		}
-		w, ok := conn.(interface{ NetConn() net.Conn })
-		if !ok {
-			return
-		}
-		conn = w.NetConn()
+	if c, ok := connwrap.Below[*deadlineConn](conn); ok {
+		c.l.markReady(c)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"ftpsd/every"
 )
 
 // ReloadFiles loads the certificate and key at the given paths (which may
@@ -53,16 +55,7 @@ func (s *Store) Watch(ctx context.Context, interval time.Duration) {
 	if s.opts.SelfSigned {
 		return
 	}
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ticker.C:
-			s.reloadIfChanged()
-		case <-ctx.Done():
-			return
-		}
-	}
+	every.Run(ctx, interval, s.reloadIfChanged)
 }
 
 func (s *Store) reloadIfChanged() {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -11,7 +10,6 @@ import (
 
 	"ftpsd/config"
 	"ftpsd/driver"
-	"ftpsd/pasv"
 	"ftpsd/tlsconf"
 )
 
@@ -27,17 +25,13 @@ func checkCommand(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := tlsconf.New(tlsOptions(cfg.TLS), zap.NewNop()); err != nil {
+	// serve's construction as a dry run: what serve would refuse at start
+	// (but for a listen address that cannot be bound), check refuses.
+	store, err := tlsconf.New(tlsOptions(cfg.TLS), zap.NewNop())
+	if err != nil {
 		return fmt.Errorf("config %s: %w", *path, err)
 	}
-	ann, err := pasv.NewAnnouncer(context.Background(), pasv.AddressOptions{
-		PublicAddress: cfg.Passive.PublicAddress, Logger: zap.NewNop(),
-	})
-	if err != nil {
-		return fmt.Errorf("config %s: passive.public_address: %w", *path, err)
-	}
-	ann.Close()
-	if err := driver.CheckStorage(cfg.Storage, os.Getenv); err != nil {
+	if err := driver.Check(cfg, store.Config(), driver.WithGetenv(os.Getenv)); err != nil {
 		return fmt.Errorf("config %s: %w", *path, err)
 	}
 	fmt.Fprintf(stdout, "# %s is valid; effective settings:\n", *path)

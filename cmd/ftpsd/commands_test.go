@@ -364,3 +364,48 @@ func TestCheckReportsPortsAndFirewallRules(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckRefusesWhatServeRefuses: a configuration serve refuses at
+// start is refused by check too, with the same reason, and check (a dry
+// run of serve's construction) leaves no trace: here alice's home is
+// blocked by a regular file under storage.root, and bob's home, which
+// serve would create, is not created by check.
+func TestCheckRefusesWhatServeRefuses(t *testing.T) {
+	root := t.TempDir()
+	writeText(t, root, "alice", "a file where alice's home should be")
+	hash := ftptest.HashPassword(t, "secret")
+	text := fmt.Sprintf(`[server]
+listen = "127.0.0.1:0"
+[tls]
+self_signed = true
+[storage]
+root = %q
+[[users]]
+name = "bob"
+password_hash = %q
+home = "bob"
+[[users]]
+name = "alice"
+password_hash = %q
+home = "alice"
+`, root, hash, hash)
+	path := writeText(t, t.TempDir(), "blocked.toml", text)
+	const want = "create home of alice"
+	for _, cmd := range []string{"check", "serve"} {
+		if cmd == "serve" {
+			// serve's refusal is the reference; check must not have made
+			// bob's home meanwhile, and serve stops before alice's.
+			if _, err := os.Stat(filepath.Join(root, "bob")); err == nil {
+				t.Error("check created bob's home")
+			}
+		}
+		r := runFtpsd(t, "", cmd, "-config", path)
+		if r.code != exitError {
+			t.Errorf("ftpsd %s: want exit 1, got %v", cmd, r)
+			continue
+		}
+		if !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "alice") {
+			t.Errorf("ftpsd %s: stderr lacks %q:\n%s", cmd, want, r.stderr)
+		}
+	}
+}

@@ -6,7 +6,7 @@ import (
 	sd "github.com/coreos/go-systemd/v22/daemon"
 	"go.uber.org/zap"
 
-	"ftpsd/internal/every"
+	"ftpsd/every"
 )
 
 // notifier speaks systemd's sd_notify protocol when NOTIFY_SOCKET is set

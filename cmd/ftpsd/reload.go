@@ -7,14 +7,16 @@ import (
 	"go.uber.org/zap"
 
 	"ftpsd/config"
-	"ftpsd/driver"
 )
 
-// reloadStep is one component that SIGHUP can change. prepare checks the
-// new configuration and makes everything ready without changing what the
-// server does, or fails; the commit it returns applies it and cannot fail.
+// reloadStep is one component that SIGHUP can change. keys are the config
+// keys it applies (as config.ChangedKeys names them); every other key
+// needs a restart. prepare checks the new configuration and makes
+// everything ready without changing what the server does, or fails; the
+// commit it returns applies it and cannot fail.
 type reloadStep struct {
 	name    string
+	keys    []string
 	prepare func(config.Config) (commit func(), err error)
 }
 
@@ -23,10 +25,16 @@ type reloadStep struct {
 // effect of a prepare that a later failure would leave behind.
 func (d *daemon) reloadSteps() []reloadStep {
 	return []reloadStep{
-		{"certificate", d.prepareCertificate},
-		{"log level", d.prepareLogLevel},
-		{"users, homes and banner", d.prepareServer},
+		{"certificate", []string{"tls.cert_file", "tls.key_file"}, d.prepareCertificate},
+		{"log level", []string{"log.level"}, d.prepareLogLevel},
+		{"users, homes and banner", []string{"users", "server.banner"}, d.prepareServer},
 	}
+}
+
+// reloadable reports whether one of steps applies key: the one place that
+// decides what a reload applies and what needs a restart.
+func reloadable(steps []reloadStep, key string) bool {
+	return slices.ContainsFunc(steps, func(s reloadStep) bool { return slices.Contains(s.keys, key) })
 }
 
 // reload applies a changed configuration file all or nothing: every step
@@ -42,8 +50,9 @@ func (d *daemon) reload() {
 		d.logger.Error("reload rejected; the running configuration stays", zap.Error(err))
 		return
 	}
-	commits := make([]func(), 0, len(d.reloadSteps()))
-	for _, step := range d.reloadSteps() {
+	steps := d.reloadSteps()
+	commits := make([]func(), 0, len(steps))
+	for _, step := range steps {
 		commit, err := step.prepare(cfg)
 		if err != nil {
 			d.logger.Error("reload rejected; the running configuration stays", zap.String("component", step.name), zap.Error(err))
@@ -54,13 +63,14 @@ func (d *daemon) reload() {
 	for _, commit := range commits {
 		commit()
 	}
+	applied := func(k string) bool { return reloadable(steps, k) }
 	changed := config.ChangedKeys(d.current, cfg)
 	d.current = cfg
 	d.logger.Info("configuration reloaded",
 		zap.Strings("changed", changed),
-		zap.Strings("applied", filterKeys(changed, driver.Reloadable)),
+		zap.Strings("applied", filterKeys(changed, applied)),
 		zap.Bool("nothing_changed", len(changed) == 0),
-		zap.Strings("need_restart", filterKeys(config.ChangedKeys(d.started, cfg), func(k string) bool { return !driver.Reloadable(k) })),
+		zap.Strings("need_restart", filterKeys(config.ChangedKeys(d.started, cfg), func(k string) bool { return !applied(k) })),
 		zap.Int("users", len(cfg.Users)),
 		zap.String("certificate_sha256", d.store.Fingerprint()))
 }

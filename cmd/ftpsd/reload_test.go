@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"encoding"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"ftpsd/config"
 	"ftpsd/internal/ftptest"
 	"ftpsd/internal/testcert"
 	"ftpsd/internal/testenv"
@@ -269,4 +272,50 @@ func storeAfterReload(c *ftptest.Client, name string, readOnly bool) (string, er
 		return "upload refused: " + err.Error(), nil
 	}
 	return "", fmt.Errorf("STOR after the reload: %w, want 550 (read-only) or 421 before", err)
+}
+
+// TestReloadStepKeys: the keys the reload steps declare are keys of the
+// configuration (a misspelt one would leave its key needing a restart
+// while the step applies it), each declared by one step only; and
+// reloadable answers from them: a declared key is applied, any other
+// needs a restart.
+func TestReloadStepKeys(t *testing.T) {
+	known := map[string]bool{"users": true}
+	var walk func(reflect.Type, string)
+	walk = func(st reflect.Type, prefix string) {
+		for i := range st.NumField() {
+			name, _, _ := strings.Cut(st.Field(i).Tag.Get("toml"), ",")
+			ft := st.Field(i).Type
+			if ft.Kind() == reflect.Struct && !ft.Implements(reflect.TypeFor[encoding.TextMarshaler]()) {
+				walk(ft, prefix+name+".")
+				continue
+			}
+			known[prefix+name] = true
+		}
+	}
+	walk(reflect.TypeFor[config.Config](), "")
+	steps := (&daemon{}).reloadSteps()
+	seen := map[string]string{}
+	for _, s := range steps {
+		for _, k := range s.keys {
+			if !known[k] {
+				t.Errorf("step %q declares %q, not a configuration key", s.name, k)
+			}
+			if other, ok := seen[k]; ok {
+				t.Errorf("%q declared by steps %q and %q", k, other, s.name)
+			}
+			seen[k] = s.name
+			if !reloadable(steps, k) {
+				t.Errorf("reloadable(%q) = false for a declared key", k)
+			}
+		}
+	}
+	for _, k := range []string{"server.idle_timeout", "storage.root", "server.listen"} {
+		if !known[k] {
+			t.Fatalf("%q is not a configuration key", k)
+		}
+		if reloadable(steps, k) {
+			t.Errorf("reloadable(%q) = true; it needs a restart", k)
+		}
+	}
 }

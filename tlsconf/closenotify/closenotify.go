@@ -22,7 +22,7 @@ import (
 	"net"
 	"sync/atomic"
 
-	"ftpsd/internal/connwrap"
+	"ftpsd/connwrap"
 )
 
 // ErrTruncated is the error of a read from a TLS connection whose peer
@@ -56,17 +56,8 @@ func (c *conn) Read(p []byte) (int, error) {
 // find returns the conn of Listener that c is or wraps: wrappers above it
 // (a deadline, say) expose the conn below with NetConn, as *tls.Conn does.
 func find(c net.Conn) *conn {
-	for c != nil {
-		if cc, ok := c.(*conn); ok {
-			return cc
-		}
-		w, ok := c.(interface{ NetConn() net.Conn })
-		if !ok {
-			return nil
-		}
-		c = w.NetConn()
-	}
-	return nil
+	cc, _ := connwrap.Below[*conn](c)
+	return cc
 }
 
 // Config returns a copy of base that marks the connections of Listener

@@ -26,7 +26,7 @@ import (
 	"sync"
 	"time"
 
-	"ftpsd/internal/connwrap"
+	"ftpsd/connwrap"
 )
 
 // Size is the buffer of a connection: sixteen full TLS records.

@@ -5,8 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
-	"net/netip"
 	"sync/atomic"
+
+	"ftpsd/ipaddr"
 )
 
 // ErrSessionNotReused is returned (wrapped) by a data-connection handshake
@@ -221,14 +222,6 @@ func (b DataBinding) owns(o Owner, ss *tls.SessionState) bool {
 	return ok && p.User == o.User && p.Client.Unmap() == o.Client.Unmap()
 }
 
-// addrOf returns the IP address of a connection's remote end.
-func addrOf(conn net.Conn) netip.Addr {
-	if a, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
-		return a.AddrPort().Addr().Unmap()
-	}
-	return netip.Addr{}
-}
-
 // DataConfig returns the one stable config for data connections:
 // GetConfigForClient resolves the owner through b.Resolve(hello.Conn) and
 // returns a per-connection clone of base whose UnwrapSession accepts only
@@ -269,7 +262,7 @@ func DataConfig(base *tls.Config, b DataBinding) *tls.Config {
 			o, ok = b.Resolve(conn)
 		}
 		if !ok && b.Required {
-			return nil, refuse(&RefusalError{From: addrOf(conn), NoOwner: true})
+			return nil, refuse(&RefusalError{From: ipaddr.Of(conn.RemoteAddr()), NoOwner: true})
 		}
 		tmpl, err := templateFor(base, hello)
 		if err != nil {
@@ -287,9 +280,9 @@ func DataConfig(base *tls.Config, b DataBinding) *tls.Config {
 			return c, nil
 		}
 		verdict := func(cs tls.ConnectionState) (Verdict, error) {
-			v := Decide(o, addrOf(conn), cs.DidResume)
+			v := Decide(o, ipaddr.Of(conn.RemoteAddr()), cs.DidResume)
 			if !v.Accepted() {
-				return v, refuse(&RefusalError{Owner: o, From: addrOf(conn), Verdict: v})
+				return v, refuse(&RefusalError{Owner: o, From: ipaddr.Of(conn.RemoteAddr()), Verdict: v})
 			}
 			return v, nil
 		}

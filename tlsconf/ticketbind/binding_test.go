@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"ftpsd/ipaddr"
 	"ftpsd/tlsconf"
 )
 
@@ -199,7 +200,7 @@ func TestDataBindingConcurrent(t *testing.T) {
 		refused := &refusals{}
 		resolve := func(c net.Conn) (Owner, bool) {
 			id, ok := idOf(c)
-			return Owner{ID: id, Client: addrOf(c), RequireReuse: true}, ok
+			return Owner{ID: id, Client: ipaddr.Of(c.RemoteAddr()), RequireReuse: true}, ok
 		}
 		dataCfg := DataConfig(f.base, DataBinding{Resolve: resolve, Required: true, Refused: refused.record})
 		dat := startBindServer(t, true, func(net.Conn) *tls.Config { return dataCfg })
@@ -375,7 +376,9 @@ func TestDataHandshakenOnResumption(t *testing.T) {
 		for _, owned := range []bool{true, false} {
 			handshaken.Store(0)
 			cfg := DataConfig(f.base, DataBinding{
-				Resolve:    func(c net.Conn) (Owner, bool) { return Owner{ID: 7, Client: addrOf(c), RequireReuse: true}, owned },
+				Resolve: func(c net.Conn) (Owner, bool) {
+					return Owner{ID: 7, Client: ipaddr.Of(c.RemoteAddr()), RequireReuse: true}, owned
+				},
 				Handshaken: func(net.Conn) { handshaken.Add(1) },
 			})
 			srv := startBindServer(t, false, func(net.Conn) *tls.Config { return cfg })

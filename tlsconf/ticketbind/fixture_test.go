@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"ftpsd/internal/ftptest"
+	"ftpsd/ipaddr"
 	"ftpsd/tlsconf"
 )
 
@@ -232,7 +233,7 @@ func (f *bindFixture) data(t *testing.T, id *uint64, required bool) (*bindServer
 			if id == nil {
 				return Owner{}, false
 			}
-			return Owner{ID: *id, Client: addrOf(c), RequireReuse: required}, true
+			return Owner{ID: *id, Client: ipaddr.Of(c.RemoteAddr()), RequireReuse: required}, true
 		},
 		Required: required,
 		Refused:  r.record,

@@ -7,6 +7,8 @@ import (
 	"net"
 	"sync/atomic"
 	"time"
+
+	"ftpsd/ipaddr"
 )
 
 // Limits of the screen of a passive data connection.
@@ -77,7 +79,7 @@ func (l *screenListener) Accept() (net.Conn, error) {
 		}
 		b := l.d.binding
 		if b.Resolve != nil {
-			if o, ok := b.Resolve(c); ok && addrOf(c) != o.Client.Unmap() {
+			if o, ok := b.Resolve(c); ok && ipaddr.Of(c.RemoteAddr()) != o.Client.Unmap() {
 				_ = c.Close()
 				if b.Foreign != nil {
 					b.Foreign(c, o)
@@ -157,7 +159,7 @@ func (c *screenConn) screen() error {
 	if msg == nil || !ok {
 		return nil // not a ClientHello: crypto/tls reports it
 	}
-	refusal := &RefusalError{From: addrOf(c.Conn), NoOwner: !owned}
+	refusal := &RefusalError{From: ipaddr.Of(c.Conn.RemoteAddr()), NoOwner: !owned}
 	if owned {
 		refusal.Owner = o
 		refusal.Verdict = Decide(o, refusal.From, c.d.resumes(o, hello))

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"ftpsd/ipaddr"
 )
 
 // screenFixture is a data listener behind DataTLS.Screen whose every
@@ -29,7 +31,7 @@ func startScreen(t *testing.T, f *bindFixture, owner Owner, peers map[uint64]Pee
 	d := NewDataTLS(f.base, DataBinding{
 		Resolve: func(c net.Conn) (Owner, bool) {
 			o := owner
-			o.Client = addrOf(c)
+			o.Client = ipaddr.Of(c.RemoteAddr())
 			if owner.Client.IsValid() {
 				o.Client = owner.Client
 			}

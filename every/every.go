@@ -1,6 +1,6 @@
 // Package every runs a function at a fixed interval until a context ends:
-// the one ticker loop of the background jobs (public-address refresh,
-// systemd watchdog).
+// the ticker loop of the background jobs (public-address refresh,
+// certificate file watch, systemd watchdog).
 package every
 
 import (

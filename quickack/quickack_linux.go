@@ -15,6 +15,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"ftpsd/connwrap"
 )
 
 // Ack sets TCP_QUICKACK on the socket below conn (conn itself, or what
@@ -22,7 +24,7 @@ import (
 // a pending acknowledgement now and leaves delayed-ACK mode until the
 // socket next sends. A conn without a socket is left alone.
 func Ack(conn net.Conn) {
-	sc, ok := socketOf(conn)
+	sc, ok := connwrap.Below[syscall.Conn](conn)
 	if !ok {
 		return
 	}
@@ -33,18 +35,4 @@ func Ack(conn net.Conn) {
 	_ = raw.Control(func(fd uintptr) {
 		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1)
 	})
-}
-
-func socketOf(conn net.Conn) (syscall.Conn, bool) {
-	for conn != nil {
-		if sc, ok := conn.(syscall.Conn); ok {
-			return sc, true
-		}
-		w, ok := conn.(interface{ NetConn() net.Conn })
-		if !ok {
-			break
-		}
-		conn = w.NetConn()
-	}
-	return nil, false
 }

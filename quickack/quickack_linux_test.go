@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"ftpsd/internal/ftptest"
-	"ftpsd/internal/quickack"
+	"ftpsd/quickack"
 )
 
 // TestAckBelowWrappers: Ack finds the socket below a wrapper (here a
