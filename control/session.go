@@ -1,7 +1,6 @@
 package control
 
 import (
-	"context"
 	"net"
 	"net/netip"
 
@@ -48,34 +47,6 @@ func (c *Conn) User() string {
 // Client returns the client's IP address.
 func (c *Conn) Client() netip.Addr {
 	return ipaddr.Of(c.raw.RemoteAddr())
-}
-
-// PeerWait returns who the connection with id was once it logged in (see
-// Registry.Peer); while that connection is open and its first login is
-// still under way, it waits for the login to end or ctx to be done.
-// Clients that share one session cache between parallel connections
-// (rclone, curl -Z) offer the newest ticket, often of a connection that is
-// still checking its password.
-func (r *Registry) PeerWait(ctx context.Context, id uint64) (Peer, bool) {
-	r.mu.Lock()
-	p, ok := r.peers[id]
-	c := r.byID[id]
-	r.mu.Unlock()
-	if ok || c == nil {
-		return p, ok
-	}
-	select {
-	case <-c.loginDone:
-	case <-ctx.Done():
-	}
-	return r.Peer(id)
-}
-
-// ConnByID returns the open connection with id, or nil.
-func (r *Registry) ConnByID(id uint64) *Conn {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.byID[id]
 }
 
 // NoteAcceptedByAddress records that a protected data connection that did
