@@ -31,7 +31,6 @@ func activeEndpoint(addr netip.AddrPort) endpoint { return endpoint{addr: addr} 
 // tells Options.Passive which listener the session holds or gave up.
 func (c *Conn) watchReply(p []byte) {
 	if port, ok := passivePort(p); ok {
-		c.dataExpired = nil // a new listener: what ended the previous one is moot
 		c.opts.Registry.bind(c, passiveEndpoint(port))
 		if c.opts.Passive != nil {
 			c.opts.Passive.Claim(port, c.id)

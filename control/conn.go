@@ -102,14 +102,9 @@ type Conn struct {
 	loginOnce sync.Once
 
 	// writeMu orders replies and the switches between clear and TLS.
-	writeMu sync.Mutex
-	// Guarded by writeMu.
-	firstClear  bool             // no clear reply written since CCC
-	dataRefused *DataRefusal     // see NoteDataRefused
-	dataExpired *DataExpiry      // see NoteDataExpired
-	failures    []Failure        // see NoteFailure
-	transfer    *transferReplies // see followTransfer
-	dataReady   bool             // the lib holds a data endpoint
+	writeMu    sync.Mutex
+	firstClear bool        // guarded by writeMu; no clear reply written since CCC
+	replies    replyFilter // guarded by writeMu
 
 	stateMu sync.Mutex
 	state   State // guarded by stateMu
@@ -129,6 +124,7 @@ func newConn(raw net.Conn, opts *Options) (*Conn, string) {
 		loginDone: make(chan struct{}),
 		ready:     make(chan struct{}),
 		state:     State{Implicit: opts.Implicit}, // set before add publishes the conn
+		replies:   replyFilter{opts: opts},
 	}
 	victim, reason := opts.Registry.add(c, opts)
 	if reason != "" {
@@ -226,10 +222,7 @@ func clientGone(err error) bool {
 func (c *Conn) writeLocked(p []byte) (int, error) {
 	c.graceAfterLogin()
 	c.watchReply(p)
-	out := c.rewrite(p)
-	if before := c.followTransfer(p); before != nil {
-		out = append(before, out...)
-	}
+	out := c.replies.filter(p, c.log())
 	if err := c.send(out); err != nil {
 		c.endUnread(err)
 		return 0, err
