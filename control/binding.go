@@ -69,7 +69,7 @@ type PassiveLeases interface {
 // lib handles a PASV/EPSV of a logged-in session, and answers 425 when
 // the caps refuse. It reports whether it answered.
 func (c *Conn) reservePassive(verb string) (bool, error) {
-	if c.opts.Passive == nil || !c.loggedIn.Load() {
+	if c.opts.Passive == nil || !c.login.loggedIn() {
 		return false, nil
 	}
 	err := c.opts.Passive.Reserve(c.id, c.Client())

@@ -48,7 +48,7 @@ func (c *Conn) handleCCC() error {
 		return c.reply(534, "CCC is not available on implicit FTPS (the port expects TLS throughout): use explicit FTPS (AUTH TLS) for CCC.")
 	case !c.opts.AllowCCC:
 		return c.reply(534, "CCC is denied by this server's policy (tls.ccc = \"deny\").")
-	case !c.loggedIn.Load():
+	case !c.login.loggedIn():
 		return c.reply(503, "Log in before CCC.")
 	}
 	return c.clearTLS(t)

@@ -49,11 +49,10 @@ func (e *droppedError) Unwrap() error { return io.EOF }
 type Conn struct {
 	// Immutable once newConn returned (id and key from Registry.add,
 	// under Registry.mu, before the conn is handed out).
-	raw           net.Conn
-	opts          *Options
-	key           string    // connKey of raw's addresses
-	id            uint64    // unique within the Registry
-	loginDeadline time.Time // zero: no login timeout
+	raw  net.Conn
+	opts *Options
+	key  string // connKey of raw's addresses
+	id   uint64 // unique within the Registry
 	// ready is closed once newConn set the conn up: another accept may
 	// pick it for eviction as soon as it is in the registry.
 	ready chan struct{}
@@ -78,28 +77,23 @@ type Conn struct {
 
 	// Atomic.
 	logPtr        atomic.Pointer[zap.Logger]
-	libDeadline   atomic.Pointer[time.Time] // the deadline the lib last asked for, applied once logged in
-	evicted       atomic.Bool               // closed to make room for another address (see Registry.add)
-	lastReply     atomic.Int64              // unix nanoseconds of the last reply written
-	dataProtected atomic.Bool               // the client asked for PROT P
-	pbsz          atomic.Bool               // the client sent PBSZ on a protected channel
-	epsvAll       atomic.Bool               // the client sent EPSV ALL
+	evicted       atomic.Bool  // closed to make room for another address (see Registry.add)
+	lastReply     atomic.Int64 // unix nanoseconds of the last reply written
+	dataProtected atomic.Bool  // the client asked for PROT P
+	pbsz          atomic.Bool  // the client sent PBSZ on a protected channel
+	epsvAll       atomic.Bool  // the client sent EPSV ALL
 	// passiveIdle is true from the 227/229 reply until a transfer command:
 	// the passive listener is idle and a new PASV/EPSV may close it first.
 	passiveIdle       atomic.Bool
-	gone              atomic.Bool            // a reply found the client gone (see Gone)
-	loggedIn          atomic.Bool            // see SetLoggedIn
-	user              atomic.Pointer[string] // set at login
-	ticket            atomic.Bool            // a session ticket was issued on the control channel
-	acceptedByAddress atomic.Bool            // logged once, see NoteAcceptedByAddress
-	handshakeLogged   atomic.Bool            // a failed handshake was logged
+	gone              atomic.Bool // a reply found the client gone (see Gone)
+	ticket            atomic.Bool // a session ticket was issued on the control channel
+	acceptedByAddress atomic.Bool // logged once, see NoteAcceptedByAddress
+	handshakeLogged   atomic.Bool // a failed handshake was logged
 	// tlsConn is nil while the channel is clear; it changes only with
 	// writeMu held (AUTH, CCC), or in newConn.
 	tlsConn atomic.Pointer[tls.Conn]
 
-	// Closed once (loginOnce) when the first login attempt ended, or at close.
-	loginDone chan struct{}
-	loginOnce sync.Once
+	login loginState // safe for concurrent use (see loginState)
 
 	// writeMu orders replies and the switches between clear and TLS.
 	writeMu    sync.Mutex
@@ -117,14 +111,14 @@ type Conn struct {
 // reached it returns nil and the cap's name.
 func newConn(raw net.Conn, opts *Options) (*Conn, string) {
 	c := &Conn{
-		raw:       raw,
-		w:         newWire(raw),
-		opts:      opts,
-		key:       connKey(raw.LocalAddr(), raw.RemoteAddr()),
-		loginDone: make(chan struct{}),
-		ready:     make(chan struct{}),
-		state:     State{Implicit: opts.Implicit}, // set before add publishes the conn
-		replies:   replyFilter{opts: opts},
+		raw:     raw,
+		w:       newWire(raw),
+		opts:    opts,
+		key:     connKey(raw.LocalAddr(), raw.RemoteAddr()),
+		login:   loginState{done: make(chan struct{})},
+		ready:   make(chan struct{}),
+		state:   State{Implicit: opts.Implicit}, // set before add publishes the conn
+		replies: replyFilter{opts: opts},
 	}
 	victim, reason := opts.Registry.add(c, opts)
 	if reason != "" {
@@ -155,7 +149,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	case err == nil:
 	case c.evicted.Load():
 		return 0, ErrEvicted
-	case c.loginExpired():
+	case c.login.expired():
 		return 0, c.endLogin()
 	}
 	return n, err
@@ -293,7 +287,7 @@ func (c *Conn) drop(code int, text string, cause error) error {
 // than once.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
-		c.endLoginWait()
+		c.login.end()
 		c.opts.Registry.remove(c)
 		if c.opts.Passive != nil {
 			c.opts.Passive.ReleaseOwned(c.id) // the lib closed its transfer; this catches any other
@@ -332,12 +326,12 @@ func (c *Conn) RemoteAddr() net.Addr { return c.raw.RemoteAddr() }
 // SetDeadline sets the socket's deadlines (the lib's idle timeout); before
 // login they come no later than the login deadline.
 func (c *Conn) SetDeadline(t time.Time) error {
-	c.libDeadline.Store(&t)
-	return c.raw.SetDeadline(c.untilLogin(t))
+	c.login.libDeadline.Store(&t)
+	return c.raw.SetDeadline(c.login.until(t))
 }
 
 // SetReadDeadline sets the socket's read deadline, like SetDeadline.
-func (c *Conn) SetReadDeadline(t time.Time) error { return c.raw.SetReadDeadline(c.untilLogin(t)) }
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.raw.SetReadDeadline(c.login.until(t)) }
 
 // SetWriteDeadline sets the socket's write deadline, like SetDeadline.
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.raw.SetWriteDeadline(c.untilLogin(t)) }
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.raw.SetWriteDeadline(c.login.until(t)) }

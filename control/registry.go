@@ -238,7 +238,7 @@ func (r *Registry) PeerWait(ctx context.Context, id uint64) (Peer, bool) {
 		return p, ok
 	}
 	select {
-	case <-c.loginDone:
+	case <-c.login.done:
 	case <-ctx.Done():
 	}
 	return r.Peer(id)

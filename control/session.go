@@ -13,19 +13,17 @@ import (
 // requires a login; the registry's Peer then knows the connection). It is
 // safe for concurrent use.
 func (c *Conn) SetLoggedIn(user string) {
-	c.user.Store(&user)
+	c.login.user.Store(&user)
 	c.opts.Registry.setPeer(c, Peer{User: user, Client: c.Client()})
-	if !c.loggedIn.Swap(true) {
+	if !c.login.in.Swap(true) {
 		c.endLoginTimeout()
 	}
-	c.endLoginWait()
+	c.login.end()
 }
 
 // SetLoginFailed tells the conn that a login attempt failed, so that
 // nobody waits for its Peer any longer. It is safe for concurrent use.
-func (c *Conn) SetLoginFailed() { c.endLoginWait() }
-
-func (c *Conn) endLoginWait() { c.loginOnce.Do(func() { close(c.loginDone) }) }
+func (c *Conn) SetLoginFailed() { c.login.end() }
 
 // NoteTicketIssued records that a session ticket was issued on the
 // control channel. It is safe for concurrent use.
@@ -38,7 +36,7 @@ func (c *Conn) TicketIssued() bool { return c.ticket.Load() }
 
 // User returns the logged-in user, or "" before login.
 func (c *Conn) User() string {
-	if u := c.user.Load(); u != nil {
+	if u := c.login.user.Load(); u != nil {
 		return *u
 	}
 	return ""
