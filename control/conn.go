@@ -71,17 +71,16 @@ type Conn struct {
 	pending  []byte // rest of the line being handed to the lib
 	badLines int
 	lateTLS  *tls.Conn // cleared by CCC before the client's close_notify came: it may still come
-	// turnaround holds the client's recent reaction times (see cccWait).
-	turnaround [turnarounds]time.Duration
-	nextTurn   int
+	// reactions are the client's recent reaction times (see cccWait);
+	// their lastReply is atomic.
+	reactions reactionTimes
 
 	// Atomic.
 	logPtr        atomic.Pointer[zap.Logger]
-	evicted       atomic.Bool  // closed to make room for another address (see Registry.add)
-	lastReply     atomic.Int64 // unix nanoseconds of the last reply written
-	dataProtected atomic.Bool  // the client asked for PROT P
-	pbsz          atomic.Bool  // the client sent PBSZ on a protected channel
-	epsvAll       atomic.Bool  // the client sent EPSV ALL
+	evicted       atomic.Bool // closed to make room for another address (see Registry.add)
+	dataProtected atomic.Bool // the client asked for PROT P
+	pbsz          atomic.Bool // the client sent PBSZ on a protected channel
+	epsvAll       atomic.Bool // the client sent EPSV ALL
 	// passiveIdle is true from the 227/229 reply until a transfer command:
 	// the passive listener is idle and a new PASV/EPSV may close it first.
 	passiveIdle       atomic.Bool
@@ -221,7 +220,7 @@ func (c *Conn) writeLocked(p []byte) (int, error) {
 		c.endUnread(err)
 		return 0, err
 	}
-	c.lastReply.Store(time.Now().UnixNano())
+	c.reactions.replied()
 	return len(p), nil // the lib's bufio.Writer counts what it gave
 }
 
