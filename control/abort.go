@@ -19,7 +19,6 @@ const (
 )
 
 // transferReplies follows the replies to the latest transfer command.
-// Guarded by Conn.writeMu.
 type transferReplies struct {
 	verb     string
 	answered bool // a reply to it was written (150, or a final one)
@@ -27,40 +26,39 @@ type transferReplies struct {
 }
 
 // noteTransferCommand records a transfer command handed to the lib.
-func (c *Conn) noteTransferCommand(verb string) {
-	c.locked(func() {
-		c.transfer = &transferReplies{verb: verb, withData: c.dataReady}
-		c.dataReady = false // the transfer uses the endpoint; the lib then drops it
-	})
+func (f *replyFilter) noteTransferCommand(verb string) {
+	f.transfer = &transferReplies{verb: verb, withData: f.dataReady}
+	f.dataReady = false // the transfer uses the endpoint; the lib then drops it
 }
 
 // noteAbort records ABOR: the lib drops its data endpoint.
-func (c *Conn) noteAbort() { c.locked(func() { c.dataReady = false }) }
+func (f *replyFilter) noteAbort() { f.dataReady = false }
 
 // followTransfer looks at a reply of the lib and returns the reply to
 // write before it, if any: the 426 of a transfer command that ABOR
-// silenced. Called with writeMu held.
-func (c *Conn) followTransfer(p []byte) []byte {
-	if port, ok := passivePort(p); ok && port > 0 || bytes.HasPrefix(p, []byte("200 PORT ")) || bytes.HasPrefix(p, []byte("200 EPRT ")) {
-		c.dataReady = true
+// silenced. newEndpoint says that p announced a data endpoint (a 227/229
+// with a port, or the 200 to PORT/EPRT).
+func (f *replyFilter) followTransfer(p []byte, newEndpoint bool, log *zap.Logger) []byte {
+	if newEndpoint {
+		f.dataReady = true
 		return nil
 	}
-	x := c.transfer
+	x := f.transfer
 	switch {
 	case x == nil:
 		return nil
 	case bytes.HasPrefix(p, []byte(libAborSuccess)):
-		c.transfer = nil
+		f.transfer = nil
 		if !x.answered && x.withData {
-			c.log().Info("transfer aborted before its data connection opened", zap.String("command", x.verb))
+			log.Info("transfer aborted before its data connection opened", zap.String("command", x.verb))
 			return []byte("426 " + x.verb + " aborted before its data connection opened.\r\n")
 		}
 	case bytes.HasPrefix(p, []byte(libAborClosed)):
-		c.transfer = nil
+		f.transfer = nil
 	case len(p) > 0 && p[0] == '1':
 		x.answered = true
 	case len(p) > 3 && p[3] == ' ': // the last line of a final reply
-		c.transfer = nil
+		f.transfer = nil
 	}
 	return nil
 }

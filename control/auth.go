@@ -64,7 +64,7 @@ func (c *Conn) handshake(t *tls.Conn) error {
 	done := make(chan error, 1)
 	go func() { done <- t.HandshakeContext(ctx) }()
 	if err := <-done; err != nil {
-		if !c.loginExpired() && !c.handshakeLogged.Swap(true) { // a login timeout is logged as such
+		if !c.login.expired() && !c.handshakeLogged.Swap(true) { // a login timeout is logged as such
 			c.opts.events().HandshakeFailed()
 			c.log().Warn("control TLS handshake failed", zap.Error(err))
 		}

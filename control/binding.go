@@ -3,14 +3,11 @@ package control
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
 
 	"go.uber.org/zap"
-
-	"ftpsd/ipaddr"
 )
 
 // Data-connection endpoints are bound to the control connection that
@@ -30,45 +27,10 @@ func passiveEndpoint(port int) endpoint { return endpoint{passive: true, port: u
 
 func activeEndpoint(addr netip.AddrPort) endpoint { return endpoint{addr: addr} }
 
-// DataOwner returns the control connection that owns a data connection,
-// given the server side of that data connection, or nil.
-func (r *Registry) DataOwner(data net.Conn) *Conn {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if a, ok := data.LocalAddr().(*net.TCPAddr); ok {
-		if c := r.data[passiveEndpoint(a.Port)]; c != nil {
-			return c
-		}
-	}
-	if ap, ok := ipaddr.PortOf(data.RemoteAddr()); ok {
-		return r.data[activeEndpoint(ap)]
-	}
-	return nil
-}
-
-// bind makes c the owner of the data endpoint key, replacing c's previous
-// endpoint of the same kind (passive or active).
-func (r *Registry) bind(c *Conn, key endpoint) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i, old := range c.dataKeys {
-		if old.passive == key.passive {
-			if r.data[old] == c {
-				delete(r.data, old)
-			}
-			c.dataKeys = append(c.dataKeys[:i], c.dataKeys[i+1:]...)
-			break
-		}
-	}
-	r.data[key] = c
-	c.dataKeys = append(c.dataKeys, key)
-}
-
 // watchReply binds the port of a 227/229 reply written by the lib, and
 // tells Options.Passive which listener the session holds or gave up.
 func (c *Conn) watchReply(p []byte) {
 	if port, ok := passivePort(p); ok {
-		c.dataExpired = nil // a new listener: what ended the previous one is moot
 		c.opts.Registry.bind(c, passiveEndpoint(port))
 		if c.opts.Passive != nil {
 			c.opts.Passive.Claim(port, c.id)
@@ -107,7 +69,7 @@ type PassiveLeases interface {
 // lib handles a PASV/EPSV of a logged-in session, and answers 425 when
 // the caps refuse. It reports whether it answered.
 func (c *Conn) reservePassive(verb string) (bool, error) {
-	if c.opts.Passive == nil || !c.loggedIn.Load() {
+	if c.opts.Passive == nil || !c.login.loggedIn() {
 		return false, nil
 	}
 	err := c.opts.Passive.Reserve(c.id, c.Client())
@@ -116,14 +78,6 @@ func (c *Conn) reservePassive(verb string) (bool, error) {
 	}
 	c.log().Warn("passive port refused", zap.String("command", verb), zap.Error(err))
 	return true, c.reply(425, "No passive port for this session: "+err.Error()+"; try again when a transfer ends.")
-}
-
-// PassiveOwner returns the control connection whose 227/229 announced
-// port, or nil.
-func (r *Registry) PassiveOwner(port int) *Conn {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.data[passiveEndpoint(port)]
 }
 
 // releaseIdlePassive closes the session's passive listener before the lib

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -48,7 +49,7 @@ func (c *Conn) handleCCC() error {
 		return c.reply(534, "CCC is not available on implicit FTPS (the port expects TLS throughout): use explicit FTPS (AUTH TLS) for CCC.")
 	case !c.opts.AllowCCC:
 		return c.reply(534, "CCC is denied by this server's policy (tls.ccc = \"deny\").")
-	case !c.loggedIn.Load():
+	case !c.login.loggedIn():
 		return c.reply(503, "Log in before CCC.")
 	}
 	return c.clearTLS(t)
@@ -150,24 +151,41 @@ func (c *Conn) skipLateAlert() (bool, error) {
 
 // cccWait returns how long to wait for the client's close_notify.
 func (c *Conn) cccWait() time.Duration {
-	var slowest time.Duration
-	for _, d := range c.turnaround {
-		slowest = max(slowest, d)
-	}
-	return min(max(cccWaitFactor*slowest, MinCCCWait), c.opts.cccWait())
+	return min(max(cccWaitFactor*c.reactions.slowest(), MinCCCWait), c.opts.cccWait())
 }
 
-// noteCommand records how long the client took to send a command after the
-// last reply (read goroutine only).
-func (c *Conn) noteCommand() {
-	last := c.lastReply.Load()
+// reactionTimes keeps the client's recent reaction times: how long it took
+// to send a command after the last reply. The last reply's time is atomic
+// (a write sets it); the rest belongs to the read goroutine.
+type reactionTimes struct {
+	lastReply atomic.Int64 // unix nanoseconds of the last reply written
+	recent    [turnarounds]time.Duration
+	next      int // index in recent of the next, modulo turnarounds
+}
+
+// replied records that a reply was written now.
+func (r *reactionTimes) replied() { r.lastReply.Store(time.Now().UnixNano()) }
+
+// commandCame records how long the client took to send a command after the
+// last reply.
+func (r *reactionTimes) commandCame() {
+	last := r.lastReply.Load()
 	if last == 0 {
 		return
 	}
 	if d := time.Duration(time.Now().UnixNano() - last); d > 0 {
-		c.turnaround[c.nextTurn%turnarounds] = d
-		c.nextTurn++
+		r.recent[r.next%turnarounds] = d
+		r.next++
 	}
+}
+
+// slowest returns the longest of the recent reaction times, or 0.
+func (r *reactionTimes) slowest() time.Duration {
+	var slowest time.Duration
+	for _, d := range r.recent {
+		slowest = max(slowest, d)
+	}
+	return slowest
 }
 
 // inspectorLine opens a passive reply that is the first clear-text reply

@@ -120,11 +120,11 @@ func TestCCCWaitFollowsTheClientsReactionTime(t *testing.T) {
 	if got := c.cccWait(); got != MinCCCWait {
 		t.Fatalf("no history: wait %v, want %v", got, MinCCCWait)
 	}
-	c.turnaround = [turnarounds]time.Duration{time.Millisecond, 20 * time.Millisecond, 2 * time.Millisecond}
+	c.reactions.recent = [turnarounds]time.Duration{time.Millisecond, 20 * time.Millisecond, 2 * time.Millisecond}
 	if got := c.cccWait(); got != 80*time.Millisecond {
 		t.Fatalf("slowest 20ms: wait %v, want 80ms", got)
 	}
-	c.turnaround[0] = 3 * time.Second // a person pausing
+	c.reactions.recent[0] = 3 * time.Second // a person pausing
 	if got := c.cccWait(); got != DefaultCCCWait {
 		t.Fatalf("slow client: wait %v, want the cap %v", got, DefaultCCCWait)
 	}

@@ -27,7 +27,7 @@ func (c *Conn) intercept(line []byte) ([]byte, error) {
 	case "PBSZ", "PROT":
 		return c.checkProtection(verb, param, line)
 	case "ABOR":
-		c.noteAbort()
+		c.locked(c.replies.noteAbort)
 	}
 	if handled, err := c.checkDataSetup(verb, param); handled {
 		return nil, err
@@ -74,7 +74,7 @@ func (c *Conn) checkDataSetup(verb, param string) (bool, error) {
 		if refused, err := c.refuseClearTransfer(verb); refused {
 			return true, err
 		}
-		c.noteTransferCommand(verb)
+		c.locked(func() { c.replies.noteTransferCommand(verb) })
 		c.passiveIdle.Store(false) // the transfer uses (and the lib then closes) the listener
 	}
 	return false, nil

@@ -42,84 +42,82 @@ func (e *droppedError) Unwrap() error { return io.EOF }
 // replies to it; Conn answers AUTH itself and keeps TLS below the lib. Read
 // is meant for one goroutine (the lib's command loop); Write, Close and
 // State are safe for concurrent use.
+//
+// Each field says what guards it: immutable once newConn returned, atomic,
+// a lock (see the lock order above Registry), or the read goroutine (the
+// one that calls Read, which also runs the AUTH and CCC switches).
 type Conn struct {
-	raw      net.Conn
-	w        *wire
-	opts     *Options
-	logPtr   atomic.Pointer[zap.Logger]
-	key      string
-	id       uint64     // set by the registry
-	dataKeys []endpoint // data endpoints bound to this conn, guarded by the registry
-	// pendingElem and pendingAt place the conn among the pending
-	// connections while it has not logged in (see pendingSet); guarded by
-	// the registry.
-	pendingElem *list.Element
-	pendingAt   *pendingAddr
-	evicted     atomic.Bool // closed to make room for another address (see Registry.add)
+	// Immutable once newConn returned (id and key from Registry.add,
+	// under Registry.mu, before the conn is handed out).
+	raw  net.Conn
+	opts *Options
+	key  string // connKey of raw's addresses
+	id   uint64 // unique within the Registry
 	// ready is closed once newConn set the conn up: another accept may
 	// pick it for eviction as soon as it is in the registry.
 	ready chan struct{}
 
-	// loginDeadline ends the connection unless it logged in by then (zero:
-	// never); libDeadline is the deadline the lib last asked for, applied
-	// once the session logged in.
-	loginDeadline time.Time
-	libDeadline   atomic.Pointer[time.Time]
+	// Guarded by Registry.mu.
+	dataKeys []endpoint // data endpoints bound to this conn
+	// pendingElem and pendingAt place the conn among the pending
+	// connections while it has not logged in (see pendingSet).
+	pendingElem *list.Element
+	pendingAt   *pendingAddr
 
-	// Read side, used only by the goroutine that calls Read.
+	// Read goroutine only. The wire is also read by crypto/tls, under
+	// its own lock, through the record reader while TLS is on.
+	w        *wire
 	plain    []byte // decrypted bytes not yet handed out
 	pending  []byte // rest of the line being handed to the lib
 	badLines int
 	lateTLS  *tls.Conn // cleared by CCC before the client's close_notify came: it may still come
-	// turnaround holds the client's recent reaction times (see cccWait).
-	turnaround [turnarounds]time.Duration
-	nextTurn   int
-	lastReply  atomic.Int64 // unix nanoseconds of the last reply written
+	// reactions are the client's recent reaction times (see cccWait);
+	// their lastReply is atomic.
+	reactions reactionTimes
 
+	// Atomic.
+	logPtr        atomic.Pointer[zap.Logger]
+	evicted       atomic.Bool // closed to make room for another address (see Registry.add)
 	dataProtected atomic.Bool // the client asked for PROT P
 	pbsz          atomic.Bool // the client sent PBSZ on a protected channel
 	epsvAll       atomic.Bool // the client sent EPSV ALL
-
 	// passiveIdle is true from the 227/229 reply until a transfer command:
 	// the passive listener is idle and a new PASV/EPSV may close it first.
-	passiveIdle atomic.Bool
-
-	gone      atomic.Bool // a reply found the client gone (see Gone)
-	loggedIn  atomic.Bool
-	user      atomic.Pointer[string] // set at login
-	loginDone chan struct{}          // closed once the first login attempt ended, or at close
-	loginOnce sync.Once
-	ticket    atomic.Bool // a session ticket was issued on the control channel
-
+	passiveIdle       atomic.Bool
+	gone              atomic.Bool // a reply found the client gone (see Gone)
+	ticket            atomic.Bool // a session ticket was issued on the control channel
 	acceptedByAddress atomic.Bool // logged once, see NoteAcceptedByAddress
+	handshakeLogged   atomic.Bool // a failed handshake was logged
+	// tlsConn is nil while the channel is clear; it changes only with
+	// writeMu held (AUTH, CCC), or in newConn.
+	tlsConn atomic.Pointer[tls.Conn]
 
-	writeMu     sync.Mutex               // orders replies and the switches between clear and TLS
-	firstClear  bool                     // guarded by writeMu; no clear reply written since CCC
-	dataRefused *DataRefusal             // guarded by writeMu; see NoteDataRefused
-	dataExpired *DataExpiry              // guarded by writeMu; see NoteDataExpired
-	failures    []Failure                // guarded by writeMu; see NoteFailure
-	transfer    *transferReplies         // guarded by writeMu; see followTransfer
-	dataReady   bool                     // guarded by writeMu; the lib holds a data endpoint
-	tlsConn     atomic.Pointer[tls.Conn] // nil while the channel is clear
+	login loginState // safe for concurrent use (see loginState)
+
+	// writeMu orders replies and the switches between clear and TLS.
+	writeMu    sync.Mutex
+	firstClear bool        // guarded by writeMu; no clear reply written since CCC
+	replies    replyFilter // guarded by writeMu
 
 	stateMu sync.Mutex
-	state   State
+	state   State // guarded by stateMu
 
-	handshakeLogged atomic.Bool
-	closeOnce       sync.Once
-	closeErr        error
+	closeOnce sync.Once
+	closeErr  error // written once in closeOnce
 }
 
 // newConn registers a Conn for raw within the caps of opts; when a cap is
 // reached it returns nil and the cap's name.
 func newConn(raw net.Conn, opts *Options) (*Conn, string) {
 	c := &Conn{
-		raw:       raw,
-		w:         newWire(raw),
-		opts:      opts,
-		key:       connKey(raw.LocalAddr(), raw.RemoteAddr()),
-		loginDone: make(chan struct{}),
-		ready:     make(chan struct{}),
+		raw:     raw,
+		w:       newWire(raw),
+		opts:    opts,
+		key:     connKey(raw.LocalAddr(), raw.RemoteAddr()),
+		login:   loginState{done: make(chan struct{})},
+		ready:   make(chan struct{}),
+		state:   State{Implicit: opts.Implicit}, // set before add publishes the conn
+		replies: replyFilter{opts: opts},
 	}
 	victim, reason := opts.Registry.add(c, opts)
 	if reason != "" {
@@ -132,7 +130,6 @@ func newConn(raw net.Conn, opts *Options) (*Conn, string) {
 	c.logPtr.Store(opts.Logger.With(zap.String("remote", raw.RemoteAddr().String())))
 	if opts.Implicit { // after add: the TLS config may depend on the id
 		c.tlsConn.Store(c.newTLSServer())
-		c.state.Implicit = true
 	}
 	close(c.ready)
 	return c, ""
@@ -151,7 +148,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	case err == nil:
 	case c.evicted.Load():
 		return 0, ErrEvicted
-	case c.loginExpired():
+	case c.login.expired():
 		return 0, c.endLogin()
 	}
 	return n, err
@@ -218,15 +215,12 @@ func clientGone(err error) bool {
 func (c *Conn) writeLocked(p []byte) (int, error) {
 	c.graceAfterLogin()
 	c.watchReply(p)
-	out := c.rewrite(p)
-	if before := c.followTransfer(p); before != nil {
-		out = append(before, out...)
-	}
+	out := c.replies.filter(p, c.log())
 	if err := c.send(out); err != nil {
 		c.endUnread(err)
 		return 0, err
 	}
-	c.lastReply.Store(time.Now().UnixNano())
+	c.reactions.replied()
 	return len(p), nil // the lib's bufio.Writer counts what it gave
 }
 
@@ -292,7 +286,7 @@ func (c *Conn) drop(code int, text string, cause error) error {
 // than once.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
-		c.endLoginWait()
+		c.login.end()
 		c.opts.Registry.remove(c)
 		if c.opts.Passive != nil {
 			c.opts.Passive.ReleaseOwned(c.id) // the lib closed its transfer; this catches any other
@@ -331,12 +325,12 @@ func (c *Conn) RemoteAddr() net.Addr { return c.raw.RemoteAddr() }
 // SetDeadline sets the socket's deadlines (the lib's idle timeout); before
 // login they come no later than the login deadline.
 func (c *Conn) SetDeadline(t time.Time) error {
-	c.libDeadline.Store(&t)
-	return c.raw.SetDeadline(c.untilLogin(t))
+	c.login.libDeadline.Store(&t)
+	return c.raw.SetDeadline(c.login.until(t))
 }
 
 // SetReadDeadline sets the socket's read deadline, like SetDeadline.
-func (c *Conn) SetReadDeadline(t time.Time) error { return c.raw.SetReadDeadline(c.untilLogin(t)) }
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.raw.SetReadDeadline(c.login.until(t)) }
 
 // SetWriteDeadline sets the socket's write deadline, like SetDeadline.
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.raw.SetWriteDeadline(c.untilLogin(t)) }
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.raw.SetWriteDeadline(c.login.until(t)) }

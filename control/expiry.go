@@ -27,15 +27,15 @@ type DataExpiry struct {
 // listener or data connection: the lib's next error reply to a transfer
 // (its 425, or its 550 after a 150) becomes a 425 or a 426 that says why.
 // A new 227/229 forgets it. It is safe for concurrent use.
-func (c *Conn) NoteDataExpired(e DataExpiry) { c.locked(func() { c.dataExpired = &e }) }
+func (c *Conn) NoteDataExpired(e DataExpiry) { c.locked(func() { c.replies.dataExpired = &e }) }
 
 // explainDataExpiry returns the reply that replaces the lib's error reply
 // p after a deadline: 425 when the transfer never started, 426 when it
-// was cut. Called with writeMu held.
-func (c *Conn) explainDataExpiry(p []byte) []byte {
-	e := c.dataExpired
-	c.dataExpired = nil
-	c.log().Warn("data connection expired", zap.Error(e.Err), zap.ByteString("lib_reply", bytes.TrimSpace(p)))
+// was cut.
+func (f *replyFilter) explainDataExpiry(p []byte, log *zap.Logger) []byte {
+	e := f.dataExpired
+	f.dataExpired = nil
+	log.Warn("data connection expired", zap.Error(e.Err), zap.ByteString("lib_reply", bytes.TrimSpace(p)))
 	if bytes.HasPrefix(p, []byte("425 ")) {
 		return []byte("425 No data connection: " + e.Text + "; send PASV or EPSV again.\r\n")
 	}

@@ -37,12 +37,16 @@ func (c *Conn) NoteFailure(f Failure) {
 	if f.Text == "" || strings.ContainsAny(f.Text, "\r\n") || f.Code != 0 && (f.Code < 400 || f.Code > 599) {
 		return // the lib's reply goes as it is
 	}
-	c.locked(func() {
-		if len(c.failures) == maxFailures {
-			c.failures = slices.Delete(c.failures, 0, 1)
-		}
-		c.failures = append(c.failures, f)
-	})
+	c.locked(func() { c.replies.noteFailure(f) })
+}
+
+// noteFailure adds f to the failures noted, forgetting the oldest beyond
+// maxFailures.
+func (f *replyFilter) noteFailure(x Failure) {
+	if len(f.failures) == maxFailures {
+		f.failures = slices.Delete(f.failures, 0, 1)
+	}
+	f.failures = append(f.failures, x)
 }
 
 // isErrorReply reports whether p is a reply of class 4 or 5.
@@ -51,22 +55,22 @@ func isErrorReply(p []byte) bool {
 }
 
 // failureOf returns the index of the noted failure that the error reply p
-// answers, or -1. Called with writeMu held.
-func (c *Conn) failureOf(p []byte) int {
-	if len(c.failures) == 0 || !isErrorReply(p) {
+// answers, or -1.
+func (f *replyFilter) failureOf(p []byte) int {
+	if len(f.failures) == 0 || !isErrorReply(p) {
 		return -1
 	}
-	return slices.IndexFunc(c.failures, func(f Failure) bool { return bytes.Contains(p, []byte(f.Text)) })
+	return slices.IndexFunc(f.failures, func(x Failure) bool { return bytes.Contains(p, []byte(x.Text)) })
 }
 
 // failureReply returns the reply that replaces p, the lib's reply to the
-// failure noted at index i. Called with writeMu held.
-func (c *Conn) failureReply(p []byte, i int) []byte {
-	f := c.failures[i]
-	c.failures = slices.Delete(c.failures, i, i+1)
+// failure noted at index i.
+func (f *replyFilter) failureReply(p []byte, i int) []byte {
+	x := f.failures[i]
+	f.failures = slices.Delete(f.failures, i, i+1)
 	code := string(p[:3])
-	if f.Code != 0 {
-		code = strconv.Itoa(f.Code)
+	if x.Code != 0 {
+		code = strconv.Itoa(x.Code)
 	}
-	return []byte(code + " " + f.Text + "\r\n")
+	return []byte(code + " " + x.Text + "\r\n")
 }

@@ -55,7 +55,7 @@ func (c *Conn) cutLine(src *[]byte) ([]byte, bool, error) {
 		if len(*src) == 0 {
 			c.releaseEmpty()
 		}
-		c.noteCommand()
+		c.reactions.commandCame()
 		return line, true, nil
 	}
 	if i >= 0 || len(*src) >= MaxLineLength {

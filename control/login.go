@@ -2,6 +2,8 @@ package control
 
 import (
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -9,36 +11,62 @@ import (
 	"ftpsd/refusal"
 )
 
+// loginState is the session's login: whether and as whom it logged in,
+// and the login deadline before. It knows nothing of the socket; Conn
+// applies its deadlines. It is safe for concurrent use: deadline is
+// immutable once newConn returned, done is closed once, the rest is
+// atomic.
+type loginState struct {
+	deadline    time.Time                 // zero: no login timeout
+	libDeadline atomic.Pointer[time.Time] // the deadline the lib last asked for, applied once logged in
+	in          atomic.Bool               // see SetLoggedIn
+	user        atomic.Pointer[string]    // set at login
+	done        chan struct{}             // closed once (doneOnce) when the first login attempt ended, or at close
+	doneOnce    sync.Once
+}
+
+// loggedIn reports whether the session logged in.
+func (l *loginState) loggedIn() bool { return l.in.Load() }
+
+// until returns deadline t, brought forward to the login deadline while
+// the connection has not logged in. Conn applies every deadline of its
+// socket through it: every read and write of the connection, the TLS
+// handshake included, so ends by then.
+func (l *loginState) until(t time.Time) time.Time {
+	if l.deadline.IsZero() || l.in.Load() {
+		return t
+	}
+	if t.IsZero() || t.After(l.deadline) {
+		return l.deadline
+	}
+	return t
+}
+
+// expired reports whether the login deadline passed without a login.
+func (l *loginState) expired() bool {
+	return !l.deadline.IsZero() && !l.in.Load() && !time.Now().Before(l.deadline)
+}
+
+// end tells whoever waits for the first login attempt that it ended.
+func (l *loginState) end() { l.doneOnce.Do(func() { close(l.done) }) }
+
 // startLoginTimeout sets the login deadline, and the socket's deadlines to
 // it until the lib sets its own (the greeting is written before).
 func (c *Conn) startLoginTimeout() {
 	if c.opts.LoginTimeout <= 0 {
 		return
 	}
-	c.loginDeadline = time.Now().Add(c.opts.LoginTimeout)
-	_ = c.raw.SetDeadline(c.loginDeadline)
-}
-
-// untilLogin returns deadline t, brought forward to the login deadline
-// while the connection has not logged in. Every read and write of the
-// connection, the TLS handshake included, so ends by then.
-func (c *Conn) untilLogin(t time.Time) time.Time {
-	if c.loginDeadline.IsZero() || c.loggedIn.Load() {
-		return t
-	}
-	if t.IsZero() || t.After(c.loginDeadline) {
-		return c.loginDeadline
-	}
-	return t
+	c.login.deadline = time.Now().Add(c.opts.LoginTimeout)
+	_ = c.raw.SetDeadline(c.login.deadline)
 }
 
 // endLoginTimeout gives the socket back the lib's deadline at login.
 func (c *Conn) endLoginTimeout() {
-	if c.loginDeadline.IsZero() {
+	if c.login.deadline.IsZero() {
 		return
 	}
 	var t time.Time
-	if p := c.libDeadline.Load(); p != nil {
+	if p := c.login.libDeadline.Load(); p != nil {
 		t = *p
 	}
 	_ = c.raw.SetDeadline(t)
@@ -50,14 +78,9 @@ func (c *Conn) endLoginTimeout() {
 // the reply would be lost, and crypto/tls would number the close_notify
 // after it wrongly. Called with writeMu held.
 func (c *Conn) graceAfterLogin() {
-	if c.loginExpired() {
+	if c.login.expired() {
 		_ = c.raw.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))
 	}
-}
-
-// loginExpired reports whether the login deadline passed without a login.
-func (c *Conn) loginExpired() bool {
-	return !c.loginDeadline.IsZero() && !c.loggedIn.Load() && !time.Now().Before(c.loginDeadline)
 }
 
 // endLogin answers a connection past its login deadline with 421 (unless

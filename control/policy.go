@@ -42,7 +42,7 @@ func (c *Conn) DataProtected() bool { return c.dataProtected.Load() }
 // clearDataRefused reports whether a logged-in session must be refused a
 // data connection: Options.RequireDataTLS and no PROT P in force.
 func (c *Conn) clearDataRefused() bool {
-	return c.opts.RequireDataTLS && c.loggedIn.Load() && !c.dataProtected.Load()
+	return c.opts.RequireDataTLS && c.login.loggedIn() && !c.dataProtected.Load()
 }
 
 // refuseClearSetup answers 521 (RFC 4217) to PASV, EPSV, PORT or EPRT of a
@@ -83,7 +83,7 @@ func (c *Conn) refuseEPSV() (bool, error) {
 // the lib, which does not see the TLS below it, would answer 421 and
 // disconnect. It reports whether it refused.
 func (c *Conn) refuseSecondLogin() (bool, error) {
-	if !c.loggedIn.Load() {
+	if !c.login.loggedIn() {
 		return false, nil
 	}
 	c.log().Warn("USER after login refused")
@@ -96,7 +96,7 @@ func (c *Conn) refuseSecondLogin() (bool, error) {
 // address (towards a ban of it), and the lib would answer 530 and
 // disconnect the session. It reports whether it refused.
 func (c *Conn) refusePassAfterLogin() (bool, error) {
-	if !c.loggedIn.Load() {
+	if !c.login.loggedIn() {
 		return false, nil
 	}
 	c.log().Warn("PASS after login refused")

@@ -47,42 +47,6 @@ const transferAbortedCode = "426"
 // directory: the lib writes a literal "%s" before each entry.
 const libStatLinePrefix = " %s"
 
-// rewrite returns what to send instead of a reply of the lib: FEAT gains
-// CCC beside PROT (and loses EPSV when it is disabled), the lib's 421 "no
-// port" becomes a 425 busy reply and its 421 to PORT/EPRT with active mode
-// off a 502, the error reply after a refused data handshake says why, the
-// reply to a request the driver failed is the one it noted (see
-// NoteFailure), a transfer broken on its data connection is answered 426,
-// and the lines
-// of STAT of a directory lose the lib's stray "%s". Called with writeMu
-// held.
-func (c *Conn) rewrite(p []byte) []byte {
-	switch {
-	case c.opts.AllowCCC && string(p) == featPROT:
-		return []byte(featPROT + featCCC)
-	case c.opts.DisableEPSV && string(p) == featEPSV:
-		return nil
-	case isLib421(p, libNoPortText):
-		// The lib's 421 would tell the client the server is closing the
-		// connection; it is only busy.
-		return []byte(passiveBusyReply)
-	case isLib421(p, libActiveOffText):
-		// Likewise for PORT/EPRT with active mode off: the session goes on.
-		return []byte(activeOffReply)
-	case c.dataRefused != nil && len(p) > 0 && (p[0] == '4' || p[0] == '5'):
-		return c.explainDataRefusal(p)
-	case c.dataExpired != nil && (bytes.HasPrefix(p, []byte("425 ")) || bytes.HasPrefix(p, []byte(libTransferFailed))):
-		return c.explainDataExpiry(p)
-	case c.failureOf(p) >= 0:
-		return c.failureReply(p, c.failureOf(p))
-	case bytes.HasPrefix(p, []byte(libTransferNetworkText)):
-		return append([]byte(transferAbortedCode), p[len(transferAbortedCode):]...)
-	case bytes.HasPrefix(p, []byte(libStatLinePrefix)):
-		return append([]byte(" "), p[len(libStatLinePrefix):]...)
-	}
-	return p
-}
-
 // isLib421 reports whether p is a 421 reply that contains text.
 func isLib421(p []byte, text string) bool {
 	return bytes.HasPrefix(p, []byte("421 ")) && bytes.Contains(p, []byte(text))
@@ -102,9 +66,10 @@ type DataRefusal struct {
 // refused: the lib's next error reply is replaced by a 425 that says why,
 // and the refusal is logged with the session's fields. It is safe for
 // concurrent use.
-func (c *Conn) NoteDataRefused(r DataRefusal) { c.locked(func() { c.dataRefused = &r }) }
+func (c *Conn) NoteDataRefused(r DataRefusal) { c.locked(func() { c.replies.dataRefused = &r }) }
 
-// locked runs f with writeMu held: f changes what the next replies say.
+// locked runs f with writeMu held: f changes what the next replies say
+// (see replyFilter).
 func (c *Conn) locked(f func()) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
@@ -113,15 +78,15 @@ func (c *Conn) locked(f func()) {
 
 // explainDataRefusal logs the refusal recorded by NoteDataRefused, with
 // the lib's error reply p that it answers, and returns the 425 that
-// replaces p. Called with writeMu held.
-func (c *Conn) explainDataRefusal(p []byte) []byte {
-	r := c.dataRefused
-	c.dataRefused = nil
+// replaces p.
+func (f *replyFilter) explainDataRefusal(p []byte, log *zap.Logger) []byte {
+	r := f.dataRefused
+	f.dataRefused = nil
 	fields := []zap.Field{zap.Error(r.Err), zap.ByteString("lib_reply", bytes.TrimSpace(p))}
 	if r.Admit != "" {
 		fields = append(fields, zap.String("admit_with", r.Admit))
 	}
-	c.log().Warn("data connection refused", fields...)
+	log.Warn("data connection refused", fields...)
 	if r.OtherAddress {
 		return []byte(dataOtherAddressReply)
 	}

@@ -1,7 +1,6 @@
 package control
 
 import (
-	"context"
 	"net"
 	"net/netip"
 
@@ -14,19 +13,17 @@ import (
 // requires a login; the registry's Peer then knows the connection). It is
 // safe for concurrent use.
 func (c *Conn) SetLoggedIn(user string) {
-	c.user.Store(&user)
+	c.login.user.Store(&user)
 	c.opts.Registry.setPeer(c, Peer{User: user, Client: c.Client()})
-	if !c.loggedIn.Swap(true) {
+	if !c.login.in.Swap(true) {
 		c.endLoginTimeout()
 	}
-	c.endLoginWait()
+	c.login.end()
 }
 
 // SetLoginFailed tells the conn that a login attempt failed, so that
 // nobody waits for its Peer any longer. It is safe for concurrent use.
-func (c *Conn) SetLoginFailed() { c.endLoginWait() }
-
-func (c *Conn) endLoginWait() { c.loginOnce.Do(func() { close(c.loginDone) }) }
+func (c *Conn) SetLoginFailed() { c.login.end() }
 
 // NoteTicketIssued records that a session ticket was issued on the
 // control channel. It is safe for concurrent use.
@@ -39,7 +36,7 @@ func (c *Conn) TicketIssued() bool { return c.ticket.Load() }
 
 // User returns the logged-in user, or "" before login.
 func (c *Conn) User() string {
-	if u := c.user.Load(); u != nil {
+	if u := c.login.user.Load(); u != nil {
 		return *u
 	}
 	return ""
@@ -48,34 +45,6 @@ func (c *Conn) User() string {
 // Client returns the client's IP address.
 func (c *Conn) Client() netip.Addr {
 	return ipaddr.Of(c.raw.RemoteAddr())
-}
-
-// PeerWait returns who the connection with id was once it logged in (see
-// Registry.Peer); while that connection is open and its first login is
-// still under way, it waits for the login to end or ctx to be done.
-// Clients that share one session cache between parallel connections
-// (rclone, curl -Z) offer the newest ticket, often of a connection that is
-// still checking its password.
-func (r *Registry) PeerWait(ctx context.Context, id uint64) (Peer, bool) {
-	r.mu.Lock()
-	p, ok := r.peers[id]
-	c := r.byID[id]
-	r.mu.Unlock()
-	if ok || c == nil {
-		return p, ok
-	}
-	select {
-	case <-c.loginDone:
-	case <-ctx.Done():
-	}
-	return r.Peer(id)
-}
-
-// ConnByID returns the open connection with id, or nil.
-func (r *Registry) ConnByID(id uint64) *Conn {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.byID[id]
 }
 
 // NoteAcceptedByAddress records that a protected data connection that did
