@@ -466,7 +466,7 @@ func TestE2EConnectTimeoutIdleListener(t *testing.T) {
 	a.Send("RETR f.txt")
 	expectReply(t, a, 425, "passive.connect_timeout")
 	b.Quit()
-	assertRangeFree(t, ts) // b's session lets go of its port after its 221
+	assertRangeFree(t, ts)             // b's session lets go of its port after its 221
 	got, err := a.Client.Retr("f.txt") // a new EPSV works again
 	if err != nil {
 		t.Fatal(err)
