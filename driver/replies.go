@@ -99,7 +99,10 @@ func replyTo(err error, storing bool) answer {
 	case errors.Is(err, s3fs.ErrUnavailable):
 		// The store's own short cause, which names no key.
 		s := err.Error()
-		return answer{code: codeLocalError, reason: s[strings.Index(s, s3fs.ErrUnavailable.Error()):]}
+		if i := strings.Index(s, s3fs.ErrUnavailable.Error()); i > 0 {
+			s = s[i:]
+		}
+		return answer{code: codeLocalError, reason: s}
 	case errors.Is(err, s3fs.ErrUploadMemory):
 		return answer{code: codeBusy, reason: "Too many uploads in progress (storage.max_upload_memory); try again later"}
 	case errors.Is(err, errListingsBusy):

@@ -127,10 +127,6 @@ func (fs *Fs) ctx() (context.Context, context.CancelFunc) {
 // Name returns "s3".
 func (fs *Fs) Name() string { return "s3" }
 
-// ListingHasDetails reports that Readdir's FileInfos come from the
-// listing itself: a caller need not read each entry's details again.
-func (fs *Fs) ListingHasDetails() bool { return true }
-
 // Stat returns the object at name, or the directory when keys lie under
 // name/ (its marker or others).
 func (fs *Fs) Stat(name string) (os.FileInfo, error) {

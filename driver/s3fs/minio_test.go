@@ -129,3 +129,22 @@ func TestUploadAbortedByAnEOFError(t *testing.T) {
 		}
 	}
 }
+
+// TestUploadWriteString: an upload takes io.WriteString as it takes
+// Write (it refused it with EBADF, as a download refuses writes).
+func TestUploadWriteString(t *testing.T) {
+	fs := newFs(t)
+	u, err := fs.Upload("ws.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(u, "hello"); err != nil {
+		t.Fatalf("WriteString: %v", err)
+	}
+	if err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := fs.Stat("ws.txt"); err != nil || info.Size() != 5 {
+		t.Fatalf("stored: %v %v, want 5 bytes", info, err)
+	}
+}

@@ -120,6 +120,9 @@ func (u *Upload) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteString sends s to the upload, as Write does.
+func (u *Upload) WriteString(s string) (int, error) { return u.Write([]byte(s)) }
+
 // TransferError fails the upload: Close then aborts it.
 func (u *Upload) TransferError(err error) {
 	if u.failed == nil {
