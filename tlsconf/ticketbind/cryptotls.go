@@ -79,9 +79,10 @@ const reviewedFor = "go1.26"
 //     days, maxSessionTicketLifetime) in a TLS 1.3 NewSessionTicket, 0
 //     ("unspecified") in a TLS 1.2 one; and crypto/tls refuses to resume a
 //     session created more than 7 days ago (a TLS 1.2 ticket re-issued on
-//     resumption keeps its creation time). The README's TLS paragraph and
-//     its Commons Net row state these figures; tlsconf's key deletion after
-//     TicketLifetime is what bounds resumption. Caught by
+//     resumption keeps its creation time). docs/security.md's TLS
+//     paragraph and the Commons Net row of docs/clients.md state these
+//     figures; tlsconf's key deletion after TicketLifetime is what bounds
+//     resumption. Caught by
 //     TestTLSAuditTicketLifetime (cmd/ftpsd, reads both on the wire); the
 //     7-day refusal by no test (re-read handshake_server.go and
 //     handshake_server_tls13.go).
