@@ -57,6 +57,9 @@ func (b *ByteSize) UnmarshalText(text []byte) error {
 // MarshalText writes the size as configured.
 func (b ByteSize) MarshalText() ([]byte, error) { return []byte(b.text), nil }
 
+// Set reports whether the size was given (a zero ByteSize was not).
+func (b ByteSize) Set() bool { return b.text != "" || b.n != 0 || b.problem != nil }
+
 // Bytes returns the size in bytes.
 func (b ByteSize) Bytes() int64 { return b.n }
 

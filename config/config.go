@@ -22,6 +22,7 @@ type Config struct {
 	Passive  Passive  `toml:"passive"`
 	Active   Active   `toml:"active"`
 	Storage  Storage  `toml:"storage"`
+	Defaults Defaults `toml:"defaults"`
 	Users    []User   `toml:"users"`
 	Log      Log      `toml:"log"`
 	Metrics  Metrics  `toml:"metrics"`
@@ -254,6 +255,99 @@ type User struct {
 	// RequireSessionReuse, when set, replaces [tls] require_session_reuse
 	// for this user (e.g. false for a partner whose client cannot resume).
 	RequireSessionReuse *bool `toml:"require_session_reuse"`
+	// AllowedNetworks, when set, replaces [defaults] allowed_networks: the
+	// client networks (CIDRs) the account may log in from; empty: any.
+	AllowedNetworks *[]netip.Prefix `toml:"allowed_networks"`
+	// QuotaBytes and QuotaFiles, when set, replace [defaults]: the bytes
+	// and files the account's home may hold ("0B", 0: no quota).
+	QuotaBytes ByteSize `toml:"quota_bytes,omitempty"`
+	QuotaFiles *int64   `toml:"quota_files"`
+	// MaxDownloadRate and MaxUploadRate, when set, replace [defaults]: the
+	// bytes per second of the account's downloads and uploads, each
+	// session and all its sessions together ("0B": no limit).
+	MaxDownloadRate ByteSize `toml:"max_download_rate,omitempty"`
+	MaxUploadRate   ByteSize `toml:"max_upload_rate,omitempty"`
+	// Expires, when set, is when the account stops working: a date
+	// ("2027-03-31": from that day's start, server time, as useradd -e) or
+	// an RFC 3339 time.
+	Expires Expiry `toml:"expires,omitempty"`
+	// Disabled refuses every login of the account and closes its sessions.
+	Disabled bool `toml:"disabled"`
+}
+
+// Defaults holds the account policy of every [[users]] entry that does
+// not set a key of its own.
+type Defaults struct {
+	// AllowedNetworks are the client networks (CIDRs) an account may log
+	// in from; empty: any.
+	AllowedNetworks []netip.Prefix `toml:"allowed_networks"`
+	// QuotaBytes and QuotaFiles bound what a home may hold (0: no quota).
+	QuotaBytes ByteSize `toml:"quota_bytes"`
+	QuotaFiles int64    `toml:"quota_files"`
+	// MaxDownloadRate and MaxUploadRate bound an account's transfers in
+	// bytes per second (0: no limit).
+	MaxDownloadRate ByteSize `toml:"max_download_rate"`
+	MaxUploadRate   ByteSize `toml:"max_upload_rate"`
+}
+
+// Policy is an account's policy once [defaults] is applied: what the
+// driver enforces.
+type Policy struct {
+	AllowedNetworks []netip.Prefix // empty: any
+	QuotaBytes      int64          // 0: no quota
+	QuotaFiles      int64          // 0: no quota
+	MaxDownloadRate int64          // bytes per second; 0: no limit
+	MaxUploadRate   int64          // bytes per second; 0: no limit
+	Expires         time.Time      // zero: never
+	Disabled        bool
+}
+
+// Policy returns u's policy, its own keys over d.
+func (u User) Policy(d Defaults) Policy {
+	p := Policy{
+		AllowedNetworks: d.AllowedNetworks,
+		QuotaBytes:      d.QuotaBytes.Bytes(),
+		QuotaFiles:      d.QuotaFiles,
+		MaxDownloadRate: d.MaxDownloadRate.Bytes(),
+		MaxUploadRate:   d.MaxUploadRate.Bytes(),
+		Expires:         u.Expires.Time(),
+		Disabled:        u.Disabled,
+	}
+	if u.AllowedNetworks != nil {
+		p.AllowedNetworks = *u.AllowedNetworks
+	}
+	if u.QuotaBytes.Set() {
+		p.QuotaBytes = u.QuotaBytes.Bytes()
+	}
+	if u.QuotaFiles != nil {
+		p.QuotaFiles = *u.QuotaFiles
+	}
+	if u.MaxDownloadRate.Set() {
+		p.MaxDownloadRate = u.MaxDownloadRate.Bytes()
+	}
+	if u.MaxUploadRate.Set() {
+		p.MaxUploadRate = u.MaxUploadRate.Bytes()
+	}
+	return p
+}
+
+// AllowsFrom reports whether a client at ip may log in under p.
+func (p Policy) AllowsFrom(ip netip.Addr) bool {
+	if len(p.AllowedNetworks) == 0 {
+		return true
+	}
+	ip = ip.Unmap()
+	for _, n := range p.AllowedNetworks {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// ExpiredAt reports whether the account has expired at now.
+func (p Policy) ExpiredAt(now time.Time) bool {
+	return !p.Expires.IsZero() && !now.Before(p.Expires)
 }
 
 // SessionReuseRequired reports whether u's protected data connections must
@@ -351,7 +445,8 @@ func Default() Config {
 			PartSize: BytesOf(8 << 20), MaxUploadMemory: BytesOf(256 << 20),
 			Timeout: Duration(30 * time.Second),
 		},
-		Log: Log{Level: LogLevelOf(zapcore.InfoLevel), Format: FormatConsole},
+		Defaults: Defaults{QuotaBytes: BytesOf(0), MaxDownloadRate: BytesOf(0), MaxUploadRate: BytesOf(0)},
+		Log:      Log{Level: LogLevelOf(zapcore.InfoLevel), Format: FormatConsole},
 		Security: Security{
 			MaxLoginFailures: 5,
 			FailureWindow:    Duration(5 * time.Minute),

@@ -264,15 +264,21 @@ func TestExampleConfig(t *testing.T) {
 		{"passive.ports", cfg.Passive.Ports, PortsOf(50000, 50099)},
 		{"storage.backend", cfg.Storage.Backend, BackendOS},
 		{"storage.root", cfg.Storage.Root, "/srv/ftp"},
-		{"len(users)", len(cfg.Users), 2},
+		{"len(users)", len(cfg.Users), 3},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {
 			t.Errorf("%s = %v, want %v", c.key, c.got, c.want)
 		}
 	}
-	if len(cfg.Users) == 2 && (cfg.Users[0].ReadOnly || !cfg.Users[1].ReadOnly) {
+	if len(cfg.Users) == 3 && (cfg.Users[0].ReadOnly || !cfg.Users[1].ReadOnly) {
 		t.Errorf("users: want a read-write user then a read-only one, got %+v", cfg.Users)
+	}
+	if len(cfg.Users) == 3 {
+		p := cfg.Users[2].Policy(cfg.Defaults)
+		if len(p.AllowedNetworks) != 2 || p.QuotaBytes != 10<<30 || p.MaxDownloadRate != 5<<20 || p.Expires.IsZero() {
+			t.Errorf("users[2] (the partner account): policy %+v", p)
+		}
 	}
 }
 

@@ -23,6 +23,7 @@ func (c *Config) Validate() error {
 	c.validateTLS(add)
 	c.validatePassive(add)
 	c.validateStorage(add)
+	c.validateDefaults(add)
 	c.validateUsers(add)
 	c.validateLog(add)
 	c.validateSecurity(add)
@@ -264,6 +265,46 @@ func (c *Config) validateUsers(add addFunc) {
 		if strings.HasPrefix(u.Home, "/") || containsDotDot(u.Home) {
 			add(key+".home", "%q must be relative to storage.root, without \"..\"", u.Home)
 		}
+		if u.AllowedNetworks != nil {
+			checkNetworks(add, key+".allowed_networks", *u.AllowedNetworks)
+		}
+		checkSize(add, key+".quota_bytes", u.QuotaBytes)
+		if u.QuotaFiles != nil && *u.QuotaFiles < 0 {
+			add(key+".quota_files", "must be 0 (no quota) or more, got %d", *u.QuotaFiles)
+		}
+		checkSize(add, key+".max_download_rate", u.MaxDownloadRate)
+		checkSize(add, key+".max_upload_rate", u.MaxUploadRate)
+		if u.Expires.problem != nil {
+			add(key+".expires", "%v", u.Expires.problem)
+		}
+	}
+}
+
+func (c *Config) validateDefaults(add addFunc) {
+	d := c.Defaults
+	checkNetworks(add, "defaults.allowed_networks", d.AllowedNetworks)
+	checkSize(add, "defaults.quota_bytes", d.QuotaBytes)
+	if d.QuotaFiles < 0 {
+		add("defaults.quota_files", "must be 0 (no quota) or more, got %d", d.QuotaFiles)
+	}
+	checkSize(add, "defaults.max_download_rate", d.MaxDownloadRate)
+	checkSize(add, "defaults.max_upload_rate", d.MaxUploadRate)
+}
+
+// checkNetworks refuses a network written with host bits set
+// ("198.51.100.7/24"), which is most often a typing mistake.
+func checkNetworks(add addFunc, key string, nets []netip.Prefix) {
+	for _, n := range nets {
+		if n != n.Masked() {
+			add(key, "%s has host bits set (the network is %s)", n, n.Masked())
+		}
+	}
+}
+
+// checkSize reports a size whose text did not parse.
+func checkSize(add addFunc, key string, b ByteSize) {
+	if b.problem != nil {
+		add(key, "%v", b.problem)
 	}
 }
 

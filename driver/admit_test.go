@@ -36,10 +36,10 @@ func TestAdmitWhileReloadCommits(t *testing.T) {
 		logger:   zap.NewNop(),
 		metrics:  metrics.New(),
 	}
-	d.live.Store(&liveConfig{users: newUserBase(tables[0]), storage: st})
+	d.live.Store(&liveConfig{users: newUserBase(tables[0], config.Defaults{}), storage: st})
 	bases := make([]*userBase, len(tables))
 	for i, users := range tables {
-		bases[i] = newUserBase(users)
+		bases[i] = newUserBase(users, config.Defaults{})
 	}
 	admitted, closed, refused := 0, 0, 0
 	for round := range rounds {
@@ -106,12 +106,12 @@ func TestReloadClosesASessionOnce(t *testing.T) {
 		logger:   zap.New(core),
 		metrics:  metrics.New(),
 	}
-	d.live.Store(&liveConfig{users: newUserBase([]config.User{alice}), storage: st})
+	d.live.Store(&liveConfig{users: newUserBase([]config.User{alice}, config.Defaults{}), storage: st})
 	s := newSession(fakeClient{}, nil, d.logger, d.metrics)
 	s.login(alice, nil)
 	d.sessions[s] = struct{}{}
-	d.commitLive(&liveConfig{users: newUserBase([]config.User{readOnly}), storage: st})
-	d.commitLive(&liveConfig{users: newUserBase(nil), storage: st})
+	d.commitLive(&liveConfig{users: newUserBase([]config.User{readOnly}, config.Defaults{}), storage: st})
+	d.commitLive(&liveConfig{users: newUserBase(nil, config.Defaults{}), storage: st})
 	if n := logs.FilterMessage("session closed by reload").Len(); n != 1 {
 		t.Errorf("%d lines \"session closed by reload\" for one session, want 1", n)
 	}

@@ -17,7 +17,7 @@ func newLiveConfig(cfg config.Config, getenv func(string) string, dryRun bool) (
 	if err != nil {
 		return nil, err
 	}
-	return &liveConfig{users: newUserBase(cfg.Users), storage: st, banner: cfg.Server.Banner}, nil
+	return &liveConfig{users: newUserBase(cfg.Users, cfg.Defaults), storage: st, banner: cfg.Server.Banner}, nil
 }
 
 // Reload applies the accounts, their homes and the banner of cfg (which
@@ -44,7 +44,7 @@ func (s *Server) PrepareReload(cfg config.Config) (commit func(), err error) {
 	if err := makeHomes(st, cfg.Users); err != nil {
 		return nil, fmt.Errorf("reload: %w", err)
 	}
-	live := &liveConfig{users: newUserBase(cfg.Users), storage: st, banner: cfg.Server.Banner}
+	live := &liveConfig{users: newUserBase(cfg.Users, cfg.Defaults), storage: st, banner: cfg.Server.Banner}
 	return func() { s.driver.commitLive(live) }, nil
 }
 

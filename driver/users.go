@@ -16,16 +16,19 @@ var (
 // userBase holds the accounts of the configuration.
 type userBase struct {
 	byName map[string]config.User
+	// policies holds each account's policy, [defaults] applied.
+	policies map[string]config.Policy
 	// dummy is compared against when the user is unknown, so that a wrong
 	// name takes as long as a wrong password.
 	dummy []byte
 }
 
-func newUserBase(users []config.User) *userBase {
-	b := &userBase{byName: make(map[string]config.User, len(users))}
+func newUserBase(users []config.User, defaults config.Defaults) *userBase {
+	b := &userBase{byName: make(map[string]config.User, len(users)), policies: make(map[string]config.Policy, len(users))}
 	cost := bcrypt.DefaultCost
 	for _, u := range users {
 		b.byName[u.Name] = u
+		b.policies[u.Name] = u.Policy(defaults)
 		if c, err := bcrypt.Cost([]byte(u.PasswordHash)); err == nil {
 			cost = c
 		}
@@ -46,3 +49,7 @@ func (b *userBase) authenticate(name, pass string) (config.User, error) {
 	}
 	return u, nil
 }
+
+// policy returns the policy of the account name ([defaults] applied);
+// an unknown name has the zero policy.
+func (b *userBase) policy(name string) config.Policy { return b.policies[name] }

@@ -27,7 +27,8 @@ func (d *daemon) reloadSteps() []reloadStep {
 	return []reloadStep{
 		{"certificate", []string{"tls.cert_file", "tls.key_file"}, d.prepareCertificate},
 		{"log level", []string{"log.level"}, d.prepareLogLevel},
-		{"users, homes and banner", []string{"users", "server.banner"}, d.prepareServer},
+		{"users, homes and banner", []string{"users", "server.banner", "defaults.allowed_networks", "defaults.quota_bytes",
+			"defaults.quota_files", "defaults.max_download_rate", "defaults.max_upload_rate"}, d.prepareServer},
 	}
 }
 
