@@ -17,7 +17,7 @@ func (c *Conn) handleAUTH(param string) error {
 	if c.tlsConn.Load() != nil {
 		return c.reply(503, "The control channel is already protected by TLS.")
 	}
-	c.lateTLS = nil // a new negotiation after CCC starts afresh
+	c.in.lateTLS = nil // a new negotiation after CCC starts afresh
 	switch strings.ToUpper(param) {
 	case "TLS", "TLS-C", "SSL":
 	default:
@@ -33,8 +33,8 @@ func (c *Conn) handleAUTH(param string) error {
 // write lock so that no reply is split across the switch. Bytes the client
 // sent after AUTH stay in the wire and feed the handshake.
 func (c *Conn) switchToTLS() error {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
+	c.out.mu.Lock()
+	defer c.out.mu.Unlock()
 	if _, err := c.raw.Write([]byte("234 AUTH TLS accepted, start negotiation.\r\n")); err != nil {
 		return fmt.Errorf("reply to AUTH: %w", err)
 	}
@@ -48,7 +48,7 @@ func (c *Conn) newTLSServer() *tls.Conn {
 	if c.opts.TLSConfigFor != nil {
 		cfg = c.opts.TLSConfigFor(c.id)
 	}
-	return tls.Server(&recordConn{Conn: c.raw, records: &recordReader{w: c.w}}, cfg)
+	return tls.Server(&recordConn{Conn: c.raw, records: &recordReader{w: c.in.w}}, cfg)
 }
 
 // handshake runs the server handshake once, bounded in time, and records

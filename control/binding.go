@@ -34,14 +34,14 @@ func (c *Conn) watchReply(p []byte) {
 		c.opts.Registry.bind(c, passiveEndpoint(port))
 		if c.opts.Passive != nil {
 			c.opts.Passive.Claim(port, c.id)
-			c.passiveIdle.Store(true)
+			c.data.passiveIdle.Store(true)
 		}
 		return
 	}
 	if c.opts.Passive != nil && (bytes.HasPrefix(p, []byte("200 PORT ")) || bytes.HasPrefix(p, []byte("200 EPRT "))) {
 		// The lib replaced the session's passive transfer by an active one
 		// without closing its listener.
-		c.passiveIdle.Store(false)
+		c.data.passiveIdle.Store(false)
 		c.opts.Passive.ReleaseOwned(c.id)
 	}
 }
@@ -86,7 +86,7 @@ func (c *Conn) reservePassive(verb string) (bool, error) {
 // before it handles the PASV, and closes the listener itself; closing it
 // now could cut a pipelined transfer that has not connected yet.)
 func (c *Conn) releaseIdlePassive() {
-	if c.opts.Passive != nil && c.passiveIdle.Swap(false) {
+	if c.opts.Passive != nil && c.data.passiveIdle.Swap(false) {
 		c.opts.Passive.ReleaseOwned(c.id)
 	}
 }

@@ -59,8 +59,8 @@ func (c *Conn) handleCCC() error {
 // client and switches the channel to clear text, all under the write lock
 // so that no reply is split across the switch.
 func (c *Conn) clearTLS(t *tls.Conn) error {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
+	c.out.mu.Lock()
+	defer c.out.mu.Unlock()
 	if _, err := t.Write([]byte("200 CCC accepted: the control channel is now clear text; data connections stay protected.\r\n")); err != nil {
 		return fmt.Errorf("reply to CCC: %w", err)
 	}
@@ -77,9 +77,9 @@ func (c *Conn) clearTLS(t *tls.Conn) error {
 		return fmt.Errorf("clear write deadline after CCC: %w", err)
 	}
 	c.tlsConn.Store(nil)
-	c.firstClear = true
+	c.out.firstClear = true
 	if !peerFirst {
-		c.lateTLS = t
+		c.in.lateTLS = t
 	}
 	c.stateMu.Lock()
 	c.state.TLS, c.state.Cleared = false, true
@@ -100,7 +100,7 @@ func (c *Conn) awaitCloseNotify(t *tls.Conn) (bool, error) {
 	var buf [readChunk]byte
 	for {
 		n, err := t.Read(buf[:])
-		c.plain = append(c.plain, buf[:n]...)
+		c.in.plain = append(c.in.plain, buf[:n]...)
 		var ne net.Error
 		switch {
 		case errors.Is(err, io.EOF):
@@ -118,7 +118,7 @@ func (c *Conn) awaitCloseNotify(t *tls.Conn) (bool, error) {
 func (c *Conn) settleLateAlert() error {
 	more, err := c.skipLateAlert()
 	if err == nil && more {
-		err = c.w.fill()
+		err = c.in.w.fill()
 	}
 	return err
 }
@@ -130,15 +130,15 @@ func (c *Conn) settleLateAlert() error {
 // else is the next clear-text command. It reports whether it needs more
 // bytes to decide.
 func (c *Conn) skipLateAlert() (bool, error) {
-	if len(c.w.buf) == 0 {
+	if len(c.in.w.buf) == 0 {
 		return true, nil
 	}
-	t := c.lateTLS
-	c.lateTLS = nil
-	if b := c.w.buf[0]; b != recordTypeAlert && b != recordTypeApplicationData {
+	t := c.in.lateTLS
+	c.in.lateTLS = nil
+	if b := c.in.w.buf[0]; b != recordTypeAlert && b != recordTypeApplicationData {
 		return false, nil
 	}
-	_, err := c.readTLS(t)
+	_, err := c.in.readTLS(t)
 	if errors.Is(err, io.EOF) {
 		c.log().Debug("late close_notify after CCC consumed")
 		return false, nil
@@ -151,7 +151,7 @@ func (c *Conn) skipLateAlert() (bool, error) {
 
 // cccWait returns how long to wait for the client's close_notify.
 func (c *Conn) cccWait() time.Duration {
-	return min(max(cccWaitFactor*c.reactions.slowest(), MinCCCWait), c.opts.cccWait())
+	return min(max(cccWaitFactor*c.in.reactions.slowest(), MinCCCWait), c.opts.cccWait())
 }
 
 // reactionTimes keeps the client's recent reaction times: how long it took
@@ -201,12 +201,12 @@ const inspectorLine = "-Control channel in clear text; passive address follows.\
 // newline; the segment before the first clear reply is the encrypted
 // close_notify, so without this line a PASV sent first after CCC (as
 // Python's ftplib may) opens no pinhole and is not rewritten under NAT.
-// Called with writeMu held.
+// Called with out.mu held.
 func (c *Conn) alignForInspector(reply []byte) error {
-	if !c.firstClear {
+	if !c.out.firstClear {
 		return nil
 	}
-	c.firstClear = false
+	c.out.firstClear = false
 	if !bytes.HasPrefix(reply, []byte("227 ")) && !bytes.HasPrefix(reply, []byte("229 ")) {
 		return nil
 	}

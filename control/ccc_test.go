@@ -120,11 +120,11 @@ func TestCCCWaitFollowsTheClientsReactionTime(t *testing.T) {
 	if got := c.cccWait(); got != MinCCCWait {
 		t.Fatalf("no history: wait %v, want %v", got, MinCCCWait)
 	}
-	c.reactions.recent = [turnarounds]time.Duration{time.Millisecond, 20 * time.Millisecond, 2 * time.Millisecond}
+	c.in.reactions.recent = [turnarounds]time.Duration{time.Millisecond, 20 * time.Millisecond, 2 * time.Millisecond}
 	if got := c.cccWait(); got != 80*time.Millisecond {
 		t.Fatalf("slowest 20ms: wait %v, want 80ms", got)
 	}
-	c.reactions.recent[0] = 3 * time.Second // a person pausing
+	c.in.reactions.recent[0] = 3 * time.Second // a person pausing
 	if got := c.cccWait(); got != DefaultCCCWait {
 		t.Fatalf("slow client: wait %v, want the cap %v", got, DefaultCCCWait)
 	}
@@ -158,7 +158,7 @@ func TestFirstPassiveReplyAfterCCCIsAligned(t *testing.T) {
 		},
 	} {
 		c, raw := newTestConn(NewRegistry())
-		c.firstClear = true // as clearTLS leaves it
+		c.out.firstClear = true // as clearTLS leaves it
 		for _, r := range tc.replies {
 			mustWrite(t, c, r)
 		}

@@ -27,7 +27,7 @@ func (c *Conn) intercept(line []byte) ([]byte, error) {
 	case "PBSZ", "PROT":
 		return c.checkProtection(verb, param, line)
 	case "ABOR":
-		c.locked(c.replies.noteAbort)
+		c.locked(c.out.replies.noteAbort)
 	}
 	if handled, err := c.checkDataSetup(verb, param); handled {
 		return nil, err
@@ -74,8 +74,8 @@ func (c *Conn) checkDataSetup(verb, param string) (bool, error) {
 		if refused, err := c.refuseClearTransfer(verb); refused {
 			return true, err
 		}
-		c.locked(func() { c.replies.noteTransferCommand(verb) })
-		c.passiveIdle.Store(false) // the transfer uses (and the lib then closes) the listener
+		c.locked(func() { c.out.replies.noteTransferCommand(verb) })
+		c.data.passiveIdle.Store(false) // the transfer uses (and the lib then closes) the listener
 	}
 	return false, nil
 }

@@ -1,7 +1,6 @@
 package control
 
 import (
-	"container/list"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -57,67 +56,47 @@ type Conn struct {
 	// pick it for eviction as soon as it is in the registry.
 	ready chan struct{}
 
-	// Guarded by Registry.mu.
-	dataKeys []endpoint // data endpoints bound to this conn
-	// pendingElem and pendingAt place the conn among the pending
-	// connections while it has not logged in (see pendingSet).
-	pendingElem *list.Element
-	pendingAt   *pendingAddr
+	reg registryPlace // guarded by Registry.mu
 
-	// Read goroutine only. The wire is also read by crypto/tls, under
-	// its own lock, through the record reader while TLS is on.
-	w        *wire
-	plain    []byte // decrypted bytes not yet handed out
-	pending  []byte // rest of the line being handed to the lib
-	badLines int
-	lateTLS  *tls.Conn // cleared by CCC before the client's close_notify came: it may still come
-	// reactions are the client's recent reaction times (see cccWait);
-	// their lastReply is atomic.
-	reactions reactionTimes
+	in inbound // the read goroutine's (see inbound)
 
 	// Atomic.
-	logPtr        atomic.Pointer[zap.Logger]
-	evicted       atomic.Bool // closed to make room for another address (see Registry.add)
-	dataProtected atomic.Bool // the client asked for PROT P
-	pbsz          atomic.Bool // the client sent PBSZ on a protected channel
-	epsvAll       atomic.Bool // the client sent EPSV ALL
-	// passiveIdle is true from the 227/229 reply until a transfer command:
-	// the passive listener is idle and a new PASV/EPSV may close it first.
-	passiveIdle       atomic.Bool
-	gone              atomic.Bool // a reply found the client gone (see Gone)
-	ticket            atomic.Bool // a session ticket was issued on the control channel
-	acceptedByAddress atomic.Bool // logged once, see NoteAcceptedByAddress
-	handshakeLogged   atomic.Bool // a failed handshake was logged
+	logPtr          atomic.Pointer[zap.Logger]
+	evicted         atomic.Bool // closed to make room for another address (see Registry.add)
+	gone            atomic.Bool // a reply found the client gone (see Gone)
+	handshakeLogged atomic.Bool // a failed handshake was logged
 	// tlsConn is nil while the channel is clear; it changes only with
-	// writeMu held (AUTH, CCC), or in newConn.
+	// out.mu held (AUTH, CCC), or in newConn.
 	tlsConn atomic.Pointer[tls.Conn]
+	data    dataChannel // what the client asked of its data connections; atomic
 
 	login loginState // safe for concurrent use (see loginState)
 
-	// writeMu orders replies and the switches between clear and TLS.
-	writeMu    sync.Mutex
-	firstClear bool        // guarded by writeMu; no clear reply written since CCC
-	replies    replyFilter // guarded by writeMu
+	out outbound // the write side, under out.mu
 
 	stateMu sync.Mutex
 	state   State // guarded by stateMu
 
 	closeOnce sync.Once
 	closeErr  error // written once in closeOnce
+
+	// attached is what the layer above hangs off the connection (the
+	// driver's session); atomic.
+	attached atomic.Pointer[any]
 }
 
 // newConn registers a Conn for raw within the caps of opts; when a cap is
 // reached it returns nil and the cap's name.
 func newConn(raw net.Conn, opts *Options) (*Conn, string) {
 	c := &Conn{
-		raw:     raw,
-		w:       newWire(raw),
-		opts:    opts,
-		key:     connKey(raw.LocalAddr(), raw.RemoteAddr()),
-		login:   loginState{done: make(chan struct{})},
-		ready:   make(chan struct{}),
-		state:   State{Implicit: opts.Implicit}, // set before add publishes the conn
-		replies: replyFilter{opts: opts},
+		raw:   raw,
+		in:    inbound{w: newWire(raw)},
+		opts:  opts,
+		key:   connKey(raw.LocalAddr(), raw.RemoteAddr()),
+		login: loginState{done: make(chan struct{})},
+		ready: make(chan struct{}),
+		state: State{Implicit: opts.Implicit}, // set before add publishes the conn
+		out:   outbound{replies: replyFilter{opts: opts}},
 	}
 	victim, reason := opts.Registry.add(c, opts)
 	if reason != "" {
@@ -155,7 +134,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 }
 
 func (c *Conn) read(p []byte) (int, error) {
-	for len(c.pending) == 0 {
+	for len(c.in.pending) == 0 {
 		line, err := c.readLine()
 		if err != nil {
 			return 0, err
@@ -164,10 +143,10 @@ func (c *Conn) read(p []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		c.pending = fwd
+		c.in.pending = fwd
 	}
-	n := copy(p, c.pending)
-	c.pending = c.pending[n:]
+	n := copy(p, c.in.pending)
+	c.in.pending = c.in.pending[n:]
 	return n, nil
 }
 
@@ -181,8 +160,8 @@ func (c *Conn) read(p []byte) (int, error) {
 // scanner that leaves right after its handshake on the implicit port left
 // one for the greeting).
 func (c *Conn) Write(p []byte) (int, error) {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
+	c.out.mu.Lock()
+	defer c.out.mu.Unlock()
 	if c.gone.Load() {
 		return len(p), nil
 	}
@@ -211,21 +190,21 @@ func clientGone(err error) bool {
 }
 
 // writeLocked watches a reply of the lib and sends it, or what it is
-// rewritten to, on the current channel. Called with writeMu held.
+// rewritten to, on the current channel. Called with out.mu held.
 func (c *Conn) writeLocked(p []byte) (int, error) {
 	c.graceAfterLogin()
 	c.watchReply(p)
-	out := c.replies.filter(p, c.log())
+	out := c.out.replies.filter(p, c.log())
 	if err := c.send(out); err != nil {
 		c.endUnread(err)
 		return 0, err
 	}
-	c.reactions.replied()
+	c.in.reactions.replied()
 	return len(p), nil // the lib's bufio.Writer counts what it gave
 }
 
 // send writes out in clear text or through TLS, whichever protects the
-// channel now. Called with writeMu held.
+// channel now. Called with out.mu held.
 func (c *Conn) send(out []byte) error {
 	t := c.tlsConn.Load()
 	if t == nil {
@@ -245,7 +224,7 @@ func (c *Conn) send(out []byte) error {
 // endUnread closes the socket when a reply could not be written before its
 // deadline (the lib's idle timeout): the client has read nothing for that
 // long, so its session ends at once (the lib's next read fails) instead of
-// going on with replies that can no longer be sent. Called with writeMu
+// going on with replies that can no longer be sent. Called with out.mu
 // held.
 func (c *Conn) endUnread(err error) {
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -263,8 +242,8 @@ func (c *Conn) log() *zap.Logger { return c.logPtr.Load() }
 
 // reply writes one reply line of the conn's own.
 func (c *Conn) reply(code int, text string) error {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
+	c.out.mu.Lock()
+	defer c.out.mu.Unlock()
 	if _, err := c.writeLocked([]byte(fmt.Sprintf("%d %s\r\n", code, text))); err != nil {
 		return fmt.Errorf("reply %d: %w", code, err)
 	}
@@ -310,6 +289,18 @@ func (c *Conn) Close() error {
 		}
 	})
 	return c.closeErr
+}
+
+// Attach hangs v off the connection: the driver keeps its session here,
+// so that the Registry's open connections are also the open sessions.
+func (c *Conn) Attach(v any) { c.attached.Store(&v) }
+
+// Attached returns what Attach hung off the connection, or nil.
+func (c *Conn) Attached() any {
+	if p := c.attached.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Reply sends one reply line of the caller's own, e.g. a 421 before the

@@ -27,7 +27,7 @@ type DataExpiry struct {
 // listener or data connection: the lib's next error reply to a transfer
 // (its 425, or its 550 after a 150) becomes a 425 or a 426 that says why.
 // A new 227/229 forgets it. It is safe for concurrent use.
-func (c *Conn) NoteDataExpired(e DataExpiry) { c.locked(func() { c.replies.dataExpired = &e }) }
+func (c *Conn) NoteDataExpired(e DataExpiry) { c.locked(func() { c.out.replies.dataExpired = &e }) }
 
 // explainDataExpiry returns the reply that replaces the lib's error reply
 // p after a deadline: 425 when the transfer never started, 426 when it

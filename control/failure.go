@@ -37,7 +37,7 @@ func (c *Conn) NoteFailure(f Failure) {
 	if f.Text == "" || strings.ContainsAny(f.Text, "\r\n") || f.Code != 0 && (f.Code < 400 || f.Code > 599) {
 		return // the lib's reply goes as it is
 	}
-	c.locked(func() { c.replies.noteFailure(f) })
+	c.locked(func() { c.out.replies.noteFailure(f) })
 }
 
 // noteFailure adds f to the failures noted, forgetting the oldest beyond

@@ -2,7 +2,6 @@ package control
 
 import (
 	"bytes"
-	"crypto/tls"
 	"strings"
 
 	"go.uber.org/zap"
@@ -23,17 +22,17 @@ const maxBadLines = 5
 // readLine returns the next line, terminator included.
 func (c *Conn) readLine() ([]byte, error) {
 	for {
-		src := &c.w.buf
-		if c.tlsConn.Load() != nil || len(c.plain) > 0 {
-			src = &c.plain
+		src := &c.in.w.buf
+		if c.tlsConn.Load() != nil || len(c.in.plain) > 0 {
+			src = &c.in.plain
 		}
-		if src == &c.w.buf && c.lateTLS != nil {
+		if src == &c.in.w.buf && c.in.lateTLS != nil {
 			if err := c.settleLateAlert(); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		if src == &c.w.buf && len(*src) > 0 && (*src)[0] == recordTypeHandshake {
+		if src == &c.in.w.buf && len(*src) > 0 && (*src)[0] == recordTypeHandshake {
 			return nil, c.drop(0, "", ErrTLSOnClear)
 		}
 		if line, ok, err := c.cutLine(src); ok || err != nil {
@@ -53,9 +52,9 @@ func (c *Conn) cutLine(src *[]byte) ([]byte, bool, error) {
 		line := bytes.Clone((*src)[:i+1])
 		*src = (*src)[i+1:]
 		if len(*src) == 0 {
-			c.releaseEmpty()
+			c.in.releaseEmpty()
 		}
-		c.reactions.commandCame()
+		c.in.reactions.commandCame()
 		return line, true, nil
 	}
 	if i >= 0 || len(*src) >= MaxLineLength {
@@ -68,50 +67,27 @@ func (c *Conn) cutLine(src *[]byte) ([]byte, bool, error) {
 func (c *Conn) fill() error {
 	t := c.tlsConn.Load()
 	if t == nil {
-		return c.w.fill()
+		return c.in.w.fill()
 	}
 	if err := c.handshake(t); err != nil {
 		return err
 	}
-	n, err := c.readTLS(t)
+	n, err := c.in.readTLS(t)
 	if n > 0 {
 		return nil
 	}
 	return err
 }
 
-// plainChunk is how much readTLS asks TLS for at a time. It is small
-// because the buffer is on the stack of the session's command goroutine,
-// which keeps it while it waits for the next command: a longer line takes
-// a few reads, from the record crypto/tls already decrypted.
-const plainChunk = 512
-
-// readTLS reads once through t and appends what came to c.plain.
-func (c *Conn) readTLS(t *tls.Conn) (int, error) {
-	var buf [plainChunk]byte
-	n, err := t.Read(buf[:])
-	c.plain = append(c.plain, buf[:n]...)
-	return n, err
-}
-
-// releaseEmpty lets go of the read buffers that were consumed whole, so
-// that a session waiting for its next command holds none.
-func (c *Conn) releaseEmpty() {
-	c.w.release()
-	if len(c.plain) == 0 {
-		c.plain = nil
-	}
-}
-
 // rejectMalformed answers a line with control characters and reports
 // whether it did; after maxBadLines of them in a row it drops the client.
 func (c *Conn) rejectMalformed(line []byte) (bool, error) {
 	if validLine(line) {
-		c.badLines = 0
+		c.in.badLines = 0
 		return false, nil
 	}
-	c.badLines++
-	if c.badLines >= maxBadLines {
+	c.in.badLines++
+	if c.in.badLines >= maxBadLines {
 		return true, c.drop(421, "Too many malformed commands, closing control connection.", ErrTooManyJunk)
 	}
 	c.log().Warn("malformed command line", zap.Int("bytes", len(line)))

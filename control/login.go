@@ -76,7 +76,7 @@ func (c *Conn) endLoginTimeout() {
 // answer to a PASS whose check outlasted it) a short deadline of its own.
 // A write that fails on the deadline would break the TLS channel for good:
 // the reply would be lost, and crypto/tls would number the close_notify
-// after it wrongly. Called with writeMu held.
+// after it wrongly. Called with out.mu held.
 func (c *Conn) graceAfterLogin() {
 	if c.login.expired() {
 		_ = c.raw.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))

@@ -45,8 +45,8 @@ func (p *pendingSet) add(c *Conn, key string) {
 		p.addrs[key] = a
 	}
 	p.unlevel(a)
-	c.pendingElem = a.conns.PushBack(c)
-	c.pendingAt = a
+	c.reg.pendingElem = a.conns.PushBack(c)
+	c.reg.pendingAt = a
 	p.total++
 	p.relevel(a)
 }
@@ -54,13 +54,13 @@ func (p *pendingSet) add(c *Conn, key string) {
 // remove forgets c if it is pending (it logged in, closed or was
 // evicted).
 func (p *pendingSet) remove(c *Conn) {
-	a := c.pendingAt
+	a := c.reg.pendingAt
 	if a == nil {
 		return
 	}
 	p.unlevel(a)
-	a.conns.Remove(c.pendingElem)
-	c.pendingElem, c.pendingAt = nil, nil
+	a.conns.Remove(c.reg.pendingElem)
+	c.reg.pendingElem, c.reg.pendingAt = nil, nil
 	p.total--
 	if a.conns.Len() == 0 {
 		delete(p.addrs, a.key)

@@ -20,7 +20,7 @@ func (c *Conn) checkProtection(verb, param string, line []byte) ([]byte, error) 
 		return nil, c.reply(503, verb+" needs a TLS control channel: send AUTH TLS first.")
 	}
 	if verb == "PBSZ" {
-		c.pbsz.Store(true)
+		c.data.pbsz.Store(true)
 		return line, nil
 	}
 	level := strings.ToUpper(param)
@@ -29,20 +29,20 @@ func (c *Conn) checkProtection(verb, param string, line []byte) ([]byte, error) 
 		return nil, c.reply(536, "PROT "+level+" is not supported with TLS: use PROT P (or PROT C).")
 	case level != "C" && level != "P":
 		return nil, c.reply(504, "PROT takes C or P.")
-	case !c.pbsz.Load():
+	case !c.data.pbsz.Load():
 		return nil, c.reply(503, "Send PBSZ 0 before PROT.")
 	}
-	c.dataProtected.Store(level == "P")
+	c.data.protected.Store(level == "P")
 	return []byte("PROT " + level + "\r\n"), nil
 }
 
 // DataProtected reports whether the client asked for PROT P.
-func (c *Conn) DataProtected() bool { return c.dataProtected.Load() }
+func (c *Conn) DataProtected() bool { return c.data.protected.Load() }
 
 // clearDataRefused reports whether a logged-in session must be refused a
 // data connection: Options.RequireDataTLS and no PROT P in force.
 func (c *Conn) clearDataRefused() bool {
-	return c.opts.RequireDataTLS && c.login.loggedIn() && !c.dataProtected.Load()
+	return c.opts.RequireDataTLS && c.login.loggedIn() && !c.data.protected.Load()
 }
 
 // refuseClearSetup answers 521 (RFC 4217) to PASV, EPSV, PORT or EPRT of a
@@ -106,14 +106,14 @@ func (c *Conn) refusePassAfterLogin() (bool, error) {
 // handleEPSVAll answers EPSV ALL (RFC 2428): from now on only EPSV may set
 // up a data connection.
 func (c *Conn) handleEPSVAll() error {
-	c.epsvAll.Store(true)
+	c.data.epsvAll.Store(true)
 	return c.reply(200, "EPSV ALL accepted: only EPSV sets up data connections from now on.")
 }
 
 // refuseAfterEPSVAll answers 503 to PASV, PORT and EPRT after EPSV ALL.
 // It reports whether it refused.
 func (c *Conn) refuseAfterEPSVAll(verb string) (bool, error) {
-	if !c.epsvAll.Load() {
+	if !c.data.epsvAll.Load() {
 		return false, nil
 	}
 	return true, c.reply(503, verb+" refused after EPSV ALL: use EPSV.")

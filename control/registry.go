@@ -1,6 +1,7 @@
 package control
 
 import (
+	"container/list"
 	"context"
 	"net"
 	"net/netip"
@@ -14,29 +15,28 @@ import (
 //
 // There are three mutexes here and one beside:
 //
-//   - Conn.writeMu orders the replies on one control connection (the
+//   - Conn.out.mu orders the replies on one control connection (the
 //     lib's and the conn's own) and the switches between clear text and
 //     TLS (AUTH, CCC), and guards the conn's reply filter (see
 //     replyFilter).
 //   - Conn.stateMu guards the conn's State.
 //   - Registry.mu guards everything in the Registry (the open
 //     connections, their data endpoints, the pending set, the peers) and
-//     the fields of each Conn that the Registry keeps for it (dataKeys,
-//     pendingElem, pendingAt).
+//     the fields of each Conn that the Registry keeps for it (Conn.reg).
 //   - Beside them, the PassiveLeases (pasv.Allocator) has a mutex of its
 //     own, which control never sees.
 //
-// The order is: Conn.writeMu first, then any one of Conn.stateMu,
+// The order is: Conn.out.mu first, then any one of Conn.stateMu,
 // Registry.mu or the PassiveLeases' lock; those three are leaves, never
 // held together and never held while another lock is taken:
 //
-//   - writeMu → Registry.mu: a 227/229 reply binds its port
+//   - out.mu → Registry.mu: a 227/229 reply binds its port
 //     (watchReply → Registry.bind), and a handshake run by a write
 //     (implicit FTPS: the greeting) calls the TLS config's callbacks,
 //     whose ticket notice looks the conn up (Registry.ConnByID).
-//   - writeMu → PassiveLeases: a 227/229 reply claims its port, a
+//   - out.mu → PassiveLeases: a 227/229 reply claims its port, a
 //     200 PORT/EPRT releases the idle listener (watchReply).
-//   - writeMu → stateMu: a handshake run by a write records the
+//   - out.mu → stateMu: a handshake run by a write records the
 //     protection (recordProtection), and CCC clears it (clearTLS).
 //
 // Registry.mu is held only inside Registry's methods, which call nothing
@@ -45,13 +45,13 @@ import (
 // after the other. Callers outside control (the driver, ticketbind) look
 // a conn up in the Registry and call it after the lookup returned
 // (Registry.DataOwner then Conn.NoteDataRefused), never under its lock.
-// A handshake may run with writeMu held: the TLS config's callbacks must
+// A handshake may run with out.mu held: the TLS config's callbacks must
 // never write to the connection.
 
 // Registry finds the Conn behind a session from its addresses. It is safe
 // for concurrent use.
 type Registry struct {
-	mu      sync.Mutex         // guards every field below, and Conn.dataKeys, pendingElem and pendingAt
+	mu      sync.Mutex         // guards every field below, and each Conn.reg
 	conns   map[string]*Conn   // open connections by connKey
 	data    map[endpoint]*Conn // data endpoints (see DataOwner)
 	perIP   map[string]int     // open connections by Options.networkOf
@@ -204,12 +204,12 @@ func (r *Registry) remove(c *Conn) {
 		}
 		r.pending.remove(c)
 	}
-	for _, k := range c.dataKeys {
+	for _, k := range c.reg.dataKeys {
 		if r.data[k] == c {
 			delete(r.data, k)
 		}
 	}
-	c.dataKeys = nil
+	c.reg.dataKeys = nil
 	if _, ok := r.peers[c.id]; ok {
 		r.retired = append(r.retired, c.id)
 		if len(r.retired) > RetainedPeers {
@@ -272,17 +272,17 @@ func (r *Registry) DataOwner(data net.Conn) *Conn {
 func (r *Registry) bind(c *Conn, key endpoint) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for i, old := range c.dataKeys {
+	for i, old := range c.reg.dataKeys {
 		if old.passive == key.passive {
 			if r.data[old] == c {
 				delete(r.data, old)
 			}
-			c.dataKeys = append(c.dataKeys[:i], c.dataKeys[i+1:]...)
+			c.reg.dataKeys = append(c.reg.dataKeys[:i], c.reg.dataKeys[i+1:]...)
 			break
 		}
 	}
 	r.data[key] = c
-	c.dataKeys = append(c.dataKeys, key)
+	c.reg.dataKeys = append(c.reg.dataKeys, key)
 }
 
 // PassiveOwner returns the control connection whose 227/229 announced
@@ -291,4 +291,14 @@ func (r *Registry) PassiveOwner(port int) *Conn {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.data[passiveEndpoint(port)]
+}
+
+// registryPlace is what the Registry keeps in each Conn, guarded by
+// Registry.mu.
+type registryPlace struct {
+	dataKeys []endpoint // data endpoints bound to the conn
+	// pendingElem and pendingAt place the conn among the pending
+	// connections while it has not logged in (see pendingSet).
+	pendingElem *list.Element
+	pendingAt   *pendingAddr
 }

@@ -10,7 +10,7 @@ import (
 // notes that decide it: the driver's failures (NoteFailure), a refused
 // data connection (NoteDataRefused), an expired one (NoteDataExpired),
 // and the replies to the latest transfer command (followTransfer). It
-// knows nothing of the socket or TLS. Conn.writeMu guards it: each method
+// knows nothing of the socket or TLS. Conn.out.mu guards it: each method
 // runs with it held, and the Note methods take it (Conn.locked).
 type replyFilter struct {
 	opts        *Options         // immutable: AllowCCC and DisableEPSV shape FEAT

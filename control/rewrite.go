@@ -66,13 +66,13 @@ type DataRefusal struct {
 // refused: the lib's next error reply is replaced by a 425 that says why,
 // and the refusal is logged with the session's fields. It is safe for
 // concurrent use.
-func (c *Conn) NoteDataRefused(r DataRefusal) { c.locked(func() { c.replies.dataRefused = &r }) }
+func (c *Conn) NoteDataRefused(r DataRefusal) { c.locked(func() { c.out.replies.dataRefused = &r }) }
 
-// locked runs f with writeMu held: f changes what the next replies say
+// locked runs f with out.mu held: f changes what the next replies say
 // (see replyFilter).
 func (c *Conn) locked(f func()) {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
+	c.out.mu.Lock()
+	defer c.out.mu.Unlock()
 	f()
 }
 

@@ -27,12 +27,12 @@ func (c *Conn) SetLoginFailed() { c.login.end() }
 
 // NoteTicketIssued records that a session ticket was issued on the
 // control channel. It is safe for concurrent use.
-func (c *Conn) NoteTicketIssued() { c.ticket.Store(true) }
+func (c *Conn) NoteTicketIssued() { c.data.ticket.Store(true) }
 
 // TicketIssued reports whether a session ticket was issued on the control
 // channel. A client given none (TLS 1.2 without ticket support, as curl
 // and OpenSSL by default) can never resume a session with this server.
-func (c *Conn) TicketIssued() bool { return c.ticket.Load() }
+func (c *Conn) TicketIssued() bool { return c.data.ticket.Load() }
 
 // User returns the logged-in user, or "" before login.
 func (c *Conn) User() string {
@@ -52,7 +52,7 @@ func (c *Conn) Client() netip.Addr {
 // cleared and it came from the client's address; the session logs it once.
 // It is safe for concurrent use.
 func (c *Conn) NoteAcceptedByAddress() {
-	if c.acceptedByAddress.Swap(true) {
+	if c.data.acceptedByAddress.Swap(true) {
 		return
 	}
 	why := "control channel cleared by CCC (tls.require_session_reuse_after_ccc = false)"

@@ -31,7 +31,6 @@ func TestAdmitWhileReloadCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := &Driver{
-		sessions: make(map[*session]struct{}),
 		registry: control.NewRegistry(),
 		logger:   zap.NewNop(),
 		metrics:  metrics.New(),
@@ -53,10 +52,7 @@ func TestAdmitWhileReloadCommits(t *testing.T) {
 		errs := make([]error, logins)
 		var wg sync.WaitGroup
 		for i := range sessions {
-			s := newSession(fakeClient{}, nil, d.logger, d.metrics)
-			d.mu.Lock()
-			d.sessions[s] = struct{}{}
-			d.mu.Unlock()
+			s := newSession(fakeClient{}, openConn(t, d.registry), d.logger, d.metrics)
 			sessions[i] = s
 			wg.Go(func() { _, _, errs[i] = d.admit(s, live, account) })
 		}
@@ -79,9 +75,7 @@ func TestAdmitWhileReloadCommits(t *testing.T) {
 					t.Fatalf("round %d: a session admitted as %+v stays open after a reload that made it %+v (%s)", round, was, now, why)
 				}
 			}
-			d.mu.Lock()
-			delete(d.sessions, s)
-			d.mu.Unlock()
+			_ = s.conn.Close()
 			s.close()
 		}
 	}
@@ -89,8 +83,8 @@ func TestAdmitWhileReloadCommits(t *testing.T) {
 }
 
 // TestReloadClosesASessionOnce: a session a reload ended stays among the
-// driver's sessions until the lib says it disconnected; a second reload
-// in that time must not log its closing again.
+// driver's sessions until its connection has closed; a second reload in
+// that time must not log its closing again.
 func TestReloadClosesASessionOnce(t *testing.T) {
 	alice := config.User{Name: "alice", PasswordHash: ftptest.HashPassword(t, "a"), Home: "alice"}
 	readOnly := alice
@@ -101,18 +95,26 @@ func TestReloadClosesASessionOnce(t *testing.T) {
 	}
 	core, logs := observer.New(zapcore.DebugLevel)
 	d := &Driver{
-		sessions: make(map[*session]struct{}),
 		registry: control.NewRegistry(),
 		logger:   zap.New(core),
 		metrics:  metrics.New(),
 	}
 	d.live.Store(&liveConfig{users: newUserBase([]config.User{alice}, config.Defaults{}), storage: st})
-	s := newSession(fakeClient{}, nil, d.logger, d.metrics)
+	s := newSession(fakeClient{}, openConn(t, d.registry), d.logger, d.metrics)
 	s.login(alice, nil)
-	d.sessions[s] = struct{}{}
 	d.commitLive(&liveConfig{users: newUserBase([]config.User{readOnly}, config.Defaults{}), storage: st})
 	d.commitLive(&liveConfig{users: newUserBase(nil, config.Defaults{}), storage: st})
 	if n := logs.FilterMessage("session closed by reload").Len(); n != 1 {
 		t.Errorf("%d lines \"session closed by reload\" for one session, want 1", n)
 	}
+}
+
+// openConn returns the server side of a new loopback control connection,
+// registered in reg, as the lib would get it from the control listener;
+// it is closed when the test ends.
+func openConn(t testing.TB, reg *control.Registry) *control.Conn {
+	t.Helper()
+	ln := control.NewListener(ftptest.Listen(t), control.Options{TLSConfig: ftptest.NewTLS(), Registry: reg, Logger: zap.NewNop()})
+	_, server := ftptest.Pair(t, ln)
+	return server.(*control.Conn)
 }

@@ -48,8 +48,11 @@ type Driver struct {
 	lists     *listings    // listings in progress (server.max_concurrent_listings)
 	logger    *zap.Logger
 
-	mu       sync.Mutex
-	sessions map[*session]struct{}
+	// transfers counts the file transfers in progress of every session,
+	// also of sessions whose control connection has closed already (the
+	// lib ends a session before its transfer goroutine): Shutdown waits
+	// for it to reach 0.
+	transfers atomic.Int64
 
 	// admitMu orders logins and reloads: a login is admitted, and a
 	// reload's commit replaces live and chooses the sessions it closes,
@@ -154,9 +157,6 @@ func (d *Driver) dataDeadlines() pasv.Deadlines {
 func (d *Driver) ClientConnected(cc ftpserver.ClientContext) (string, error) {
 	s := d.newSession(cc)
 	cc.SetExtra(s)
-	d.mu.Lock()
-	d.sessions[s] = struct{}{}
-	d.mu.Unlock()
 	s.log().Debug("session opened")
 	return d.live.Load().banner, nil
 }
@@ -164,9 +164,6 @@ func (d *Driver) ClientConnected(cc ftpserver.ClientContext) (string, error) {
 // ClientDisconnected closes the session's filesystem.
 func (d *Driver) ClientDisconnected(cc ftpserver.ClientContext) {
 	if s, ok := cc.Extra().(*session); ok {
-		d.mu.Lock()
-		delete(d.sessions, s)
-		d.mu.Unlock()
 		s.close()
 	}
 }

@@ -121,36 +121,39 @@ func accountChange(was, now config.User, kept bool) string {
 // until every session has ended, closes each session that has no transfer
 // in progress (telling it 421) and lets running transfers finish. When ctx
 // ends first, the sessions left are cut: each is logged, and their number
-// is returned with ctx's error. Either way it returns only once the
-// transfers of the sessions it saw have ended (or, after a cut, a grace
-// period has passed), so that a process exiting next does not leave a
-// partial upload behind. Shutdown is safe to call once Serve runs; like
-// net/http's Server.Shutdown it does not wait for Serve to return.
+// is returned with ctx's error. Either way it returns only once every
+// transfer has ended (or, after a cut, a grace period has passed), so that
+// a process exiting next does not leave a partial upload behind. The
+// sessions are those of the Registry's open connections (each hangs off
+// its conn); the transfers are counted by the driver, because the lib ends
+// a session before its transfer goroutine has finished. Shutdown is safe
+// to call once Serve runs; like net/http's Server.Shutdown it does not
+// wait for Serve to return.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.Close()
-	// seen keeps every session met, even after the lib forgot it: the
-	// lib ends a session before its transfer goroutine has finished.
-	seen := make(map[*session]struct{})
 	ticker := time.NewTicker(shutdownPoll)
 	defer ticker.Stop()
 	for {
 		for _, ss := range s.driver.sessionList() {
-			seen[ss] = struct{}{}
 			if ss.idle() {
 				ss.end("Server shutting down.", s.driver)
 			}
 		}
-		if s.driver.registry.Len() == 0 && !transfersRunning(seen) {
+		if s.driver.drained() {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			n := s.cut(seen)
+			n := s.cut()
 			return fmt.Errorf("shutdown: %d session(s) cut: %w", n, ctx.Err())
 		case <-ticker.C:
 		}
 	}
 }
+
+// drained reports whether no control connection is open and no transfer
+// is running.
+func (d *Driver) drained() bool { return d.registry.Len() == 0 && d.transfers.Load() == 0 }
 
 // How often Shutdown looks at the sessions, and cut at the connections
 // still closing.
@@ -164,46 +167,29 @@ const (
 const cutGrace = 2 * time.Second
 
 // cut ends every session left and logs it, then waits up to cutGrace for
-// their connections to close and for the transfers of every session in
-// seen to end (an aborted upload removes its partial file as it ends).
-func (s *Server) cut(seen map[*session]struct{}) int {
+// their connections to close and for every transfer to end (an aborted
+// upload removes its partial file as it ends).
+func (s *Server) cut() int {
 	sessions := s.driver.sessionList()
 	for _, ss := range sessions {
-		seen[ss] = struct{}{}
 		ss.log().Warn("session cut at shutdown", zap.Int("transfers_in_progress", ss.transfersInProgress()))
 		ss.end("Server shutting down; transfer aborted.", s.driver)
 	}
 	// The lib ends sessions asynchronously once their connections close,
 	// and their transfer goroutines after that.
 	deadline := time.Now().Add(cutGrace)
-	for (s.driver.registry.Len() > 0 || transfersRunning(seen)) && time.Now().Before(deadline) {
+	for !s.driver.drained() && time.Now().Before(deadline) {
 		time.Sleep(cutPoll)
 	}
-	for ss := range seen {
+	left := s.driver.transfers.Load()
+	for _, ss := range sessions {
 		if n := ss.transfersInProgress(); n > 0 {
 			ss.log().Warn("transfer still running at exit", zap.Int("transfers_in_progress", n))
+			left -= int64(n)
 		}
+	}
+	if left > 0 { // of sessions whose connection had closed before the cut
+		s.logger.Warn("transfer still running at exit", zap.Int64("transfers_in_progress", left))
 	}
 	return len(sessions)
-}
-
-// transfersRunning reports whether a session of set has a transfer in
-// progress.
-func transfersRunning(set map[*session]struct{}) bool {
-	for ss := range set {
-		if ss.transfersInProgress() > 0 {
-			return true
-		}
-	}
-	return false
-}
-
-func (d *Driver) sessionList() []*session {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	list := make([]*session, 0, len(d.sessions))
-	for s := range d.sessions {
-		list = append(list, s)
-	}
-	return list
 }

@@ -93,7 +93,6 @@ func build(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, o optio
 		ports:     alloc,
 		announcer: announcer,
 		cfg:       cfg,
-		sessions:  make(map[*session]struct{}),
 		registry:  registry,
 		guard:     newGuard(cfg.Security),
 		checks:    guard.NewSlots(runtime.GOMAXPROCS(0)),

@@ -19,7 +19,10 @@ type session struct {
 	logPtr  atomic.Pointer[zap.Logger] // carries session id, remote address and, after login, user
 	metrics *metrics.Metrics
 	cc      ftpserver.ClientContext
-	conn    *control.Conn // the control connection; nil if it was gone already
+	conn    *control.Conn // the control connection, which the session hangs off; nil if it was gone already
+	// running counts the transfers in progress of every session of the
+	// server (Driver.transfers), which Shutdown waits for; nil in tests.
+	running *atomic.Int64
 
 	mu      sync.Mutex
 	account config.User // as it was when the session logged in
@@ -42,6 +45,9 @@ type session struct {
 // the session's fields from here on.
 func newSession(cc ftpserver.ClientContext, conn *control.Conn, logger *zap.Logger, m *metrics.Metrics) *session {
 	s := &session{metrics: m, cc: cc, conn: conn}
+	if conn != nil {
+		conn.Attach(s)
+	}
 	id := uint64(cc.ID())
 	if conn != nil {
 		id = conn.ID()
@@ -75,7 +81,22 @@ func (d *Driver) sessionOf(cc ftpserver.ClientContext) *session {
 // here, once, by the connection's addresses (the lib hands the driver no
 // other link to it); the session then holds it.
 func (d *Driver) newSession(cc ftpserver.ClientContext) *session {
-	return newSession(cc, d.registry.Lookup(cc.LocalAddr(), cc.RemoteAddr()), d.logger, d.metrics)
+	s := newSession(cc, d.registry.Lookup(cc.LocalAddr(), cc.RemoteAddr()), d.logger, d.metrics)
+	s.running = &d.transfers
+	return s
+}
+
+// sessionList returns the sessions of the open control connections: each
+// hangs off its conn (see newSession), so the Registry is the one list.
+func (d *Driver) sessionList() []*session {
+	conns := d.registry.Conns()
+	list := make([]*session, 0, len(conns))
+	for _, c := range conns {
+		if s, ok := c.Attached().(*session); ok {
+			list = append(list, s)
+		}
+	}
+	return list
 }
 
 // controlState returns the protection of the session's control channel.
@@ -134,6 +155,9 @@ func (s *session) beginTransfer() error {
 		return errSessionClosed
 	}
 	s.transfers++
+	if s.running != nil {
+		s.running.Add(1)
+	}
 	return nil
 }
 
@@ -143,6 +167,9 @@ func (s *session) endTransfer() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.transfers--
+	if s.running != nil {
+		s.running.Add(-1)
+	}
 	s.lastEnd = time.Now()
 	if s.closed && s.transfers == 0 {
 		s.closeFsLocked()

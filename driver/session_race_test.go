@@ -26,20 +26,16 @@ func (fakeClient) LocalAddr() net.Addr  { return &net.TCPAddr{IP: net.IPv4(127, 
 // (go test -race).
 func TestCutWhileLoggingIn(t *testing.T) {
 	d := &Driver{
-		sessions: make(map[*session]struct{}),
 		registry: control.NewRegistry(),
 		logger:   zap.NewNop(),
 		metrics:  metrics.New(),
 	}
 	srv := &Server{driver: d, logger: zap.NewNop()}
 	for range 50 {
-		s := newSession(fakeClient{}, nil, d.logger, d.metrics)
-		d.mu.Lock()
-		d.sessions = map[*session]struct{}{s: {}}
-		d.mu.Unlock()
+		s := newSession(fakeClient{}, openConn(t, d.registry), d.logger, d.metrics)
 		var wg sync.WaitGroup
 		wg.Go(func() { s.login(config.User{Name: "alice"}, &memoryHome{}) })
-		wg.Go(func() { srv.cut(make(map[*session]struct{})) })
+		wg.Go(func() { srv.cut() })
 		wg.Wait()
 	}
 }
