@@ -90,7 +90,8 @@ func (d *Driver) checkPassword(s *session, users *userBase, name, pass string) (
 var errRevoked = errors.New("account changed by the administrator during login")
 
 // admit opens the home of user, whose password was checked against live,
-// and logs s in, unless a reload committed in between: the account is
+// and logs s in, unless the account's policy refuses the session
+// (*policyRefusal; see access.go) or a reload committed in between: the account is
 // then taken from the configuration in force, refused (errRevoked) when it
 // was removed or its password changed, and admitted with its new home,
 // read-only flag and other settings otherwise. The comparison and the
@@ -101,6 +102,10 @@ var errRevoked = errors.New("account changed by the administrator during login")
 // reload.
 func (d *Driver) admit(s *session, live *liveConfig, user config.User) (config.User, home, error) {
 	for {
+		policy := live.users.policy(user.Name)
+		if r := policyRefuses(policy, s.client(), time.Now()); r != nil {
+			return config.User{}, nil, r
+		}
 		fs, err := live.storage.open(user.Home)
 		if err != nil {
 			return config.User{}, nil, err
@@ -109,6 +114,7 @@ func (d *Driver) admit(s *session, live *liveConfig, user config.User) (config.U
 		now := d.live.Load()
 		if now == live {
 			s.login(user, fs)
+			d.armExpiry(s, policy.Expires)
 			d.admitMu.Unlock()
 			return user, fs, nil
 		}
