@@ -90,16 +90,17 @@ func (d *Driver) checkPassword(s *session, users *userBase, name, pass string) (
 var errRevoked = errors.New("account changed by the administrator during login")
 
 // admit opens the home of user, whose password was checked against live,
-// and logs s in, unless the account's policy refuses the session
-// (*policyRefusal; see access.go) or a reload committed in between: the account is
-// then taken from the configuration in force, refused (errRevoked) when it
-// was removed or its password changed, and admitted with its new home,
-// read-only flag and other settings otherwise. The comparison and the
-// login happen under admitMu, which a reload's commit holds while it
-// replaces live and chooses the sessions it closes: a login admitted
-// before the commit is closed with the others, one admitted after it was
-// checked against the accounts the commit installed. No login escapes a
-// reload.
+// and logs s in, unless the account's policy refuses the session (a
+// *policyRefusal, see access.go) or a reload committed in between: the
+// account is then taken from the configuration in force, refused
+// (errRevoked) when it was removed or its password changed, checked
+// against its policy again, and admitted with its new home, read-only
+// flag and other settings otherwise. The comparison and the login happen
+// under admitMu, which a reload's commit holds while it replaces live and
+// chooses the sessions it closes: a login admitted before the commit is
+// closed with the others, one admitted after it was checked against the
+// accounts the commit installed. No login escapes a reload. A session
+// admitted has its expiry timer set (armExpiry).
 func (d *Driver) admit(s *session, live *liveConfig, user config.User) (config.User, home, error) {
 	for {
 		policy := live.users.policy(user.Name)
