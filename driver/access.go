@@ -8,7 +8,6 @@ import (
 	"go.uber.org/zap"
 
 	"ftpsd/config"
-	"ftpsd/metrics"
 	"ftpsd/refusal"
 )
 
@@ -53,10 +52,7 @@ func policyRefuses(p config.Policy, client netip.Addr, now time.Time) *policyRef
 // account's policy refuses it: counted, logged with the reason, and
 // answered as a wrong password, after the delay of one (see guard.Denied).
 func (d *Driver) refusedByPolicy(s *session, name string, r *policyRefusal) error {
-	if s.conn != nil {
-		s.conn.SetLoginFailed()
-	}
-	d.metrics.Login(metrics.ResultFailed)
+	d.countFailedLogin(s)
 	d.metrics.LoginRefused(r.key)
 	client := s.client()
 	s.log().Warn("login refused", zap.String("user", name), zap.Stringer("client", client), zap.String("reason", r.reason))
@@ -109,7 +105,7 @@ func (d *Driver) expire(s *session) {
 		s.mu.Unlock()
 	}
 	d.admitMu.Unlock()
-	if !expired || s.isEnding() {
+	if !expired || s.isEnding() || s.isClosed() {
 		return
 	}
 	s.log().Warn("session closed at expiry", zap.Time("expires", p.Expires),

@@ -52,10 +52,7 @@ func (d *Driver) loginPolicy(s *session, name string) error {
 // refuseLogin counts and logs a login refused before any password check
 // and returns err for the client.
 func (d *Driver) refuseLogin(s *session, name, reason string, err error) error {
-	if s.conn != nil {
-		s.conn.SetLoginFailed()
-	}
-	d.metrics.Login(metrics.ResultFailed)
+	d.countFailedLogin(s)
 	level := zap.WarnLevel
 	if errors.Is(err, ErrBanned) { // the ban was logged when it started
 		level = zap.DebugLevel
@@ -142,10 +139,7 @@ func (d *Driver) loginFailed(s *session, name string, err error) error {
 	case errors.Is(err, errBusy):
 		return d.refuseLogin(s, name, err.Error(), ErrBusy)
 	}
-	if s.conn != nil {
-		s.conn.SetLoginFailed()
-	}
-	d.metrics.Login(metrics.ResultFailed)
+	d.countFailedLogin(s)
 	s.log().Warn("login failed", zap.String("user", name), zap.String("reason", err.Error()))
 	client := s.client()
 	f := d.guard.Failed(client)
@@ -160,6 +154,15 @@ func (d *Driver) loginFailed(s *session, name string, err error) error {
 	}
 	time.Sleep(f.Delay)
 	return ErrBadCredentials
+}
+
+// countFailedLogin counts a login that failed or was refused, and tells
+// the control connection that nobody waits for its login any longer.
+func (d *Driver) countFailedLogin(s *session) {
+	if s.conn != nil {
+		s.conn.SetLoginFailed()
+	}
+	d.metrics.Login(metrics.ResultFailed)
 }
 
 // client returns the session's client address.
