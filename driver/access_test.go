@@ -1,12 +1,15 @@
 package driver_test
 
 import (
+	"net"
 	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jlaffaye/ftp"
 
 	"ftpsd/config"
 	"ftpsd/guard"
@@ -135,9 +138,11 @@ func TestAllowedNetworksBans(t *testing.T) {
 	}
 }
 
-// TestE2EAllowedNetworksClients: curl and Python's ftplib, from 127.0.0.2
-// (curl --interface, ftplib's source_address), are refused with 530 for
-// an account allowed 127.0.0.1/32 only, and log in from 127.0.0.1.
+// TestE2EAllowedNetworksClients: curl, Python's ftplib and the
+// jlaffaye/ftp Go client, from 127.0.0.2 (curl --interface, ftplib's
+// source_address, the Go dialer's LocalAddr), are refused with 530 for an
+// account allowed 127.0.0.1/32 only, and log in and download from
+// 127.0.0.1.
 func TestE2EAllowedNetworksClients(t *testing.T) {
 	curl := testenv.NeedTool(t, "curl", "curl")
 	ts := startServer(t, func(c *config.Config) { onlyFrom(c, 0, "127.0.0.1/32") })
@@ -161,8 +166,20 @@ func TestE2EAllowedNetworksClients(t *testing.T) {
 	if !strings.HasPrefix(res.Login, "230") || res.RetrBytes != len("partner data\n") {
 		t.Errorf("ftplib from 127.0.0.1: %+v, want login 230 and the file", res)
 	}
-	if n := ts.countLogs("login refused", map[string]any{"client": "127.0.0.2", "reason": reasonNetwork}); n != 2 {
-		t.Errorf("%d login refused lines for 127.0.0.2, want 2 (curl, ftplib)", n)
+	goFrom := func(local string) *ftp.ServerConn {
+		return dialGo(t, ts.Addr, ftp.DialWithDialer(net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}))
+	}
+	if err := goFrom("127.0.0.2").Login(userName, userPass); err == nil || !strings.Contains(err.Error(), "530") {
+		t.Errorf("jlaffaye/ftp from 127.0.0.2: %v, want 530", err)
+	}
+	c := goFrom("127.0.0.1")
+	if err := c.Login(userName, userPass); err != nil {
+		t.Errorf("jlaffaye/ftp from 127.0.0.1: %v", err)
+	} else if got, err := retrString(c, "f.txt"); err != nil || got != "partner data\n" {
+		t.Errorf("jlaffaye/ftp from 127.0.0.1: RETR %q, %v; want the file", got, err)
+	}
+	if n := ts.countLogs("login refused", map[string]any{"client": "127.0.0.2", "reason": reasonNetwork}); n != 3 {
+		t.Errorf("%d login refused lines for 127.0.0.2, want 3 (curl, ftplib, jlaffaye/ftp)", n)
 	}
 }
 
