@@ -315,7 +315,7 @@ func TestReloadClosesSessionsByPolicy(t *testing.T) {
 // closed at the new one).
 func TestSessionClosedAtExpiry(t *testing.T) {
 	t.Parallel()
-	soon := time.Now().Add(2 * time.Second)
+	soon := time.Now().Add(3 * time.Second) // time to log both in, even on a busy machine
 	ts := startServer(t, func(c *config.Config) {
 		c.Users[0].Expires = expiry(t, soon)
 		c.Users[1].Expires = expiry(t, soon)
