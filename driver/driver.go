@@ -189,13 +189,16 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 	if err != nil {
 		return nil, d.loginFailed(s, name, err)
 	}
-	d.guard.Succeeded(s.client())
 	if d.cfg.TLS.Require == config.RequireAll {
 		if err := cc.SetTLSRequirement(ftpserver.MandatoryEncryption); err != nil {
 			return nil, fmt.Errorf("set TLS requirement: %w", err)
 		}
 	}
 	user, fs, err := d.admit(s, live, user)
+	if r, ok := errPolicy(err); ok {
+		return nil, d.refusedByPolicy(s, name, r)
+	}
+	d.guard.Succeeded(s.client())
 	switch {
 	case errors.Is(err, errRevoked):
 		return nil, d.refuseLogin(s, name, err.Error(), err)

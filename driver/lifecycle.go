@@ -74,18 +74,31 @@ type changedSession struct {
 
 // changedSessions returns the sessions logged in with an account that
 // users no longer has, or has with another password, home or read-only
-// flag: a reload that removes a user or takes away a right applies to the
-// sessions already open too. Ending them aborts their transfers; an
-// upload keeps no partial file.
+// flag, or whose policy now refuses them (disabled, expired, the
+// session's client outside allowed_networks): a reload that removes a
+// user or takes away a right applies to the sessions already open too.
+// Ending them aborts their transfers; an upload keeps no partial file.
+// The sessions kept have their expiry timer set to the account's expires
+// as reloaded.
 func (d *Driver) changedSessions(users *userBase) []changedSession {
 	var changed []changedSession
+	at := time.Now()
 	for _, ss := range d.sessionList() {
 		was, ok := ss.loggedInAs()
 		if !ok || ss.isEnding() {
 			continue // an ending session stays listed until the lib lets go of it
 		}
 		now, kept := users.byName[was.Name]
-		if why := accountChange(was, now, kept); why != "" {
+		why := accountChange(was, now, kept)
+		if why == "" {
+			policy := users.policy(was.Name)
+			if r := policyRefuses(policy, ss.client(), at); r != nil {
+				why = r.reason
+			} else {
+				d.armExpiry(ss, policy.Expires)
+			}
+		}
+		if why != "" {
 			changed = append(changed, changedSession{ss, why})
 		}
 	}

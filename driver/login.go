@@ -52,10 +52,7 @@ func (d *Driver) loginPolicy(s *session, name string) error {
 // refuseLogin counts and logs a login refused before any password check
 // and returns err for the client.
 func (d *Driver) refuseLogin(s *session, name, reason string, err error) error {
-	if s.conn != nil {
-		s.conn.SetLoginFailed()
-	}
-	d.metrics.Login(metrics.ResultFailed)
+	d.countFailedLogin(s)
 	level := zap.WarnLevel
 	if errors.Is(err, ErrBanned) { // the ban was logged when it started
 		level = zap.DebugLevel
@@ -90,17 +87,23 @@ func (d *Driver) checkPassword(s *session, users *userBase, name, pass string) (
 var errRevoked = errors.New("account changed by the administrator during login")
 
 // admit opens the home of user, whose password was checked against live,
-// and logs s in, unless a reload committed in between: the account is
-// then taken from the configuration in force, refused (errRevoked) when it
-// was removed or its password changed, and admitted with its new home,
-// read-only flag and other settings otherwise. The comparison and the
-// login happen under admitMu, which a reload's commit holds while it
-// replaces live and chooses the sessions it closes: a login admitted
-// before the commit is closed with the others, one admitted after it was
-// checked against the accounts the commit installed. No login escapes a
-// reload.
+// and logs s in, unless the account's policy refuses the session (a
+// *policyRefusal, see access.go) or a reload committed in between: the
+// account is then taken from the configuration in force, refused
+// (errRevoked) when it was removed or its password changed, checked
+// against its policy again, and admitted with its new home, read-only
+// flag and other settings otherwise. The comparison and the login happen
+// under admitMu, which a reload's commit holds while it replaces live and
+// chooses the sessions it closes: a login admitted before the commit is
+// closed with the others, one admitted after it was checked against the
+// accounts the commit installed. No login escapes a reload. A session
+// admitted has its expiry timer set (armExpiry).
 func (d *Driver) admit(s *session, live *liveConfig, user config.User) (config.User, home, error) {
 	for {
+		policy := live.users.policy(user.Name)
+		if r := policyRefuses(policy, s.client(), time.Now()); r != nil {
+			return config.User{}, nil, r
+		}
 		fs, err := live.storage.open(user.Home)
 		if err != nil {
 			return config.User{}, nil, err
@@ -109,6 +112,7 @@ func (d *Driver) admit(s *session, live *liveConfig, user config.User) (config.U
 		now := d.live.Load()
 		if now == live {
 			s.login(user, fs)
+			d.armExpiry(s, policy.Expires)
 			d.admitMu.Unlock()
 			return user, fs, nil
 		}
@@ -135,10 +139,7 @@ func (d *Driver) loginFailed(s *session, name string, err error) error {
 	case errors.Is(err, errBusy):
 		return d.refuseLogin(s, name, err.Error(), ErrBusy)
 	}
-	if s.conn != nil {
-		s.conn.SetLoginFailed()
-	}
-	d.metrics.Login(metrics.ResultFailed)
+	d.countFailedLogin(s)
 	s.log().Warn("login failed", zap.String("user", name), zap.String("reason", err.Error()))
 	client := s.client()
 	f := d.guard.Failed(client)
@@ -153,6 +154,15 @@ func (d *Driver) loginFailed(s *session, name string, err error) error {
 	}
 	time.Sleep(f.Delay)
 	return ErrBadCredentials
+}
+
+// countFailedLogin counts a login that failed or was refused, and tells
+// the control connection that nobody waits for its login any longer.
+func (d *Driver) countFailedLogin(s *session) {
+	if s.conn != nil {
+		s.conn.SetLoginFailed()
+	}
+	d.metrics.Login(metrics.ResultFailed)
 }
 
 // client returns the session's client address.

@@ -36,6 +36,10 @@ type session struct {
 	lastEnd   time.Time // when a transfer last ended
 	closed    bool
 	ending    bool // end was called
+	// expiry closes the session when its account expires at expiresAt
+	// (see armExpiry); nil when it never does.
+	expiry    *time.Timer
+	expiresAt time.Time
 }
 
 // newSession makes the session of cc on conn. Its number is the control
@@ -180,6 +184,7 @@ func (s *session) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
+	s.stopExpiryLocked()
 	if s.transfers == 0 {
 		s.closeFsLocked()
 	}

@@ -47,34 +47,61 @@ func (g *Guard) Failed(a netip.Addr) Failure {
 		return Failure{Delay: g.opts.MaxDelay, Failures: g.opts.MaxFailures, Network: n}
 	}
 	e := g.track(n)
-	e.failures = append(e.recent(now, g.opts.Window), now)
-	if keep := max(g.opts.MaxFailures, maxDoublings); len(e.failures) > keep {
-		e.failures = e.failures[len(e.failures)-keep:]
-	}
-	f := Failure{Delay: g.delay(len(e.failures)), Failures: len(e.failures), Network: n}
+	e.failures = keepLatest(append(recent(e.failures, now, g.opts.Window), now), max(g.opts.MaxFailures, maxDoublings))
+	e.denials = recent(e.denials, now, g.opts.Window)
+	f := Failure{Delay: g.delay(len(e.failures) + len(e.denials)), Failures: len(e.failures), Network: n}
 	if g.opts.MaxFailures > 0 && f.Failures >= g.opts.MaxFailures && !g.exempt(a) {
 		until := now.Add(g.opts.BanTime)
 		if !g.bans.add(n, now, until, g.opts.MaxBans) {
 			f.BanTableFull = true
 			return f
 		}
-		e.failures = nil
+		e.failures, e.denials = nil, nil
 		f.BanStarted, f.Until = true, until
 	}
 	return f
+}
+
+// Denied records a login from a refused after a right password (the
+// account may not log in from a, or not now) and returns the delay to
+// apply: the delay of a failure. A denial lengthens the delays of the
+// network's next failures and denials as a failure does, so that neither
+// the reply nor its timing tells a right password from a wrong one, but
+// it counts toward no ban, and forgets no failure as a success does.
+func (g *Guard) Denied(a netip.Addr) time.Duration {
+	n := g.Network(a)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.opts.Now()
+	if g.banned(a, n, now) {
+		return g.opts.MaxDelay
+	}
+	e := g.track(n)
+	e.failures = recent(e.failures, now, g.opts.Window)
+	e.denials = keepLatest(append(recent(e.denials, now, g.opts.Window), now), maxDoublings)
+	return g.delay(len(e.failures) + len(e.denials))
 }
 
 // maxDoublings bounds the failures kept for the delay: by then any
 // sensible MaxDelay is reached.
 const maxDoublings = 16
 
-// recent returns the failures within window before now.
-func (e *entry) recent(now time.Time, window time.Duration) []time.Time {
+// recent returns the times of list (oldest first) within window before
+// now.
+func recent(list []time.Time, now time.Time, window time.Duration) []time.Time {
 	i := 0
-	for i < len(e.failures) && !e.failures[i].After(now.Add(-window)) {
+	for i < len(list) && !list[i].After(now.Add(-window)) {
 		i++
 	}
-	return e.failures[i:]
+	return list[i:]
+}
+
+// keepLatest returns the last n times of list at most.
+func keepLatest(list []time.Time, n int) []time.Time {
+	if len(list) > n {
+		return list[len(list)-n:]
+	}
+	return list
 }
 
 // delay returns BaseDelay doubled for each failure after the first, at
@@ -104,7 +131,7 @@ func (g *Guard) Succeeded(a netip.Addr) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if e := g.lookup(n); e != nil {
-		e.failures = nil
+		e.failures, e.denials = nil, nil
 	}
 }
 
@@ -115,8 +142,8 @@ func (g *Guard) BannedCount() int {
 	return g.bans.count(g.opts.Now())
 }
 
-// Suspect reports whether the network of a has failed logins within the
-// window or a is banned: its password checks wait behind those of other
+// Suspect reports whether the network of a has failed or denied logins
+// within the window or a is banned: its password checks wait behind those of other
 // networks.
 func (g *Guard) Suspect(a netip.Addr) bool {
 	n := g.Network(a)
@@ -127,5 +154,5 @@ func (g *Guard) Suspect(a netip.Addr) bool {
 		return true
 	}
 	e := g.lookup(n)
-	return e != nil && len(e.recent(now, g.opts.Window)) > 0
+	return e != nil && len(recent(e.failures, now, g.opts.Window))+len(recent(e.denials, now, g.opts.Window)) > 0
 }

@@ -6,7 +6,7 @@
 //
 // A Guard is made once per server from the [security] settings and asked
 // by the control listener (Banned, Refused) and by the login (Failed,
-// Succeeded, Turn). Its memory is bounded in two tables: it observes at
+// Denied, Succeeded, Turn). Its memory is bounded in two tables: it observes at
 // most Options.MaxAddresses networks and forgets the one touched longest
 // ago first, and it holds at most Options.MaxBans bans, which nothing
 // evicts before they end. Its clock is injected (Options.Now) for tests.

@@ -61,6 +61,7 @@ type Guard struct {
 type entry struct {
 	net      netip.Prefix
 	failures []time.Time // the latest failed logins, oldest first
+	denials  []time.Time // the latest logins denied (see Denied), oldest first
 	refused  int         // refusals not logged yet
 	lastLog  time.Time   // of the last refusal line
 }

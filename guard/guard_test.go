@@ -515,3 +515,40 @@ func TestMemoryAtTheBounds(t *testing.T) {
 		t.Errorf("observed table %d B (docs/security.md: about 17 MB), ban table %d B (docs/security.md: about 11 MB)", observed-before, full-observed)
 	}
 }
+
+// TestDeniedDelaysAsAFailureAndBansNothing: a login refused after a right
+// password (Denied) waits as long as a failure would and lengthens the
+// next delays as a failure does, so that the delays do not tell it from a
+// wrong password; it counts toward no ban and resets nothing.
+func TestDeniedDelaysAsAFailureAndBansNothing(t *testing.T) {
+	c := newClock()
+	g := newGuard(c, func(o *Options) { o.MaxFailures = 2 })
+	want := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}
+	for i, w := range want {
+		if d := g.Denied(addrA); d != w {
+			t.Fatalf("denial %d: delay %v, want %v", i+1, d, w)
+		}
+		c.advance(time.Second)
+	}
+	if g.Banned(addrA) {
+		t.Fatal("denials banned the address")
+	}
+	f := g.Failed(addrA)
+	if f.Failures != 1 || f.BanStarted || f.Delay != 4*time.Second {
+		t.Fatalf("failure after 3 denials: %+v, want the 1st failure, delayed 4s", f)
+	}
+	if d := g.Denied(addrA); d != 4*time.Second || g.Banned(addrA) {
+		t.Fatalf("denial after a failure: delay %v, banned %v; want 4s, not banned", d, g.Banned(addrA))
+	}
+	if f := g.Failed(addrA); !f.BanStarted || f.Failures != 2 {
+		t.Fatalf("2nd failure, a denial in between: %+v, want the ban (denials reset no failure)", f)
+	}
+	c.advance(16 * time.Minute) // past the window and the ban
+	if d := g.Denied(addrA); d != 500*time.Millisecond {
+		t.Fatalf("denial after the window: delay %v, want 500ms", d)
+	}
+	g.Succeeded(addrA)
+	if d := g.Denied(addrA); d != 500*time.Millisecond {
+		t.Fatalf("denial after a success: delay %v, want 500ms (a success forgets denials)", d)
+	}
+}

@@ -20,6 +20,7 @@ import (
 type Metrics struct {
 	reg                *prometheus.Registry
 	logins             *prometheus.CounterVec
+	loginsRefused      *prometheus.CounterVec
 	transfers          *prometheus.CounterVec
 	bytes              *prometheus.CounterVec
 	handshakeFailures  prometheus.Counter
@@ -40,6 +41,10 @@ func New() *Metrics {
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ftpsd_logins_total", Help: "Login attempts by result (ok, failed).",
 		}, []string{"result"}),
+		loginsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ftpsd_logins_refused_total",
+			Help: "Logins with the right password refused by the account's policy, by the [[users]] key that refused them (allowed_networks, expires, disabled); each is also a failed login.",
+		}, []string{"reason"}),
 		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ftpsd_transfers_total", Help: "File transfers by direction (upload, download) and result (ok, failed).",
 		}, []string{"direction", "result"}),
@@ -66,7 +71,7 @@ func New() *Metrics {
 			Name: "ftpsd_bans_total", Help: "Client addresses banned for failed logins.",
 		}),
 	}
-	reg.MustRegister(m.logins, m.transfers, m.bytes, m.handshakeFailures, m.ccc, m.connectionsRefused, m.loginTimeouts, m.evictions, m.bans)
+	reg.MustRegister(m.logins, m.loginsRefused, m.transfers, m.bytes, m.handshakeFailures, m.ccc, m.connectionsRefused, m.loginTimeouts, m.evictions, m.bans)
 	for _, r := range []string{ResultOK, ResultFailed} {
 		m.logins.WithLabelValues(r)
 		for _, d := range []string{Upload, Download} {
@@ -76,6 +81,9 @@ func New() *Metrics {
 	}
 	for _, r := range refusal.Reasons() {
 		m.connectionsRefused.WithLabelValues(r)
+	}
+	for _, r := range refusal.LoginReasons() {
+		m.loginsRefused.WithLabelValues(r)
 	}
 	return m
 }
@@ -92,6 +100,10 @@ const (
 
 // Login counts a login attempt; result is ResultOK or ResultFailed.
 func (m *Metrics) Login(result string) { m.logins.WithLabelValues(result).Inc() }
+
+// LoginRefused counts a login refused by the account's policy; reason is
+// one of refusal.LoginReasons. The login is counted by Login too.
+func (m *Metrics) LoginRefused(reason string) { m.loginsRefused.WithLabelValues(reason).Inc() }
 
 // Transfer counts a finished transfer.
 func (m *Metrics) Transfer(direction, result string, bytes int64) {

@@ -1,7 +1,9 @@
 // Package refusal names the reasons ftpsd refuses a connection at
-// accept. The control listeners report them, the metrics label
-// ftpsd_connections_refused_total with them, and the refusal's log line
-// and 421 reply carry them: one set of names for all three.
+// accept, and a login by the account's policy. The control listeners
+// report the first, the metrics label ftpsd_connections_refused_total
+// with them, and the refusal's log line and 421 reply carry them: one set
+// of names for all three. The driver reports the second, which label
+// ftpsd_logins_refused_total.
 package refusal
 
 // The reasons, each the config key of what refused the connection, but
@@ -29,3 +31,19 @@ func Reasons() []string {
 	return []string{MaxConnections, MaxPerIP, MaxUnauthenticated, MaxUnauthenticatedPerIP,
 		Banned, UntrustedProxy, ProxyHeader}
 }
+
+// The reasons a login with the right password is refused by the
+// account's policy, each the [[users]] key that refused it.
+const (
+	// AllowedNetworks: the client's address is outside the account's
+	// allowed_networks.
+	AllowedNetworks = "allowed_networks"
+	// Expires: the account's expires has passed.
+	Expires = "expires"
+	// Disabled: the account is disabled.
+	Disabled = "disabled"
+)
+
+// LoginReasons returns every reason of a login refused by the account's
+// policy, in a fixed order.
+func LoginReasons() []string { return []string{AllowedNetworks, Expires, Disabled} }

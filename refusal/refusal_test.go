@@ -31,3 +31,23 @@ func TestReasonsAreServerKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginReasonsAreUserKeys: every reason a login is refused for by
+// the account's policy names the [[users]] key that refused it.
+func TestLoginReasonsAreUserKeys(t *testing.T) {
+	ut := reflect.TypeFor[config.User]()
+	var keys []string
+	for i := range ut.NumField() {
+		name, _, _ := strings.Cut(ut.Field(i).Tag.Get("toml"), ",")
+		keys = append(keys, name)
+	}
+	reasons := refusal.LoginReasons()
+	if len(reasons) == 0 {
+		t.Fatal("no login reasons")
+	}
+	for _, r := range reasons {
+		if !slices.Contains(keys, r) {
+			t.Errorf("login reason %q is not a [[users]] key (%v)", r, keys)
+		}
+	}
+}

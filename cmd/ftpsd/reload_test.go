@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -318,4 +319,69 @@ func TestReloadStepKeys(t *testing.T) {
 			t.Errorf("reloadable(%q) = true; it needs a restart", k)
 		}
 	}
+}
+
+// TestReloadAppliesAccountPolicy: a SIGHUP that disables one account,
+// sets another's expires to a past date (a TOML date, unquoted) and
+// limits a third to another address closes their open sessions with 421
+// and refuses their next logins with 530; a fourth account's session goes
+// on, and the third logs in from its new address.
+func TestReloadAppliesAccountPolicy(t *testing.T) {
+	f := newFixture(t, 4)
+	users := []string{"alice", "bob", "carol", "dave"}
+	f.write(f.config("", "", users...))
+	s, addr := f.start()
+	sessions := map[string]*ftptest.MustClient{}
+	for _, u := range users {
+		c := ftptest.Dialer{Timeout: 10 * time.Second}.MustLogin(t, addr, u, password(u))
+		c.Do(257, "PWD")
+		sessions[u] = c
+	}
+
+	reasons := map[string]string{
+		"alice": "account disabled",
+		"bob":   "account expired",
+		"carol": "address not in allowed_networks",
+	}
+	next := f.config("", "", users...)
+	for u, key := range map[string]string{
+		"alice": "disabled = true",
+		"bob":   "expires = 2000-01-01",
+		"carol": `allowed_networks = ["127.0.0.2/32"]`,
+	} {
+		block := fmt.Sprintf("home = %q\n", u)
+		next = strings.Replace(next, block, block+key+"\n", 1)
+	}
+	f.write(next)
+	s.reload(t)
+	for u, why := range reasons {
+		r := sessions[u].Expect(421, u+"'s session after the reload")
+		if !strings.Contains(r.Msg, why) {
+			t.Errorf("%s: 421 %q does not say %q", u, r.Msg, why)
+		}
+		sessions[u].ExpectClosed()
+	}
+	sessions["dave"].Do(200, "NOOP")
+	reloaded := s.waitLog(t, "configuration reloaded", 1, 10*time.Second)
+	if !slices.Contains(reloaded.strs("applied"), "users") {
+		t.Errorf("applied = %v, want users among them", reloaded.strs("applied"))
+	}
+
+	for u := range reasons {
+		if _, err := (ftptest.Dialer{Timeout: 10 * time.Second}).Login(addr, u, password(u)); err == nil || !strings.Contains(err.Error(), "530") {
+			t.Errorf("%s after the reload: %v, want 530", u, err)
+		}
+	}
+	ftptest.Dialer{Local: netip.MustParseAddr("127.0.0.2"), Timeout: 10 * time.Second}.MustLogin(t, addr, "carol", password("carol")).Quit()
+	s.waitLog(t, "login refused", len(reasons), 10*time.Second)
+	for _, l := range s.logs("login refused") {
+		if u := l.str("user"); l.str("reason") != reasons[u] || l.str("client") != "127.0.0.1" {
+			t.Errorf("login refused line %v, want user %s's reason %q and client 127.0.0.1", l, u, reasons[u])
+		}
+	}
+	if n := len(s.logs("session closed by reload")); n != len(reasons) {
+		t.Errorf("%d session closed by reload lines, want %d", n, len(reasons))
+	}
+	sessions["dave"].Quit()
+	s.terminate(t)
 }

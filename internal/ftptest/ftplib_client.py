@@ -10,7 +10,7 @@ is reported in the JSON.
 
 Usage:
   ftplib_client.py --host H --port P --user U --password W [--timeout S]
-      [--no-reuse] [--ccc [--pasv-first]] [--debug]
+      [--no-reuse] [--ccc [--pasv-first]] [--debug] [--source ADDR]
       [--upload LOCAL --remote NAME] [--download LOCAL2 [--get NAME]] [--nlst]
 
   --upload/--remote  STOR LOCAL as NAME
@@ -25,6 +25,8 @@ Usage:
                      the TYPE I of retrbinary, so that PASV is the first
                      command after CCC
   --debug            ftplib's protocol trace on standard error
+  --source           local address of the control and data connections
+                     (e.g. 127.0.0.2, to log in from another address)
 """
 
 import argparse
@@ -128,6 +130,7 @@ def main() -> int:
     ap.add_argument("--pasv-first", action="store_true")
     ap.add_argument("--no-reuse", action="store_true")
     ap.add_argument("--debug", action="store_true")
+    ap.add_argument("--source", help="local address of the control and data connections")
     args = ap.parse_args()
 
     stdout = sys.stdout
@@ -139,7 +142,9 @@ def main() -> int:
     ctx.verify_mode = ssl.CERT_NONE
 
     out = {}
-    ftp = (FTP_TLS if args.no_reuse else ReusingFTP_TLS)(context=ctx, timeout=args.timeout)
+    ftp = (FTP_TLS if args.no_reuse else ReusingFTP_TLS)(
+        context=ctx, timeout=args.timeout,
+        source_address=(args.source, 0) if args.source else None)
     ftp.set_debuglevel(1 if args.debug else 0)
     out["welcome"] = ftp.connect(args.host, args.port)
     out["auth"] = ftp.auth()
