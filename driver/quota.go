@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/afero"
 
 	"ftpsd/config"
+	"ftpsd/metrics"
 	"ftpsd/quota"
 )
 
@@ -265,4 +266,21 @@ func humanBytes(n int64) string {
 	}
 	s := fmt.Sprintf("%.1f", float64(n)/float64(div))
 	return strings.TrimSuffix(s, ".0") + " " + string("KMGTPE"[exp]) + "iB"
+}
+
+// quotaUsage returns the usage of the accounts with a quota whose home has
+// been counted, for the metrics; it counts nothing.
+func (d *Driver) quotaUsage() []metrics.AccountQuota {
+	users := d.live.Load().users
+	var out []metrics.AccountQuota
+	for name, u := range users.byName {
+		l := limitOf(users.policy(name))
+		if l.None() {
+			continue
+		}
+		if used, ok := d.quotas.Peek(homeKey(u.Home)); ok {
+			out = append(out, metrics.AccountQuota{User: name, Bytes: used.Bytes, Files: used.Files, BytesLimit: l.Bytes, FilesLimit: l.Files})
+		}
+	}
+	return out
 }

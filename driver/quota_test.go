@@ -184,7 +184,8 @@ func TestQuotaFiles(t *testing.T) {
 }
 
 // TestQuotaUsageFollowsChanges: SITE QUOTA after DELE, RNTO over an
-// existing file, RNTO of a directory, RMD, APPE and a resumed STOR.
+// existing file, RNTO of a directory, RMD, APPE and a resumed STOR, and
+// the account's quota series on /metrics.
 func TestQuotaUsageFollowsChanges(t *testing.T) {
 	ts := startServer(t, withQuota(t, userName, 1<<20, 100))
 	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
@@ -217,6 +218,16 @@ func TestQuotaUsageFollowsChanges(t *testing.T) {
 	mustUsage(t, c, "resumed upload", 2200, 1)
 	if info, err := os.Stat(filepath.Join(ts.AliceDir(), "b.bin")); err != nil || info.Size() != 2200 {
 		t.Fatalf("b.bin: %v, %v; want 2200 bytes", info, err)
+	}
+	for series, want := range map[string]float64{
+		`ftpsd_quota_used_bytes{user="alice"}`:  2200,
+		`ftpsd_quota_used_files{user="alice"}`:  1,
+		`ftpsd_quota_limit_bytes{user="alice"}`: 1 << 20,
+		`ftpsd_quota_limit_files{user="alice"}`: 100,
+	} {
+		if got := metricValue(t, ts, series); got != want {
+			t.Errorf("%s: %v, want %v", series, got, want)
+		}
 	}
 	c.Quit()
 }

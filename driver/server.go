@@ -200,6 +200,7 @@ func (s *Server) registerGauges() {
 		PassiveWaiting:     func() int { return s.driver.ports.Stats().Waiting },
 		PassiveExhaustions: func() uint64 { return s.driver.ports.Stats().Exhaustions },
 		UploadMemory:       func() int { return int(s.driver.live.Load().storage.uploadMemory()) },
+		Quotas:             s.driver.quotaUsage,
 	})
 }
 
