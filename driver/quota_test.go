@@ -318,3 +318,30 @@ func TestQuotaSharedHome(t *testing.T) {
 	alice.Quit()
 	bob.Quit()
 }
+
+// TestQuotaMemoryBackend: the same on backend "memory": an upload that
+// crosses quota_bytes fails with 552 and stores nothing, one that fills
+// it exactly is taken, then a new file is refused before 150. (The count
+// of a memory home, partial uploads skipped, is TestCountTree's.)
+func TestQuotaMemoryBackend(t *testing.T) {
+	ts := startServer(t, func(cfg *config.Config) {
+		cfg.Storage.Backend = config.BackendMemory
+		withQuota(t, userName, 10_000, 2)(cfg)
+	})
+	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	c.ProtP()
+	a := ftptest.RandomData(t, 4000)
+	c.Stor("a.bin", a)
+	if r := storCut(t, c, "b.bin", ftptest.RandomData(t, 8000)); r.Code != 552 {
+		t.Fatalf("STOR crossing quota_bytes: final reply %v, want 552", r)
+	}
+	if r := c.Cmd("SIZE b.bin"); r.Code != 550 {
+		t.Fatalf("SIZE b.bin after the refused upload: %v, want 550", r)
+	}
+	mustUsage(t, c, "after a refused upload", 4000, 1)
+	c.Stor("b.bin", ftptest.RandomData(t, 6000))
+	mustRefuse552(t, c, "STOR c.bin")
+	c.Do(250, "DELE a.bin")
+	mustUsage(t, c, "after DELE", 6000, 1)
+	c.Quit()
+}
