@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -343,5 +344,37 @@ func TestQuotaMemoryBackend(t *testing.T) {
 	mustRefuse552(t, c, "STOR c.bin")
 	c.Do(250, "DELE a.bin")
 	mustUsage(t, c, "after DELE", 6000, 1)
+	c.Quit()
+}
+
+// TestQuotaReload: a reload that gives an account a quota applies to its
+// session already open, and one that raises it too; the usage counted
+// before the reload is kept.
+func TestQuotaReload(t *testing.T) {
+	ts := startServer(t, nil)
+	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	c.ProtP()
+	c.Stor("a.bin", ftptest.RandomData(t, 500))
+	c.Stor("b.bin", ftptest.RandomData(t, 500))
+	if u := mustQuota(t, c); u != (quotaUsage{1000, -1, 2, -1}) {
+		t.Fatalf("SITE QUOTA without a quota: %+v", u)
+	}
+	reload := func(files int64) {
+		t.Helper()
+		next := ts.Cfg
+		next.Users = slices.Clone(ts.Cfg.Users)
+		withQuota(t, userName, 0, files)(&next)
+		if err := ts.Server.Reload(next); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reload(2)
+	mustRefuse552(t, c, "STOR c.bin")
+	if u := mustQuota(t, c); u != (quotaUsage{1000, -1, 2, 2}) {
+		t.Fatalf("SITE QUOTA after the reload: %+v, want 2 of 2 files", u)
+	}
+	reload(3)
+	c.Stor("c.bin", ftptest.RandomData(t, 500))
+	mustUsage(t, c, "after the second reload", 1500, 3)
 	c.Quit()
 }
