@@ -221,9 +221,13 @@ func (c *clientFs) countIfKept(name string) quota.Counts {
 }
 
 // Site answers SITE QUOTA with the usage of the home and the account's
-// limits; other SITE commands are not served (502).
+// limits; other SITE commands are not served (502), and SITE alone is
+// answered 501.
 func (c *clientFs) Site(param string) *ftpserver.AnswerCommand {
 	verb, _, _ := strings.Cut(strings.TrimSpace(param), " ")
+	if verb == "" {
+		return &ftpserver.AnswerCommand{Code: 501, Message: "SITE needs a command: SITE QUOTA"}
+	}
 	if !strings.EqualFold(verb, "QUOTA") {
 		return &ftpserver.AnswerCommand{Code: 502, Message: "SITE " + strings.ToUpper(verb) + " is not implemented; SITE QUOTA is"}
 	}

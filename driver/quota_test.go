@@ -172,6 +172,8 @@ func TestQuotaFiles(t *testing.T) {
 	}
 	mustRefuse552(t, c, "STOR c.bin")
 	mustRefuse552(t, c, "APPE c.bin")
+	c.Do(502, "SITE CHMOD 777 a.bin")
+	c.Do(501, "SITE")
 	if _, err := os.Stat(filepath.Join(ts.AliceDir(), "c.bin")); !os.IsNotExist(err) {
 		t.Fatalf("refused upload left c.bin: %v", err)
 	}
