@@ -21,7 +21,7 @@ import (
 // Quotas (quota_bytes, quota_files of [[users]] and [defaults]) are held
 // here, between the client and the home, the same on every backend. The
 // usage of a home is counted from the store at its first use in the
-// process (a walk of the home, see countHome) and kept up to date by the
+// process (a walk of the home, see countTree) and kept up to date by the
 // server's own changes (quota.Table); accounts that share a home share its
 // usage, each held to its own limit. See docs/operations.md, "Quotas".
 
@@ -55,7 +55,8 @@ func limitOf(p config.Policy) quota.Limit {
 
 // usage returns the home's usage, counting it at its first use when the
 // account has a quota or count is set (SITE QUOTA); nil when there is
-// none to keep (nobody with a quota used the home yet).
+// none to keep (neither an account with a quota nor SITE QUOTA used the
+// home yet).
 func (q *homeQuota) usage(count bool) (*quota.Usage, error) {
 	if !count && q.limit().None() {
 		return q.table.Known(q.key), nil
