@@ -178,7 +178,7 @@ func (c *clientFs) Rename(oldname, newname string) error {
 		return c.failed(newname, errReserved, false)
 	}
 	var replaced os.FileInfo
-	if path.Clean(oldname) != path.Clean(newname) {
+	if c.quota.kept() && path.Clean(oldname) != path.Clean(newname) {
 		replaced, _, _ = lstat(c.Fs, newname)
 	}
 	if err := c.Fs.Rename(oldname, newname); err != nil {

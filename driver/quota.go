@@ -64,6 +64,9 @@ func (q *homeQuota) usage(count bool) (*quota.Usage, error) {
 	return q.table.Get(q.key, func() (quota.Counts, error) { return countTree(q.fs, "/", q.whole) })
 }
 
+// kept reports whether the home's usage is kept (counted already).
+func (q *homeQuota) kept() bool { return q.table.Known(q.key) != nil }
+
 // record adds a change the server made (a deletion, a rename over a
 // file) to the usage of the home, if it is kept.
 func (q *homeQuota) record(c quota.Counts) {
@@ -207,7 +210,7 @@ func (c *clientFs) removed(info os.FileInfo) {
 // countIfKept counts the tree name, when the home's usage is kept and
 // name is a directory (RMDA); else the zero count.
 func (c *clientFs) countIfKept(name string) quota.Counts {
-	if c.quota.table.Known(c.quota.key) == nil {
+	if !c.quota.kept() {
 		return quota.Counts{}
 	}
 	info, _, err := lstat(c.Fs, name)
