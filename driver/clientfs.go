@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/afero"
 
 	"ftpsd/metrics"
+	"ftpsd/quota"
 )
 
 // uploadPrefix starts the name of a file being uploaded; it is renamed over
@@ -39,22 +40,25 @@ type clientFs struct {
 	home     home
 	session  *session
 	readOnly bool
-	maxList  int       // server.max_list_entries (0: no limit)
-	lists    *listings // the server's listings in progress
+	maxList  int        // server.max_list_entries (0: no limit)
+	lists    *listings  // the server's listings in progress
+	quota    *homeQuota // the home's usage and the account's quota
 }
 
-func newClientFs(fs home, readOnly bool, s *session, maxList int, lists *listings) *clientFs {
+func newClientFs(fs home, readOnly bool, s *session, maxList int, lists *listings, q *homeQuota) *clientFs {
 	var base afero.Fs = fs
 	if readOnly {
 		base = afero.NewReadOnlyFs(fs)
 	}
-	return &clientFs{Fs: base, home: fs, session: s, readOnly: readOnly, maxList: maxList, lists: lists}
+	return &clientFs{Fs: base, home: fs, session: s, readOnly: readOnly, maxList: maxList, lists: lists, quota: q}
 }
 
 var (
 	_ ftpserver.ClientDriver                      = (*clientFs)(nil)
 	_ ftpserver.ClientDriverExtentionFileTransfer = (*clientFs)(nil)
 	_ ftpserver.ClientDriverExtensionRemoveDir    = (*clientFs)(nil)
+	_ ftpserver.ClientDriverExtensionAllocate     = (*clientFs)(nil)
+	_ ftpserver.ClientDriverExtensionSite         = (*clientFs)(nil)
 )
 
 // GetHandle opens a file for RETR, STOR or APPE. A fresh STOR writes to a
@@ -62,8 +66,9 @@ var (
 // the transfer completed, so a broken upload never destroys the stored
 // copy; on object storage the store does the same (see home.upload). APPE
 // and a resumed STOR (REST) write in place, and are refused where the
-// backend cannot (features.resume: object storage). Whatever cannot be done is refused here, before the lib opens
-// the transfer (150).
+// backend cannot (features.resume: object storage). An upload is held to
+// the account's quota (see quota.go). Whatever cannot be done is refused
+// here, before the lib opens the transfer (150).
 func (c *clientFs) GetHandle(name string, flags int, offset int64) (ftpserver.FileTransfer, error) {
 	if err := c.session.beginTransfer(); err != nil {
 		return nil, err
@@ -105,17 +110,27 @@ func (c *clientFs) getHandle(name string, flags int, offset int64) (ftpserver.Fi
 		if err := c.wantOffsetWithin(name, offset); err != nil {
 			return nil, err
 		}
-		f, err := c.OpenFile(name, flags, 0o644)
+		up, err := c.beginUpload(name, offset, flags&os.O_APPEND != 0)
 		if err != nil {
 			return nil, err
 		}
-		return newLoggedTransfer(f, c.session, name, metrics.Upload), nil
+		f, err := c.OpenFile(name, flags, 0o644)
+		if err != nil {
+			up.End(false)
+			return nil, err
+		}
+		return newLoggedTransfer(withQuota(f, up, true), c.session, name, metrics.Upload), nil
 	}
-	f, err := c.home.upload(name)
+	up, err := c.beginUpload(name, 0, false)
 	if err != nil {
 		return nil, err
 	}
-	return newLoggedTransfer(f, c.session, name, metrics.Upload), nil
+	f, err := c.home.upload(name)
+	if err != nil {
+		up.End(false)
+		return nil, err
+	}
+	return newLoggedTransfer(withQuota(f, up, false), c.session, name, metrics.Upload), nil
 }
 
 // wantOffsetWithin refuses a resumed upload (REST, then STOR) whose offset
@@ -153,7 +168,8 @@ func (c *clientFs) openFile(name string) (afero.File, error) {
 }
 
 // Rename refuses to rename to or from the name of a partial upload. Its
-// failures name the target (RNTO's argument: RNFR checked the source).
+// failures name the target (RNTO's argument: RNFR checked the source). A
+// file it replaces leaves the home's usage.
 func (c *clientFs) Rename(oldname, newname string) error {
 	if isUploadTemp(oldname) {
 		return c.failed(oldname, errReserved, false)
@@ -161,38 +177,51 @@ func (c *clientFs) Rename(oldname, newname string) error {
 	if isUploadTemp(newname) {
 		return c.failed(newname, errReserved, false)
 	}
-	return c.failed(newname, c.Fs.Rename(oldname, newname), false)
+	var replaced os.FileInfo
+	if c.quota.kept() && path.Clean(oldname) != path.Clean(newname) {
+		replaced, _, _ = lstat(c.Fs, newname)
+	}
+	if err := c.Fs.Rename(oldname, newname); err != nil {
+		return c.failed(newname, err, false)
+	}
+	c.removed(replaced)
+	return nil
 }
 
 // Remove removes a file (DELE); a directory is refused.
 func (c *clientFs) Remove(name string) error {
-	if err := c.wantKind(name, false); err != nil {
+	info, err := c.wantKind(name, false)
+	if err == nil {
+		err = c.Fs.Remove(name)
+	}
+	if err != nil {
 		return c.failed(name, err, false)
 	}
-	return c.failed(name, c.Fs.Remove(name), false)
+	c.removed(info)
+	return nil
 }
 
 // RemoveDir removes an empty directory (RMD); a file is refused.
 func (c *clientFs) RemoveDir(name string) error {
-	if err := c.wantKind(name, true); err != nil {
+	if _, err := c.wantKind(name, true); err != nil {
 		return c.failed(name, err, false)
 	}
 	return c.failed(name, c.Fs.Remove(name), false)
 }
 
-// wantKind returns an error unless name (not followed if a symbolic link)
-// is a directory (dir) or not one.
-func (c *clientFs) wantKind(name string, dir bool) error {
+// wantKind returns name's info (not followed if a symbolic link), or an
+// error unless it is a directory (dir) or not one.
+func (c *clientFs) wantKind(name string, dir bool) (os.FileInfo, error) {
 	info, _, err := lstat(c.Fs, name)
 	switch {
 	case err != nil:
-		return err
+		return nil, err
 	case dir && !info.IsDir():
-		return &os.PathError{Op: "remove", Path: name, Err: errNotDir}
+		return nil, &os.PathError{Op: "remove", Path: name, Err: errNotDir}
 	case !dir && info.IsDir():
-		return &os.PathError{Op: "remove", Path: name, Err: errIsDir}
+		return nil, &os.PathError{Op: "remove", Path: name, Err: errIsDir}
 	}
-	return nil
+	return info, nil
 }
 
 // lstat is Lstat where fs can, else Stat.
@@ -234,8 +263,15 @@ func (c *clientFs) Stat(name string) (os.FileInfo, error) {
 	return info, c.failed(name, err, false)
 }
 
-// RemoveAll answers the lib's RMDA.
-func (c *clientFs) RemoveAll(name string) error { return c.failed(name, c.Fs.RemoveAll(name), false) }
+// RemoveAll answers the lib's RMDA; what it removed leaves the home's
+// usage (what stays, if it fails midway, is counted again).
+func (c *clientFs) RemoveAll(name string) error {
+	before := c.countIfKept(name)
+	err := c.Fs.RemoveAll(name)
+	after := c.countIfKept(name)
+	c.quota.record(quota.Counts{Bytes: after.Bytes - before.Bytes, Files: after.Files - before.Files})
+	return c.failed(name, err, false)
+}
 
 // Chmod answers SITE CHMOD.
 func (c *clientFs) Chmod(name string, mode os.FileMode) error {

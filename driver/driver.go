@@ -18,6 +18,7 @@ import (
 	"ftpsd/ipaddr"
 	"ftpsd/metrics"
 	"ftpsd/pasv"
+	"ftpsd/quota"
 	"ftpsd/tlsconf/closenotify"
 	"ftpsd/tlsconf/recordbatch"
 	"ftpsd/tlsconf/ticketbind"
@@ -46,6 +47,7 @@ type Driver struct {
 	guard     *guard.Guard
 	checks    *guard.Slots // password checks under way (see checkPassword)
 	lists     *listings    // listings in progress (server.max_concurrent_listings)
+	quotas    *quota.Table // the usage of the homes (quota_bytes, quota_files)
 	logger    *zap.Logger
 
 	// transfers counts the file transfers in progress of every session,
@@ -84,7 +86,7 @@ func (d *Driver) settings(listener *control.Listener) *ftpserver.Settings {
 		TLSRequired:              ftpserver.ClearOrEncrypted, // the driver enforces the policy
 		PasvConnectionsCheck:     ftpserver.IPMatchRequired,  // data from the control connection's client only
 		ActiveConnectionsCheck:   ftpserver.IPMatchRequired,  // PORT/EPRT to the client's own address only
-		DisableSite:              true,                       // no SITE CHMOD/CHOWN/SYMLINK
+		DisableSite:              false,                      // SITE QUOTA only (clientFs.Site): no CHMOD/CHOWN/SYMLINK
 		DefaultTransferType:      ftpserver.TransferTypeBinary,
 	}
 }
@@ -214,7 +216,8 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 	d.metrics.Login(metrics.ResultOK)
 	s.log().Info("login", zap.String("result", metrics.ResultOK), zap.Bool("read_only", user.ReadOnly),
 		zap.String("tls_version", st.VersionName()), zap.Bool("implicit", st.Implicit))
-	return newClientFs(fs, user.ReadOnly, s, d.cfg.Server.MaxListEntries, d.lists), nil
+	q := newHomeQuota(d.quotas, user.Home, fs, func() quota.Limit { return limitOf(d.live.Load().users.policy(user.Name)) })
+	return newClientFs(fs, user.ReadOnly, s, d.cfg.Server.MaxListEntries, d.lists, q), nil
 }
 
 // GetTLSConfig returns the one stable TLS config of data channels.

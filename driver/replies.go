@@ -11,6 +11,7 @@ import (
 
 	"ftpsd/control"
 	"ftpsd/driver/s3fs"
+	"ftpsd/quota"
 )
 
 // What a failed request is answered. The lib writes the driver's error
@@ -86,7 +87,8 @@ type answer struct {
 // replyTo returns the answer to a request that failed with err. storing is
 // true for an upload (STOR, APPE): the only requests RFC 959 answers 452
 // and 552; others that lack space keep the lib's 550. This is the one
-// place that maps errors to reply codes.
+// place that maps errors to reply codes. A quota's refusal is 552 also
+// before the upload starts (its 150), and the client's doing.
 func replyTo(err error, storing bool) answer {
 	storage := func(code int, reason string) answer {
 		if !storing {
@@ -96,6 +98,10 @@ func replyTo(err error, storing bool) answer {
 	}
 	var errno syscall.Errno
 	switch {
+	case errors.Is(err, quota.ErrBytes):
+		return answer{code: codeExceeded, reason: quota.ErrBytes.Error(), client: true}
+	case errors.Is(err, quota.ErrFiles):
+		return answer{code: codeExceeded, reason: quota.ErrFiles.Error(), client: true}
 	case errors.Is(err, s3fs.ErrUnavailable):
 		// The store's own short cause, which names no key.
 		s := err.Error()
@@ -160,6 +166,8 @@ func (s *session) logFailure(re *requestError) {
 		s.log().Warn("listing stopped at server.max_list_entries", fields...)
 	case errors.Is(re.err, errListingsBusy), errors.Is(re.err, errListingsBusyHere):
 		s.log().Warn("listing refused: too many listings in progress", fields...)
+	case errors.Is(re.err, quota.ErrBytes), errors.Is(re.err, quota.ErrFiles):
+		s.log().Info("upload refused: quota exceeded", fields...)
 	case re.client:
 		s.log().Debug("request refused", fields...)
 	case errors.Is(re.err, s3fs.ErrUnavailable):

@@ -12,6 +12,7 @@ import (
 
 	"ftpsd/config"
 	"ftpsd/metrics"
+	"ftpsd/quota"
 )
 
 // FuzzRestOffset drives a transfer the way the lib does after REST offset
@@ -41,7 +42,8 @@ func FuzzRestOffset(f *testing.F) {
 		}
 		s := &session{metrics: metrics.New()}
 		s.logPtr.Store(zap.NewNop())
-		c := newClientFs(home, false, s, 0, newListings(1, func(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }))
+		c := newClientFs(home, false, s, 0, newListings(1, func(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }),
+			newHomeQuota(&quota.Table{}, "/", home, func() quota.Limit { return quota.Limit{} }))
 		defer c.home.close()
 
 		flags := os.O_RDONLY

@@ -20,6 +20,7 @@ import (
 	"ftpsd/guard"
 	"ftpsd/metrics"
 	"ftpsd/pasv"
+	"ftpsd/quota"
 	"ftpsd/tlsconf/closenotify"
 	"ftpsd/tlsconf/ticketbind"
 )
@@ -96,6 +97,7 @@ func build(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, o optio
 		registry:  registry,
 		guard:     newGuard(cfg.Security),
 		checks:    guard.NewSlots(runtime.GOMAXPROCS(0)),
+		quotas:    &quota.Table{},
 		logger:    logger.Named("session"),
 	}
 	d.lists = newListings(cfg.Server.ConcurrentListings(), d.guard.Network)
@@ -198,6 +200,7 @@ func (s *Server) registerGauges() {
 		PassiveWaiting:     func() int { return s.driver.ports.Stats().Waiting },
 		PassiveExhaustions: func() uint64 { return s.driver.ports.Stats().Exhaustions },
 		UploadMemory:       func() int { return int(s.driver.live.Load().storage.uploadMemory()) },
+		Quotas:             s.driver.quotaUsage,
 	})
 }
 

@@ -106,7 +106,10 @@ type ftplibResult struct {
 	CCC                  string   `json:"ccc"`
 	ControlPlainAfterCCC *bool    `json:"control_plain_after_ccc"`
 	PWDAfterCCC          string   `json:"pwd_after_ccc"`
+	Allo                 string   `json:"allo"`
 	Stor                 string   `json:"stor"`
+	StorError            string   `json:"stor_error"`
+	Site                 string   `json:"site"`
 	Retr                 string   `json:"retr"`
 	RetrSHA256           string   `json:"retr_sha256"`
 	RetrBytes            int      `json:"retr_bytes"`

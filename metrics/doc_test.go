@@ -29,6 +29,7 @@ func TestOperationsDocNamesEverySeries(t *testing.T) {
 		SessionsOpen: zero, Unauthenticated: zero, BannedAddresses: zero,
 		PassiveCapacity: zero, PassiveInUse: zero, PassiveWaiting: zero,
 		PassiveExhaustions: func() uint64 { return 0 }, UploadMemory: zero,
+		Quotas: func() []AccountQuota { return []AccountQuota{{User: "u", BytesLimit: 1, FilesLimit: 1}} },
 	})
 	// Labelled series appear once they have a value.
 	m.Login(ResultOK)

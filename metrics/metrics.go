@@ -142,6 +142,17 @@ type Gauges struct {
 	PassiveWaiting     func() int
 	PassiveExhaustions func() uint64
 	UploadMemory       func() int
+	// Quotas returns the usage of the accounts with a quota whose home
+	// has been counted (nil: none).
+	Quotas func() []AccountQuota
+}
+
+// AccountQuota is the usage of an account's home and its quota (0: no
+// limit).
+type AccountQuota struct {
+	User                   string
+	Bytes, Files           int64
+	BytesLimit, FilesLimit int64
 }
 
 // RegisterGauges adds the series read from the running server.
@@ -161,6 +172,46 @@ func (m *Metrics) RegisterGauges(g Gauges) {
 			Name: "ftpsd_passive_exhaustions_total", Help: "PASV/EPSV commands that found no free port.",
 		}, func() float64 { return float64(g.PassiveExhaustions()) }),
 	)
+	if g.Quotas != nil {
+		m.reg.MustRegister(quotaCollector(g.Quotas))
+	}
+}
+
+// Series of the accounts' quotas, by user.
+var (
+	quotaBytesDesc = prometheus.NewDesc("ftpsd_quota_used_bytes",
+		"Bytes in the home of an account with a quota, as this process counts them.", []string{"user"}, nil)
+	quotaFilesDesc = prometheus.NewDesc("ftpsd_quota_used_files",
+		"Files in the home of an account with a quota, as this process counts them.", []string{"user"}, nil)
+	quotaBytesLimitDesc = prometheus.NewDesc("ftpsd_quota_limit_bytes",
+		"quota_bytes of an account that has one.", []string{"user"}, nil)
+	quotaFilesLimitDesc = prometheus.NewDesc("ftpsd_quota_limit_files",
+		"quota_files of an account that has one.", []string{"user"}, nil)
+)
+
+// quotaCollector reads the accounts' quotas at each scrape.
+type quotaCollector func() []AccountQuota
+
+func (f quotaCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{quotaBytesDesc, quotaFilesDesc, quotaBytesLimitDesc, quotaFilesLimitDesc} {
+		ch <- d
+	}
+}
+
+func (f quotaCollector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v int64, user string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), user)
+	}
+	for _, q := range f() {
+		gauge(quotaBytesDesc, q.Bytes, q.User)
+		gauge(quotaFilesDesc, q.Files, q.User)
+		if q.BytesLimit > 0 {
+			gauge(quotaBytesLimitDesc, q.BytesLimit, q.User)
+		}
+		if q.FilesLimit > 0 {
+			gauge(quotaFilesLimitDesc, q.FilesLimit, q.User)
+		}
+	}
 }
 
 // Handler serves /metrics and /healthz (200 "ok" while the process runs).

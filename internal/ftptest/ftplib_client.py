@@ -11,12 +11,17 @@ is reported in the JSON.
 Usage:
   ftplib_client.py --host H --port P --user U --password W [--timeout S]
       [--no-reuse] [--ccc [--pasv-first]] [--debug] [--source ADDR]
-      [--upload LOCAL --remote NAME] [--download LOCAL2 [--get NAME]] [--nlst]
+      [--allo SIZE] [--upload LOCAL --remote NAME] [--download LOCAL2 [--get NAME]]
+      [--nlst] [--site CMD]
 
   --upload/--remote  STOR LOCAL as NAME
+  --allo SIZE        ALLO SIZE before the STOR; its refusal is then reported
+                     in the JSON (stor_error), not raised, and so is the
+                     STOR's
   --download         RETR NAME (--get, default --remote) into LOCAL2, after
                      the upload
-  --nlst             NLST of the home, last
+  --nlst             NLST of the home
+  --site CMD         SITE CMD, last (its reply or its error in the JSON)
   --no-reuse         plain FTP_TLS: a new TLS session per data connection
                      (by default the data connections resume the control
                      connection's session, see ReusingFTP_TLS)
@@ -126,6 +131,8 @@ def main() -> int:
     ap.add_argument("--download")
     ap.add_argument("--get")
     ap.add_argument("--nlst", action="store_true")
+    ap.add_argument("--allo")
+    ap.add_argument("--site")
     ap.add_argument("--ccc", action="store_true")
     ap.add_argument("--pasv-first", action="store_true")
     ap.add_argument("--no-reuse", action="store_true")
@@ -168,13 +175,28 @@ def main() -> int:
         else:
             out["pwd_after_ccc"] = ftp.sendcmd("PWD")
 
+    if args.allo is not None:
+        try:
+            out["allo"] = ftp.sendcmd("ALLO " + args.allo)
+        except (error_perm, error_temp) as e:
+            out["allo"] = str(e)
     if args.upload:
         with open(args.upload, "rb") as f:
-            out["stor"] = ftp.storbinary("STOR " + args.remote, f)
+            try:
+                out["stor"] = ftp.storbinary("STOR " + args.remote, f)
+            except (error_perm, error_temp) as e:
+                if args.allo is None:
+                    raise
+                out["stor_error"] = str(e)
     if args.download and not (args.ccc and args.pasv_first):
         download(ftp, get, args.download, False, out)
     if args.nlst:
         nlst(ftp, out)
+    if args.site:
+        try:
+            out["site"] = ftp.sendcmd("SITE " + args.site)
+        except (error_perm, error_temp) as e:
+            out["site"] = str(e)
     out["quit"] = ftp.quit()
     print(json.dumps(out), file=stdout)
     return 0
