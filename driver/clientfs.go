@@ -11,6 +11,7 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
 
+	"ftpsd/hooks"
 	"ftpsd/metrics"
 )
 
@@ -90,7 +91,7 @@ func (c *clientFs) getHandle(name string, flags int, offset int64) (ftpserver.Fi
 		if err != nil {
 			return nil, err
 		}
-		return newLoggedTransfer(f, c.session, name, metrics.Download), nil
+		return c.transfer(f, name, metrics.Download, offset == 0), nil
 	}
 	if c.readOnly {
 		return nil, errReadOnly
@@ -109,13 +110,22 @@ func (c *clientFs) getHandle(name string, flags int, offset int64) (ftpserver.Fi
 		if err != nil {
 			return nil, err
 		}
-		return newLoggedTransfer(f, c.session, name, metrics.Upload), nil
+		return c.transfer(f, name, metrics.Upload, false), nil
 	}
 	f, err := c.home.upload(name)
 	if err != nil {
 		return nil, err
 	}
-	return newLoggedTransfer(f, c.session, name, metrics.Upload), nil
+	return c.transfer(f, name, metrics.Upload, true), nil
+}
+
+// transfer wraps the file of a transfer of name in its log line and its
+// event; whole says whether it covers the whole file (its checksum is
+// then the file's).
+func (c *clientFs) transfer(f ftpserver.FileTransfer, name, direction string, whole bool) *loggedTransfer {
+	t := newLoggedTransfer(f, c.session, name, direction)
+	t.event = c.newTransferEvent(name, whole)
+	return t
 }
 
 // wantOffsetWithin refuses a resumed upload (REST, then STOR) whose offset
@@ -161,23 +171,26 @@ func (c *clientFs) Rename(oldname, newname string) error {
 	if isUploadTemp(newname) {
 		return c.failed(newname, errReserved, false)
 	}
-	return c.failed(newname, c.Fs.Rename(oldname, newname), false)
+	start := time.Now()
+	return c.emitRename(oldname, newname, start, c.failed(newname, c.Fs.Rename(oldname, newname), false))
 }
 
 // Remove removes a file (DELE); a directory is refused.
 func (c *clientFs) Remove(name string) error {
+	start := time.Now()
 	if err := c.wantKind(name, false); err != nil {
 		return c.failed(name, err, false)
 	}
-	return c.failed(name, c.Fs.Remove(name), false)
+	return c.emitDone(hooks.Delete, name, start, c.failed(name, c.Fs.Remove(name), false))
 }
 
 // RemoveDir removes an empty directory (RMD); a file is refused.
 func (c *clientFs) RemoveDir(name string) error {
+	start := time.Now()
 	if err := c.wantKind(name, true); err != nil {
 		return c.failed(name, err, false)
 	}
-	return c.failed(name, c.Fs.Remove(name), false)
+	return c.emitDone(hooks.Rmdir, name, start, c.failed(name, c.Fs.Remove(name), false))
 }
 
 // wantKind returns an error unless name (not followed if a symbolic link)
@@ -209,7 +222,8 @@ func (c *clientFs) Mkdir(name string, perm os.FileMode) error {
 	if isUploadTemp(name) {
 		return c.failed(name, errReserved, false)
 	}
-	return c.failed(name, c.Fs.Mkdir(name, perm), false)
+	start := time.Now()
+	return c.emitDone(hooks.Mkdir, name, start, c.failed(name, c.Fs.Mkdir(name, perm), false))
 }
 
 // MkdirAll is Mkdir for each missing directory of name.
@@ -219,7 +233,8 @@ func (c *clientFs) MkdirAll(name string, perm os.FileMode) error {
 			return c.failed(name, errReserved, false)
 		}
 	}
-	return c.failed(name, c.Fs.MkdirAll(name, perm), false)
+	start := time.Now()
+	return c.emitDone(hooks.Mkdir, name, start, c.failed(name, c.Fs.MkdirAll(name, perm), false))
 }
 
 // Stat answers SIZE, MDTM, MLST and the lib's checks of a path. The lib
@@ -235,7 +250,10 @@ func (c *clientFs) Stat(name string) (os.FileInfo, error) {
 }
 
 // RemoveAll answers the lib's RMDA.
-func (c *clientFs) RemoveAll(name string) error { return c.failed(name, c.Fs.RemoveAll(name), false) }
+func (c *clientFs) RemoveAll(name string) error {
+	start := time.Now()
+	return c.emitDone(hooks.Rmdir, name, start, c.failed(name, c.Fs.RemoveAll(name), false))
+}
 
 // Chmod answers SITE CHMOD.
 func (c *clientFs) Chmod(name string, mode os.FileMode) error {
