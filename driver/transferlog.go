@@ -115,6 +115,12 @@ func (t *loggedTransfer) Close() error {
 		cause = err
 		t.serverFault = !re.client
 	}
+	if cause == nil && t.event != nil {
+		// The upload's Close returned nil and nothing failed it: the file
+		// is committed (renamed in place, or the object completed). The
+		// event goes before the log line, which tests wait for.
+		t.emitTransfer(end)
+	}
 	fields := []zap.Field{
 		zap.String("path", t.path),
 		zap.String("direction", t.direction),
@@ -131,11 +137,6 @@ func (t *loggedTransfer) Close() error {
 		level = zap.WarnLevel
 	}
 	t.session.log().Log(level, "transfer", append(fields, zap.String("result", result))...)
-	if cause == nil && t.event != nil {
-		// The upload's Close returned nil and nothing failed it: the file
-		// is committed (renamed in place, or the object completed).
-		t.emitTransfer(end)
-	}
 	if re != nil {
 		return re
 	}
