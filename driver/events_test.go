@@ -1,8 +1,10 @@
 package driver_test
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -93,12 +95,13 @@ func lastSession(t *testing.T, ts *testServer, user string) uint64 {
 // except SHA256, which "-" requires empty.
 type want struct {
 	kind, user, path, storePath, target, targetStore, sha256 string
+	client                                                   string // "": the test client's 127.0.0.1
 	size                                                     int64
 	session                                                  uint64
 }
 
-// mustMatch fails unless ev has the fields of w, the test client's
-// address, and a start not after its end.
+// mustMatch fails unless ev has the fields of w and a start not after its
+// end.
 func mustMatch(t *testing.T, ev hooks.Event, w want) {
 	t.Helper()
 	bad := func(field string, got, want any) {
@@ -110,8 +113,8 @@ func mustMatch(t *testing.T, ev hooks.Event, w want) {
 	if ev.User != w.user {
 		bad("user", ev.User, w.user)
 	}
-	if ev.Client != "127.0.0.1" {
-		bad("client", ev.Client, "127.0.0.1")
+	if client := cmp.Or(w.client, "127.0.0.1"); ev.Client != client {
+		bad("client", ev.Client, client)
 	}
 	if w.session != 0 && ev.Session != w.session {
 		bad("session", ev.Session, w.session)
@@ -387,4 +390,21 @@ func TestEventsLogin(t *testing.T) {
 			t.Errorf("login_failed of %s: reason %q, session %d (the good login's: %d)", name, failed[i].Reason, failed[i].Session, session)
 		}
 	}
+}
+
+// TestEventsBehindProxy: behind a balancer that speaks the PROXY protocol,
+// the events name the client of the header, not the balancer.
+func TestEventsBehindProxy(t *testing.T) {
+	ts, sink := startEventServer(t, config.BackendOS, func(c *config.Config) {
+		c.Server.ProxyProtocol = true
+		c.Server.TrustedProxies = []netip.Prefix{netip.PrefixFrom(balancer, 32)}
+	})
+	c := viaBalancer(client).MustLogin(t, ts.Addr, userName, userPass)
+	data := ftptest.RandomData(t, 10_000)
+	c.Stor("p.bin", data)
+	c.Quit()
+	w := want{kind: hooks.Login, user: userName, client: client.String(), session: lastSession(t, ts, userName)}
+	mustMatch(t, sink.mustHave(t, hooks.Login, 1)[0], w)
+	w.kind, w.path, w.storePath, w.sha256, w.size = hooks.Upload, "/p.bin", ts.storePath("p.bin"), ftptest.SHA256Hex(data), int64(len(data))
+	mustMatch(t, sink.mustHave(t, hooks.Upload, 1)[0], w)
 }
