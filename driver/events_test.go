@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -407,4 +408,27 @@ func TestEventsBehindProxy(t *testing.T) {
 	mustMatch(t, sink.mustHave(t, hooks.Login, 1)[0], w)
 	w.kind, w.path, w.storePath, w.sha256, w.size = hooks.Upload, "/p.bin", ts.storePath("p.bin"), ftptest.SHA256Hex(data), int64(len(data))
 	mustMatch(t, sink.mustHave(t, hooks.Upload, 1)[0], w)
+}
+
+// TestEventsNoneForFailedCommit: an upload received whole whose commit
+// fails (the rename over the target, which became a directory meanwhile)
+// emits no event.
+func TestEventsNoneForFailedCommit(t *testing.T) {
+	ts, sink := startEventServer(t, config.BackendOS, nil)
+	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	x := startStor(t, c, "x.bin", ftptest.RandomData(t, 100_000))
+	if err := os.Mkdir(filepath.Join(ts.AliceDir(), "x.bin"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.TLS.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Reply(); r.Code/100 != 4 && r.Code/100 != 5 {
+		t.Fatalf("STOR over a directory made during the upload: %v, want 4xx/5xx", r)
+	}
+	_ = x.Raw.Close()
+	waitLogs(t, ts, "transfer", failedUpload("/x.bin"), 1)
+	c.Quit()
+	sink.mustHave(t, hooks.Upload, 0)
+	ts.MustNoPartialUploads(t)
 }
