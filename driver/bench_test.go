@@ -5,12 +5,12 @@ import (
 	"context"
 	"net"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"ftpsd/driver"
 	"ftpsd/hooks"
 	"ftpsd/internal/ftptest"
+	"ftpsd/internal/testenv"
 )
 
 // Benchmarks of the data path through an in-process server over loopback
@@ -67,14 +67,14 @@ func BenchmarkStorBigEvents(b *testing.B) {
 			ts := startServerWith(b, nil, bc.opts)
 			c := benchLogin(b, ts, ftptest.Dialer{})
 			b.SetBytes(bigTransfer)
-			before := processCPU(b)
+			before := testenv.ProcessCPU(b)
 			b.ResetTimer()
 			for b.Loop() {
 				if err := c.Stor("big.bin", data); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(processCPU(b)-before)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(testenv.ProcessCPU(b)-before)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
@@ -83,15 +83,6 @@ func BenchmarkStorBigEvents(b *testing.B) {
 type discardEvents struct{}
 
 func (discardEvents) Emit(hooks.Event) {}
-
-// processCPU returns the CPU time the process used so far, in ns.
-func processCPU(b *testing.B) int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
-}
 
 // The small-file benchmarks use a client with Nagle's algorithm on, as
 // Python's ftplib and most OpenSSL-based clients have it (Go turns it
