@@ -78,8 +78,15 @@ func (h *osHome) openDir(name string) (afero.Fs, func() error, error) {
 
 func (h *osHome) features() features { return features{resume: true, dirRename: true} }
 
+// storePath returns the absolute path of name on disk (storage.root may
+// be relative to the working directory, which a hook's command need not
+// share).
 func (h *osHome) storePath(name string) string {
-	return filepath.Join(h.dir, filepath.FromSlash(path.Clean("/"+name)))
+	p := filepath.Join(h.dir, filepath.FromSlash(path.Clean("/"+name)))
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
 }
 
 func (h *osHome) close() error { return h.release() }
