@@ -432,3 +432,20 @@ func TestEventsNoneForFailedCommit(t *testing.T) {
 	sink.mustHave(t, hooks.Upload, 0)
 	ts.MustNoPartialUploads(t)
 }
+
+// TestEventsLoginRefusedByPolicy: the right password from outside the
+// account's allowed_networks emits login_failed with the policy's reason
+// and the client's address, and no login.
+func TestEventsLoginRefusedByPolicy(t *testing.T) {
+	ts, sink := startEventServer(t, config.BackendOS, func(c *config.Config) { onlyFrom(c, 0, "127.0.0.1/32") })
+	outside := loopback(2)
+	if r, _ := passReply(t, ts.Addr, outside, userName, userPass); r.Code != 530 {
+		t.Fatalf("login from %s outside allowed_networks: %v, want 530", outside, r)
+	}
+	sink.mustHave(t, hooks.Login, 0)
+	ev := sink.mustHave(t, hooks.LoginFailed, 1)[0]
+	mustMatch(t, ev, want{kind: hooks.LoginFailed, user: userName, client: outside.String()})
+	if ev.Reason != reasonNetwork {
+		t.Errorf("login_failed reason %q, want %q", ev.Reason, reasonNetwork)
+	}
+}
