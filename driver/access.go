@@ -56,6 +56,7 @@ func (d *Driver) refusedByPolicy(s *session, name string, r *policyRefusal) erro
 	d.metrics.LoginRefused(r.key)
 	client := s.client()
 	s.log().Warn("login refused", zap.String("user", name), zap.Stringer("client", client), zap.String("reason", r.reason))
+	s.emitLogin(name, r.reason, time.Now())
 	time.Sleep(d.guard.Denied(client))
 	return ErrBadCredentials
 }

@@ -7,7 +7,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"ftpsd/driver"
+	"ftpsd/hooks"
 	"ftpsd/internal/ftptest"
+	"ftpsd/internal/testenv"
 )
 
 // Benchmarks of the data path through an in-process server over loopback
@@ -49,6 +52,37 @@ func BenchmarkStorBig(b *testing.B) {
 	b.StopTimer()
 	ftptest.MustSameFile(b, filepath.Join(ts.AliceDir(), "big.bin"), data)
 }
+
+// BenchmarkStorBigEvents is BenchmarkStorBig without an event sink and
+// with one (driver.WithEvents), in one run: the difference is the SHA-256
+// of the upload path. cpu-ns/op is the process's CPU time (server and
+// client, user and system) per upload, from getrusage.
+func BenchmarkStorBigEvents(b *testing.B) {
+	data := ftptest.RandomData(b, bigTransfer)
+	for _, bc := range []struct {
+		name string
+		opts []driver.Option
+	}{{"no_sink", nil}, {"sink", []driver.Option{driver.WithEvents(discardEvents{})}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			ts := startServerWith(b, nil, bc.opts)
+			c := benchLogin(b, ts, ftptest.Dialer{})
+			b.SetBytes(bigTransfer)
+			before := testenv.ProcessCPU(b)
+			b.ResetTimer()
+			for b.Loop() {
+				if err := c.Stor("big.bin", data); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(testenv.ProcessCPU(b)-before)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+// discardEvents is a hooks.Sink that drops the events.
+type discardEvents struct{}
+
+func (discardEvents) Emit(hooks.Event) {}
 
 // The small-file benchmarks use a client with Nagle's algorithm on, as
 // Python's ftplib and most OpenSSL-based clients have it (Go turns it

@@ -11,6 +11,7 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
 
+	"ftpsd/hooks"
 	"ftpsd/metrics"
 	"ftpsd/quota"
 )
@@ -95,7 +96,7 @@ func (c *clientFs) getHandle(name string, flags int, offset int64) (ftpserver.Fi
 		if err != nil {
 			return nil, err
 		}
-		return newLoggedTransfer(f, c.session, name, metrics.Download), nil
+		return c.transfer(f, name, metrics.Download, offset == 0), nil
 	}
 	if c.readOnly {
 		return nil, errReadOnly
@@ -119,7 +120,7 @@ func (c *clientFs) getHandle(name string, flags int, offset int64) (ftpserver.Fi
 			up.End(false)
 			return nil, err
 		}
-		return newLoggedTransfer(withQuota(f, up, true), c.session, name, metrics.Upload), nil
+		return c.transfer(withQuota(f, up, true), name, metrics.Upload, false), nil
 	}
 	up, err := c.beginUpload(name, 0, false)
 	if err != nil {
@@ -130,7 +131,16 @@ func (c *clientFs) getHandle(name string, flags int, offset int64) (ftpserver.Fi
 		up.End(false)
 		return nil, err
 	}
-	return newLoggedTransfer(withQuota(f, up, false), c.session, name, metrics.Upload), nil
+	return c.transfer(withQuota(f, up, false), name, metrics.Upload, true), nil
+}
+
+// transfer wraps the file of a transfer of name in its log line and its
+// event; whole says whether it covers the whole file (its checksum is
+// then the file's).
+func (c *clientFs) transfer(f ftpserver.FileTransfer, name, direction string, whole bool) *loggedTransfer {
+	t := newLoggedTransfer(f, c.session, name, direction)
+	t.event = c.newTransferEvent(name, whole)
+	return t
 }
 
 // wantOffsetWithin refuses a resumed upload (REST, then STOR) whose offset
@@ -177,6 +187,7 @@ func (c *clientFs) Rename(oldname, newname string) error {
 	if isUploadTemp(newname) {
 		return c.failed(newname, errReserved, false)
 	}
+	start := time.Now()
 	var replaced os.FileInfo
 	if c.quota.kept() && path.Clean(oldname) != path.Clean(newname) {
 		replaced, _, _ = lstat(c.Fs, newname)
@@ -185,11 +196,12 @@ func (c *clientFs) Rename(oldname, newname string) error {
 		return c.failed(newname, err, false)
 	}
 	c.removed(replaced)
-	return nil
+	return c.emitRename(oldname, newname, start, nil)
 }
 
 // Remove removes a file (DELE); a directory is refused.
 func (c *clientFs) Remove(name string) error {
+	start := time.Now()
 	info, err := c.wantKind(name, false)
 	if err == nil {
 		err = c.Fs.Remove(name)
@@ -198,15 +210,16 @@ func (c *clientFs) Remove(name string) error {
 		return c.failed(name, err, false)
 	}
 	c.removed(info)
-	return nil
+	return c.emitDone(hooks.Delete, name, start, nil)
 }
 
 // RemoveDir removes an empty directory (RMD); a file is refused.
 func (c *clientFs) RemoveDir(name string) error {
+	start := time.Now()
 	if _, err := c.wantKind(name, true); err != nil {
 		return c.failed(name, err, false)
 	}
-	return c.failed(name, c.Fs.Remove(name), false)
+	return c.emitDone(hooks.Rmdir, name, start, c.failed(name, c.Fs.Remove(name), false))
 }
 
 // wantKind returns name's info (not followed if a symbolic link), or an
@@ -238,7 +251,8 @@ func (c *clientFs) Mkdir(name string, perm os.FileMode) error {
 	if isUploadTemp(name) {
 		return c.failed(name, errReserved, false)
 	}
-	return c.failed(name, c.Fs.Mkdir(name, perm), false)
+	start := time.Now()
+	return c.emitDone(hooks.Mkdir, name, start, c.failed(name, c.Fs.Mkdir(name, perm), false))
 }
 
 // MkdirAll is Mkdir for each missing directory of name.
@@ -248,7 +262,8 @@ func (c *clientFs) MkdirAll(name string, perm os.FileMode) error {
 			return c.failed(name, errReserved, false)
 		}
 	}
-	return c.failed(name, c.Fs.MkdirAll(name, perm), false)
+	start := time.Now()
+	return c.emitDone(hooks.Mkdir, name, start, c.failed(name, c.Fs.MkdirAll(name, perm), false))
 }
 
 // Stat answers SIZE, MDTM, MLST and the lib's checks of a path. The lib
@@ -266,11 +281,12 @@ func (c *clientFs) Stat(name string) (os.FileInfo, error) {
 // RemoveAll answers the lib's RMDA; what it removed leaves the home's
 // usage (what stays, if it fails midway, is counted again).
 func (c *clientFs) RemoveAll(name string) error {
+	start := time.Now()
 	before := c.countIfKept(name)
 	err := c.Fs.RemoveAll(name)
 	after := c.countIfKept(name)
 	c.quota.record(quota.Counts{Bytes: after.Bytes - before.Bytes, Files: after.Files - before.Files})
-	return c.failed(name, err, false)
+	return c.emitDone(hooks.Rmdir, name, start, c.failed(name, err, false))
 }
 
 // Chmod answers SITE CHMOD.

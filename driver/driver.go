@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"go.uber.org/zap"
@@ -15,6 +16,7 @@ import (
 	"ftpsd/config"
 	"ftpsd/control"
 	"ftpsd/guard"
+	"ftpsd/hooks"
 	"ftpsd/ipaddr"
 	"ftpsd/metrics"
 	"ftpsd/pasv"
@@ -37,6 +39,7 @@ var (
 // It is safe for concurrent use.
 type Driver struct {
 	metrics   *metrics.Metrics
+	events    hooks.Sink // nil: no events
 	ports     *pasv.Allocator
 	announcer *pasv.Announcer
 	cfg       config.Config // as started; reloadable parts live in live
@@ -182,6 +185,7 @@ func (d *Driver) PreAuthUser(cc ftpserver.ClientContext, user string) error {
 // AuthUser checks the password (see login.go) and returns the user's
 // filesystem.
 func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpserver.ClientDriver, error) {
+	start := time.Now()
 	s := d.sessionOf(cc)
 	if err := d.loginPolicy(s, name); err != nil {
 		return nil, err
@@ -206,6 +210,7 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 		return nil, d.refuseLogin(s, name, err.Error(), err)
 	case err != nil:
 		s.log().Error("login failed", zap.String("user", name), zap.Error(err))
+		s.emitLogin(name, "home not available: "+err.Error(), start)
 		return nil, fmt.Errorf("home of %s is not available", name)
 	}
 	st := s.controlState()
@@ -216,6 +221,7 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 	d.metrics.Login(metrics.ResultOK)
 	s.log().Info("login", zap.String("result", metrics.ResultOK), zap.Bool("read_only", user.ReadOnly),
 		zap.String("tls_version", st.VersionName()), zap.Bool("implicit", st.Implicit))
+	s.emitLogin(user.Name, "", start)
 	q := newHomeQuota(d.quotas, user.Home, fs, func() quota.Limit { return limitOf(d.live.Load().users.policy(user.Name)) })
 	return newClientFs(fs, user.ReadOnly, s, d.cfg.Server.MaxListEntries, d.lists, q), nil
 }

@@ -58,6 +58,7 @@ func (d *Driver) refuseLogin(s *session, name, reason string, err error) error {
 		level = zap.DebugLevel
 	}
 	s.log().Log(level, "login refused", zap.String("user", name), zap.String("reason", reason))
+	s.emitLogin(name, reason, time.Now())
 	return err
 }
 
@@ -141,6 +142,7 @@ func (d *Driver) loginFailed(s *session, name string, err error) error {
 	}
 	d.countFailedLogin(s)
 	s.log().Warn("login failed", zap.String("user", name), zap.String("reason", err.Error()))
+	s.emitLogin(name, err.Error(), time.Now())
 	client := s.client()
 	f := d.guard.Failed(client)
 	switch {

@@ -51,15 +51,15 @@ func s3Storage(t testing.TB, m *miniotest.Server, endpoint string) config.Storag
 }
 
 // startS3Server is startServer on backend "s3" in m, with edit (may be nil)
-// applied after.
-func startS3Server(t *testing.T, m *miniotest.Server, edit func(*config.Config)) *testServer {
+// applied after, and the options opts.
+func startS3Server(t *testing.T, m *miniotest.Server, edit func(*config.Config), opts ...driver.Option) *testServer {
 	t.Helper()
-	return startServer(t, func(cfg *config.Config) {
+	return startServerWith(t, func(cfg *config.Config) {
 		cfg.Storage = s3Storage(t, m, m.Endpoint)
 		if edit != nil {
 			edit(cfg)
 		}
-	})
+	}, opts)
 }
 
 // aliceKey is the object key of alice's file name.

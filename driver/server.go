@@ -18,6 +18,7 @@ import (
 	"ftpsd/config"
 	"ftpsd/control"
 	"ftpsd/guard"
+	"ftpsd/hooks"
 	"ftpsd/metrics"
 	"ftpsd/pasv"
 	"ftpsd/quota"
@@ -91,6 +92,7 @@ func build(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, o optio
 	registry := control.NewRegistry()
 	d := &Driver{
 		metrics:   o.metrics,
+		events:    o.events,
 		ports:     alloc,
 		announcer: announcer,
 		cfg:       cfg,
@@ -167,6 +169,7 @@ type Option func(*options)
 
 type options struct {
 	metrics *metrics.Metrics
+	events  hooks.Sink // nil: no events
 	getenv  func(string) string
 	dryRun  bool // Check: no side effects, no listeners
 }
@@ -188,6 +191,12 @@ func WithGetenv(getenv func(string) string) Option { return func(o *options) { o
 // WithMetrics reports to m (by default the server counts into metrics of
 // its own that nobody reads).
 func WithMetrics(m *metrics.Metrics) Option { return func(o *options) { o.metrics = m } }
+
+// WithEvents tells sink what happens on the server (see events.go): a
+// file committed whole or sent whole, a delete, rename, mkdir or rmdir, a
+// login and a refused one. Without it, or with nil, the server emits
+// nothing and computes no checksum.
+func WithEvents(sink hooks.Sink) Option { return func(o *options) { o.events = sink } }
 
 // registerGauges exposes the server's live values.
 func (s *Server) registerGauges() {

@@ -85,10 +85,16 @@ func testConfig(t testing.TB) config.Config {
 // Logs and to the extra cores.
 func startServer(t testing.TB, edit func(*config.Config), extra ...zapcore.Core) *testServer {
 	t.Helper()
+	return startServerWith(t, edit, nil, extra...)
+}
+
+// startServerWith is startServer with the options opts.
+func startServerWith(t testing.TB, edit func(*config.Config), opts []driver.Option, extra ...zapcore.Core) *testServer {
+	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
 	testOutput := &gatedCore{Core: zaptest.NewLogger(t).Core(), gate: &logGate{}}
 	cores := append([]zapcore.Core{core, testOutput}, extra...)
-	ts := startServerLogging(t, edit, zap.New(zapcore.NewTee(cores...)), testOutput.gate.close)
+	ts := startServerLogging(t, edit, zap.New(zapcore.NewTee(cores...)), testOutput.gate.close, opts...)
 	ts.Logs = logs
 	return ts
 }
@@ -128,9 +134,9 @@ func startQuietServer(t testing.TB, edit func(*config.Config)) *testServer {
 	return startServerLogging(t, edit, logger, func() {})
 }
 
-// startServerLogging is startServer with logger; closeLogs runs once the
-// server stopped.
-func startServerLogging(t testing.TB, edit func(*config.Config), logger *zap.Logger, closeLogs func()) *testServer {
+// startServerLogging is startServer with logger and the options opts;
+// closeLogs runs once the server stopped.
+func startServerLogging(t testing.TB, edit func(*config.Config), logger *zap.Logger, closeLogs func(), opts ...driver.Option) *testServer {
 	t.Helper()
 	cfg := testConfig(t)
 	if edit != nil {
@@ -144,7 +150,7 @@ func startServerLogging(t testing.TB, edit func(*config.Config), logger *zap.Log
 		t.Fatal(err)
 	}
 	m := metrics.New()
-	srv, err := driver.NewServer(cfg, store.Config(), logger, driver.WithMetrics(m))
+	srv, err := driver.NewServer(cfg, store.Config(), logger, append([]driver.Option{driver.WithMetrics(m)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,14 +285,14 @@ func serveFile(t *testing.T, edit func(*config.Config), name string, n int) (*te
 var testBackends = []config.Backend{config.BackendOS, config.BackendS3}
 
 // startServerOn is startServer on backend "os" or, in a MinIO of its own,
-// "s3".
-func startServerOn(t *testing.T, backend config.Backend, edit func(*config.Config)) *testServer {
+// "s3", with the options opts.
+func startServerOn(t *testing.T, backend config.Backend, edit func(*config.Config), opts ...driver.Option) *testServer {
 	t.Helper()
 	if backend != config.BackendS3 {
-		return startServer(t, edit)
+		return startServerWith(t, edit, opts)
 	}
 	m := miniotest.New(t)
-	ts := startS3Server(t, m, edit)
+	ts := startS3Server(t, m, edit, opts...)
 	ts.S3 = m
 	return ts
 }

@@ -11,6 +11,7 @@ import (
 
 	"ftpsd/config"
 	"ftpsd/control"
+	"ftpsd/hooks"
 	"ftpsd/metrics"
 )
 
@@ -23,6 +24,8 @@ type session struct {
 	// running counts the transfers in progress of every session of the
 	// server (Driver.transfers), which Shutdown waits for; nil in tests.
 	running *atomic.Int64
+	id      uint64     // the session's number in the logs (see newSession)
+	events  hooks.Sink // nil: no events
 
 	mu      sync.Mutex
 	account config.User // as it was when the session logged in
@@ -56,6 +59,7 @@ func newSession(cc ftpserver.ClientContext, conn *control.Conn, logger *zap.Logg
 	if conn != nil {
 		id = conn.ID()
 	}
+	s.id = id
 	s.logPtr.Store(logger.With(
 		zap.Uint64("session", id),
 		zap.String("remote", cc.RemoteAddr().String()),
@@ -87,6 +91,7 @@ func (d *Driver) sessionOf(cc ftpserver.ClientContext) *session {
 func (d *Driver) newSession(cc ftpserver.ClientContext) *session {
 	s := newSession(cc, d.registry.Lookup(cc.LocalAddr(), cc.RemoteAddr()), d.logger, d.metrics)
 	s.running = &d.transfers
+	s.events = d.events
 	return s
 }
 

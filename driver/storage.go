@@ -57,6 +57,11 @@ type home interface {
 	upload(name string) (ftpserver.FileTransfer, error)
 	// features says what the home can do beyond afero.Fs.
 	features() features
+	// storePath returns where name is on the store, as the administrator
+	// finds it there: a path under storage.root, an object key in the
+	// bucket, a path in the memory backend. It is for the events (hooks),
+	// not for access.
+	storePath(name string) string
 	// close releases the session's hold on the home; later calls do
 	// nothing.
 	close() error

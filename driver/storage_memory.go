@@ -29,7 +29,8 @@ func (b *memoryBackend) makeHome(dir string) error {
 func (b *memoryBackend) checkHome(string) error { return nil }
 
 func (b *memoryBackend) open(dir string) (home, error) {
-	return &memoryHome{Fs: afero.NewBasePathFs(b.fs, path.Join("/", dir))}, nil
+	root := path.Join("/", dir)
+	return &memoryHome{Fs: afero.NewBasePathFs(b.fs, root), root: root}, nil
 }
 
 // removeOrphans has nothing to do: a crashed server's memory is gone.
@@ -40,6 +41,7 @@ func (b *memoryBackend) uploadMemory() int64 { return 0 }
 // memoryHome is a home in memory.
 type memoryHome struct {
 	afero.Fs
+	root string // the home in the backend's tree
 }
 
 // upload writes to a hidden file renamed over name at the end.
@@ -59,5 +61,7 @@ func (h *memoryHome) LstatIfPossible(name string) (os.FileInfo, bool, error) {
 func (h *memoryHome) features() features {
 	return features{resume: true, dirRename: true, listWhole: true}
 }
+
+func (h *memoryHome) storePath(name string) string { return path.Join(h.root, path.Clean("/"+name)) }
 
 func (h *memoryHome) close() error { return nil }

@@ -3,6 +3,7 @@ package driver
 import (
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"time"
 
@@ -44,7 +45,7 @@ func (b *osBackend) open(dir string) (home, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &osHome{Fs: fs, release: release}, nil
+	return &osHome{Fs: fs, release: release, dir: filepath.Join(b.root, dir)}, nil
 }
 
 func (b *osBackend) removeOrphans(now time.Time, logger *zap.Logger) {
@@ -57,6 +58,7 @@ func (b *osBackend) uploadMemory() int64 { return 0 }
 type osHome struct {
 	*rootfs.Fs
 	release func() error // once
+	dir     string       // the home on disk: storage.root joined with the user's home
 }
 
 // upload writes to a hidden file renamed over name at the end.
@@ -75,5 +77,16 @@ func (h *osHome) openDir(name string) (afero.Fs, func() error, error) {
 }
 
 func (h *osHome) features() features { return features{resume: true, dirRename: true} }
+
+// storePath returns the absolute path of name on disk (storage.root may
+// be relative to the working directory, which a hook's command need not
+// share).
+func (h *osHome) storePath(name string) string {
+	p := filepath.Join(h.dir, filepath.FromSlash(path.Clean("/"+name)))
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}
 
 func (h *osHome) close() error { return h.release() }

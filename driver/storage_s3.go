@@ -109,4 +109,7 @@ func (h *s3Home) upload(name string) (ftpserver.FileTransfer, error) {
 
 func (h *s3Home) features() features { return features{atomicUpload: true} }
 
+// storePath returns the object key of name.
+func (h *s3Home) storePath(name string) string { return h.Key(name) }
+
 func (h *s3Home) close() error { return nil }

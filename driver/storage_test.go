@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -206,4 +207,57 @@ func TestCheckHome(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStorePath: where a name of a home is on each store, as the events
+// name it: an absolute path on disk even when storage.root is relative,
+// the object key under storage.prefix, the path in memory; ".." stops at
+// the home.
+func TestStorePath(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.Mkdir("root", 0o750); err != nil {
+		t.Fatal(err)
+	}
+	s3 := config.Storage{
+		Backend: config.BackendS3, Endpoint: mustEndpoint(t, "http://127.0.0.1:1"), Bucket: "b", Prefix: "ftp",
+		AccessKey: "k", SecretKey: "s", PathStyle: true, PartSize: config.BytesOf(5 << 20),
+	}
+	for _, tc := range []struct {
+		cfg  config.Storage
+		want string
+	}{
+		{config.Storage{Backend: config.BackendOS, Root: "root"}, filepath.Join(dir, "root", "alice", "in", "a.csv")},
+		{config.Storage{Backend: config.BackendMemory}, "/alice/in/a.csv"},
+		{s3, "ftp/alice/in/a.csv"},
+	} {
+		b, err := newBackend(tc.cfg, func(string) string { return "" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.cfg.Backend != config.BackendS3 { // a bucket needs no directory
+			if err := b.makeHome("alice"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h, err := b.open("alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"/in/a.csv", "/../in/./a.csv"} {
+			if got := h.storePath(name); got != tc.want {
+				t.Errorf("%s: storePath(%q) = %q, want %q", tc.cfg.Backend, name, got, tc.want)
+			}
+		}
+		_ = h.close()
+	}
+}
+
+func mustEndpoint(t *testing.T, s string) config.Endpoint {
+	t.Helper()
+	ep, err := config.ParseEndpoint(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ep
 }

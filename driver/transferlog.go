@@ -24,6 +24,7 @@ type loggedTransfer struct {
 	failure     error
 	serverFault bool // the file or the store failed, not the client
 	closed      bool
+	event       *transferEvent // nil without an event sink (see events.go)
 }
 
 func newLoggedTransfer(f ftpserver.FileTransfer, s *session, path, direction string) *loggedTransfer {
@@ -33,18 +34,29 @@ func newLoggedTransfer(f ftpserver.FileTransfer, s *session, path, direction str
 func (t *loggedTransfer) Read(p []byte) (int, error) {
 	n, err := t.FileTransfer.Read(p)
 	t.bytes += int64(n)
+	if t.event != nil {
+		t.event.moved(p[:n], err)
+	}
 	return n, t.fileFailed(err)
 }
 
 func (t *loggedTransfer) Write(p []byte) (int, error) {
 	n, err := t.FileTransfer.Write(p)
 	t.bytes += int64(n)
+	if t.event != nil {
+		t.event.moved(p[:n], nil)
+	}
 	return n, t.fileFailed(err)
 }
 
-// Seek fails the transfer when it fails.
+// Seek fails the transfer when it fails. A transfer that moves from the
+// start of the file no longer covers the whole file: its event has no
+// checksum.
 func (t *loggedTransfer) Seek(offset int64, whence int) (int64, error) {
 	n, err := t.FileTransfer.Seek(offset, whence)
+	if t.event != nil && (err != nil || n != t.bytes) {
+		t.event.hash = nil
+	}
 	return n, t.fileFailed(err)
 }
 
@@ -93,6 +105,7 @@ func (t *loggedTransfer) Close() error {
 		t.TransferError(errSessionClosed)
 	}
 	err := t.FileTransfer.Close()
+	end := time.Now()
 	var re *requestError
 	if err != nil {
 		re = t.session.replyError(t.path, err, t.direction == metrics.Upload)
@@ -102,11 +115,17 @@ func (t *loggedTransfer) Close() error {
 		cause = err
 		t.serverFault = !re.client
 	}
+	if cause == nil && t.event != nil {
+		// The upload's Close returned nil and nothing failed it: the file
+		// is committed (renamed in place, or the object completed). The
+		// event goes before the log line, which tests wait for.
+		t.emitTransfer(end)
+	}
 	fields := []zap.Field{
 		zap.String("path", t.path),
 		zap.String("direction", t.direction),
 		zap.Int64("bytes", t.bytes),
-		zap.Duration("duration", time.Since(t.start)),
+		zap.Duration("duration", end.Sub(t.start)),
 	}
 	if cause != nil {
 		result = metrics.ResultFailed

@@ -119,6 +119,10 @@ func (fs *Fs) key(name string) string {
 	return fs.base + strings.TrimPrefix(path.Clean("/"+name), "/")
 }
 
+// Key returns the object key of name in the bucket: what the tree's
+// users see as name, from the bucket's root.
+func (fs *Fs) Key(name string) string { return fs.key(name) }
+
 // ctx bounds one request.
 func (fs *Fs) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), fs.timeout)
