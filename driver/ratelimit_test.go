@@ -39,7 +39,7 @@ func (f *zeroFile) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (f *zeroFile) Write(p []byte) (int, error) { f.written += int64(len(p)); return len(p), nil }
+func (f *zeroFile) Write(p []byte) (int, error)    { f.written += int64(len(p)); return len(p), nil }
 func (f *zeroFile) Seek(int64, int) (int64, error) { return 0, nil }
 func (f *zeroFile) Close() error                   { return nil }
 
