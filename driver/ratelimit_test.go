@@ -273,3 +273,49 @@ func TestRateBurst(t *testing.T) {
 		}
 	}
 }
+
+// nullFile reads and writes without touching the bytes: what a benchmark
+// of the transfer wrapper then measures is the wrapper.
+type nullFile struct{ zeroFile }
+
+func (nullFile) Read(p []byte) (int, error)  { return len(p), nil }
+func (nullFile) Write(p []byte) (int, error) { return len(p), nil }
+
+// BenchmarkTransferRateLimit is the cost of the bandwidth limit on the
+// transfer wrapper for one 32 KiB read or write (io.Copy's buffer):
+// "none" is an account without a limit (no throttle: one nil test),
+// "limited" one with a limit on a fake clock that never has to wait (the
+// bucket's bookkeeping without the sleep).
+func BenchmarkTransferRateLimit(b *testing.B) {
+	clock := ftptest.NewFakeClock()
+	rates := newRateLimits(fakeRateClock(clock))
+	hash := ftptest.HashPassword(b, "x")
+	none, limited := rateAccount("none", 0, 0), rateAccount("limited", 1<<40, 1<<40)
+	none.PasswordHash, limited.PasswordHash = hash, hash
+	rates.apply(newUserBase([]config.User{none, limited}, config.Defaults{}))
+	buf := make([]byte, 32<<10)
+	for _, account := range []config.User{none, limited} {
+		s := limitedSession(rates, account)
+		for _, dir := range []string{metrics.Download, metrics.Upload} {
+			tr := newLoggedTransfer(&nullFile{}, s, "f", dir)
+			if (tr.limit != nil) != (account.Name == "limited") {
+				b.Fatalf("%s: throttle %v", account.Name, tr.limit)
+			}
+			b.Run(account.Name+"/"+dir, func(b *testing.B) {
+				b.SetBytes(int64(len(buf)))
+				b.ReportAllocs()
+				for b.Loop() {
+					var err error
+					if dir == metrics.Download {
+						_, err = tr.Read(buf)
+					} else {
+						_, err = tr.Write(buf)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
