@@ -92,11 +92,12 @@ func (r *rateLimits) apply(users *userBase) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for name := range r.accounts {
-		if _, ok := users.policies[name]; !ok {
+		if _, ok := users.byName[name]; !ok {
 			delete(r.accounts, name)
 		}
 	}
-	for name, p := range users.policies {
+	for name := range users.byName {
+		p := users.policy(name)
 		a := r.accounts[name]
 		if a == nil {
 			if p.MaxDownloadRate == 0 && p.MaxUploadRate == 0 {
