@@ -1,7 +1,11 @@
 package driver_test
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -196,4 +200,55 @@ func TestE2EBandwidthReload(t *testing.T) {
 		t.Fatalf("the reload closed %d session(s): a changed rate must not close sessions", n)
 	}
 	mustTakeBetween(t, "6 MiB at 1MiB then 4MiB after a reload", run.took, 1400*time.Millisecond, 3200*time.Millisecond)
+}
+
+// TestE2EBandwidthAbortAndHangUp: a transfer waiting for its account's
+// bucket ends at once when the client aborts it (ABOR) or hangs up, and
+// an upload cut so is not stored. At "64KiB" a 256 KiB buffer of an
+// upload waits 4 s, a 1 MiB download 16 s.
+func TestE2EBandwidthAbortAndHangUp(t *testing.T) {
+	testenv.FullTier(t, "seconds of timed transfers")
+	ts := startServer(t, withRates(t, userName, "64KiB", "64KiB"))
+	ts.PutFile(t, "big.bin", ftptest.RandomData(t, mib))
+	small := []byte("a small file after ABOR\n")
+	ts.PutFile(t, "small.txt", small)
+	failed := map[string]any{"result": "failed"}
+
+	c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	c.ProtP()
+	x := c.Open("RETR big.bin")
+	if _, err := io.ReadFull(x.Conn, make([]byte, 16<<10)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c.Send("ABOR")
+	c.Expect(426, "the aborted transfer's reply")
+	c.Expect(226, "ABOR's reply")
+	waitLogs(t, ts, "transfer", failed, 1)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the aborted download ended %v after ABOR, want within 1 s", d)
+	}
+	ftptest.MustSameData(t, "RETR after ABOR", c.Retr("small.txt"), small)
+	c.Quit()
+
+	up := ftptest.MustLogin(t, ts.Addr, userName, userPass)
+	up.ProtP()
+	x = up.Open("STOR up.bin")
+	if _, err := x.Conn.Write(ftptest.RandomData(t, 300<<10)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the server holds 256 KiB, for 4 s at 64 KiB/s
+	start = time.Now()
+	if err := up.Abort(); err != nil { // the client hangs up: a reset control connection
+		t.Fatal(err)
+	}
+	waitLogs(t, ts, "transfer", failed, 2)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the upload ended %v after its client hung up, want within 1 s", d)
+	}
+	x.Conn.Close()
+	if _, err := os.Stat(filepath.Join(ts.AliceDir(), "up.bin")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the cut upload was stored (stat: %v)", err)
+	}
+	ts.MustNoPartialUploads(t)
 }
