@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -260,6 +261,66 @@ func TestRateLimitWaitEndsWithSession(t *testing.T) {
 	if tr.failure == nil {
 		t.Error("the transfer recorded no failure: the upload would be committed")
 	}
+}
+
+// TestRateLimitReloadWhileWaiting: reloads that change, remove and give
+// back an account's limit while its sessions' transfers wait on the
+// bucket neither race (go test -race) nor lose or block a transfer.
+func TestRateLimitReloadWhileWaiting(t *testing.T) {
+	const sessions, size = 4, 512 << 10
+	rates := newRateLimits(realClock)
+	bases := []*userBase{
+		usersOf(t, rateAccount("acme", 16<<20, 16<<20)),
+		usersOf(t, rateAccount("acme", 0, 0)),
+		usersOf(t, rateAccount("acme", 64<<20, 8<<20)),
+		usersOf(t),
+	}
+	rates.apply(bases[0])
+	stop := make(chan struct{})
+	reloads := make(chan int)
+	go func() {
+		n := 0
+		defer func() { reloads <- n }()
+		for ; ; n++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+				rates.apply(bases[n%len(bases)])
+			}
+		}
+	}()
+	errs := make(chan error, 2*sessions)
+	for i := range 2 * sessions {
+		go func() {
+			s := limitedSession(rates, rateAccount("acme", 0, 0))
+			dir := []string{metrics.Download, metrics.Upload}[i%2]
+			tr := newLoggedTransfer(&zeroFile{size: size}, s, "f", dir)
+			var n int64
+			var err error
+			if dir == metrics.Download {
+				n, err = io.Copy(io.Discard, tr)
+			} else {
+				n, err = io.Copy(tr, io.LimitReader(zeroReader{}, size))
+			}
+			if err == nil && n != size {
+				err = fmt.Errorf("%s moved %d bytes, want %d", dir, n, size)
+			}
+			errs <- err
+		}()
+	}
+	for range 2 * sessions {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Error(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("a transfer still runs after 20 s")
+		}
+	}
+	close(stop)
+	t.Logf("%d reloads during the transfers", <-reloads)
 }
 
 // TestRateBurst: a tenth of a second's worth, within 1 byte and 64 KiB.
