@@ -53,7 +53,7 @@ func fakeRateClock(c *ftptest.FakeClock) rateClock {
 }
 
 // rateAccount is a user whose transfers are limited to down and up bytes
-// per second (0: none).
+// per second (0: none, "0B", whatever [defaults] says).
 func rateAccount(name string, down, up int64) config.User {
 	return config.User{Name: name, Home: name, MaxDownloadRate: config.BytesOf(down), MaxUploadRate: config.BytesOf(up)}
 }
@@ -321,6 +321,34 @@ func TestRateLimitReloadWhileWaiting(t *testing.T) {
 	}
 	close(stop)
 	t.Logf("%d reloads during the transfers", <-reloads)
+}
+
+// TestRateLimitDefaults: [defaults] limits every account that sets no
+// rate of its own; an account's "0B" lifts it.
+func TestRateLimitDefaults(t *testing.T) {
+	rates := newRateLimits(fakeRateClock(ftptest.NewFakeClock()))
+	hash := ftptest.HashPassword(t, "x")
+	plain := config.User{Name: "plain", PasswordHash: hash}
+	free := config.User{Name: "free", PasswordHash: hash, MaxDownloadRate: config.BytesOf(0)} // "0B"
+	defaults := config.Defaults{MaxDownloadRate: config.BytesOf(3 << 20), MaxUploadRate: config.BytesOf(1 << 20)}
+	rates.apply(newUserBase([]config.User{plain, free}, defaults))
+	for _, c := range []struct {
+		account, direction string
+		want               float64 // bytes per second; 0: no throttle
+	}{
+		{"plain", metrics.Download, 3 << 20},
+		{"plain", metrics.Upload, 1 << 20},
+		{"free", metrics.Download, 0},
+		{"free", metrics.Upload, 1 << 20},
+	} {
+		th := rates.throttle(c.account, c.direction)
+		switch {
+		case c.want == 0 && th != nil:
+			t.Errorf("%s %s: throttle at %v B/s, want none", c.account, c.direction, th.lim.Limit())
+		case c.want != 0 && (th == nil || float64(th.lim.Limit()) != c.want):
+			t.Errorf("%s %s: throttle %+v, want %v B/s", c.account, c.direction, th, c.want)
+		}
+	}
 }
 
 // TestRateBurst: a tenth of a second's worth, within 1 byte and 64 KiB.
