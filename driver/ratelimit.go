@@ -119,7 +119,7 @@ func (r *rateLimits) set(th *throttle, bytesPerSecond int64) *throttle {
 	case th == nil:
 		return &throttle{lim: rate.NewLimiter(rate.Limit(bytesPerSecond), rateBurst(bytesPerSecond)), clock: &r.clock}
 	case bytesPerSecond == 0:
-		th.lim.SetLimit(rate.Inf)
+		th.lim.SetLimitAt(r.clock.now(), rate.Inf)
 	default:
 		now := r.clock.now()
 		th.lim.SetLimitAt(now, rate.Limit(bytesPerSecond))
