@@ -18,7 +18,9 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); retur
 
 // WriteTo copies the file to w (a download) in chunks of copyBufSize and
 // then flushes w's connection, if it batches writes, so that a failure to
-// send the last bytes fails the transfer. io.Copy, which the lib's
+// send the last bytes fails the transfer; under a bandwidth limit it
+// flushes after each chunk, which would otherwise wait in the connection's
+// buffer for the next ones (seconds at a low rate). io.Copy, which the lib's
 // transfer uses, prefers it to its own 32 KiB loop.
 func (t *loggedTransfer) WriteTo(w io.Writer) (int64, error) {
 	bp := copyBufs.Get().(*[]byte)
@@ -29,6 +31,9 @@ func (t *loggedTransfer) WriteTo(w io.Writer) (int64, error) {
 		if n > 0 {
 			m, werr := w.Write((*bp)[:n])
 			written += int64(m)
+			if werr == nil && t.limit != nil {
+				werr = flushConn(w) // a limited chunk leaves now, not with the next ones
+			}
 			if werr != nil {
 				return written, werr
 			}

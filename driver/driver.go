@@ -51,6 +51,7 @@ type Driver struct {
 	checks    *guard.Slots // password checks under way (see checkPassword)
 	lists     *listings    // listings in progress (server.max_concurrent_listings)
 	quotas    *quota.Table // the usage of the homes (quota_bytes, quota_files)
+	rates     *rateLimits  // the accounts' bandwidth limits, kept across reloads
 	logger    *zap.Logger
 
 	// transfers counts the file transfers in progress of every session,

@@ -48,15 +48,18 @@ func (s *Server) PrepareReload(cfg config.Config) (commit func(), err error) {
 	return func() { s.driver.commitLive(live) }, nil
 }
 
-// commitLive makes live the configuration in force and closes the
-// sessions whose account it changed. Replacing live and choosing the
-// sessions happen under admitMu, the lock under which a login is admitted
-// (see admit): a login admitted before is among the sessions chosen, one
-// admitted after is checked against live. The 421s are sent after the
-// lock is released, so that a slow client holds up no login.
+// commitLive makes live the configuration in force, sets the accounts'
+// bandwidth limits (transfers under way follow a changed rate, see
+// ratelimit.go) and closes the sessions whose account it changed.
+// Replacing live and choosing the sessions happen under admitMu, the
+// lock under which a login is admitted (see admit): a login admitted
+// before is among the sessions chosen, one admitted after is checked
+// against live. The 421s are sent after the lock is released, so that a
+// slow client holds up no login.
 func (d *Driver) commitLive(live *liveConfig) {
 	d.admitMu.Lock()
 	d.live.Store(live)
+	d.rates.apply(live.users)
 	changed := d.changedSessions(live.users)
 	d.admitMu.Unlock()
 	for _, c := range changed {

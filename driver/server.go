@@ -103,6 +103,8 @@ func build(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, o optio
 		logger:    logger.Named("session"),
 	}
 	d.lists = newListings(cfg.Server.ConcurrentListings(), d.guard.Network)
+	d.rates = newRateLimits(realClock)
+	d.rates.apply(live.users)
 	d.live.Store(live)
 	d.data = ticketbind.NewDataTLS(tlsConfig, d.dataBinding())
 	d.dataTLS = d.data.Config()

@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -24,8 +25,9 @@ type session struct {
 	// running counts the transfers in progress of every session of the
 	// server (Driver.transfers), which Shutdown waits for; nil in tests.
 	running *atomic.Int64
-	id      uint64     // the session's number in the logs (see newSession)
-	events  hooks.Sink // nil: no events
+	id      uint64      // the session's number in the logs (see newSession)
+	events  hooks.Sink  // nil: no events
+	rates   *rateLimits // the server's bandwidth limits; nil in tests
 
 	mu      sync.Mutex
 	account config.User // as it was when the session logged in
@@ -43,6 +45,10 @@ type session struct {
 	// (see armExpiry); nil when it never does.
 	expiry    *time.Timer
 	expiresAt time.Time
+	// waitCtx ends when the session closes: rate-limited transfers wait
+	// under it. Made at the first wait (see waitContext).
+	waitCtx  context.Context
+	stopWait context.CancelFunc
 }
 
 // newSession makes the session of cc on conn. Its number is the control
@@ -92,6 +98,7 @@ func (d *Driver) newSession(cc ftpserver.ClientContext) *session {
 	s := newSession(cc, d.registry.Lookup(cc.LocalAddr(), cc.RemoteAddr()), d.logger, d.metrics)
 	s.running = &d.transfers
 	s.events = d.events
+	s.rates = d.rates
 	return s
 }
 
@@ -134,6 +141,30 @@ func (s *session) loggedInAs() (config.User, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.account, s.account.Name != ""
+}
+
+// throttle returns the bandwidth limit of the session's transfers in
+// direction, nil when its account has none (see ratelimit.go).
+func (s *session) throttle(direction string) *throttle {
+	if s.rates == nil {
+		return nil
+	}
+	account, _ := s.loggedInAs()
+	return s.rates.throttle(account.Name, direction)
+}
+
+// waitContext returns the context a rate-limited transfer of the session
+// waits under: it ends when the session closes.
+func (s *session) waitContext() context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.waitCtx == nil {
+		s.waitCtx, s.stopWait = context.WithCancel(context.Background())
+		if s.closed {
+			s.stopWait()
+		}
+	}
+	return s.waitCtx
 }
 
 // errSessionClosed refuses a transfer that starts after the session ended,
@@ -190,6 +221,9 @@ func (s *session) close() {
 	defer s.mu.Unlock()
 	s.closed = true
 	s.stopExpiryLocked()
+	if s.stopWait != nil {
+		s.stopWait()
+	}
 	if s.transfers == 0 {
 		s.closeFsLocked()
 	}

@@ -25,14 +25,29 @@ type loggedTransfer struct {
 	serverFault bool // the file or the store failed, not the client
 	closed      bool
 	event       *transferEvent // nil without an event sink (see events.go)
+	limit       *throttle      // the account's bandwidth limit; nil: none
 }
 
+// newLoggedTransfer wraps f, a transfer of the session's account in
+// direction, under the account's bandwidth limit if it has one (see
+// ratelimit.go).
 func newLoggedTransfer(f ftpserver.FileTransfer, s *session, path, direction string) *loggedTransfer {
-	return &loggedTransfer{FileTransfer: f, session: s, path: path, direction: direction, start: time.Now()}
+	return &loggedTransfer{FileTransfer: f, session: s, path: path, direction: direction, start: time.Now(),
+		limit: s.throttle(direction)}
 }
 
+// Read reads from the file; under a limit, at most one chunk, which it
+// then waits for.
 func (t *loggedTransfer) Read(p []byte) (int, error) {
+	if t.limit != nil {
+		p = p[:t.limit.chunk(len(p))]
+	}
 	n, err := t.FileTransfer.Read(p)
+	if t.limit != nil && n > 0 {
+		if werr := t.waitRate(n); werr != nil {
+			return 0, werr
+		}
+	}
 	t.bytes += int64(n)
 	if t.event != nil {
 		t.event.moved(p[:n], err)
@@ -40,13 +55,33 @@ func (t *loggedTransfer) Read(p []byte) (int, error) {
 	return n, t.fileFailed(err)
 }
 
+// Write writes to the file; under a limit, once p may pass.
 func (t *loggedTransfer) Write(p []byte) (int, error) {
+	if t.limit != nil {
+		if err := t.waitRate(len(p)); err != nil {
+			return 0, err
+		}
+	}
 	n, err := t.FileTransfer.Write(p)
 	t.bytes += int64(n)
 	if t.event != nil {
 		t.event.moved(p[:n], nil)
 	}
 	return n, t.fileFailed(err)
+}
+
+// waitRate waits until n bytes may pass the limit, or fails the transfer
+// when the session closes first.
+func (t *loggedTransfer) waitRate(n int) error {
+	delayed, err := t.limit.wait(t.session.waitContext(), n)
+	if delayed > 0 {
+		t.session.metrics.RateLimited(t.direction, delayed)
+	}
+	if err != nil {
+		t.fail(errSessionClosed)
+		return errSessionClosed
+	}
+	return nil
 }
 
 // Seek fails the transfer when it fails. A transfer that moves from the

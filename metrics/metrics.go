@@ -23,6 +23,7 @@ type Metrics struct {
 	loginsRefused      *prometheus.CounterVec
 	transfers          *prometheus.CounterVec
 	bytes              *prometheus.CounterVec
+	rateLimited        *prometheus.CounterVec
 	handshakeFailures  prometheus.Counter
 	ccc                prometheus.Counter
 	connectionsRefused *prometheus.CounterVec
@@ -51,6 +52,10 @@ func New() *Metrics {
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ftpsd_transfer_bytes_total", Help: "Bytes of file transfers by direction and result.",
 		}, []string{"direction", "result"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ftpsd_rate_limited_bytes_total",
+			Help: "Bytes of file transfers held back by an account's bandwidth limit (max_download_rate, max_upload_rate), by direction.",
+		}, []string{"direction"}),
 		handshakeFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ftpsd_tls_handshake_failures_total", Help: "Control-channel TLS handshakes that failed.",
 		}),
@@ -71,10 +76,11 @@ func New() *Metrics {
 			Name: "ftpsd_bans_total", Help: "Client addresses banned for failed logins.",
 		}),
 	}
-	reg.MustRegister(m.logins, m.loginsRefused, m.transfers, m.bytes, m.handshakeFailures, m.ccc, m.connectionsRefused, m.loginTimeouts, m.evictions, m.bans)
+	reg.MustRegister(m.logins, m.loginsRefused, m.transfers, m.bytes, m.rateLimited, m.handshakeFailures, m.ccc, m.connectionsRefused, m.loginTimeouts, m.evictions, m.bans)
 	for _, r := range []string{ResultOK, ResultFailed} {
 		m.logins.WithLabelValues(r)
 		for _, d := range []string{Upload, Download} {
+			m.rateLimited.WithLabelValues(d)
 			m.transfers.WithLabelValues(d, r)
 			m.bytes.WithLabelValues(d, r)
 		}
@@ -109,6 +115,12 @@ func (m *Metrics) LoginRefused(reason string) { m.loginsRefused.WithLabelValues(
 func (m *Metrics) Transfer(direction, result string, bytes int64) {
 	m.transfers.WithLabelValues(direction, result).Inc()
 	m.bytes.WithLabelValues(direction, result).Add(float64(bytes))
+}
+
+// RateLimited counts bytes of a transfer in direction that waited for
+// their account's bandwidth limit.
+func (m *Metrics) RateLimited(direction string, bytes int) {
+	m.rateLimited.WithLabelValues(direction).Add(float64(bytes))
 }
 
 // ConnectionRefused counts a connection refused by a limit.
