@@ -401,8 +401,8 @@ var HookEvents = []string{"upload", "download", "delete", "rename", "mkdir", "rm
 
 // HookPlaceholders are replaced in a hook command's arguments by the
 // event's values.
-var HookPlaceholders = []string{"{path}", "{store_path}", "{target_path}", "{target_store_path}",
-	"{user}", "{event}", "{size}", "{sha256}", "{client}", "{session}", "{id}"}
+var HookPlaceholders = []string{"{event_id}", "{event}", "{user}", "{client}", "{session}",
+	"{path}", "{store_path}", "{target_path}", "{target_store_path}", "{size}", "{sha256}", "{start}", "{end}", "{reason}"}
 
 // Events holds the spool where the server's events wait until every hook
 // that wants them has them, and how they are delivered.
