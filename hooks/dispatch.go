@@ -91,7 +91,7 @@ type Dispatcher struct {
 type entry struct {
 	seq  uint64
 	msg  *message // what the actions get
-	rec  record // guarded by Dispatcher.mu
+	rec  record   // guarded by Dispatcher.mu
 	hook map[string]*pair
 	// dropped is set (under Dispatcher.mu) when the spool's bound dropped
 	// the entry: its deliveries are forgotten.
