@@ -1,0 +1,77 @@
+package hooks
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"ftpsd/config"
+	"ftpsd/internal/ftptest"
+)
+
+// TestWebhookSignedOncePerEvent POSTs three uploads to a receiver that
+// checks each signature: each event arrives once, whole.
+func TestWebhookSignedOncePerEvent(t *testing.T) {
+	r := newReceiver(t, "s3cret", http.StatusNoContent)
+	h := start(t, testEvents(t.TempDir()), []config.Hook{{
+		Events: []string{Upload, Delete}, Users: []string{"acme-bank"}, URL: r.srv.URL, SecretFile: secretFile(t, "s3cret"),
+	}})
+	for i := range 3 {
+		h.d.Emit(uploadEvent(fmt.Sprintf("/in/%d.csv", i)))
+	}
+	h.d.Emit(Event{Kind: Upload, User: "someone-else", Path: "/in/x.csv"}) // not wanted
+	ftptest.MustEventually(t, 10*time.Second, "3 deliveries", func() bool { return h.counts.get(ResultDelivered) == 3 })
+	h.close()
+	if events, most := r.delivered(); events != 3 || most != 1 {
+		t.Errorf("%d events delivered, one up to %d times; want 3, once each", events, most)
+	}
+	if n := r.totalTries(); n != 3 {
+		t.Errorf("%d POSTs, want 3", n)
+	}
+	r.mu.Lock()
+	for id, b := range r.bodies {
+		if b["event"] != "upload" || b["user"] != "acme-bank" || b["sha256"] != uploadEvent("").SHA256 || b["size"] != 1234.0 {
+			t.Errorf("event %s: body %v", id, b)
+		}
+	}
+	r.mu.Unlock()
+	if c := h.counts; c.depth != 0 {
+		t.Errorf("spool depth %d after delivery, want 0", c.depth)
+	}
+}
+
+// TestWebhookRefusalNotRetried checks that a 4xx other than 408 and 429
+// is not tried again, while a 429 is.
+func TestWebhookRefusalNotRetried(t *testing.T) {
+	for _, tc := range []struct {
+		status    int
+		permanent bool
+	}{{http.StatusBadRequest, true}, {http.StatusGone, true}, {http.StatusTooManyRequests, false}, {http.StatusRequestTimeout, false}, {http.StatusBadGateway, false}} {
+		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
+			r := newReceiver(t, "k", tc.status)
+			h := start(t, testEvents(t.TempDir()), []config.Hook{{Events: []string{Upload}, URL: r.srv.URL, SecretFile: secretFile(t, "k")}})
+			h.d.Emit(uploadEvent("/in/a.csv"))
+			if tc.permanent {
+				ftptest.MustEventually(t, 5*time.Second, "the refusal", func() bool { return h.counts.get(ResultRejected) == 1 })
+				h.close()
+				if n := r.totalTries(); n != 1 {
+					t.Errorf("%d POSTs after a %d, want 1", n, tc.status)
+				}
+				if n := h.counts.get(ResultRetry); n != 0 {
+					t.Errorf("%d retries after a %d, want 0", n, tc.status)
+				}
+				if n := len(spooled(t, h.d.spool.dir)); n != 0 {
+					t.Errorf("%d events left in the spool after a refusal", n)
+				}
+				return
+			}
+			ftptest.MustEventually(t, 5*time.Second, "3 tries", func() bool { return r.totalTries() >= 3 })
+			r.setStatus(http.StatusOK)
+			ftptest.MustEventually(t, 5*time.Second, "the delivery", func() bool { return h.counts.get(ResultDelivered) == 1 })
+			if n := h.counts.get(ResultRejected); n != 0 {
+				t.Errorf("%d refusals after a %d, want 0", n, tc.status)
+			}
+		})
+	}
+}
