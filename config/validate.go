@@ -313,7 +313,7 @@ func (c *Config) validateHooks(add addFunc) {
 	}
 	e := c.Events
 	if len(c.Hooks) > 0 && e.SpoolDir == "" {
-		add("events.spool_dir", "required when [[hooks]] are configured (a directory only ftpsd writes, e.g. \"/var/spool/ftpsd\")")
+		add("events.spool_dir", "required when [[hooks]] are configured (a directory only ftpsd writes, e.g. \"/var/lib/ftpsd/spool\")")
 	}
 	if e.SpoolMaxEvents < 1 {
 		add("events.spool_max_events", "must be at least 1, got %d", e.SpoolMaxEvents)
