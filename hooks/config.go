@@ -103,6 +103,13 @@ func buildHooks(entries []config.Hook, ae actionEnv) ([]*hook, error) {
 	return hooks, errors.Join(problems...)
 }
 
+// Check makes the [[hooks]] entries ready as New would, reading the
+// secret files, without opening the spool: "ftpsd check".
+func Check(entries []config.Hook) error {
+	_, err := buildHooks(entries, actionEnv{logger: zap.NewNop()})
+	return err
+}
+
 // actionID derives a hook's id from its action.
 func actionID(kind string, parts ...string) string {
 	sum := sha256.New()
