@@ -121,8 +121,15 @@ func TestFailingCommandRetried(t *testing.T) {
 	}
 }
 
-// alive reports whether process pid exists.
-func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+// alive reports whether process pid exists and is not a zombie (a
+// killed process whose parent died waits for init to reap it).
+func alive(pid int) bool {
+	if stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
+		i := strings.LastIndexByte(string(stat), ')')
+		return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
+	}
+	return syscall.Kill(pid, 0) == nil
+}
 
 // pidsIn returns the pids of the files dir/prefix.<pid>.
 func pidsIn(t *testing.T, dir, prefix string) []int {
