@@ -74,6 +74,7 @@ type Dispatcher struct {
 	cancelLoop, cancelRuns context.CancelFunc
 	loopDone               chan struct{}
 	runs                   sync.WaitGroup
+	closeOnce              sync.Once
 
 	mu      sync.Mutex
 	hooks   []*hook
@@ -151,6 +152,7 @@ func New(o Options) (*Dispatcher, error) {
 		return nil, err
 	}
 	if err := d.load(); err != nil {
+		_ = d.spool.close()
 		return nil, err
 	}
 	return d, nil
@@ -364,8 +366,20 @@ func (d *Dispatcher) Start(ctx context.Context) {
 
 // Close stops delivering: no delivery starts any more, the running ones
 // may finish until ctx ends, then they are cut (a command is killed).
-// What was not delivered stays in the spool for the next start.
+// What was not delivered stays in the spool for the next start, which
+// Close lets another Dispatcher open. An event emitted after Close is
+// still written to the spool.
 func (d *Dispatcher) Close(ctx context.Context) {
+	d.closeOnce.Do(func() {
+		d.drain(ctx)
+		if d.spool != nil {
+			_ = d.spool.close()
+		}
+	})
+}
+
+// drain stops the scheduler and waits for the deliveries running.
+func (d *Dispatcher) drain(ctx context.Context) {
 	if d.cancelLoop == nil {
 		return // never started
 	}

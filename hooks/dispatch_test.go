@@ -285,3 +285,20 @@ func TestSpoolSetsAsideBadFiles(t *testing.T) {
 		t.Errorf("%d lines about the bad file, want 1", n)
 	}
 }
+
+// TestSpoolLocked checks that a second dispatcher cannot open a spool in
+// use, and can once the first closed it.
+func TestSpoolLocked(t *testing.T) {
+	dir := t.TempDir()
+	first := open(t, testEvents(dir), nil)
+	_, err := New(Options{Events: testEvents(dir), Logger: first.d.logger})
+	if err == nil || !strings.Contains(err.Error(), "events.spool_dir") || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("a second dispatcher on the spool: %v, want an error naming events.spool_dir", err)
+	}
+	first.close()
+	second, err := New(Options{Events: testEvents(dir), Logger: first.d.logger})
+	if err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	second.Close(t.Context())
+}

@@ -175,11 +175,11 @@ func start(t *testing.T, events config.Events, hooks []config.Hook, env ...strin
 	t.Helper()
 	h := open(t, events, hooks, env...)
 	h.d.Start(context.Background())
-	t.Cleanup(func() { h.close() })
 	return h
 }
 
-// open makes a dispatcher without starting it.
+// open makes a dispatcher without starting it; it is closed when the
+// test ends.
 func open(t *testing.T, events config.Events, hooks []config.Hook, env ...string) *harness {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
@@ -188,7 +188,9 @@ func open(t *testing.T, events config.Events, hooks []config.Hook, env ...string
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{d: d, logs: logs, counts: c}
+	h := &harness{d: d, logs: logs, counts: c}
+	t.Cleanup(h.close)
+	return h
 }
 
 // close closes the dispatcher, letting running deliveries finish for 5s.

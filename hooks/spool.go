@@ -27,7 +27,8 @@ type record struct {
 // to a temporary file, synced and renamed into place, so that a file is
 // always whole and an event is on disk once written.
 type spool struct {
-	dir string
+	dir  string
+	lock *os.File // held (flock) while the spool is open
 }
 
 // Suffixes of the spool's files.
@@ -37,11 +38,28 @@ const (
 	badSuffix   = ".bad"
 )
 
-// openSpool makes the spool's directory if needed and removes the
-// temporary files a killed process left behind.
-func openSpool(dir string) (*spool, error) {
+// lockName is the file a process holds locked while it uses the spool.
+const lockName = "lock"
+
+// openSpool makes the spool's directory if needed, locks it against
+// another process (two dispatchers on one spool would deliver each event
+// twice and race on its files), and removes the temporary files a killed
+// process left behind.
+func openSpool(dir string) (_ *spool, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("events.spool_dir: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("events.spool_dir: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = lock.Close()
+		}
+	}()
+	if err := lockFile(lock); err != nil {
+		return nil, fmt.Errorf("events.spool_dir: %s is in use by another process (each ftpsd needs a spool of its own): %w", dir, err)
 	}
 	tmps, err := filepath.Glob(filepath.Join(dir, "*"+tmpSuffix))
 	if err != nil {
@@ -52,8 +70,11 @@ func openSpool(dir string) (*spool, error) {
 			return nil, fmt.Errorf("events.spool_dir: %w", err)
 		}
 	}
-	return &spool{dir: dir}, nil
+	return &spool{dir: dir, lock: lock}, nil
 }
+
+// close lets another process open the spool.
+func (s *spool) close() error { return s.lock.Close() }
 
 func (s *spool) file(seq uint64) string {
 	return filepath.Join(s.dir, fmt.Sprintf("%020d%s", seq, eventSuffix))
