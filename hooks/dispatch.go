@@ -482,6 +482,9 @@ func (d *Dispatcher) finish(runCtx context.Context, p *pair, h *hook, err error,
 	finished := false
 	if result == ResultRetry {
 		retryIn = d.backoff(p.attempts)
+		if later := (*laterError)(nil); errors.As(err, &later) { // the receiver's Retry-After, within the bounds
+			retryIn = min(max(retryIn, later.after), d.opts.RetryMaxDelay.Std())
+		}
 		p.state, p.due = waiting, time.Now().Add(retryIn)
 		heap.Push(&d.queue, p)
 	} else {

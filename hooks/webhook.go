@@ -73,8 +73,35 @@ func (w *webhook) deliver(ctx context.Context, m *message) error {
 	case code >= 400 && code < 500 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests:
 		return fmt.Errorf("%w: %s: %s", errPermanent, resp.Status, oneLine(excerpt))
 	default:
-		return fmt.Errorf("%s: %s", resp.Status, oneLine(excerpt))
+		err := fmt.Errorf("%s: %s", resp.Status, oneLine(excerpt))
+		if after, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+			return &laterError{err: err, after: after}
+		}
+		return err
 	}
+}
+
+// laterError is a failed try whose receiver said when to try again.
+type laterError struct {
+	err   error
+	after time.Duration
+}
+
+func (e *laterError) Error() string { return fmt.Sprintf("%v (Retry-After: %s)", e.err, e.after) }
+func (e *laterError) Unwrap() error { return e.err }
+
+// retryAfter reads a Retry-After header: seconds, or an HTTP date.
+func retryAfter(v string, now time.Time) (time.Duration, bool) {
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+		return time.Duration(n) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(0, t.Sub(now)), true
+	}
+	return 0, false
 }
 
 // oneLine makes a reply's excerpt fit a log field.

@@ -3,6 +3,8 @@ package hooks
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,5 +75,47 @@ func TestWebhookRefusalNotRetried(t *testing.T) {
 				t.Errorf("%d refusals after a %d, want 0", n, tc.status)
 			}
 		})
+	}
+}
+
+// TestWebhookRetryAfter checks that a 429's Retry-After delays the next
+// try (within events.retry_max_delay), and the parsing of the header.
+func TestWebhookRetryAfter(t *testing.T) {
+	var mu sync.Mutex
+	var tries []time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		tries = append(tries, time.Now())
+		if len(tries) == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	ev := testEvents(t.TempDir())
+	ev.RetryMaxDelay = config.Duration(5 * time.Second)
+	h := start(t, ev, []config.Hook{{Events: []string{Upload}, URL: srv.URL, SecretFile: secretFile(t, "k")}})
+	h.d.Emit(uploadEvent("/in/a.csv"))
+	ftptest.MustEventually(t, 10*time.Second, "the delivery", func() bool { return h.counts.get(ResultDelivered) == 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(tries) != 2 {
+		t.Fatalf("%d tries, want 2", len(tries))
+	}
+	if gap := tries[1].Sub(tries[0]); gap < 900*time.Millisecond {
+		t.Errorf("tried again after %v, want the 1s of Retry-After (the backoff alone waits about 20ms)", gap)
+	}
+
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		v    string
+		want time.Duration
+		ok   bool
+	}{{"120", 2 * time.Minute, true}, {"Mon, 07 Dec 2026 10:00:30 GMT", 30 * time.Second, true},
+		{"Mon, 07 Dec 2026 09:00:00 GMT", 0, true}, {"soon", 0, false}, {"", 0, false}, {"-5", 0, false}} {
+		if got, ok := retryAfter(tc.v, now); got != tc.want || ok != tc.ok {
+			t.Errorf("retryAfter(%q) = %v, %v; want %v, %v", tc.v, got, ok, tc.want, tc.ok)
+		}
 	}
 }
