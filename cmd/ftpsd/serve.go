@@ -150,7 +150,8 @@ func (d *daemon) shutdown(serveErr <-chan error) error {
 	}
 	d.closeMetrics()
 	<-serveErr // Serve returns once the listeners are closed
-	d.closeHooks() // after the transfers: their events are in the spool
+	// After the transfers: their events are in the spool.
+	d.closeHooks()
 	d.logger.Info("ftpsd stopped")
 	return nil
 }
