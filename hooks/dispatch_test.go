@@ -3,11 +3,14 @@ package hooks
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -301,4 +304,52 @@ func TestSpoolLocked(t *testing.T) {
 		t.Fatalf("after the first closed: %v", err)
 	}
 	second.Close(t.Context())
+}
+
+// TestReceiverDownThenUp delivers to a URL where nothing listens (a
+// network error, tried again), then starts the receiver there: the event
+// arrives once.
+func TestReceiverDownThenUp(t *testing.T) {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ftptest.FreePort(t)))
+	r := &receiver{t: t, secret: []byte("k"), status: http.StatusOK,
+		tries: map[string]int{}, ok: map[string]int{}, bodies: map[string]map[string]any{}}
+	h := start(t, testEvents(t.TempDir()), []config.Hook{{Events: []string{Upload}, URL: "http://" + addr + "/hook", SecretFile: secretFile(t, "k")}})
+	h.d.Emit(uploadEvent("/in/a.csv"))
+	ftptest.MustEventually(t, 10*time.Second, "2 failed tries", func() bool { return h.counts.get(ResultRetry) >= 2 })
+	if e := h.logs.FilterMessage("hook delivery failed; trying again").All()[0].ContextMap()["error"]; !strings.Contains(e.(string), "connection refused") {
+		t.Errorf("the failed try says %q, want the network error", e)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.srv = httptest.NewUnstartedServer(http.HandlerFunc(r.serve))
+	r.srv.Listener = ln
+	r.srv.Start()
+	t.Cleanup(r.srv.Close)
+	ftptest.MustEventually(t, 10*time.Second, "the delivery", func() bool { return h.counts.get(ResultDelivered) == 1 })
+	h.close()
+	if events, most := r.delivered(); events != 1 || most != 1 {
+		t.Errorf("%d events delivered, up to %d times; want 1, once", events, most)
+	}
+}
+
+// TestSpoolWriteFails removes the spool's directory under a dispatcher:
+// Emit reports the event it could not write, counted, and returns.
+func TestSpoolWriteFails(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spool")
+	h := open(t, testEvents(dir), []config.Hook{{Events: []string{Upload}, Command: []string{"/bin/true"}}})
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	h.d.Emit(uploadEvent("/in/a.csv"))
+	if n := h.counts.get(ResultSpoolFailed); n != 1 {
+		t.Errorf("spool_failed = %d, want 1", n)
+	}
+	if n := h.logs.FilterMessage("event not spooled; its hooks will not have it").Len(); n != 1 {
+		t.Errorf("%d lines about the event not spooled, want 1", n)
+	}
+	if d := h.d.Depth(); d != 0 {
+		t.Errorf("spool depth %d, want 0", d)
+	}
 }
