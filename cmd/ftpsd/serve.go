@@ -80,10 +80,12 @@ func serve(ctx context.Context, d *daemon, demo *demoAccount, stdout io.Writer) 
 	// d.hooks is the hooks.Sink the driver emits its events into: pass it
 	// to the driver's events option here once the driver takes one.
 	if d.srv, err = driver.NewServer(cfg, d.store.Config(), d.logger, driver.WithMetrics(m), driver.WithGetenv(os.Getenv)); err != nil {
+		d.closeHooks()
 		return err
 	}
 	if d.metrics, err = startMetrics(cfg.Metrics.Listen, m, d.logger, &d.workers); err != nil {
 		d.srv.Close()
+		d.closeHooks()
 		return err
 	}
 	defer d.workers.Wait()
