@@ -45,6 +45,12 @@ type hook struct {
 	glob    string   // empty: every path
 	timeout time.Duration
 	act     action
+	// failures counts the hook's failed tries since its last success, and
+	// heldUntil holds its deliveries back after one failed, so that a hook
+	// that is down gets at most events.max_running tries per wait, not one
+	// per event waiting. Guarded by Dispatcher.mu.
+	failures  int
+	heldUntil time.Time
 }
 
 // wants reports whether the hook gets e.

@@ -413,6 +413,11 @@ func (d *Dispatcher) loop(ctx context.Context) {
 				p.state = orphan
 				continue
 			}
+			if h.heldUntil.After(now) { // the hook failed lately: its events wait for its next try
+				p.due = h.heldUntil
+				heap.Push(&d.queue, p)
+				continue
+			}
 			p.state = running
 			d.running++
 			d.runs.Add(1)
@@ -477,15 +482,20 @@ func (d *Dispatcher) finish(runCtx context.Context, p *pair, h *hook, err error,
 	default:
 		result = ResultRetry
 	}
+	now := time.Now()
+	switch {
+	case err == nil || result == ResultRejected: // the hook answers
+		h.failures, h.heldUntil = 0, time.Time{}
+	case !h.heldUntil.After(now): // its first failure since it was last free
+		h.failures++
+		h.heldUntil = now.Add(d.retryDelay(h.failures, err))
+	}
 	var retryIn time.Duration
 	var snapshot *record
 	finished := false
 	if result == ResultRetry {
-		retryIn = d.backoff(p.attempts)
-		if later := (*laterError)(nil); errors.As(err, &later) { // the receiver's Retry-After, within the bounds
-			retryIn = min(max(retryIn, later.after), d.opts.RetryMaxDelay.Std())
-		}
-		p.state, p.due = waiting, time.Now().Add(retryIn)
+		retryIn = max(d.retryDelay(p.attempts, err), h.heldUntil.Sub(now))
+		p.state, p.due = waiting, now.Add(retryIn)
 		heap.Push(&d.queue, p)
 	} else {
 		delete(e.hook, p.hookID)
@@ -535,6 +545,16 @@ func (d *Dispatcher) logResult(result string, e *entry, attempt int, h *hook, er
 	case ResultRejected:
 		d.logger.Error("hook delivery refused; not tried again", fields...)
 	}
+}
+
+// retryDelay returns the wait after the n-th failed try that ended with
+// err: the backoff, or the receiver's Retry-After within the bounds.
+func (d *Dispatcher) retryDelay(n int, err error) time.Duration {
+	w := d.backoff(n)
+	if later := (*laterError)(nil); errors.As(err, &later) {
+		w = min(max(w, later.after), d.opts.RetryMaxDelay.Std())
+	}
+	return w
 }
 
 // backoff returns the wait after the n-th failed try: retry_min_delay

@@ -119,3 +119,32 @@ func TestWebhookRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestDownHookHeldBack keeps a receiver down with 20 events waiting: a
+// failed try holds the hook's other events back until its next try, so
+// the receiver gets about events.max_running tries per wait instead of
+// one per event; once it is up, each event arrives once.
+func TestDownHookHeldBack(t *testing.T) {
+	r := newReceiver(t, "k", http.StatusServiceUnavailable)
+	h := start(t, testEvents(t.TempDir()), []config.Hook{{Events: []string{Upload}, URL: r.srv.URL, SecretFile: secretFile(t, "k")}})
+	began := time.Now()
+	for i := range 20 {
+		h.d.Emit(uploadEvent(fmt.Sprintf("/in/%d.csv", i)))
+	}
+	ftptest.MustEventually(t, 20*time.Second, "100 tries", func() bool { return r.totalTries() >= 100 })
+	// Held back: at most 4 tries (events.max_running) per wait of at
+	// least 10ms, 20ms, 40ms, then 50ms: 100 tries take at least
+	// 10+20+40+21*50 ms = 1.12s. Each event on its own backoff: 5 tries
+	// each, 0.7s under the race detector.
+	took := time.Since(began)
+	t.Logf("100 tries of 20 events took %v", took)
+	if took < time.Second {
+		t.Errorf("100 tries took %v: the down hook was not held back", took)
+	}
+	r.setStatus(http.StatusOK)
+	ftptest.MustEventually(t, 10*time.Second, "20 deliveries", func() bool { return h.counts.get(ResultDelivered) == 20 })
+	h.close()
+	if events, most := r.delivered(); events != 20 || most != 1 {
+		t.Errorf("%d events delivered, up to %d times; want 20, once each", events, most)
+	}
+}
