@@ -47,6 +47,7 @@ type Metrics interface {
 type Options struct {
 	Events config.Events
 	Hooks  []config.Hook
+	// Logger may be nil (no logs).
 	Logger *zap.Logger
 	// Metrics may be nil.
 	Metrics Metrics
@@ -125,6 +126,9 @@ type pair struct {
 // by an earlier run; they are delivered once Start is called. Emit may be
 // called before Start: events wait in the spool.
 func New(o Options) (*Dispatcher, error) {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
 	d := &Dispatcher{
 		logger:  o.Logger,
 		metrics: o.Metrics,
