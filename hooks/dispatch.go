@@ -337,6 +337,11 @@ func (d *Dispatcher) removeFile(e *entry) {
 		zap.String("user", e.rec.Event.User), zap.String("path", e.rec.Event.Path), zap.Int("spool_max_events", d.opts.SpoolMaxEvents))
 }
 
+// Enabled reports whether d has a spool (events.spool_dir). Without one
+// no hook can be configured, not even by a reload, and Emit drops every
+// event: the server need not emit (nor hash what it transfers).
+func (d *Dispatcher) Enabled() bool { return d.spool != nil }
+
 // Depth returns the number of events in the spool.
 func (d *Dispatcher) Depth() int {
 	d.mu.Lock()

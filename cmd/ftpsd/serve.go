@@ -77,9 +77,11 @@ func serve(ctx context.Context, d *daemon, demo *demoAccount, stdout io.Writer) 
 	}); err != nil {
 		return err
 	}
-	// d.hooks is the hooks.Sink the driver emits its events into: pass it
-	// to the driver's events option here once the driver takes one.
-	if d.srv, err = driver.NewServer(cfg, d.store.Config(), d.logger, driver.WithMetrics(m), driver.WithGetenv(os.Getenv)); err != nil {
+	opts := []driver.Option{driver.WithMetrics(m), driver.WithGetenv(os.Getenv)}
+	if d.hooks.Enabled() { // without a spool no hook can be configured: no event, no checksum
+		opts = append(opts, driver.WithEvents(d.hooks))
+	}
+	if d.srv, err = driver.NewServer(cfg, d.store.Config(), d.logger, opts...); err != nil {
 		d.closeHooks()
 		return err
 	}
