@@ -24,6 +24,8 @@ type Config struct {
 	Storage  Storage  `toml:"storage"`
 	Defaults Defaults `toml:"defaults"`
 	Users    []User   `toml:"users"`
+	Hooks    []Hook   `toml:"hooks"`
+	Events   Events   `toml:"events"`
 	Log      Log      `toml:"log"`
 	Metrics  Metrics  `toml:"metrics"`
 	Security Security `toml:"security"`
@@ -359,6 +361,71 @@ func (u User) SessionReuseRequired(tlsDefault bool) bool {
 	return tlsDefault
 }
 
+// Hook is one [[hooks]] entry: the events it wants and the action that
+// gets them, a command or an HTTP POST.
+type Hook struct {
+	// Events are the kinds of event the hook gets: "upload", "download",
+	// "delete", "rename", "mkdir", "rmdir", "login", "login_failed".
+	Events []string `toml:"events"`
+	// Users, when not empty, keeps the events of these accounts only.
+	Users []string `toml:"users"`
+	// Path, when set, keeps the events whose path in the user's view (or a
+	// rename's new path) matches this glob (path.Match syntax, "/in/*.csv").
+	Path string `toml:"path"`
+	// Command is a program and its arguments, run without a shell; the
+	// placeholders of HookPlaceholders are replaced in the arguments.
+	Command []string `toml:"command"`
+	// URL receives the event as a signed HTTP POST ("https://...").
+	URL string `toml:"url"`
+	// SecretFile holds the key of the POST's HMAC-SHA256 signature;
+	// required with URL.
+	SecretFile string `toml:"secret_file"`
+	// Timeout bounds one run of the command (then killed) or one POST;
+	// zero means DefaultHookTimeout.
+	Timeout Duration `toml:"timeout"`
+}
+
+// DefaultHookTimeout is a hook's timeout when it sets none.
+const DefaultHookTimeout = 30 * time.Second
+
+// EffectiveTimeout returns the hook's timeout, DefaultHookTimeout when unset.
+func (h Hook) EffectiveTimeout() time.Duration {
+	if h.Timeout <= 0 {
+		return DefaultHookTimeout
+	}
+	return h.Timeout.Std()
+}
+
+// HookEvents are the kinds of event a hook may ask for.
+var HookEvents = []string{"upload", "download", "delete", "rename", "mkdir", "rmdir", "login", "login_failed"}
+
+// HookPlaceholders are replaced in a hook command's arguments by the
+// event's values.
+var HookPlaceholders = []string{"{event_id}", "{event}", "{user}", "{client}", "{session}",
+	"{path}", "{store_path}", "{target_path}", "{target_store_path}", "{size}", "{sha256}", "{start}", "{end}", "{reason}"}
+
+// Events holds the spool where the server's events wait until every hook
+// that wants them has them, and how they are delivered.
+type Events struct {
+	// SpoolDir is the directory of the spool; required when [[hooks]] are
+	// configured.
+	SpoolDir string `toml:"spool_dir"`
+	// SpoolMaxEvents bounds the events waiting in the spool; when it is
+	// full the oldest is dropped.
+	SpoolMaxEvents int `toml:"spool_max_events"`
+	// MaxRunning bounds the deliveries (commands running, POSTs in
+	// flight) at once.
+	MaxRunning int `toml:"max_running"`
+	// MaxAttempts is how many times one event is tried on one hook before
+	// it is given up (0: never given up).
+	MaxAttempts int `toml:"max_attempts"`
+	// RetryMinDelay and RetryMaxDelay bound the wait before a failed
+	// delivery is tried again: it doubles from the first to the second,
+	// with jitter.
+	RetryMinDelay Duration `toml:"retry_min_delay"`
+	RetryMaxDelay Duration `toml:"retry_max_delay"`
+}
+
 // Log holds the logging settings.
 type Log struct {
 	// Level is "debug", "info", "warn" or "error".
@@ -446,7 +513,11 @@ func Default() Config {
 			Timeout: Duration(30 * time.Second),
 		},
 		Defaults: Defaults{QuotaBytes: BytesOf(0), MaxDownloadRate: BytesOf(0), MaxUploadRate: BytesOf(0)},
-		Log:      Log{Level: LogLevelOf(zapcore.InfoLevel), Format: FormatConsole},
+		Events: Events{
+			SpoolMaxEvents: 10000, MaxRunning: 4, MaxAttempts: 25,
+			RetryMinDelay: Duration(time.Second), RetryMaxDelay: Duration(10 * time.Minute),
+		},
+		Log: Log{Level: LogLevelOf(zapcore.InfoLevel), Format: FormatConsole},
 		Security: Security{
 			MaxLoginFailures: 5,
 			FailureWindow:    Duration(5 * time.Minute),

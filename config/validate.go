@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
+	"path"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +29,7 @@ func (c *Config) Validate() error {
 	c.validateStorage(add)
 	c.validateDefaults(add)
 	c.validateUsers(add)
+	c.validateHooks(add)
 	c.validateLog(add)
 	c.validateSecurity(add)
 	return errors.Join(problems...)
@@ -276,6 +281,89 @@ func (c *Config) validateUsers(add addFunc) {
 		checkSize(add, key+".max_upload_rate", u.MaxUploadRate)
 		if u.Expires.problem != nil {
 			add(key+".expires", "%v", u.Expires.problem)
+		}
+	}
+}
+
+func (c *Config) validateHooks(add addFunc) {
+	for i, h := range c.Hooks {
+		key := fmt.Sprintf("hooks[%d]", i)
+		if len(h.Events) == 0 {
+			add(key+".events", "required: one or more of %s", strings.Join(HookEvents, ", "))
+		}
+		for _, e := range h.Events {
+			if !slices.Contains(HookEvents, e) {
+				add(key+".events", "%q is not one of %s", e, strings.Join(HookEvents, ", "))
+			}
+		}
+		for _, u := range h.Users {
+			if u == "" || strings.ContainsAny(u, " \t\r\n") {
+				add(key+".users", "%q is not an account name", u)
+			}
+		}
+		if h.Path != "" {
+			if _, err := path.Match(h.Path, "/"); err != nil || !strings.HasPrefix(h.Path, "/") || strings.Contains(h.Path, "**") {
+				add(key+".path", "%q is not a glob of a path in the user's view (\"/in/*.csv\"; path.Match syntax, no \"**\")", h.Path)
+			}
+		}
+		if h.Timeout != 0 && h.Timeout.Std() < time.Second {
+			add(key+".timeout", "must be at least 1s, got %s", h.Timeout.Std())
+		}
+		validateHookAction(add, key, h)
+	}
+	e := c.Events
+	if len(c.Hooks) > 0 && e.SpoolDir == "" {
+		add("events.spool_dir", "required when [[hooks]] are configured (a directory only ftpsd writes, e.g. \"/var/lib/ftpsd/spool\")")
+	}
+	if e.SpoolMaxEvents < 1 {
+		add("events.spool_max_events", "must be at least 1, got %d", e.SpoolMaxEvents)
+	}
+	if e.MaxRunning < 1 {
+		add("events.max_running", "must be at least 1, got %d", e.MaxRunning)
+	}
+	if e.MaxAttempts < 0 {
+		add("events.max_attempts", "must not be negative (0: never give up), got %d", e.MaxAttempts)
+	}
+	if e.RetryMinDelay.Std() < 100*time.Millisecond {
+		add("events.retry_min_delay", "must be at least 100ms, got %s", e.RetryMinDelay.Std())
+	}
+	if e.RetryMaxDelay < e.RetryMinDelay {
+		add("events.retry_max_delay", "must be at least events.retry_min_delay (%s), got %s", e.RetryMinDelay.Std(), e.RetryMaxDelay.Std())
+	}
+}
+
+// placeholderRE finds the placeholders of a hook command's arguments.
+var placeholderRE = regexp.MustCompile(`\{[a-z0-9_]+\}`)
+
+// validateHookAction checks that a hook has one action, command or url,
+// and that it is well formed.
+func validateHookAction(add addFunc, key string, h Hook) {
+	switch {
+	case len(h.Command) == 0 && h.URL == "":
+		add(key, "set command or url")
+	case len(h.Command) > 0 && h.URL != "":
+		add(key+".command", "set command or url, not both")
+	case len(h.Command) > 0:
+		if !path.IsAbs(h.Command[0]) {
+			add(key+".command", "the program %q must be an absolute path (it is run without a shell)", h.Command[0])
+		}
+		for _, arg := range h.Command[1:] {
+			for _, p := range placeholderRE.FindAllString(arg, -1) {
+				if !slices.Contains(HookPlaceholders, p) {
+					add(key+".command", "%s is not one of %s", p, strings.Join(HookPlaceholders, " "))
+				}
+			}
+		}
+		if h.SecretFile != "" {
+			add(key+".secret_file", "only with url (it signs the POST)")
+		}
+	default:
+		u, err := url.Parse(h.URL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			add(key+".url", "%q is not an http:// or https:// URL", h.URL)
+		}
+		if h.SecretFile == "" {
+			add(key+".secret_file", "required with url (the file holding the signature's key)")
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"ftpsd/hooks"
 	"ftpsd/refusal"
 )
 
@@ -30,6 +31,8 @@ type Metrics struct {
 	loginTimeouts      prometheus.Counter
 	evictions          prometheus.Counter
 	bans               prometheus.Counter
+	hookDeliveries     *prometheus.CounterVec
+	hookSpool          prometheus.Gauge
 }
 
 // New returns metrics registered on a registry of their own, with the Go
@@ -75,6 +78,13 @@ func New() *Metrics {
 		bans: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ftpsd_bans_total", Help: "Client addresses banned for failed logins.",
 		}),
+		hookDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ftpsd_hook_deliveries_total",
+			Help: "Deliveries of events to [[hooks]] by result (delivered, retry, given_up, rejected; dropped_spool_full and spool_failed count events).",
+		}, []string{"result"}),
+		hookSpool: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ftpsd_hook_spool_events", Help: "Events in the spool waiting for a hook ([events] spool_max_events).",
+		}),
 	}
 	reg.MustRegister(m.logins, m.loginsRefused, m.transfers, m.bytes, m.rateLimited, m.handshakeFailures, m.ccc, m.connectionsRefused, m.loginTimeouts, m.evictions, m.bans)
 	for _, r := range []string{ResultOK, ResultFailed} {
@@ -90,6 +100,10 @@ func New() *Metrics {
 	}
 	for _, r := range refusal.LoginReasons() {
 		m.loginsRefused.WithLabelValues(r)
+	}
+	reg.MustRegister(m.hookDeliveries, m.hookSpool)
+	for _, r := range hooks.Results() {
+		m.hookDeliveries.WithLabelValues(r)
 	}
 	return m
 }
@@ -143,6 +157,13 @@ func (m *Metrics) HandshakeFailed() { m.handshakeFailures.Inc() }
 
 // ControlCleared counts a CCC.
 func (m *Metrics) ControlCleared() { m.ccc.Inc() }
+
+// HookDelivery counts a delivery of an event to a hook by its result (one
+// of hooks.Results).
+func (m *Metrics) HookDelivery(result string) { m.hookDeliveries.WithLabelValues(result).Inc() }
+
+// HookSpoolDepth sets the number of events in the hooks' spool.
+func (m *Metrics) HookSpoolDepth(n int) { m.hookSpool.Set(float64(n)) }
 
 // Gauges are the values read at each scrape.
 type Gauges struct {

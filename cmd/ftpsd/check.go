@@ -10,6 +10,7 @@ import (
 
 	"ftpsd/config"
 	"ftpsd/driver"
+	"ftpsd/hooks"
 	"ftpsd/tlsconf"
 )
 
@@ -32,6 +33,9 @@ func checkCommand(args []string, stdout io.Writer) error {
 		return fmt.Errorf("config %s: %w", *path, err)
 	}
 	if err := driver.Check(cfg, store.Config(), driver.WithGetenv(os.Getenv)); err != nil {
+		return fmt.Errorf("config %s: %w", *path, err)
+	}
+	if err := hooks.Check(cfg.Hooks); err != nil {
 		return fmt.Errorf("config %s: %w", *path, err)
 	}
 	fmt.Fprintf(stdout, "# %s is valid; effective settings:\n", *path)

@@ -207,7 +207,8 @@ level = "loud"
 }
 
 // TestCheckExampleConfig checks ../../config.example.toml with its
-// certificate paths pointed at real files.
+// certificate and secret paths pointed at real files; with the webhook's
+// secret file missing, check fails naming the key.
 func TestCheckExampleConfig(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join("..", "..", "config.example.toml"))
 	if err != nil {
@@ -215,9 +216,15 @@ func TestCheckExampleConfig(t *testing.T) {
 	}
 	dir := t.TempDir()
 	certFile, keyFile := writeCert(t, dir)
+	secretFile := filepath.Join(dir, "hook-secret")
 	text := strings.NewReplacer(`"/etc/ftpsd/cert.pem"`, fmt.Sprintf("%q", certFile),
-		`"/etc/ftpsd/key.pem"`, fmt.Sprintf("%q", keyFile), `"/srv/ftp"`, fmt.Sprintf("%q", dir)).Replace(string(data))
+		`"/etc/ftpsd/key.pem"`, fmt.Sprintf("%q", keyFile), `"/srv/ftp"`, fmt.Sprintf("%q", dir),
+		`"/etc/ftpsd/hook-secret"`, fmt.Sprintf("%q", secretFile)).Replace(string(data))
 	path := writeText(t, dir, "ftpsd.toml", text)
+	if r := runFtpsd(t, "", "check", "-config", path); r.code == exitOK || !strings.Contains(r.stderr, "hooks[1].secret_file") {
+		t.Errorf("check with the secret file missing: %v; want a failure naming hooks[1].secret_file", r)
+	}
+	writeText(t, dir, "hook-secret", "k\n")
 	r := runFtpsd(t, "", "check", "-config", path)
 	if r.code != exitOK {
 		t.Fatalf("check config.example.toml: %v", r)

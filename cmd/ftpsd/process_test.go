@@ -34,6 +34,9 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 2 && os.Args[1] == hookHelperArg { // run by ftpsd as a hook's command
+		os.Exit(hookHelper(os.Args[2:]))
+	}
 	dir, err := os.MkdirTemp("", "ftpsd-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

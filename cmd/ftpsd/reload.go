@@ -27,6 +27,7 @@ func (d *daemon) reloadSteps() []reloadStep {
 	return []reloadStep{
 		{"certificate", []string{"tls.cert_file", "tls.key_file"}, d.prepareCertificate},
 		{"log level", []string{"log.level"}, d.prepareLogLevel},
+		{"hooks", []string{"hooks"}, d.prepareHooks},
 		{"users, homes and banner", []string{"users", "server.banner", "defaults.allowed_networks", "defaults.quota_bytes",
 			"defaults.quota_files", "defaults.max_download_rate", "defaults.max_upload_rate"}, d.prepareServer},
 	}
@@ -92,6 +93,12 @@ func (d *daemon) prepareCertificate(cfg config.Config) (func(), error) {
 // prepareLogLevel applies log.level (decoded and validated with the file).
 func (d *daemon) prepareLogLevel(cfg config.Config) (func(), error) {
 	return func() { d.level.SetLevel(cfg.Log.Level.Level()) }, nil
+}
+
+// prepareHooks builds the [[hooks]] list, reading the webhooks' secret
+// files again (a rotated key applies without a change of the file).
+func (d *daemon) prepareHooks(cfg config.Config) (func(), error) {
+	return d.hooks.PrepareReload(cfg.Hooks)
 }
 
 // prepareServer prepares the accounts, their homes and the banner.

@@ -15,6 +15,7 @@ import (
 
 	"ftpsd/config"
 	"ftpsd/driver"
+	"ftpsd/hooks"
 	"ftpsd/metrics"
 	"ftpsd/tlsconf"
 )
@@ -56,7 +57,8 @@ type daemon struct {
 	logger  *zap.Logger
 	store   *tlsconf.Store
 	srv     *driver.Server
-	metrics *http.Server // nil when [metrics] listen is empty
+	hooks   *hooks.Dispatcher // delivers the events to [[hooks]]
+	metrics *http.Server      // nil when [metrics] listen is empty
 	notify  *notifier
 	// workers are the goroutines serve starts besides the server's own;
 	// serve waits for them before it returns.
@@ -70,11 +72,22 @@ func serve(ctx context.Context, d *daemon, demo *demoAccount, stdout io.Writer) 
 		return err
 	}
 	m := metrics.New()
-	if d.srv, err = driver.NewServer(cfg, d.store.Config(), d.logger, driver.WithMetrics(m), driver.WithGetenv(os.Getenv)); err != nil {
+	if d.hooks, err = hooks.New(hooks.Options{
+		Events: cfg.Events, Hooks: cfg.Hooks, Logger: d.logger.Named("hooks"), Metrics: m, Env: commandEnv(os.Getenv),
+	}); err != nil {
+		return err
+	}
+	opts := []driver.Option{driver.WithMetrics(m), driver.WithGetenv(os.Getenv)}
+	if d.hooks.Enabled() { // without a spool no hook can be configured: no event, no checksum
+		opts = append(opts, driver.WithEvents(d.hooks))
+	}
+	if d.srv, err = driver.NewServer(cfg, d.store.Config(), d.logger, opts...); err != nil {
+		d.closeHooks()
 		return err
 	}
 	if d.metrics, err = startMetrics(cfg.Metrics.Listen, m, d.logger, &d.workers); err != nil {
 		d.srv.Close()
+		d.closeHooks()
 		return err
 	}
 	defer d.workers.Wait()
@@ -103,6 +116,7 @@ func (d *daemon) run(ctx context.Context) error {
 	bg, cancel := context.WithCancel(context.Background())
 	defer cancel() // ends the workers, which serve waits for
 	d.workers.Go(func() { d.store.Watch(bg, certWatchInterval) })
+	d.hooks.Start(bg)
 	d.notify = newNotifier(d.logger)
 	d.notify.ready()
 	d.workers.Go(func() { d.notify.watchdog(bg) })
@@ -116,6 +130,7 @@ func (d *daemon) run(ctx context.Context) error {
 			d.reload()
 		case err := <-serveErr:
 			d.closeMetrics()
+			d.closeHooks()
 			return fmt.Errorf("serve: %w", err)
 		}
 	}
@@ -139,8 +154,34 @@ func (d *daemon) shutdown(serveErr <-chan error) error {
 	}
 	d.closeMetrics()
 	<-serveErr // Serve returns once the listeners are closed
+	// After the transfers: their events are in the spool.
+	d.closeHooks()
 	d.logger.Info("ftpsd stopped")
 	return nil
+}
+
+// hookDrainTimeout is how long running hook deliveries may finish at
+// shutdown before they are cut (a command killed); what they did not
+// deliver stays in the spool for the next start.
+const hookDrainTimeout = 5 * time.Second
+
+// closeHooks stops delivering events, letting running deliveries finish
+// for hookDrainTimeout.
+func (d *daemon) closeHooks() {
+	ctx, cancel := context.WithTimeout(context.Background(), hookDrainTimeout)
+	defer cancel()
+	d.hooks.Close(ctx)
+}
+
+// commandEnv is the environment of hook commands besides FTPSD_*: PATH
+// alone, not the server's environment, which may hold the store's
+// credentials.
+func commandEnv(getenv func(string) string) []string {
+	path := getenv("PATH")
+	if path == "" {
+		path = "/usr/local/bin:/usr/bin:/bin"
+	}
+	return []string{"PATH=" + path}
 }
 
 // metricsHeaderTimeout bounds how long a scraper may take to send its
