@@ -432,6 +432,10 @@ type Log struct {
 	Level LogLevel `toml:"level"`
 	// Format is "json" or "console".
 	Format LogFormat `toml:"format"`
+	// Xferlog is a file that gets one line per transfer in the xferlog(5)
+	// layout of wu-ftpd and vsftpd (for xferstats and log shippers),
+	// opened for appending and reopened on SIGHUP; empty: none.
+	Xferlog string `toml:"xferlog"`
 }
 
 // Policy words of [tls] require.

@@ -24,6 +24,7 @@ import (
 	"ftpsd/tlsconf/closenotify"
 	"ftpsd/tlsconf/recordbatch"
 	"ftpsd/tlsconf/ticketbind"
+	"ftpsd/xferlog"
 )
 
 // Errors returned to the lib, which turns them into reply texts.
@@ -40,6 +41,7 @@ var (
 type Driver struct {
 	metrics   *metrics.Metrics
 	events    hooks.Sink // nil: no events
+	xferlog   *xferlog.File
 	ports     *pasv.Allocator
 	announcer *pasv.Announcer
 	cfg       config.Config // as started; reloadable parts live in live

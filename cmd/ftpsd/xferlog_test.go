@@ -1,0 +1,143 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"ftpsd/internal/ftptest"
+)
+
+// xferlogLine is the layout of xferlog(5), field by field, as wu-ftpd,
+// ProFTPD and vsftpd write it: current-time ("Mon Dec  7 15:00:00 2026"),
+// transfer-time (whole seconds), remote-host, file-size, filename (no
+// spaces), transfer-type, special-action-flag, direction, access-mode,
+// username, service-name, authentication-method, authenticated-user-id,
+// completion-status.
+var xferlogLine = regexp.MustCompile(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ` +
+	`(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 123][0-9] [0-2][0-9]:[0-5][0-9]:[0-6][0-9] [0-9]{4} ` +
+	`([0-9]+) (\S+) ([0-9]+) (\S+) ([ab]) (_|[CUT]+) ([io]) ([agr]) (\S+) (ftp) ([01]) (\S+) ([ci])$`)
+
+// xferEntry is one parsed xferlog line.
+type xferEntry struct {
+	seconds   int
+	remote    string
+	size      int64
+	file      string
+	direction string
+	user      string
+	status    string
+}
+
+// readXferlog parses every line of the file at path with the strict
+// layout; a line that does not match fails the test.
+func readXferlog(t *testing.T, path string) []xferEntry {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []xferEntry
+	for line := range strings.Lines(string(b)) {
+		m := xferlogLine.FindStringSubmatch(strings.TrimSuffix(line, "\n"))
+		if m == nil || !strings.HasSuffix(line, "\n") {
+			t.Fatalf("xferlog line not in the standard layout: %q", line)
+		}
+		secs, _ := strconv.Atoi(m[1])
+		size, _ := strconv.ParseInt(m[3], 10, 64)
+		out = append(out, xferEntry{seconds: secs, remote: m[2], size: size, file: m[4], direction: m[7],
+			user: m[9], status: m[13]})
+	}
+	return out
+}
+
+// waitXferlog waits until the file at path has n lines and returns them.
+func waitXferlog(t *testing.T, path string, n int) []xferEntry {
+	t.Helper()
+	ftptest.MustEventually(t, 10*time.Second, "xferlog lines", func() bool {
+		b, _ := os.ReadFile(path)
+		return strings.Count(string(b), "\n") >= n
+	})
+	got := readXferlog(t, path)
+	if len(got) != n {
+		t.Fatalf("xferlog has %d lines, want %d: %+v", len(got), n, got)
+	}
+	return got
+}
+
+// TestXferlog: [log] xferlog gets one standard line per transfer, with the
+// size, the direction, the completion and the user; a name with spaces
+// stays one field; after the file is renamed (a rotation), SIGHUP opens a
+// new one and the next line goes there.
+func TestXferlog(t *testing.T) {
+	f := newFixture(t, 4)
+	xferlog := filepath.Join(f.dir, "xferlog")
+	text := f.config("", "", "alice")
+	text = strings.Replace(text, "[log]\n", "[log]\nxferlog = \""+xferlog+"\"\n", 1)
+	f.write(text)
+	s, addr := f.start()
+
+	up := ftptest.RandomData(t, 100*1024+3)
+	c := ftptest.MustLogin(t, addr, "alice", password("alice"))
+	c.Stor("in box.bin", up)
+	if got := c.Retr("in box.bin"); len(got) != len(up) {
+		t.Fatalf("downloaded %d bytes, want %d", len(got), len(up))
+	}
+	// An upload cut by a bare FIN: incomplete, the stored copy kept.
+	x := c.Open("STOR in box.bin")
+	if _, err := x.Conn.Write(up[:5000]); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.EndBare(); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Reply(); r.Code/100 != 4 {
+		t.Fatalf("reply to the upload cut by a bare FIN: %v, want 4xx", r)
+	}
+	_ = x.Raw.Close()
+
+	lines := waitXferlog(t, xferlog, 3)
+	want := []struct {
+		direction, status string
+		size              int64
+	}{
+		{"i", "c", int64(len(up))},
+		{"o", "c", int64(len(up))},
+		{"i", "i", -1}, // what the server read before the FIN: up to 5000
+	}
+	for i, w := range want {
+		l := lines[i]
+		if l.direction != w.direction || l.status != w.status || l.user != "alice" ||
+			l.remote != "127.0.0.1" || l.file != "/in_box.bin" || l.seconds < 1 {
+			t.Errorf("line %d: %+v, want direction %s, status %s, alice from 127.0.0.1, /in_box.bin", i, l, w.direction, w.status)
+		}
+		if w.size >= 0 && l.size != w.size {
+			t.Errorf("line %d: size %d, want %d", i, l.size, w.size)
+		}
+		if w.size < 0 && (l.size < 0 || l.size > 5000) {
+			t.Errorf("line %d: size %d, want at most the 5000 bytes sent", i, l.size)
+		}
+	}
+
+	// Rotation: rename, SIGHUP, and the next line is in a new file.
+	rotated := xferlog + ".1"
+	if err := os.Rename(xferlog, rotated); err != nil {
+		t.Fatal(err)
+	}
+	s.reload(t)
+	s.waitLog(t, "configuration reloaded", 1, 10*time.Second)
+	c.Stor("after.bin", []byte("after rotation"))
+	got := waitXferlog(t, xferlog, 1)
+	if got[0].file != "/after.bin" || got[0].size != int64(len("after rotation")) || got[0].direction != "i" {
+		t.Fatalf("first line after the rotation: %+v", got[0])
+	}
+	if old := readXferlog(t, rotated); len(old) != 3 {
+		t.Fatalf("the rotated file has %d lines, want the 3 from before", len(old))
+	}
+	c.Quit()
+	s.terminate(t)
+}
