@@ -89,6 +89,10 @@ type Server struct {
 	// answered 450 before any line (0: sized for the machine, see
 	// ConcurrentListings).
 	MaxConcurrentListings int `toml:"max_concurrent_listings"`
+	// HashCommand enables HASH (draft-bryan-ftpext-hash, with OPTS HASH)
+	// and XSHA1/XSHA256/XSHA512: the server reads a whole file to answer
+	// one command, one at a time per session, counted as a transfer.
+	HashCommand bool `toml:"hash_command"`
 	// LoginTimeout closes a control connection that has not logged in
 	// (successful PASS) that long after it was accepted, with 421.
 	LoginTimeout Duration `toml:"login_timeout"`

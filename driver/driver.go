@@ -94,6 +94,7 @@ func (d *Driver) settings(listener *control.Listener) *ftpserver.Settings {
 		ActiveConnectionsCheck:   ftpserver.IPMatchRequired,  // PORT/EPRT to the client's own address only
 		DisableSite:              false,                      // SITE QUOTA only (clientFs.Site): no CHMOD/CHOWN/SYMLINK
 		DefaultTransferType:      ftpserver.TransferTypeBinary,
+		EnableHASH:               d.cfg.Server.HashCommand, // see ComputeHash
 	}
 }
 

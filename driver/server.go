@@ -145,6 +145,7 @@ func (s *Server) listen(addr string, implicit bool) (*control.Listener, error) {
 		RequireDataTLS:          s.driver.cfg.TLS.Require == config.RequireAll,
 		AllowCCC:                s.driver.cfg.TLS.CCC == config.CCCAllow,
 		DisableEPSV:             !s.driver.cfg.Passive.EPSV,
+		HashAlgorithms:          s.driver.hashFeatures(),
 		Registry:                s.driver.registry,
 		Passive:                 s.driver.ports,
 		MaxConns:                s.driver.cfg.Server.MaxConnections,
