@@ -85,6 +85,12 @@ func testHash(t *testing.T, backend config.Backend) {
 		t.Fatalf("XSHA256: %q, want the one line of the digest", r.Msg)
 	}
 	c.Do(200, "OPTS HASH SHA-256")
+	// A name with a space: quoted, as the protocol engine splits at spaces.
+	c.Stor("/sub/a b.bin", data)
+	if r := c.Do(213, `HASH "a b.bin"`); r.Msg != digest("SHA-256", want256[:], "a b.bin") {
+		t.Fatalf("HASH of a quoted name: %q", r.Msg)
+	}
+	c.Do(550, "HASH a b.bin") // "a": no such file
 
 	// Refusals.
 	c.Do(550, "HASH /sub")                // a directory
