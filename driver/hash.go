@@ -105,7 +105,9 @@ func (c *clientFs) ComputeHash(name string, algo ftpserver.HASHAlgo, start, end 
 }
 
 // hashFile writes name's bytes from start to end into h; it stops when the
-// session closes.
+// server ends the session (a shutdown's cut, a reload that revoked the
+// account). A client that leaves is seen only after the hash: the lib
+// reads no command while it runs.
 func (c *clientFs) hashFile(h hash.Hash, name string, start, end int64) (int64, error) {
 	if start < 0 || end < start {
 		return 0, fmt.Errorf("%w: range %d-%d", errBadOffset, start, end)
@@ -126,14 +128,14 @@ func (c *clientFs) hashFile(h hash.Hash, name string, start, end int64) (int64, 
 	return n, err
 }
 
-// whileOpen reads r while the session is open.
+// whileOpen reads r until the session ends or is being ended.
 type whileOpen struct {
 	r io.Reader
 	s *session
 }
 
 func (w whileOpen) Read(p []byte) (int, error) {
-	if w.s.isClosed() {
+	if w.s.isClosed() || w.s.isEnding() {
 		return 0, errSessionClosed
 	}
 	return w.r.Read(p)
