@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"ftpsd/internal/ftptest"
+	"ftpsd/internal/testenv"
 )
 
 // xferlogLine is the layout of xferlog(5), field by field, as wu-ftpd,
@@ -72,7 +73,8 @@ func waitXferlog(t *testing.T, path string, n int) []xferEntry {
 // TestXferlog: [log] xferlog gets one standard line per transfer, with the
 // size, the direction, the completion and the user; a name with spaces
 // stays one field; after the file is renamed (a rotation), SIGHUP opens a
-// new one and the next line goes there.
+// new one and the next line goes there. Outside -short, curl's transfers
+// get their lines too.
 func TestXferlog(t *testing.T) {
 	f := newFixture(t, 4)
 	xferlog := filepath.Join(f.dir, "xferlog")
@@ -139,5 +141,24 @@ func TestXferlog(t *testing.T) {
 		t.Fatalf("the rotated file has %d lines, want the 3 from before", len(old))
 	}
 	c.Quit()
+
+	// curl, a client of its own: an upload and a download, one line each.
+	if !testing.Short() {
+		curl := testenv.NeedTool(t, "curl", "curl")
+		work := t.TempDir()
+		local := ftptest.WriteFile(t, work, "curl up.bin", up)
+		url := "ftp://" + addr + "/curl%20up.bin"
+		args := []string{"--ssl-reqd", "-k", "-sS", "--max-time", "25", "-u", "alice:" + password("alice")}
+		cmd := ftptest.Cmd{Dir: work, Timeout: commandTimeout}
+		cmd.MustRun(t, curl, append(args, "-T", local, url)...)
+		cmd.MustRun(t, curl, append(args, "-o", filepath.Join(work, "back.bin"), url)...)
+		got := waitXferlog(t, xferlog, 3)
+		for i, dir := range []string{"i", "o"} {
+			l := got[1+i]
+			if l.file != "/curl_up.bin" || l.size != int64(len(up)) || l.direction != dir || l.status != "c" || l.user != "alice" {
+				t.Errorf("curl's transfer %d: %+v, want /curl_up.bin, %d bytes, direction %s, complete, alice", i, l, len(up), dir)
+			}
+		}
+	}
 	s.terminate(t)
 }
