@@ -2,7 +2,6 @@ package driver
 
 import (
 	"errors"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -10,12 +9,8 @@ import (
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
-	"go.uber.org/zap"
 
-	"ftpsd/config"
 	"ftpsd/internal/ftptest"
-	"ftpsd/metrics"
-	"ftpsd/quota"
 )
 
 // TestHashIsATransfer: a HASH counts as a transfer of its session while it
@@ -28,19 +23,8 @@ func TestHashIsATransfer(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Skipf("mkfifo: %v", err)
 	}
-	st, err := newStorage(config.Storage{Backend: config.BackendOS, Root: root}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	home, err := st.open("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &session{metrics: metrics.New()}
-	s.logPtr.Store(zap.NewNop())
-	c := newClientFs(home, true, s, 0, newListings(1, func(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }),
-		newHomeQuota(&quota.Table{}, "/", home, func() quota.Limit { return quota.Limit{} }))
-	defer c.home.close()
+	c := osClientFs(t, root, true) // a read-only account may HASH
+	s := c.session
 
 	done := make(chan error, 1)
 	go func() {
