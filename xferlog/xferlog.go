@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -169,4 +170,25 @@ func (l *File) Close() error {
 	err := l.f.Close()
 	l.f = nil
 	return err
+}
+
+// Check reports what would keep Prepare from opening path, creating
+// nothing: its directory must exist, and the path must not be a directory.
+// The empty path (no xferlog) passes.
+func Check(path string) error {
+	if path == "" {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	info, err := os.Stat(dir)
+	switch {
+	case err != nil:
+		return fmt.Errorf("xferlog: %w", err)
+	case !info.IsDir():
+		return fmt.Errorf("xferlog: %s is not a directory", dir)
+	}
+	if info, err := os.Stat(path); err == nil && info.IsDir() {
+		return fmt.Errorf("xferlog: %s is a directory", path)
+	}
+	return nil
 }

@@ -162,3 +162,26 @@ func TestXferlog(t *testing.T) {
 	}
 	s.terminate(t)
 }
+
+// TestXferlogCheckAndStart: a log.xferlog in a missing directory is
+// refused by `ftpsd check` and at start, naming the key; check creates
+// nothing.
+func TestXferlogCheckAndStart(t *testing.T) {
+	f := newFixture(t, 2)
+	bad := filepath.Join(f.dir, "missing", "xferlog")
+	f.write(strings.Replace(f.config("", "", "alice"), "[log]\n", "[log]\nxferlog = \""+bad+"\"\n", 1))
+	for _, cmd := range []string{"check", "serve"} {
+		r := runFtpsd(t, "", cmd, "-config", f.path)
+		if r.code == 0 || !strings.Contains(r.stderr, "log.xferlog") {
+			t.Errorf("ftpsd %s with xferlog in a missing directory: %v", cmd, r)
+		}
+	}
+	good := filepath.Join(f.dir, "xferlog")
+	f.write(strings.Replace(f.config("", "", "alice"), "[log]\n", "[log]\nxferlog = \""+good+"\"\n", 1))
+	if r := runFtpsd(t, "", "check", "-config", f.path); r.code != 0 {
+		t.Fatalf("check: %v", r)
+	}
+	if _, err := os.Stat(good); err == nil {
+		t.Fatal("check created the xferlog file")
+	}
+}
