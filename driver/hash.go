@@ -58,7 +58,9 @@ var hashCommands = map[string]bool{
 }
 
 // hashing reports whether the command in progress hashes a file.
-func (c *clientFs) hashing() bool { return hashCommands[c.session.cc.GetLastCommand()] }
+func (c *clientFs) hashing() bool {
+	return c.session.cc != nil && hashCommands[c.session.cc.GetLastCommand()]
+}
 
 // hashStat is Stat for the lib's hash commands, which Stat the client's
 // argument as it was given: a relative name is taken from the current

@@ -3,7 +3,6 @@ package driver
 import (
 	"time"
 
-	"ftpsd/ipaddr"
 	"ftpsd/xferlog"
 )
 
@@ -19,7 +18,7 @@ func (s *session) logXfer(path string, upload bool, n int64, start time.Time, co
 	s.xferlog.Write(xferlog.Record{
 		End:      end,
 		Duration: end.Sub(start),
-		Remote:   ipaddr.Of(s.cc.RemoteAddr()),
+		Remote:   s.client(),
 		Bytes:    n,
 		Path:     path,
 		Upload:   upload,
