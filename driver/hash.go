@@ -1,7 +1,7 @@
 package driver
 
 import (
-	"crypto/sha1" //nolint:gosec // offered for clients that ask for it, as the draft does
+	"crypto/sha1" //nolint:gosec // offered for clients that offer nothing stronger
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
@@ -26,8 +26,8 @@ import (
 // session (shutdown lets it finish, the home stays open).
 
 // hashAlgorithms are the algorithms ftpsd computes, in FEAT's order: the
-// draft's SHA-256 (the default) and SHA-512, and SHA-1, the draft's first
-// example, which older clients ask for. The lib's CRC32 and MD5 (XCRC,
+// draft's SHA-256 (the default) and SHA-512, and SHA-1 for clients that
+// offer nothing stronger (XSHA, XSHA1). The lib's CRC32 and MD5 (XCRC,
 // MD5, XMD5) are refused with 504.
 var hashAlgorithms = []struct {
 	name string
