@@ -21,8 +21,8 @@ var fail2banFilter = filepath.Join("..", "..", "contrib", "fail2ban", "filter.d"
 // TestFail2banFilter: Debian's fail2ban-regex with the shipped filter
 // finds, in the real server's log (console and json), every failed login
 // and its client (behind the PROXY protocol, the header's), and nothing in
-// a log of successful logins, transfers and logins refused without a
-// password check.
+// a log of successful logins, transfers, logins refused without a
+// password check and a right password refused by the account's policy.
 func TestFail2banFilter(t *testing.T) {
 	tool := testenv.NeedTool(t, "fail2ban-regex", "fail2ban")
 	for _, format := range []string{"console", "json"} {
@@ -32,7 +32,10 @@ func TestFail2banFilter(t *testing.T) {
 
 func testFail2banFilter(t *testing.T, tool, format string) {
 	f := newFixture(t, 4)
-	text := f.config(fmt.Sprintf("proxy_protocol = true\ntrusted_proxies = [\"%s/32\"]\n", ftptest.BalancerAddr), "", "alice")
+	text := f.config(fmt.Sprintf("proxy_protocol = true\ntrusted_proxies = [\"%s/32\"]\n", ftptest.BalancerAddr), "", "alice", "bob")
+	// bob may log in from 192.0.2.0/24 only: elsewhere his right password
+	// is refused by his account's policy ("login refused").
+	text = strings.Replace(text, `home = "bob"`, "home = \"bob\"\nallowed_networks = [\"192.0.2.0/24\"]", 1)
 	text = strings.Replace(text, `format = "json"`, fmt.Sprintf("format = %q", format), 1)
 	f.write(text)
 	s := startFtpsd(t, f.dir, "-config", f.path)
@@ -52,6 +55,13 @@ func testFail2banFilter(t *testing.T, tool, format string) {
 	c := from("127.0.0.11").MustDial(t, addr)
 	c.Do(530, "PASS before-user") // no USER: refused unchecked (login refused)
 	c.Close()
+	c = from("127.0.0.12").MustDial(t, addr)
+	c.AuthTLS()
+	if err := c.Client.Login("bob", password("bob")); err == nil || !strings.Contains(err.Error(), "530") {
+		t.Fatalf("bob from outside his allowed_networks: %v, want 530", err)
+	}
+	c.Close()
+	ftptest.MustEventually(t, 10*time.Second, "bob's refusal logged", func() bool { return count("address not in allowed_networks") == 1 })
 	ftptest.MustEventually(t, 10*time.Second, "2 login lines", func() bool { return count("\tlogin\t")+count(`"msg":"login"`) == 2 })
 	if got := fail2banIPs(t, tool, s.stderr.String()); len(got) != 0 {
 		t.Fatalf("fail2ban-regex matched %v in a log without a wrong password", got)
