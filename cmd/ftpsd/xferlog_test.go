@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -184,4 +186,22 @@ func TestXferlogCheckAndStart(t *testing.T) {
 	if _, err := os.Stat(good); err == nil {
 		t.Fatal("check created the xferlog file")
 	}
+}
+
+// TestXferlogBehindProxy: behind the PROXY protocol the line names the
+// client the balancer's header named, not the balancer.
+func TestXferlogBehindProxy(t *testing.T) {
+	f := newFixture(t, 2)
+	xferlog := filepath.Join(f.dir, "xferlog")
+	text := f.config(fmt.Sprintf("proxy_protocol = true\ntrusted_proxies = [\"%s/32\"]\n", ftptest.BalancerAddr), "", "alice")
+	f.write(strings.Replace(text, "[log]\n", "[log]\nxferlog = \""+xferlog+"\"\n", 1))
+	s, addr := f.start()
+	client := netip.MustParseAddr("127.0.0.13") // on loopback: the data connection comes from it
+	c := ftptest.Dialer{Proxy: ftptest.BalancerAddr, Local: client}.MustLogin(t, addr, "alice", password("alice"))
+	c.Stor("p.bin", []byte("via the balancer"))
+	c.Quit()
+	if l := waitXferlog(t, xferlog, 1)[0]; l.remote != client.String() {
+		t.Fatalf("remote-host %q, want the header's client %s (the balancer is %s)", l.remote, client, ftptest.BalancerAddr)
+	}
+	s.terminate(t)
 }
