@@ -89,6 +89,10 @@ type Server struct {
 	// answered 450 before any line (0: sized for the machine, see
 	// ConcurrentListings).
 	MaxConcurrentListings int `toml:"max_concurrent_listings"`
+	// HashCommand enables HASH (draft-bryan-ftpext-hash, with OPTS HASH)
+	// and XSHA1/XSHA256/XSHA512: the server reads a whole file to answer
+	// one command, one at a time per session, counted as a transfer.
+	HashCommand bool `toml:"hash_command"`
 	// LoginTimeout closes a control connection that has not logged in
 	// (successful PASS) that long after it was accepted, with 421.
 	LoginTimeout Duration `toml:"login_timeout"`
@@ -432,6 +436,10 @@ type Log struct {
 	Level LogLevel `toml:"level"`
 	// Format is "json" or "console".
 	Format LogFormat `toml:"format"`
+	// Xferlog is a file that gets one line per transfer in the xferlog(5)
+	// layout of wu-ftpd and vsftpd (for xferstats and log shippers),
+	// opened for appending and reopened on SIGHUP; empty: none.
+	Xferlog string `toml:"xferlog"`
 }
 
 // Policy words of [tls] require.

@@ -36,6 +36,11 @@ type Options struct {
 	// DisableEPSV answers EPSV with 502 and leaves it out of FEAT, so that
 	// clients fall back to PASV.
 	DisableEPSV bool
+	// HashAlgorithms, when set (HASH is on), are the algorithms the driver
+	// computes, in FEAT's order: FEAT's HASH line lists those alone, and
+	// the lib's other hash commands of other algorithms leave FEAT (see
+	// rewriteHash).
+	HashAlgorithms []string
 	// CCCWait bounds the wait for the client's close_notify after CCC;
 	// zero means DefaultCCCWait.
 	CCCWait time.Duration

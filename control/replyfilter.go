@@ -38,7 +38,8 @@ func (f *replyFilter) filter(p []byte, log *zap.Logger) []byte {
 }
 
 // rewrite returns what to send instead of a reply of the lib: FEAT gains
-// CCC beside PROT (and loses EPSV when it is disabled), the lib's 421 "no
+// CCC beside PROT (and loses EPSV when it is disabled; its HASH lines are
+// made right, see rewriteHash), the lib's 421 "no
 // port" becomes a 425 busy reply and its 421 to PORT/EPRT with active mode
 // off a 502, the error reply after a refused data handshake says why, the
 // reply to a request the driver failed is the one it noted (see
@@ -51,6 +52,8 @@ func (f *replyFilter) rewrite(p []byte, log *zap.Logger) []byte {
 		return []byte(featPROT + featCCC)
 	case f.opts.DisableEPSV && string(p) == featEPSV:
 		return nil
+	case f.opts.HashAlgorithms != nil && isLibHashLine(p):
+		return rewriteHash(p, f.opts.HashAlgorithms)
 	case isLib421(p, libNoPortText):
 		// The lib's 421 would tell the client the server is closing the
 		// connection; it is only busy.

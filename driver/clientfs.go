@@ -60,6 +60,7 @@ var (
 	_ ftpserver.ClientDriverExtensionRemoveDir    = (*clientFs)(nil)
 	_ ftpserver.ClientDriverExtensionAllocate     = (*clientFs)(nil)
 	_ ftpserver.ClientDriverExtensionSite         = (*clientFs)(nil)
+	_ ftpserver.ClientDriverExtensionHasher       = (*clientFs)(nil)
 )
 
 // GetHandle opens a file for RETR, STOR or APPE. A fresh STOR writes to a
@@ -269,8 +270,11 @@ func (c *clientFs) MkdirAll(name string, perm os.FileMode) error {
 // Stat answers SIZE, MDTM, MLST and the lib's checks of a path. The lib
 // names paths from the root ("/dir/f"), except when it checks whether the
 // argument of LIST is a name or options ("-la"): that failure is no
-// failure of the request.
+// failure of the request; and for the hash commands (see hashStat).
 func (c *clientFs) Stat(name string) (os.FileInfo, error) {
+	if c.hashing() {
+		return c.hashStat(name)
+	}
 	info, err := c.Fs.Stat(name)
 	if !path.IsAbs(name) {
 		return info, err

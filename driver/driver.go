@@ -24,6 +24,7 @@ import (
 	"ftpsd/tlsconf/closenotify"
 	"ftpsd/tlsconf/recordbatch"
 	"ftpsd/tlsconf/ticketbind"
+	"ftpsd/xferlog"
 )
 
 // Errors returned to the lib, which turns them into reply texts.
@@ -40,6 +41,7 @@ var (
 type Driver struct {
 	metrics   *metrics.Metrics
 	events    hooks.Sink // nil: no events
+	xferlog   *xferlog.File
 	ports     *pasv.Allocator
 	announcer *pasv.Announcer
 	cfg       config.Config // as started; reloadable parts live in live
@@ -92,6 +94,7 @@ func (d *Driver) settings(listener *control.Listener) *ftpserver.Settings {
 		ActiveConnectionsCheck:   ftpserver.IPMatchRequired,  // PORT/EPRT to the client's own address only
 		DisableSite:              false,                      // SITE QUOTA only (clientFs.Site): no CHMOD/CHOWN/SYMLINK
 		DefaultTransferType:      ftpserver.TransferTypeBinary,
+		EnableHASH:               d.cfg.Server.HashCommand, // see ComputeHash
 	}
 }
 

@@ -47,6 +47,9 @@ const (
 	codeBusy = 450
 	// codeNoSpace: "insufficient storage space in system".
 	codeNoSpace = 452
+	// codeNotForParameter: "command not implemented for that parameter";
+	// a hash algorithm ftpsd does not compute.
+	codeNotForParameter = 504
 	// codeExceeded: "exceeded storage allocation", a quota or a size limit
 	// (the system's EDQUOT and EFBIG; a limit of ftpsd's own fails with an
 	// error that wraps ftpserver.ErrStorageExceeded).
@@ -113,6 +116,8 @@ func replyTo(err error, storing bool) answer {
 		return answer{code: codeBusy, reason: "Too many uploads in progress (storage.max_upload_memory); try again later"}
 	case errors.Is(err, errListingsBusy):
 		return answer{code: codeBusy, reason: "Too many listings in progress (server.max_concurrent_listings); try again later"}
+	case errors.Is(err, errHashAlgorithm):
+		return answer{code: codeNotForParameter, reason: "Hash algorithm not offered: use SHA-256, SHA-512 or SHA-1 (OPTS HASH)", client: true}
 	case errors.Is(err, errListingsBusyHere):
 		return answer{code: codeBusy, reason: "Too many listings in progress from your address (half of server.max_concurrent_listings); try again later"}
 	case errors.Is(err, syscall.ENOSPC):

@@ -15,6 +15,26 @@ import (
 	"ftpsd/quota"
 )
 
+// osClientFs returns the clientFs of a session, not logged in and with no
+// control connection, on backend "os" with root as its home; the home is
+// closed when the test ends.
+func osClientFs(t *testing.T, root string, readOnly bool) *clientFs {
+	t.Helper()
+	st, err := newStorage(config.Storage{Backend: config.BackendOS, Root: root}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	home, err := st.open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = home.close() })
+	s := &session{metrics: metrics.New()}
+	s.logPtr.Store(zap.NewNop())
+	return newClientFs(home, readOnly, s, 0, newListings(1, func(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }),
+		newHomeQuota(&quota.Table{}, "/", home, func() quota.Limit { return quota.Limit{} }))
+}
+
 // FuzzRestOffset drives a transfer the way the lib does after REST offset
 // (GetHandle with the offset, then Seek to it when it is above 0) for any
 // offset: a negative one is refused and changes nothing; a download sends
@@ -32,19 +52,7 @@ func FuzzRestOffset(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(root, "f"), old, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		st, err := newStorage(config.Storage{Backend: config.BackendOS, Root: root}, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		home, err := st.open("")
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := &session{metrics: metrics.New()}
-		s.logPtr.Store(zap.NewNop())
-		c := newClientFs(home, false, s, 0, newListings(1, func(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }),
-			newHomeQuota(&quota.Table{}, "/", home, func() quota.Limit { return quota.Limit{} }))
-		defer c.home.close()
+		c := osClientFs(t, root, false)
 
 		flags := os.O_RDONLY
 		if upload {

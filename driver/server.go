@@ -24,6 +24,7 @@ import (
 	"ftpsd/quota"
 	"ftpsd/tlsconf/closenotify"
 	"ftpsd/tlsconf/ticketbind"
+	"ftpsd/xferlog"
 )
 
 // Server runs one lib server per control listener (explicit and implicit
@@ -93,6 +94,7 @@ func build(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, o optio
 	d := &Driver{
 		metrics:   o.metrics,
 		events:    o.events,
+		xferlog:   o.xferlog,
 		ports:     alloc,
 		announcer: announcer,
 		cfg:       cfg,
@@ -143,6 +145,7 @@ func (s *Server) listen(addr string, implicit bool) (*control.Listener, error) {
 		RequireDataTLS:          s.driver.cfg.TLS.Require == config.RequireAll,
 		AllowCCC:                s.driver.cfg.TLS.CCC == config.CCCAllow,
 		DisableEPSV:             !s.driver.cfg.Passive.EPSV,
+		HashAlgorithms:          s.driver.hashFeatures(),
 		Registry:                s.driver.registry,
 		Passive:                 s.driver.ports,
 		MaxConns:                s.driver.cfg.Server.MaxConnections,
@@ -172,12 +175,13 @@ type Option func(*options)
 type options struct {
 	metrics *metrics.Metrics
 	events  hooks.Sink // nil: no events
+	xferlog *xferlog.File
 	getenv  func(string) string
 	dryRun  bool // Check: no side effects, no listeners
 }
 
 func newOptions(opts []Option) options {
-	o := options{metrics: metrics.New(), getenv: func(string) string { return "" }}
+	o := options{metrics: metrics.New(), xferlog: xferlog.New(zap.NewNop()), getenv: func(string) string { return "" }}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -199,6 +203,10 @@ func WithMetrics(m *metrics.Metrics) Option { return func(o *options) { o.metric
 // login and a refused one. Without it, or with nil, the server emits
 // nothing and computes no checksum.
 func WithEvents(sink hooks.Sink) Option { return func(o *options) { o.events = sink } }
+
+// WithXferlog writes a line of every transfer to f (by default to a File
+// with no path, which writes nothing).
+func WithXferlog(f *xferlog.File) Option { return func(o *options) { o.xferlog = f } }
 
 // registerGauges exposes the server's live values.
 func (s *Server) registerGauges() {

@@ -14,12 +14,14 @@ import (
 	"ftpsd/control"
 	"ftpsd/hooks"
 	"ftpsd/metrics"
+	"ftpsd/xferlog"
 )
 
 // session is the driver's state of one control connection.
 type session struct {
 	logPtr  atomic.Pointer[zap.Logger] // carries session id, remote address and, after login, user
 	metrics *metrics.Metrics
+	xferlog *xferlog.File // nil: none (sessions of unit tests)
 	cc      ftpserver.ClientContext
 	conn    *control.Conn // the control connection, which the session hangs off; nil if it was gone already
 	// running counts the transfers in progress of every session of the
@@ -99,6 +101,7 @@ func (d *Driver) newSession(cc ftpserver.ClientContext) *session {
 	s.running = &d.transfers
 	s.events = d.events
 	s.rates = d.rates
+	s.xferlog = d.xferlog
 	return s
 }
 

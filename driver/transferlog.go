@@ -172,6 +172,7 @@ func (t *loggedTransfer) Close() error {
 		level = zap.WarnLevel
 	}
 	t.session.log().Log(level, "transfer", append(fields, zap.String("result", result))...)
+	t.session.logXfer(t.path, t.direction == metrics.Upload, t.bytes, t.start, cause == nil)
 	if re != nil {
 		return re
 	}

@@ -12,6 +12,7 @@ import (
 	"ftpsd/driver"
 	"ftpsd/hooks"
 	"ftpsd/tlsconf"
+	"ftpsd/xferlog"
 )
 
 func checkCommand(args []string, stdout io.Writer) error {
@@ -37,6 +38,9 @@ func checkCommand(args []string, stdout io.Writer) error {
 	}
 	if err := hooks.Check(cfg.Hooks); err != nil {
 		return fmt.Errorf("config %s: %w", *path, err)
+	}
+	if err := xferlog.Check(cfg.Log.Xferlog); err != nil {
+		return fmt.Errorf("config %s: log.xferlog: %w", *path, err)
 	}
 	fmt.Fprintf(stdout, "# %s is valid; effective settings:\n", *path)
 	if w := inlineCredentialsWarning(cfg.Storage, *path); w != "" {

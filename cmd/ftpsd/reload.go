@@ -27,6 +27,7 @@ func (d *daemon) reloadSteps() []reloadStep {
 	return []reloadStep{
 		{"certificate", []string{"tls.cert_file", "tls.key_file"}, d.prepareCertificate},
 		{"log level", []string{"log.level"}, d.prepareLogLevel},
+		{"xferlog", []string{"log.xferlog"}, d.prepareXferlog},
 		{"hooks", []string{"hooks"}, d.prepareHooks},
 		{"users, homes and banner", []string{"users", "server.banner", "defaults.allowed_networks", "defaults.quota_bytes",
 			"defaults.quota_files", "defaults.max_download_rate", "defaults.max_upload_rate"}, d.prepareServer},
@@ -99,6 +100,16 @@ func (d *daemon) prepareLogLevel(cfg config.Config) (func(), error) {
 // files again (a rotated key applies without a change of the file).
 func (d *daemon) prepareHooks(cfg config.Config) (func(), error) {
 	return d.hooks.PrepareReload(cfg.Hooks)
+}
+
+// prepareXferlog opens log.xferlog again, at its new path or at the same
+// one: after a rotation renamed the file, the next line goes to a new file.
+func (d *daemon) prepareXferlog(cfg config.Config) (func(), error) {
+	commit, err := d.xferlog.Prepare(cfg.Log.Xferlog)
+	if err != nil {
+		return nil, fmt.Errorf("log.xferlog: %w", err)
+	}
+	return commit, nil
 }
 
 // prepareServer prepares the accounts, their homes and the banner.

@@ -18,6 +18,7 @@ import (
 	"ftpsd/hooks"
 	"ftpsd/metrics"
 	"ftpsd/tlsconf"
+	"ftpsd/xferlog"
 )
 
 func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -57,6 +58,7 @@ type daemon struct {
 	logger  *zap.Logger
 	store   *tlsconf.Store
 	srv     *driver.Server
+	xferlog *xferlog.File     // [log] xferlog (a File with no path when off)
 	hooks   *hooks.Dispatcher // delivers the events to [[hooks]]
 	metrics *http.Server      // nil when [metrics] listen is empty
 	notify  *notifier
@@ -72,12 +74,19 @@ func serve(ctx context.Context, d *daemon, demo *demoAccount, stdout io.Writer) 
 		return err
 	}
 	m := metrics.New()
+	d.xferlog = xferlog.New(d.logger.Named("xferlog"))
+	commitXferlog, err := d.xferlog.Prepare(cfg.Log.Xferlog)
+	if err != nil {
+		return fmt.Errorf("log.xferlog: %w", err)
+	}
+	commitXferlog()
+	defer func() { _ = d.xferlog.Close() }()
 	if d.hooks, err = hooks.New(hooks.Options{
 		Events: cfg.Events, Hooks: cfg.Hooks, Logger: d.logger.Named("hooks"), Metrics: m, Env: commandEnv(os.Getenv),
 	}); err != nil {
 		return err
 	}
-	opts := []driver.Option{driver.WithMetrics(m), driver.WithGetenv(os.Getenv)}
+	opts := []driver.Option{driver.WithMetrics(m), driver.WithGetenv(os.Getenv), driver.WithXferlog(d.xferlog)}
 	if d.hooks.Enabled() { // without a spool no hook can be configured: no event, no checksum
 		opts = append(opts, driver.WithEvents(d.hooks))
 	}
