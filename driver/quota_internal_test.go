@@ -5,7 +5,6 @@ import (
 	"os"
 	"testing"
 
-	"ftpsd/config"
 	"ftpsd/quota"
 )
 
@@ -14,48 +13,35 @@ import (
 // on s3, where each file is a request), directories not counted, a partial
 // upload left by a crash skipped.
 func TestCountTree(t *testing.T) {
-	backends := testBackends()
-	for _, name := range []string{"os", "memory", "s3"} {
-		t.Run(name, func(t *testing.T) {
-			user := config.User{Name: "u", Home: "u"}
-			st, err := newStorage(backends[name](t), []config.User{user}, nil)
+	eachBackendHome(t, func(t *testing.T, name string, st backend, h home) {
+		many := listBatch + 5
+		if name == "s3" {
+			many = 5
+		}
+		if err := h.MkdirAll("/d/e", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var want quota.Counts
+		for i := range many {
+			writeFile(t, h, fmt.Sprintf("/d/f%d", i), "12345")
+			want.Files++
+			want.Bytes += 5
+		}
+		writeFile(t, h, "/top", "1234567")
+		writeFile(t, h, "/d/e/deep", "")
+		want.Files += 2
+		want.Bytes += 7
+		if !h.features().atomicUpload {
+			f, err := h.OpenFile("/d/"+uploadPrefix+"crashed", os.O_WRONLY|os.O_CREATE, 0o644)
 			if err != nil {
 				t.Fatal(err)
 			}
-			h, err := st.open(user.Home)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer h.close()
-			many := listBatch + 5
-			if name == "s3" {
-				many = 5
-			}
-			if err := h.MkdirAll("/d/e", 0o755); err != nil {
-				t.Fatal(err)
-			}
-			var want quota.Counts
-			for i := range many {
-				writeFile(t, h, fmt.Sprintf("/d/f%d", i), "12345")
-				want.Files++
-				want.Bytes += 5
-			}
-			writeFile(t, h, "/top", "1234567")
-			writeFile(t, h, "/d/e/deep", "")
-			want.Files += 2
-			want.Bytes += 7
-			if !h.features().atomicUpload {
-				f, err := h.OpenFile("/d/"+uploadPrefix+"crashed", os.O_WRONLY|os.O_CREATE, 0o644)
-				if err != nil {
-					t.Fatal(err)
-				}
-				_, _ = f.Write([]byte("partial"))
-				_ = f.Close()
-			}
-			got, err := countTree(h, "/", h.features().listWhole)
-			if err != nil || got != want {
-				t.Fatalf("countTree: %+v, %v; want %+v", got, err, want)
-			}
-		})
-	}
+			_, _ = f.Write([]byte("partial"))
+			_ = f.Close()
+		}
+		got, err := countTree(h, "/", h.features().listWhole)
+		if err != nil || got != want {
+			t.Fatalf("countTree: %+v, %v; want %+v", got, err, want)
+		}
+	})
 }

@@ -21,28 +21,15 @@ import (
 // can do (features) is what it does: the driver refuses or allows by
 // them, and the next features (quotas, hooks) will count on them.
 func TestStorageFeatures(t *testing.T) {
-	backends := testBackends()
-	for _, name := range []string{"os", "memory", "s3"} {
-		t.Run(name, func(t *testing.T) {
-			user := config.User{Name: "u", Home: "u"}
-			st, err := newStorage(backends[name](t), []config.User{user}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			h, err := st.open(user.Home)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer h.close()
-			f := h.features()
-			if name == "memory" != f.listWhole {
-				t.Errorf("listWhole = %v on %s", f.listWhole, name)
-			}
-			checkResume(t, h, f.resume)
-			checkDirRename(t, h, f.dirRename)
-			checkAtomicUpload(t, h, f.atomicUpload)
-		})
-	}
+	eachBackendHome(t, func(t *testing.T, name string, st backend, h home) {
+		f := h.features()
+		if name == "memory" != f.listWhole {
+			t.Errorf("listWhole = %v on %s", f.listWhole, name)
+		}
+		checkResume(t, h, f.resume)
+		checkDirRename(t, h, f.dirRename)
+		checkAtomicUpload(t, h, f.atomicUpload)
+	})
 }
 
 // writeFile stores data at name through the home's upload.
@@ -146,6 +133,26 @@ func checkAtomicUpload(t *testing.T, h home, atomic bool) {
 
 // testBackends returns, by name, the storage config of each backend under
 // test (s3 is skipped with -short).
+// eachBackendHome runs f, as a subtest per backend, with the storage and
+// the open home of a user "u" (closed when f returns).
+func eachBackendHome(t *testing.T, f func(t *testing.T, name string, st backend, h home)) {
+	backends := testBackends()
+	for _, name := range []string{"os", "memory", "s3"} {
+		t.Run(name, func(t *testing.T) {
+			st, err := newStorage(backends[name](t), []config.User{{Name: "u", Home: "u"}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, err := st.open("u")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.close()
+			f(t, name, st, h)
+		})
+	}
+}
+
 func testBackends() map[string]func(t *testing.T) config.Storage {
 	return map[string]func(t *testing.T) config.Storage{
 		"os":     func(t *testing.T) config.Storage { return config.Storage{Backend: config.BackendOS, Root: t.TempDir()} },
@@ -174,39 +181,27 @@ func testBackends() map[string]func(t *testing.T) config.Storage {
 // makes a directory over it), and accepts one makeHome would create,
 // creating nothing.
 func TestCheckHome(t *testing.T) {
-	backends := testBackends()
-	for _, name := range []string{"os", "memory", "s3"} {
-		t.Run(name, func(t *testing.T) {
-			st, err := newStorage(backends[name](t), []config.User{{Name: "u", Home: "u"}}, nil)
-			if err != nil {
-				t.Fatal(err)
+	eachBackendHome(t, func(t *testing.T, name string, st backend, h home) {
+		writeFile(t, h, "/f", "a file")
+		for _, dir := range []string{"u/f", "u/f/below"} {
+			checkErr := st.checkHome(dir)
+			makeErr := st.makeHome(dir)
+			if (checkErr == nil) != (makeErr == nil) {
+				t.Errorf("checkHome(%q) = %v, but makeHome: %v", dir, checkErr, makeErr)
 			}
-			h, err := st.open("u")
-			if err != nil {
-				t.Fatal(err)
+			if name != "memory" && checkErr == nil {
+				t.Errorf("checkHome(%q) = nil; a file is in the way", dir)
 			}
-			defer h.close()
-			writeFile(t, h, "/f", "a file")
-			for _, dir := range []string{"u/f", "u/f/below"} {
-				checkErr := st.checkHome(dir)
-				makeErr := st.makeHome(dir)
-				if (checkErr == nil) != (makeErr == nil) {
-					t.Errorf("checkHome(%q) = %v, but makeHome: %v", dir, checkErr, makeErr)
-				}
-				if name != "memory" && checkErr == nil {
-					t.Errorf("checkHome(%q) = nil; a file is in the way", dir)
-				}
+		}
+		for _, dir := range []string{"u", "u/new/deeper", "other"} {
+			if err := st.checkHome(dir); err != nil {
+				t.Errorf("checkHome(%q): %v", dir, err)
 			}
-			for _, dir := range []string{"u", "u/new/deeper", "other"} {
-				if err := st.checkHome(dir); err != nil {
-					t.Errorf("checkHome(%q): %v", dir, err)
-				}
-			}
-			if _, err := h.Stat("/new"); !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("checkHome created u/new (stat: %v)", err)
-			}
-		})
-	}
+		}
+		if _, err := h.Stat("/new"); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("checkHome created u/new (stat: %v)", err)
+		}
+	})
 }
 
 // TestStorePath: where a name of a home is on each store, as the events
