@@ -125,6 +125,37 @@ func storFiles(t *testing.T, addr string, files map[string]string) {
 	}
 }
 
+// cutUploads logs in as alice and starts two uploads that it cuts: one
+// with a bare FIN on the protected data connection (no close_notify), one
+// with a TCP reset; the server answers each with a 4xx.
+func cutUploads(t *testing.T, addr string) {
+	t.Helper()
+	data := ftptest.RandomData(t, 64*1024)
+	c := ftptest.MustLogin(t, addr, "alice", password("alice"))
+	x := c.Open("STOR cut-fin.csv")
+	if _, err := x.Conn.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.EndBare(); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Reply(); r.Code/100 != 4 {
+		t.Fatalf("reply to the upload cut by a bare FIN: %v, want 4xx", r)
+	}
+	_ = x.Raw.Close()
+	x = c.Open("STOR cut-reset.csv")
+	if _, err := x.Conn.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := ftptest.Reset(x.Raw); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Reply(); r.Code/100 != 4 {
+		t.Fatalf("reply to the upload cut by a reset: %v, want 4xx", r)
+	}
+	c.Quit()
+}
+
 func sha256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
@@ -133,7 +164,9 @@ func sha256Hex(s string) string {
 // TestServeHooksOnUploads uploads two files through ftpsd with a command
 // hook and a webhook: each gets exactly one event per committed upload,
 // with the path, the size and the SHA-256 of the bytes sent, the POST
-// signed; the command and the POST get the same event id.
+// signed; the command and the POST get the same event id. Two uploads cut
+// on the way (a bare FIN on the protected data connection, a TCP reset)
+// get none: none is delivered, and none waits in the spool.
 func TestServeHooksOnUploads(t *testing.T) {
 	f := newFixture(t, 4)
 	r := newHookReceiver(t, "k")
@@ -149,9 +182,13 @@ func TestServeHooksOnUploads(t *testing.T) {
 	f.write(f.config("", "", "alice") + command + hookTable(r, writeText(t, f.dir, "secret", "k\n"), filepath.Join(f.dir, "spool"), ""))
 	s, addr := f.start()
 	files := map[string]string{"a.csv": "first file\n", "b.csv": strings.Repeat("second file, longer\n", 5000)}
+	cutUploads(t, addr)
 	storFiles(t, addr, files)
 	s.waitLog(t, "hook delivered", 4, startTimeout)
 	s.terminate(t)
+	if left, _ := filepath.Glob(filepath.Join(f.dir, "spool", "*.json")); len(left) != 0 {
+		t.Errorf("events left in the spool after every hook had its events: %v", left)
+	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
