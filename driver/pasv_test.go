@@ -45,11 +45,16 @@ func assertRangeFree(t *testing.T, ts *testServer) {
 	t.Helper()
 	r := ts.Cfg.Passive.Ports
 	var held []int
+	var leased float64
 	if !ftptest.Eventually(5*time.Second, func() bool {
 		held = ftptest.HeldPorts(ftptest.Range{Start: r.Start, End: r.End})
-		return len(held) == 0
+		// A listener's socket closes before its lease ends
+		// (leasedListener.Close): the range is free for the next PASV
+		// once both have.
+		leased = metricValue(t, ts, "ftpsd_passive_ports_in_use")
+		return len(held) == 0 && leased == 0
 	}) {
-		t.Errorf("passive ports %v of %s are still held 5s after every session quit", held, r)
+		t.Errorf("passive ports %v of %s are still held (%v leased) 5s after every session quit", held, r, leased)
 	}
 }
 
