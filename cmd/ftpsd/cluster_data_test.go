@@ -1,0 +1,214 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"ftpsd/internal/ftptest"
+	"ftpsd/internal/miniotest"
+	"ftpsd/internal/netlab"
+	"ftpsd/internal/testenv"
+)
+
+// The recommended layout of docs/cluster.md: the balancer forwards the
+// control port and each node's passive range, all with send-proxy-v2, and
+// every node announces the balancer's public address. On one machine the
+// balancer's front cannot bind the ports the nodes' passive listeners
+// bind on every address, so its public side lives in a network namespace
+// of its own (netlab.Loopback; HAProxy's "bind ... namespace"), where the
+// clients run too, from ftptest.ClientAddr. Its back still connects from
+// ftptest.BalancerAddr, the nodes' trusted_proxies.
+var clusterPublicAddr = netip.MustParseAddr("127.0.0.10")
+
+// clusterDataNodeConfig is a node of that layout: its own range, the
+// balancer's public address announced, data connections through the
+// balancer (passive.proxy_protocol), EPSV on.
+func clusterDataNodeConfig(f *fixture, ip string, store *miniotest.Server) string {
+	return clusterConfig(f, ip, store, fmt.Sprintf("public_address = %q\nproxy_protocol = true\nannounce_after_ccc = \"public\"\n", clusterPublicAddr))
+}
+
+// haproxyDataConfig is the balancer of that layout, its front in the
+// namespace ns: the control port balanced over the nodes, and each node's
+// range forwarded to that node (the same port: the server has none).
+func haproxyDataConfig(ns, front, ready string, nodes []*clusterNode) string {
+	var b strings.Builder
+	b.WriteString(haproxyHead)
+	fmt.Fprintf(&b, "frontend ftp\n    bind %s namespace %s\n    default_backend ftpsd\n", front, ns)
+	fmt.Fprintf(&b, "frontend ready\n    bind %s\n    tcp-request connection reject\n", ready)
+	fmt.Fprintf(&b, "backend ftpsd\n    balance roundrobin\n    source %s\n", ftptest.BalancerAddr)
+	for i, n := range nodes {
+		fmt.Fprintf(&b, "    server node%d %s send-proxy-v2 check inter 1s\n", i+1, n.addr)
+	}
+	for i, n := range nodes {
+		fmt.Fprintf(&b, "listen data-node%d\n    bind %s:%d-%d namespace %s\n    source %s\n    server node%d %s send-proxy-v2\n",
+			i+1, clusterPublicAddr, n.ports.Start, n.ports.End, ns, ftptest.BalancerAddr, i+1, n.ip)
+	}
+	return b.String()
+}
+
+// nodeOfPort returns the node whose range holds port.
+func nodeOfPort(t *testing.T, nodes []*clusterNode, addr string) *clusterNode {
+	t.Helper()
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ap.Addr() != clusterPublicAddr {
+		t.Fatalf("PASV announced %s, want the balancer's public address %s", addr, clusterPublicAddr)
+	}
+	for _, n := range nodes {
+		if n.ports.Contains(int(ap.Port())) {
+			return n
+		}
+	}
+	t.Fatalf("PASV announced port %d, in no node's range", ap.Port())
+	return nil
+}
+
+// transferNode returns the node that logged a successful transfer of
+// name in direction, waiting for the line.
+func transferNode(t *testing.T, nodes []*clusterNode, name, direction string) *clusterNode {
+	t.Helper()
+	var found *clusterNode
+	ftptest.Eventually(10*time.Second, func() bool {
+		for _, n := range nodes {
+			for _, e := range n.server.logs("transfer") {
+				if strings.HasSuffix(e.str("path"), "/"+name) && e.str("direction") == direction && e.str("result") == "ok" {
+					found = n
+					return true
+				}
+			}
+		}
+		return false
+	})
+	if found == nil {
+		t.Fatalf("no node logged the %s of %s", direction, name)
+	}
+	return found
+}
+
+// TestClusterDataThroughHAProxy: two nodes on one MinIO store behind
+// HAProxy, which forwards the control port and both nodes' ranges with
+// send-proxy-v2. curl, lftp and Python's ftplib, on their defaults for
+// passive mode (curl EPSV to the control connection's address, lftp the
+// 227's address, ftplib the control connection's address, ignoring the
+// 227's), each upload through one node and download through the other
+// with the same SHA-256. Each node logs the client, never the balancer;
+// a data connection through the balancer from another address is refused
+// while the session's own is served.
+func TestClusterDataThroughHAProxy(t *testing.T) {
+	tools := struct{ haproxy, curl, lftp, python string }{
+		testenv.NeedTool(t, "haproxy", "haproxy"), testenv.NeedTool(t, "curl", "curl"),
+		testenv.NeedTool(t, "lftp", "lftp"), testenv.NeedTool(t, "python3", "python3"),
+	}
+	public := netlab.NewLoopback(t, ftptest.ClientAddr)
+	store := miniotest.New(t)
+	nodes := startClusterOf(t, store, clusterDataNodeConfig)
+	front := netip.AddrPortFrom(clusterPublicAddr, uint16(ftptest.FreePort(t))).String()
+	runHAProxy(t, tools.haproxy, func(ready string) string { return haproxyDataConfig(public.Name(), front, ready, nodes) })
+
+	dir := t.TempDir()
+	content := ftptest.RandomData(t, 1<<20)
+	upPath := ftptest.WriteFile(t, dir, "up.bin", content)
+	user, pass := "alice", password("alice")
+	url := func(name string) string { return "ftp://" + front + "/" + name }
+	curl := func(args ...string) []string {
+		return append([]string{tools.curl, "-sS", "--max-time", "30", "--ssl-reqd", "-k", "-u", user + ":" + pass}, args...)
+	}
+	lftp := func(command string) []string {
+		return []string{tools.lftp, "--norc", "-c", strings.Join([]string{
+			"set cmd:fail-exit yes", "set net:timeout 10", "set net:max-retries 1",
+			"set ftp:ssl-force true", "set ftp:ssl-protect-data true", "set ssl:verify-certificate no",
+			fmt.Sprintf("open -u %s,%s ftp://%s", user, pass, front), command, "bye"}, "; ")}
+	}
+	ftplib := func(args ...string) []string {
+		host, port, _ := strings.Cut(front, ":")
+		return append([]string{tools.python, ftptest.FtplibClient(t), "--host", host, "--port", port,
+			"--user", user, "--password", pass, "--timeout", "20"}, args...)
+	}
+	for _, c := range []struct {
+		name     string
+		up, down func(remote, local string) []string
+	}{
+		{"curl",
+			func(remote, _ string) []string { return curl("-T", upPath, url(remote)) },
+			func(remote, local string) []string { return curl("-o", local, url(remote)) }},
+		{"lftp",
+			func(remote, _ string) []string { return lftp("put " + upPath + " -o " + remote) },
+			func(remote, local string) []string { return lftp("get " + remote + " -o " + local) }},
+		// ReusingFTP_TLS (docs/clients.md): stock FTP_TLS cannot resume
+		// the TLS session, which ftpsd requires by default.
+		{"ftplib",
+			func(remote, _ string) []string { return ftplib("--upload", upPath, "--remote", remote) },
+			func(remote, local string) []string { return ftplib("--download", local, "--get", remote) }},
+	} {
+		remote, local := c.name+".bin", filepath.Join(dir, c.name+"-down.bin")
+		for _, step := range [][]string{c.up(remote, local), c.down(remote, local)} {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			out, err := public.Command(ctx, step[0], step[1:]...).CombinedOutput()
+			cancel()
+			if err != nil {
+				t.Fatalf("%s: %v: %v\n%s", c.name, step, err, out)
+			}
+		}
+		if err := ftptest.SameFile(local, content); err != nil {
+			t.Errorf("%s: download: %v", c.name, err)
+		}
+		up, down := transferNode(t, nodes, remote, "upload"), transferNode(t, nodes, remote, "download")
+		if up == down {
+			t.Errorf("%s: upload and download both through node %s; round robin should alternate", c.name, up.ip)
+		}
+	}
+
+	// Another address's data connection through the balancer, while RETR
+	// waits for the session's own: refused, logged with that address.
+	c := ftptest.Dialer{DialContext: public.DialContext, Timeout: 10 * time.Second}.MustLogin(t, front, user, pass)
+	p := c.Pasv(false)
+	node := nodeOfPort(t, nodes, p.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	foreign, err := public.DialFrom(ctx, ftptest.StrangerAddr, p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer foreign.Close()
+	c.Send("RETR curl.bin")
+	ftptest.MustBeDropped(t, foreign, 10*time.Second, "data connection from "+ftptest.StrangerAddr.String())
+	refused := node.server.waitLog(t, "data connection from another address refused", 1, 10*time.Second)
+	if from := refused.str("from"); !strings.HasPrefix(from, ftptest.StrangerAddr.String()+":") {
+		t.Errorf("refusal logged from %q, want %s", from, ftptest.StrangerAddr)
+	}
+	data := c.DialData(p.Addr)
+	c.Expect(150, "RETR")
+	x, err := c.Attach(data, "RETR")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := x.Receive(); err != nil || ftptest.SHA256Hex(got) != ftptest.SHA256Hex(content) {
+		t.Fatalf("RETR through node %s after the refusal: %d bytes, %v", node.ip, len(got), err)
+	}
+	c.Quit()
+
+	for _, n := range nodes {
+		logins := n.server.logs("login")
+		if len(logins) == 0 {
+			t.Errorf("node %s logged no login", n.ip)
+		}
+		for _, l := range logins {
+			if r := l.str("remote"); !strings.HasPrefix(r, ftptest.ClientAddr.String()+":") {
+				t.Errorf("node %s logged a login from %q, want the client %s", n.ip, r, ftptest.ClientAddr)
+			}
+		}
+		if out := n.server.stderr.String(); strings.Contains(out, ftptest.BalancerAddr.String()+":") || strings.Contains(out, "data connection dropped") {
+			t.Errorf("node %s logged the balancer's address %s or dropped a data connection:\n%s", n.ip, ftptest.BalancerAddr, out)
+		}
+	}
+	t.Logf("ports: node %s %s, node %s %s; front %s", nodes[0].ip, nodes[0].ports, nodes[1].ip, nodes[1].ports, front)
+}
