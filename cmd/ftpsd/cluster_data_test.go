@@ -3,11 +3,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+
 	"fmt"
+	"github.com/minio/minio-go/v7"
 	"net/netip"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +36,8 @@ var clusterPublicAddr = netip.MustParseAddr("127.0.0.10")
 // balancer's public address announced, data connections through the
 // balancer (passive.proxy_protocol), EPSV on.
 func clusterDataNodeConfig(f *fixture, ip string, store *miniotest.Server) string {
-	return clusterConfig(f, ip, store, fmt.Sprintf("public_address = %q\nproxy_protocol = true\nannounce_after_ccc = \"public\"\n", clusterPublicAddr))
+	return clusterConfig(f, ip, store, fmt.Sprintf("public_address = %q\nproxy_protocol = true\nannounce_after_ccc = \"public\"\n", clusterPublicAddr)) +
+		fmt.Sprintf("[[users]]\nname = \"rclone\"\npassword_hash = %q\nhome = \"alice\"\nrequire_session_reuse = false\n", f.hash("rclone"))
 }
 
 // haproxyDataConfig is the balancer of that layout, its front in the
@@ -101,9 +106,8 @@ func transferNode(t *testing.T, nodes []*clusterNode, name, direction string) *c
 // passive mode (curl EPSV to the control connection's address, lftp the
 // 227's address, ftplib the control connection's address, ignoring the
 // 227's), each upload through one node and download through the other
-// with the same SHA-256; rclone downloads (its uploads set the time with
-// MFMT, which backend s3 refuses). Each node logs the client, never the
-// balancer;
+// with the same SHA-256; rclone downloads a tree over connections to both
+// nodes. Each node logs the client, never the balancer;
 // a data connection through the balancer from another address is refused
 // while the session's own is served.
 func TestClusterDataThroughHAProxy(t *testing.T) {
@@ -142,15 +146,15 @@ func TestClusterDataThroughHAProxy(t *testing.T) {
 		return append([]string{tools.python, ftptest.FtplibClient(t), "--host", host, "--port", port,
 			"--user", user, "--password", pass, "--timeout", "20"}, args...)
 	}
-	obscured, err := exec.Command(tools.rclone, "obscure", pass).Output()
+	obscured, err := exec.Command(tools.rclone, "obscure", password("rclone")).Output()
 	if err != nil {
 		t.Fatalf("rclone obscure: %v", err)
 	}
 	rcloneConf := ftptest.WriteFile(t, dir, "rclone.conf", nil)
 	rclone := func(args ...string) []string {
 		host, port, _ := strings.Cut(front, ":")
-		remote := fmt.Sprintf(":ftp,host=%s,port=%s,user=%s,pass=%s,explicit_tls=true,no_check_certificate=true:",
-			host, port, user, strings.TrimSpace(string(obscured)))
+		remote := fmt.Sprintf(":ftp,host=%s,port=%s,user=rclone,pass=%s,explicit_tls=true,no_check_certificate=true:",
+			host, port, strings.TrimSpace(string(obscured)))
 		for i, a := range args {
 			args[i] = strings.Replace(a, "REMOTE:", remote, 1)
 		}
@@ -187,14 +191,35 @@ func TestClusterDataThroughHAProxy(t *testing.T) {
 		}
 	}
 
-	// rclone downloads only: after an upload it sets the file's time
-	// (MFMT), which backend s3 refuses (550), whatever the network.
-	rcloneDown := filepath.Join(dir, "rclone-down.bin")
-	if out, err := run(rclone("copyto", "REMOTE:curl.bin", rcloneDown)); err != nil {
-		t.Fatalf("rclone download: %v\n%s", err, out)
+	// rclone on its defaults (4 transfers and 8 checkers, each on a
+	// control connection of its own, spread over both nodes) downloads a
+	// tree. Its connections share one TLS session cache entry, so a data
+	// connection to one node may offer another node's ticket, which no
+	// other node can resume (each has its own ticket keys): its account
+	// has require_session_reuse = false (docs/cluster.md). It downloads
+	// only: after an upload it sets the file's time (MFMT), which backend
+	// s3 refuses (550), whatever the network.
+	tree := make(map[string][]byte)
+	for i := range 20 {
+		name := fmt.Sprintf("f%02d.bin", i)
+		tree[name] = ftptest.RandomData(t, 50<<10+i)
+		if _, err := store.Client().PutObject(context.Background(), miniotest.Bucket, "alice/tree/"+name,
+			bytes.NewReader(tree[name]), int64(len(tree[name])), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := ftptest.SameFile(rcloneDown, content); err != nil {
-		t.Errorf("rclone: download: %v", err)
+	if out, err := run(rclone("copy", "REMOTE:tree", filepath.Join(dir, "tree"))); err != nil {
+		t.Fatalf("rclone copy: %v\n%s", err, out)
+	}
+	for name, data := range tree {
+		if err := ftptest.SameFile(filepath.Join(dir, "tree", name), data); err != nil {
+			t.Errorf("rclone: %v", err)
+		}
+	}
+	for _, n := range nodes {
+		if !slices.ContainsFunc(n.server.logs("login"), func(e logEntry) bool { return e.str("user") == "rclone" }) {
+			t.Errorf("no rclone session on node %s: the test wants its connections on both nodes", n.ip)
+		}
 	}
 
 	// Another address's data connection through the balancer, while RETR
