@@ -110,7 +110,8 @@ type Server struct {
 	// connections of a trusted balancer without a valid header, are dropped.
 	ProxyProtocol bool `toml:"proxy_protocol"`
 	// TrustedProxies are the balancers' networks (CIDRs) allowed to send
-	// PROXY headers; required when ProxyProtocol is on.
+	// PROXY headers; required when ProxyProtocol or Passive.ProxyProtocol
+	// is on.
 	TrustedProxies []netip.Prefix `toml:"trusted_proxies"`
 }
 
