@@ -37,7 +37,7 @@ var clusterPublicAddr = netip.MustParseAddr("127.0.0.10")
 // balancer (passive.proxy_protocol), EPSV on.
 func clusterDataNodeConfig(f *fixture, ip string, store *miniotest.Server) string {
 	return clusterConfig(f, ip, store, fmt.Sprintf("public_address = %q\nproxy_protocol = true\nannounce_after_ccc = \"public\"\n", clusterPublicAddr)) +
-		fmt.Sprintf("[[users]]\nname = \"rclone\"\npassword_hash = %q\nhome = \"alice\"\nrequire_session_reuse = false\n", f.hash("rclone"))
+		fmt.Sprintf("[[users]]\nname = \"noreuse\"\npassword_hash = %q\nhome = \"alice\"\nrequire_session_reuse = false\n", f.hash("noreuse"))
 }
 
 // haproxyDataConfig is the balancer of that layout, its front in the
@@ -106,8 +106,9 @@ func transferNode(t *testing.T, nodes []*clusterNode, name, direction string) *c
 // passive mode (curl EPSV to the control connection's address, lftp the
 // 227's address, ftplib the control connection's address, ignoring the
 // 227's), each upload through one node and download through the other
-// with the same SHA-256; rclone downloads a tree over connections to both
-// nodes. Each node logs the client, never the balancer;
+// with the same SHA-256 (ftplib as ReusingFTP_TLS, and stock FTP_TLS for an
+// account with require_session_reuse = false); rclone downloads a tree
+// over connections to both nodes. Each node logs the client, never the balancer;
 // a data connection through the balancer from another address is refused
 // while the session's own is served.
 func TestClusterDataThroughHAProxy(t *testing.T) {
@@ -146,19 +147,22 @@ func TestClusterDataThroughHAProxy(t *testing.T) {
 		return append([]string{tools.python, ftptest.FtplibClient(t), "--host", host, "--port", port,
 			"--user", user, "--password", pass, "--timeout", "20"}, args...)
 	}
-	obscured, err := exec.Command(tools.rclone, "obscure", password("rclone")).Output()
+	obscured, err := exec.Command(tools.rclone, "obscure", password("noreuse")).Output()
 	if err != nil {
 		t.Fatalf("rclone obscure: %v", err)
 	}
 	rcloneConf := ftptest.WriteFile(t, dir, "rclone.conf", nil)
 	rclone := func(args ...string) []string {
 		host, port, _ := strings.Cut(front, ":")
-		remote := fmt.Sprintf(":ftp,host=%s,port=%s,user=rclone,pass=%s,explicit_tls=true,no_check_certificate=true:",
+		remote := fmt.Sprintf(":ftp,host=%s,port=%s,user=noreuse,pass=%s,explicit_tls=true,no_check_certificate=true:",
 			host, port, strings.TrimSpace(string(obscured)))
 		for i, a := range args {
 			args[i] = strings.Replace(a, "REMOTE:", remote, 1)
 		}
 		return append([]string{tools.rclone, "--config", rcloneConf, "--retries", "1", "--low-level-retries", "1", "-v"}, args...)
+	}
+	noReuse := func(args ...string) []string { // the last --user wins
+		return append([]string{"--no-reuse", "--user", "noreuse", "--password", password("noreuse")}, args...)
 	}
 	for _, c := range []struct {
 		name     string
@@ -175,10 +179,17 @@ func TestClusterDataThroughHAProxy(t *testing.T) {
 		{"ftplib",
 			func(remote, _ string) []string { return ftplib("--upload", upPath, "--remote", remote) },
 			func(remote, local string) []string { return ftplib("--download", local, "--get", remote) }},
+		// Stock FTP_TLS, for an account that does not require resumption.
+		{"ftplib-stock",
+			func(remote, _ string) []string { return ftplib(noReuse("--upload", upPath, "--remote", remote)...) },
+			func(remote, local string) []string { return ftplib(noReuse("--download", local, "--get", remote)...) }},
 	} {
 		remote, local := c.name+".bin", filepath.Join(dir, c.name+"-down.bin")
-		for _, step := range [][]string{c.up(remote, local), c.down(remote, local)} {
-			if out, err := run(step); err != nil {
+		for i, step := range [][]string{c.up(remote, local), c.down(remote, local)} {
+			start := time.Now()
+			out, err := run(step)
+			t.Logf("%s %s: %v", c.name, [...]string{"upload", "download"}[i], time.Since(start).Round(time.Millisecond))
+			if err != nil {
 				t.Fatalf("%s: %v: %v\n%s", c.name, step, err, out)
 			}
 		}
@@ -217,7 +228,7 @@ func TestClusterDataThroughHAProxy(t *testing.T) {
 		}
 	}
 	for _, n := range nodes {
-		if !slices.ContainsFunc(n.server.logs("login"), func(e logEntry) bool { return e.str("user") == "rclone" }) {
+		if !slices.ContainsFunc(n.server.logs("login"), func(e logEntry) bool { return e.str("user") == "noreuse" }) {
 			t.Errorf("no rclone session on node %s: the test wants its connections on both nodes", n.ip)
 		}
 	}
