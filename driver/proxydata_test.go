@@ -143,7 +143,7 @@ func TestE2EProxyDataDrops(t *testing.T) {
 // one log line, and the transfer waiting for a data
 // connection fails (425) rather than hanging.
 func TestE2EProxyDataHeaderDeadline(t *testing.T) {
-	const timeout = 2 * time.Second
+	const timeout = time.Second
 	ts := startDataProxied(t, func(c *config.Config) { c.Passive.ConnectTimeout = config.Duration(timeout) })
 	ftptest.WriteFile(t, ts.AliceDir(), "f.bin", []byte("x"))
 	c := allThroughBalancer(client).MustLogin(t, ts.Addr, userName, userPass)
