@@ -108,9 +108,10 @@ func transferNode(t *testing.T, nodes []*clusterNode, name, direction string) *c
 // 227's), each upload through one node and download through the other
 // with the same SHA-256 (ftplib as ReusingFTP_TLS, and stock FTP_TLS for an
 // account with require_session_reuse = false); rclone downloads a tree
-// over connections to both nodes. Each node logs the client, never the balancer;
-// a data connection through the balancer from another address is refused
-// while the session's own is served.
+// over connections to both nodes. Each node logs the client, never the
+// balancer; a data connection through the balancer from another address
+// is refused, and so is one straight to the node, while the session's own
+// is served.
 func TestClusterDataThroughHAProxy(t *testing.T) {
 	tools := struct{ haproxy, curl, lftp, python, rclone string }{
 		testenv.NeedTool(t, "haproxy", "haproxy"), testenv.NeedTool(t, "curl", "curl"),
@@ -251,6 +252,13 @@ func TestClusterDataThroughHAProxy(t *testing.T) {
 	if from := refused.str("from"); !strings.HasPrefix(from, ftptest.StrangerAddr.String()+":") {
 		t.Errorf("refusal logged from %q, want %s", from, ftptest.StrangerAddr)
 	}
+	// Straight to the node's port, around the balancer: dropped unread.
+	_, port, _ := strings.Cut(p.Addr, ":")
+	direct := ftptest.DialFrom(t, ftptest.StrangerAddr, node.ip+":"+port)
+	ftptest.MustBeDropped(t, direct, 10*time.Second, "data connection straight to node "+node.ip)
+	if d := node.server.waitLog(t, "data connection dropped: PROXY protocol", 1, 10*time.Second); d.str("peer") != ftptest.StrangerAddr.String() || d.str("reason") != "untrusted" {
+		t.Errorf("direct data connection logged as %v, want peer %s, reason untrusted", d, ftptest.StrangerAddr)
+	}
 	data := c.DialData(p.Addr)
 	c.Expect(150, "RETR")
 	x, err := c.Attach(data, "RETR")
@@ -272,8 +280,15 @@ func TestClusterDataThroughHAProxy(t *testing.T) {
 				t.Errorf("node %s logged a login from %q, want the client %s", n.ip, r, ftptest.ClientAddr)
 			}
 		}
-		if out := n.server.stderr.String(); strings.Contains(out, ftptest.BalancerAddr.String()+":") || strings.Contains(out, "data connection dropped") {
-			t.Errorf("node %s logged the balancer's address %s or dropped a data connection:\n%s", n.ip, ftptest.BalancerAddr, out)
+		if out := n.server.stderr.String(); strings.Contains(out, ftptest.BalancerAddr.String()+":") {
+			t.Errorf("node %s logged the balancer's address %s:\n%s", n.ip, ftptest.BalancerAddr, out)
+		}
+		want := 0
+		if n == node {
+			want = 1 // the direct connection above
+		}
+		if got := len(n.server.logs("data connection dropped: PROXY protocol")); got != want {
+			t.Errorf("node %s dropped %d data connections, want %d", n.ip, got, want)
 		}
 	}
 	t.Logf("ports: node %s %s, node %s %s; front %s", nodes[0].ip, nodes[0].ports, nodes[1].ip, nodes[1].ports, front)
