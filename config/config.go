@@ -110,7 +110,8 @@ type Server struct {
 	// connections of a trusted balancer without a valid header, are dropped.
 	ProxyProtocol bool `toml:"proxy_protocol"`
 	// TrustedProxies are the balancers' networks (CIDRs) allowed to send
-	// PROXY headers; required when ProxyProtocol is on.
+	// PROXY headers; required when ProxyProtocol or Passive.ProxyProtocol
+	// is on.
 	TrustedProxies []netip.Prefix `toml:"trusted_proxies"`
 }
 
@@ -174,6 +175,13 @@ type Passive struct {
 	// MaxPortsPerIP caps the passive ports held at once by the sessions
 	// of one client address; 0 means a quarter of the range (at least 1).
 	MaxPortsPerIP int `toml:"max_ports_per_ip"`
+	// ProxyProtocol makes the passive listeners take each data
+	// connection's client from a PROXY protocol header (v1 or v2), for a
+	// balancer that forwards this node's passive range as well as the
+	// control port; connections from outside server.trusted_proxies, and
+	// connections without a valid header within ConnectTimeout, are
+	// dropped.
+	ProxyProtocol bool `toml:"proxy_protocol"`
 }
 
 // ListingsPerCPU is how many listings may be in progress per CPU when

@@ -26,6 +26,7 @@ func (c *Config) Validate() error {
 	c.validateServer(add)
 	c.validateTLS(add)
 	c.validatePassive(add)
+	c.validatePassiveProxy(add)
 	c.validateStorage(add)
 	c.validateDefaults(add)
 	c.validateUsers(add)
@@ -174,6 +175,24 @@ func (c *Config) validatePassive(add addFunc) {
 				add("passive.ports", "range %s contains the control port of %s", r, key.name)
 			}
 		}
+	}
+}
+
+// validatePassiveProxy checks passive.proxy_protocol: every data
+// connection must then come through a balancer, so the addresses that
+// would send a client straight to this node are errors.
+func (c *Config) validatePassiveProxy(add addFunc) {
+	if !c.Passive.ProxyProtocol {
+		return
+	}
+	if len(c.Server.TrustedProxies) == 0 {
+		add("server.trusted_proxies", "required when passive.proxy_protocol = true (the load balancers' CIDRs)")
+	}
+	if len(c.Passive.InternalNetworks) > 0 {
+		add("passive.internal_networks", "must be empty when passive.proxy_protocol = true: those clients would get this node's own address and reach it without the balancer's header")
+	}
+	if c.TLS.CCC == CCCAllow && c.Passive.AnnounceAfterCCC == AnnounceLocal {
+		add("passive.announce_after_ccc", "must be \"public\" when passive.proxy_protocol = true and tls.ccc = \"allow\": \"local\" announces this node's own address, which clients reach without the balancer's header")
 	}
 }
 

@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/tls"
 	"go.uber.org/zap/zapcore"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -147,6 +148,39 @@ max_upload_memory = "1GiB"
 	for _, text := range []string{"8MB", "8", "-1MiB", "MiB", "1.5GiB"} {
 		if _, err := ParseByteSize(text); err == nil {
 			t.Errorf("ParseByteSize(%q) succeeded, want an error", text)
+		}
+	}
+}
+
+// TestValidatePassiveProxy: passive.proxy_protocol needs the balancers
+// (server.trusted_proxies) and refuses what would announce this node's own
+// address, which a client reaches without the balancer's header.
+func TestValidatePassiveProxy(t *testing.T) {
+	balancer := []netip.Prefix{netip.MustParsePrefix("10.0.0.5/32")}
+	for name, tc := range map[string]struct {
+		edit func(*Config)
+		want string // the key of the one problem; "" accepts
+	}{
+		"trusted, public after CCC": {func(c *Config) {
+			c.Server.TrustedProxies, c.Passive.AnnounceAfterCCC = balancer, AnnouncePublic
+		}, ""},
+		"trusted, CCC denied": {func(c *Config) { c.Server.TrustedProxies, c.TLS.CCC = balancer, CCCDeny }, ""},
+		"no balancer":         {func(c *Config) { c.Passive.AnnounceAfterCCC = AnnouncePublic }, "server.trusted_proxies:"},
+		"internal networks": {func(c *Config) {
+			c.Server.TrustedProxies, c.Passive.AnnounceAfterCCC = balancer, AnnouncePublic
+			c.Passive.InternalNetworks = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+		}, "passive.internal_networks:"},
+		"local after CCC": {func(c *Config) { c.Server.TrustedProxies = balancer }, "passive.announce_after_ccc:"},
+	} {
+		cfg := Default()
+		cfg.Passive.ProxyProtocol = true
+		tc.edit(&cfg)
+		err := cfg.Validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want) || strings.Contains(err.Error(), "\n")):
+			t.Errorf("%s: Validate() = %v, want one problem of %s", name, err, tc.want)
 		}
 	}
 }

@@ -48,13 +48,22 @@ const proxyHeaderBuffer = 256
 // balancer connection never holds up Accept; a connection is handed to
 // Accept once its header is read.
 type headerStage struct {
-	inner  net.Listener
-	opts   *Options
-	start  sync.Once
-	ready  chan accepted
-	ctx    context.Context // ends at close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // the accept loop and the header readers
+	inner net.Listener
+	opts  *Options
+	// dropped is the message of the warning about a dropped connection.
+	dropped string
+	// wrap turns a connection whose header was read into what accept
+	// returns; nil returns it as it is.
+	wrap func(*proxiedConn) net.Conn
+	// closedDrops logs a connection whose header was still awaited when
+	// the listener closed as dropped ("port_closed"); otherwise it is
+	// closed silently (the server is stopping).
+	closedDrops bool
+	start       sync.Once
+	ready       chan accepted
+	ctx         context.Context // ends at close
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup // the accept loop and the header readers
 	// reading counts the connections whose header is awaited.
 	reading atomic.Int64
 }
@@ -66,7 +75,8 @@ type accepted struct {
 
 func newHeaderStage(inner net.Listener, opts *Options) *headerStage {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &headerStage{inner: inner, opts: opts, ready: make(chan accepted), ctx: ctx, cancel: cancel}
+	return &headerStage{inner: inner, opts: opts, dropped: "connection dropped: PROXY protocol",
+		ready: make(chan accepted), ctx: ctx, cancel: cancel}
 }
 
 // accept returns the next connection whose header was read, or the inner
@@ -136,11 +146,18 @@ func (h *headerStage) read(raw net.Conn) {
 	conn, err := readProxyHeader(raw, timeout)
 	h.reading.Add(-1)
 	switch {
+	case err != nil && h.ctx.Err() != nil && h.closedDrops:
+		h.drop(raw, refusal.ProxyHeader, "port_closed", err)
+		return
 	case err != nil && h.ctx.Err() != nil: // closed while reading
 		_ = raw.Close()
 		return
 	case err != nil:
 		h.drop(raw, refusal.ProxyHeader, headerFailure(err), err)
+		return
+	}
+	if h.wrap != nil {
+		h.hand(accepted{conn: h.wrap(conn)})
 		return
 	}
 	h.hand(accepted{conn: conn})
@@ -162,7 +179,7 @@ func (h *headerStage) drop(raw net.Conn, reason, failure string, err error) {
 	if !log {
 		return
 	}
-	h.opts.Logger.Warn("connection dropped: PROXY protocol", zap.Stringer("peer", peer),
+	h.opts.Logger.Warn(h.dropped, zap.Stringer("peer", peer),
 		zap.String("reason", failure), zap.Int("refused", count), zap.Error(err))
 }
 

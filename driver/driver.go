@@ -118,7 +118,8 @@ func (d *Driver) connectSeconds() int {
 }
 
 // WrapPassiveListener lets the allocator lease the port the lib bound,
-// keeps data on the control connection's local address (sameLocalAddress),
+// with passive.proxy_protocol takes each data connection's client from
+// its balancer's PROXY header (see control.DataProxyListener), keeps data on the control connection's local address (sameLocalAddress),
 // screens the data connections' TLS (see ticketbind.DataTLS), with
 // tls.strict_upload_eof makes a protected data connection cut without
 // close_notify fail its read (see closenotify), bounds the listener and
@@ -128,6 +129,12 @@ func (d *Driver) WrapPassiveListener(l net.Listener) (net.Listener, error) {
 	leased, err := d.ports.WrapPassiveListener(l)
 	if err != nil {
 		return nil, err
+	}
+	if d.cfg.Passive.ProxyProtocol {
+		leased = control.DataProxyListener(leased, control.ProxyOptions{
+			Trusted:       d.cfg.Server.TrustedProxies,
+			HeaderTimeout: d.cfg.Passive.ConnectTimeout.Std(),
+		}, d.guard, d.logger.Named("data"))
 	}
 	data := d.data.Screen(sameLocalAddress(leased, d.registry))
 	if d.cfg.TLS.StrictUploadEOF {

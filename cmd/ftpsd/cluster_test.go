@@ -29,6 +29,7 @@ type clusterNode struct {
 	ip     string
 	addr   string // explicit FTPS, host:port
 	server *server
+	ports  ftptest.Range // its passive range
 }
 
 // clusterNodeConfig is the configuration of the node on ip: its own
@@ -36,10 +37,16 @@ type clusterNode struct {
 // address: the client would connect to the balancer), the PROXY protocol
 // from the balancer only.
 func clusterNodeConfig(f *fixture, ip string, store *miniotest.Server) string {
+	return clusterConfig(f, ip, store, fmt.Sprintf("public_address = %q\nepsv = false\n", ip))
+}
+
+// clusterConfig is the configuration of a node on ip behind the balancer,
+// with passive, the keys of [passive] beside the node's own range.
+func clusterConfig(f *fixture, ip string, store *miniotest.Server, passive string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[server]\nlisten = \"%s:0\"\nproxy_protocol = true\ntrusted_proxies = [\"%s/32\"]\n", ip, ftptest.BalancerAddr)
 	fmt.Fprintf(&b, "[tls]\nself_signed = false\ncert_file = %q\nkey_file = %q\n", f.certFile, f.keyFile)
-	fmt.Fprintf(&b, "[passive]\nports = %q\nmax_ports_per_ip = %d\npublic_address = %q\nepsv = false\n", f.ports, f.ports.Len(), ip)
+	fmt.Fprintf(&b, "[passive]\nports = %q\nmax_ports_per_ip = %d\n%s", f.ports, f.ports.Len(), passive)
 	b.WriteString(s3Storage(store)) // the store every node shares
 	fmt.Fprintf(&b, "[[users]]\nname = \"alice\"\npassword_hash = %q\nhome = \"alice\"\n", f.hash("alice"))
 	b.WriteString("[log]\nlevel = \"info\"\nformat = \"json\"\n")
@@ -49,16 +56,23 @@ func clusterNodeConfig(f *fixture, ip string, store *miniotest.Server) string {
 // startCluster starts the nodes on one shared store.
 func startCluster(t *testing.T, store *miniotest.Server) []*clusterNode {
 	t.Helper()
+	return startClusterOf(t, store, clusterNodeConfig)
+}
+
+// startClusterOf starts the nodes on one shared store, each with the
+// configuration config returns.
+func startClusterOf(t *testing.T, store *miniotest.Server, config func(*fixture, string, *miniotest.Server) string) []*clusterNode {
+	t.Helper()
 	var nodes []*clusterNode
 	for _, ip := range clusterNodeIPs {
 		f := newFixture(t, 4)
-		f.write(clusterNodeConfig(f, ip, store))
+		f.write(config(f, ip, store))
 		s := startFtpsd(t, f.dir, "-config", f.path)
 		addr := s.waitLog(t, "ftpsd started", 1, startTimeout).str("listen")
 		if !strings.HasPrefix(addr, ip+":") {
 			t.Fatalf("node %s listens on %q", ip, addr)
 		}
-		nodes = append(nodes, &clusterNode{ip: ip, addr: addr, server: s})
+		nodes = append(nodes, &clusterNode{ip: ip, addr: addr, server: s, ports: f.ports})
 	}
 	return nodes
 }
@@ -70,18 +84,8 @@ func startCluster(t *testing.T, store *miniotest.Server) []*clusterNode {
 // refuses everything tells when the balancer listens.
 func haproxyConfig(front, ready string, nodes []*clusterNode) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, `global
-    log stderr format raw local0 info
-defaults
-    mode tcp
-    log global
-    option tcplog
-    timeout connect 5s
-    timeout client 1m
-    timeout server 1m
-    retries 2
-    option redispatch 1
-frontend ftp
+	b.WriteString(haproxyHead)
+	fmt.Fprintf(&b, `frontend ftp
     bind %s
     default_backend ftpsd
 frontend ready
@@ -97,14 +101,37 @@ backend ftpsd
 	return b.String()
 }
 
+// haproxyHead is the start of the test balancers' configurations.
+const haproxyHead = `global
+    log stderr format raw local0 info
+defaults
+    mode tcp
+    log global
+    option tcplog
+    timeout connect 5s
+    timeout client 1m
+    timeout server 1m
+    retries 2
+    option redispatch 1
+`
+
 // startHAProxy runs HAProxy (the program bin) in the foreground in front of nodes and
 // returns its frontend address once it listens.
 func startHAProxy(t *testing.T, bin string, nodes []*clusterNode) string {
 	t.Helper()
-	dir := t.TempDir()
 	front := netip.AddrPortFrom(ftptest.BalancerAddr, uint16(ftptest.FreePort(t))).String()
+	runHAProxy(t, bin, func(ready string) string { return haproxyConfig(front, ready, nodes) })
+	return front
+}
+
+// runHAProxy runs HAProxy (the program bin) in the foreground with the
+// configuration config returns for the address of its frontend that
+// refuses everything, and returns once that frontend listens.
+func runHAProxy(t *testing.T, bin string, config func(ready string) string) {
+	t.Helper()
+	dir := t.TempDir()
 	ready := netip.AddrPortFrom(ftptest.BalancerAddr, uint16(ftptest.FreePort(t))).String()
-	cfg := writeText(t, dir, "haproxy.cfg", haproxyConfig(front, ready, nodes))
+	cfg := writeText(t, dir, "haproxy.cfg", config(ready))
 	if out, err := exec.Command(bin, "-c", "-f", cfg).CombinedOutput(); err != nil {
 		t.Fatalf("haproxy -c: %v\n%s", err, out)
 	}
@@ -118,7 +145,6 @@ func startHAProxy(t *testing.T, bin string, nodes []*clusterNode) string {
 	}) || p.exited() {
 		t.Fatalf("haproxy did not listen on %s (exited: %v)\n%s", ready, p.exited(), p.stderr)
 	}
-	return front
 }
 
 // nodeOf returns the node whose address a 227 reply announced.

@@ -55,8 +55,12 @@ type Dialer struct {
 	// Proxy, when valid, plays a load balancer that speaks the PROXY
 	// protocol: the control connection comes from Proxy and opens with a
 	// PROXY v2 header naming Local (which must be set) as the client. Data
-	// connections still come from Local, straight to the server.
+	// connections still come from Local, straight to the server, unless
+	// ProxyData is set.
 	Proxy netip.Addr
+	// ProxyData makes the data connections come through Proxy too, each
+	// opening with a header naming Local (passive.proxy_protocol).
+	ProxyData bool
 }
 
 // NewTLS returns the TLS configuration of one test client of a server with
@@ -125,6 +129,9 @@ func (d Dialer) Connect(addr string) (*Client, error) {
 	control := dial
 	if d.Proxy.IsValid() {
 		control = d.viaProxy
+		if d.ProxyData {
+			dial = d.viaProxy
+		}
 	}
 	raw, err := control(ctx, "tcp", addr)
 	if err != nil {

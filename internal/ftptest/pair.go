@@ -1,6 +1,7 @@
 package ftptest
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/netip"
@@ -45,6 +46,20 @@ func DialFrom(t testing.TB, local netip.Addr, addr string) net.Conn {
 	conn, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatalf("dial %s from %s: %v", addr, local, err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// DialProxied dials addr from proxy, a load balancer, and sends a PROXY
+// v2 header naming client; the connection closes when the test ends.
+func DialProxied(t testing.TB, proxy, client netip.Addr, addr string) net.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+	defer cancel()
+	conn, err := Dialer{Local: client, Proxy: proxy}.viaProxy(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatalf("dial %s from %s with a header naming %s: %v", addr, proxy, client, err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
 	return conn

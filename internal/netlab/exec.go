@@ -167,9 +167,15 @@ func (l *Lab) Listen(node Node, addr netip.AddrPort) (net.Listener, error) {
 // thread is returned to the runtime only once it is back in the original
 // namespace; otherwise it ends with its goroutine.
 func (l *Lab) inNamespace(node Node, fn func() error) error {
-	target, err := os.Open(filepath.Join(netnsDir, l.Namespace(node)))
+	return inNamespace(l.Namespace(node), fn)
+}
+
+// inNamespace runs fn on an OS thread of its own that has joined the
+// network namespace name (see Lab.inNamespace).
+func inNamespace(name string, fn func() error) error {
+	target, err := os.Open(filepath.Join(netnsDir, name))
 	if err != nil {
-		return fmt.Errorf("open namespace %s: %w", node, err)
+		return fmt.Errorf("open namespace %s: %w", name, err)
 	}
 	defer target.Close()
 	result := make(chan error, 1)
@@ -184,13 +190,13 @@ func (l *Lab) inNamespace(node Node, fn func() error) error {
 		defer orig.Close()
 		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread()
-			result <- fmt.Errorf("join namespace %s: %w", node, err)
+			result <- fmt.Errorf("join namespace %s: %w", name, err)
 			return
 		}
 		fnErr := fn()
 		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
 			// Stay locked: the thread dies with this goroutine.
-			result <- errors.Join(fnErr, fmt.Errorf("return from namespace %s: %w", node, err))
+			result <- errors.Join(fnErr, fmt.Errorf("return from namespace %s: %w", name, err))
 			return
 		}
 		runtime.UnlockOSThread()
