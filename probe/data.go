@@ -83,7 +83,10 @@ func (p *prober) exchange(ctx context.Context, port int, cmd string, upload []by
 		return fail("reply", err)
 	}
 	if code/100 != 1 {
-		return fail("reply", fmt.Errorf("%s: %q", cmd, firstLine(msg)))
+		// Under TLS 1.3 the client's handshake ends before the server
+		// has checked the session: a refusal comes here or as the final
+		// reply.
+		return dataResult{}, replyError(addr, cmd, code, msg)
 	}
 	if err := tc.SetDeadline(time.Now().Add(p.o.Timeout)); err != nil {
 		return fail("transfer", err)
@@ -105,29 +108,34 @@ func (p *prober) exchange(ctx context.Context, port int, cmd string, upload []by
 		return fail("reply", err)
 	}
 	if code != 226 && code != 250 {
-		return fail("reply", fmt.Errorf("%s: %q", cmd, firstLine(msg)))
+		return dataResult{}, replyError(addr, cmd, code, msg)
 	}
 	res.final = firstLine(msg)
 	return res, nil
 }
 
+// replyError is the error of a refusing reply to a transfer command.
+func replyError(addr, cmd string, code int, msg string) *dataError {
+	return &dataError{addr: addr, stage: "reply", err: fmt.Errorf("%s: %q", cmd, firstLine(msg)),
+		notResumed: code == 425 && strings.Contains(msg, "not resumed")}
+}
+
 // dataRemedy says what a failed data connection to port means.
-func dataRemedy(err error, port int) string {
+func dataRemedy(err error) string {
 	var de *dataError
 	if !errors.As(err, &de) {
 		return "check the server's log for this session"
 	}
-	if de.stage == "connect" {
-		if port == 0 {
-			_, ps, _ := net.SplitHostPort(de.addr)
-			port, _ = strconv.Atoi(ps)
-		}
+	_, ps, _ := net.SplitHostPort(de.addr)
+	port, _ := strconv.Atoi(ps)
+	switch {
+	case de.stage == "connect":
 		return dialRemedy(de.err, port, "the passive port") + " (and the rest of passive.ports; behind NAT forward them to the server)"
-	}
-	if de.notResumed {
+	case de.notResumed:
 		return "the server requires TLS resumption on data connections (ftpsd: tls.require_session_reuse): use a client that resumes"
+	default:
+		return fmt.Sprintf("port %d answered, then the connection was cut: the server refused it (its log says why) or a firewall or proxy resets it; check the server's log for this session", port)
 	}
-	return "check the server's log for this session; a firewall that resets established data connections also causes this"
 }
 
 func sum(b []byte) string {

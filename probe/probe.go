@@ -366,7 +366,7 @@ func (p *prober) data(ctx context.Context, port int) bool {
 				"the server requires TLS resumption (ftpsd: tls.require_session_reuse); this client could not resume")
 			return false
 		}
-		p.add(StepData, Fail, err.Error(), dataRemedy(err, port))
+		p.add(StepData, Fail, err.Error(), dataRemedy(err))
 		p.add(StepResumption, Skipped, "not run: no data connection", "")
 		return false
 	}
@@ -411,7 +411,7 @@ func (p *prober) transfer(ctx context.Context) {
 		return
 	}
 	fail := func(what string, err error) {
-		p.add(StepTransfer, Fail, what+": "+err.Error(), dataRemedy(err, 0))
+		p.add(StepTransfer, Fail, what+": "+err.Error(), dataRemedy(err))
 	}
 	port, _, err := p.passive()
 	if err != nil {
@@ -476,8 +476,11 @@ func (p *prober) ccc(ctx context.Context, feat []string) {
 	}
 	res, err := p.exchange(ctx, port, "NLST", nil, true)
 	if err != nil {
-		p.add(StepCCCData, Fail, fmt.Sprintf("after CCC, 227 announced %s port %d; %v", announced, port, err),
-			fmt.Sprintf("no FTP inspector opened port %d after reading the clear 227: the firewall's inspector does not open pinholes (load the FTP helper, e.g. nftables ct helper \"ftp\", or open passive.ports)", port))
+		remedy := dataRemedy(err)
+		if de := (*dataError)(nil); errors.As(err, &de) && de.stage == "connect" {
+			remedy = fmt.Sprintf("no FTP inspector opened port %d after reading the clear 227: the firewall's inspector does not open pinholes (load the FTP helper, e.g. nftables ct helper \"ftp\", or open passive.ports)", port)
+		}
+		p.add(StepCCCData, Fail, fmt.Sprintf("after CCC, 227 announced %s port %d; %v", announced, port, err), remedy)
 		return
 	}
 	p.add(StepCCCData, OK, fmt.Sprintf("after CCC, 227 announced %s port %d; the data connection to %s port %d worked (%d bytes): an FTP inspector opened it, or no firewall filters the port",
