@@ -316,13 +316,14 @@ func (p *prober) pasv() (int, bool) {
 		p.add(StepPASV, OK, fmt.Sprintf("227: %s port %d, the address connected to", announced, port), "")
 		return port, true
 	}
-	kind := "another address than"
+	detail := fmt.Sprintf("227 announces %s port %d, but this client reached the server at %s (NAT misconfiguration, or a node announcing its own address)",
+		announced, port, p.peer)
 	if isPrivate(announced) && !isPrivate(p.peer) {
-		kind = "a private address to a client that reached it at"
+		detail = fmt.Sprintf("227 announces the private address %s port %d to a client that reached the server at %s (NAT misconfiguration)",
+			announced, port, p.peer)
 	}
 	p.add(StepPASV, Fail,
-		fmt.Sprintf("227 announces %s port %d: %s %s (NAT misconfiguration); the probe connects to %s port %d instead, as curl does, but clients that use the 227 address fail",
-			announced, port, kind, p.peer, p.peer, port),
+		fmt.Sprintf("%s; the probe connects to %s port %d instead, as curl does, but clients that use the 227 address fail", detail, p.peer, port),
 		fmt.Sprintf("set passive.public_address = %q (the address clients connect to), or list this client's network in passive.internal_networks if it is internal", p.peer))
 	return port, true
 }
