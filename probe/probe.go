@@ -525,7 +525,7 @@ func dialRemedy(err error, port int, what string) string {
 	var ne net.Error
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
-		return fmt.Sprintf("no answer: a firewall drops connections to %s, port %d: open TCP port %d on it", what, port, port)
+		return fmt.Sprintf("no answer: a firewall drops connections to %s %d: open TCP port %d on it", what, port, port)
 	case strings.Contains(err.Error(), "refused"):
 		return fmt.Sprintf("refused: nothing listens on port %d there, or a firewall rejects it: open TCP port %d, or check the server's address and port", port, port)
 	default:

@@ -103,9 +103,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	counts := map[Verdict]int{}
 	for _, s := range r.Steps {
 		counts[s.Verdict]++
-		fmt.Fprintf(&b, "%-9s %-10s %s\n", "["+string(s.Verdict)+"]", s.Name, s.Detail)
+		fmt.Fprintf(&b, "%-9s %-11s %s\n", "["+string(s.Verdict)+"]", s.Name, s.Detail)
 		if s.Remedy != "" {
-			fmt.Fprintf(&b, "%-20s remedy: %s\n", "", s.Remedy)
+			fmt.Fprintf(&b, "%-21s remedy: %s\n", "", s.Remedy)
 		}
 	}
 	fmt.Fprintf(&b, "%d ok, %d warn, %d fail, %d skipped\n", counts[OK], counts[Warn], counts[Fail], counts[Skipped])

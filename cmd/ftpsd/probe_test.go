@@ -83,7 +83,7 @@ func TestProbeAllCorrect(t *testing.T) {
 
 	// The human report says the same, one line a step.
 	h := runFtpsd(t, "", "probe", "-ca", f.certFile, "-password-file", pwFile, "-timeout", "5s", "ftps://alice@"+addr)
-	if h.code != exitOK || !strings.Contains(h.stdout, "[ok]      ccc_data") || !strings.Contains(h.stdout, "[skipped] transfer") ||
+	if h.code != exitOK || !strings.Contains(h.stdout, "[ok]      ccc_data    ") || !strings.Contains(h.stdout, "[skipped] transfer") ||
 		!strings.Contains(h.stdout, "11 ok, 0 warn, 0 fail, 1 skipped") {
 		t.Errorf("human report:\n%v", h)
 	}
