@@ -19,6 +19,9 @@ type ctrl struct {
 	conn    net.Conn // raw, or tls over raw
 	r       *bufio.Reader
 	timeout time.Duration
+	// broken is set when a reply did not come: the replies may be out of
+	// step with the commands from then on.
+	broken error
 }
 
 func newCtrl(raw net.Conn, timeout time.Duration) *ctrl {
@@ -35,7 +38,8 @@ func (c *ctrl) reply() (int, string, error) {
 	for {
 		line, err := c.r.ReadString('\n')
 		if err != nil {
-			return 0, strings.Join(lines, "\n"), fmt.Errorf("read reply: %w", err)
+			c.broken = fmt.Errorf("read reply: %w", err)
+			return 0, strings.Join(lines, "\n"), c.broken
 		}
 		line = strings.TrimRight(line, "\r\n")
 		lines = append(lines, line)

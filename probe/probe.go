@@ -119,6 +119,12 @@ func (p *prober) run(ctx context.Context) {
 	} else {
 		p.transfer(ctx)
 	}
+	if p.c.broken != nil {
+		// A reply that did not come may still come: what follows would
+		// read it as the reply to another command.
+		p.stopped = "not run: the control connection is out of step (" + p.c.broken.Error() + ")"
+		return
+	}
 	p.ccc(ctx, feat)
 }
 
@@ -379,6 +385,10 @@ func (p *prober) data(ctx context.Context, port int) bool {
 	}
 	// Does the server require resumption? One more listing, without.
 	detail := "the data connection resumed the control connection's TLS session"
+	if p.c.broken != nil {
+		p.add(StepResumption, OK, detail, "")
+		return true
+	}
 	pport, _, perr := p.passive()
 	if perr != nil {
 		p.add(StepResumption, OK, detail+"; whether the server requires it is unknown: "+perr.Error(), "")
@@ -404,6 +414,9 @@ func (p *prober) transfer(ctx context.Context) {
 	if p.o.Path == "" {
 		p.add(StepTransfer, Skipped, "no writable path given (-path DIR)", "")
 		return
+	}
+	if p.c.broken != nil {
+		return // reported as not run
 	}
 	name := strings.TrimSuffix(p.o.Path, "/") + fmt.Sprintf("/ftpsd-probe-%d.bin", time.Now().UnixNano())
 	payload := make([]byte, 64<<10)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"ftpsd/internal/ftptest"
 	"ftpsd/internal/testcert"
 	"ftpsd/probe"
 )
@@ -45,15 +46,23 @@ func wantVerdicts(t *testing.T, rep *probe.Report, want map[string]probe.Verdict
 // home) and returns the server's address and a password file.
 func probeFixture(t *testing.T, tlsExtra string) (*fixture, string, string) {
 	t.Helper()
+	f, _, addr, pwFile := probeServer(t, "", tlsExtra)
+	return f, addr, pwFile
+}
+
+// probeServer is probeFixture with serverExtra in [server]; it returns
+// the server too.
+func probeServer(t *testing.T, serverExtra, tlsExtra string) (*fixture, *server, string, string) {
+	t.Helper()
 	f := newFixture(t, 4)
 	// A certificate for a year: a day's would warn that it expires.
 	f.certFile, f.keyFile = testcert.SelfSignedFor(t, "ftpsd probe test", 365*24*time.Hour).Write(t, f.dir)
 	if err := os.MkdirAll(filepath.Join(f.root, "alice", "upload"), 0o750); err != nil {
 		t.Fatal(err)
 	}
-	f.write(strings.Replace(f.config("", "", "alice"), "require = \"all\"\n", "require = \"all\"\n"+tlsExtra, 1))
-	_, addr := f.start()
-	return f, addr, writeText(t, f.dir, "password", password("alice")+"\n")
+	f.write(strings.Replace(f.config(serverExtra, "", "alice"), "require = \"all\"\n", "require = \"all\"\n"+tlsExtra, 1))
+	srv, addr := f.start()
+	return f, srv, addr, writeText(t, f.dir, "password", password("alice")+"\n")
 }
 
 func TestProbeAllCorrect(t *testing.T) {
@@ -133,9 +142,15 @@ func TestProbeCCCDenied(t *testing.T) {
 func TestProbeDataConnectionCut(t *testing.T) {
 	f, addr, pwFile := probeFixture(t, "")
 	fwd := forwardControl(t, addr)
-	rep, r := probeReport(t, "-insecure", "-password-file", pwFile, "-timeout", "3s", "ftps://alice@"+fwd)
+	rep, r := probeReport(t, "-insecure", "-password-file", pwFile, "-timeout", "2s", "ftps://alice@"+fwd)
+	// The server's 425 comes only when it gives up waiting for a data
+	// connection of its own (passive.connect_timeout), after the probe's
+	// timeout: the probe stops rather than read it as another reply.
 	wantVerdicts(t, rep, map[string]probe.Verdict{probe.StepLogin: probe.OK, probe.StepPASV: probe.Fail, probe.StepData: probe.Fail,
-		probe.StepResumption: probe.Skipped, probe.StepCCCData: probe.Fail})
+		probe.StepResumption: probe.Skipped, probe.StepCCC: probe.Skipped, probe.StepCCCData: probe.Skipped})
+	if s := rep.Step(probe.StepCCC); !strings.Contains(s.Detail, "out of step") {
+		t.Errorf("ccc step %+v: want \"out of step\"", s)
+	}
 	if r.code != exitError {
 		t.Errorf("exit %d, want %d", r.code, exitError)
 	}
@@ -180,4 +195,54 @@ func forwardControl(t *testing.T, addr string) string {
 		}
 	})
 	return ln.Addr().String()
+}
+
+// TestProbeImplicitAndPasswordSources probes the implicit FTPS port with
+// the password in FTPSD_PASSWORD, then without any password source.
+func TestProbeImplicitAndPasswordSources(t *testing.T) {
+	f, srv, _, _ := probeServer(t, `implicit_listen = "127.0.0.1:0"`, "")
+	implicit := srv.logs("ftpsd started")[0].str("implicit_listen")
+	cmd := ftptest.Cmd{Dir: t.TempDir(), Env: []string{"FTPSD_PASSWORD=" + password("alice")}, Timeout: commandTimeout}
+	stdout, stderr, err := cmd.Run(ftpsdBin, "probe", "-json", "-ca", f.certFile, "-timeout", "5s", "ftpss://alice@"+implicit)
+	if err != nil {
+		t.Fatalf("probe of the implicit port: %v\n%s\n%s", err, stdout, stderr)
+	}
+	var rep probe.Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("-json: %v\n%s", err, stdout)
+	}
+	wantVerdicts(t, &rep, map[string]probe.Verdict{probe.StepTLS: probe.OK, probe.StepLogin: probe.OK, probe.StepData: probe.OK,
+		probe.StepCCC: probe.Skipped})
+	if d := rep.Step(probe.StepTLS).Detail; !strings.HasPrefix(d, "implicit FTPS") {
+		t.Errorf("tls step %q: want implicit FTPS", d)
+	}
+
+	// No -password-file, no FTPSD_PASSWORD, stdin not a terminal.
+	r := runFtpsd(t, "", "probe", "ftpss://alice@"+implicit)
+	if r.code != exitError || !strings.Contains(r.stderr, "no password") || r.stdout != "" {
+		t.Errorf("no password source: want exit 1 and \"no password\", got %v", r)
+	}
+}
+
+func TestProbeUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"probe"}, "ftps://USER@HOST[:PORT]"},
+		{[]string{"probe", "ftp://alice@host"}, "the scheme must be ftps://"},
+		{[]string{"probe", "ftps://host"}, "no user"},
+		{[]string{"probe", "ftps://alice:secret@host"}, "the password does not go in the URL"},
+		{[]string{"probe", "ftps://alice@host:99999"}, "bad port"},
+		{[]string{"probe", "ftps://alice@host", "ftps://bob@host"}, `unexpected argument "ftps://bob@host"`},
+		{[]string{"probe", "-timeout", "soon", "ftps://alice@host"}, "invalid value"},
+	} {
+		r := runFtpsd(t, "", tc.args...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, tc.want) || strings.Contains(r.stderr, "secret") {
+			t.Errorf("ftpsd %v: want exit 2 and %q (and no password) on stderr, got %v", tc.args, tc.want, r)
+		}
+	}
+	if r := runFtpsd(t, "", "help"); !strings.Contains(r.stdout, "ftpsd probe [flags] ftps://USER@HOST[:PORT]") {
+		t.Errorf("ftpsd help does not show probe:\n%s", r.stdout)
+	}
 }
