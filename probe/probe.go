@@ -313,6 +313,15 @@ func (p *prober) epsv() {
 // pasv sends PASV, compares the announced address with the one connected
 // to, and returns the announced port.
 func (p *prober) pasv() (int, bool) {
+	if p.peer.Is6() {
+		port, _, err := p.passive()
+		if err != nil {
+			p.add(StepPASV, Fail, err.Error(), passiveRemedy(0))
+			return 0, false
+		}
+		p.add(StepPASV, Skipped, fmt.Sprintf("PASV has no IPv6 form: over IPv6 the data connections use EPSV (port %d)", port), "")
+		return port, true
+	}
 	port, announced, err := p.passive()
 	if err != nil {
 		p.add(StepPASV, Fail, err.Error(), passiveRemedy(0))
@@ -334,8 +343,20 @@ func (p *prober) pasv() (int, bool) {
 	return port, true
 }
 
-// passive sends PASV and returns the announced port and address.
+// passive sends PASV and returns the announced port and address; over
+// IPv6 it sends EPSV, whose address is the control connection's.
 func (p *prober) passive() (int, netip.Addr, error) {
+	if p.peer.Is6() {
+		code, msg, err := p.c.cmd("EPSV")
+		if err != nil {
+			return 0, netip.Addr{}, fmt.Errorf("EPSV: %w", err)
+		}
+		if code != 229 {
+			return 0, netip.Addr{}, fmt.Errorf("EPSV: %d %q", code, firstLine(msg))
+		}
+		port, err := parse229(msg)
+		return port, p.peer, err
+	}
 	code, msg, err := p.c.cmd("PASV")
 	if err != nil {
 		return 0, netip.Addr{}, fmt.Errorf("PASV: %w", err)
@@ -492,12 +513,12 @@ func (p *prober) ccc(ctx context.Context, feat []string) {
 	if err != nil {
 		remedy := dataRemedy(err)
 		if de := (*dataError)(nil); errors.As(err, &de) && de.stage == "connect" {
-			remedy = fmt.Sprintf("no FTP inspector opened port %d after reading the clear 227: the firewall's inspector does not open pinholes (load the FTP helper, e.g. nftables ct helper \"ftp\", or open passive.ports)", port)
+			remedy = fmt.Sprintf("no FTP inspector opened port %d after reading the clear passive reply: the firewall's inspector does not open pinholes (load the FTP helper, e.g. nftables ct helper \"ftp\", or open passive.ports)", port)
 		}
-		p.add(StepCCCData, Fail, fmt.Sprintf("after CCC, 227 announced %s port %d; %v", announced, port, err), remedy)
+		p.add(StepCCCData, Fail, fmt.Sprintf("after CCC, the passive reply announced %s port %d; %v", announced, port, err), remedy)
 		return
 	}
-	p.add(StepCCCData, OK, fmt.Sprintf("after CCC, 227 announced %s port %d; the data connection to %s port %d worked (%d bytes): an FTP inspector opened it, or no firewall filters the port",
+	p.add(StepCCCData, OK, fmt.Sprintf("after CCC, the passive reply announced %s port %d; the data connection to %s port %d worked (%d bytes): an FTP inspector opened it, or no firewall filters the port",
 		announced, port, p.peer, port, len(res.data)), "")
 }
 

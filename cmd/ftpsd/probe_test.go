@@ -133,12 +133,11 @@ func TestProbeCCCDenied(t *testing.T) {
 
 // TestProbeDataConnectionCut reaches the server over IPv6 through a
 // forwarder of the control port only, as through a proxy: the probe's
-// data connection goes to the control connection's address at the
-// announced port, which the server answers and cuts (another local address
-// than the control connection's). The data step fails naming the port,
-// the PASV step names the announced address and the key, and the exit
-// status says so. (A port that does not answer at all is the lab's
-// TestNetnsProbe.)
+// data connection goes to the control connection's address at the port of
+// EPSV (PASV has no IPv6 form), which the server answers and cuts (another
+// local address than the control connection's). The data step fails naming
+// the port and the exit status says so. (A port that does not answer at
+// all is the lab's TestNetnsProbe.)
 func TestProbeDataConnectionCut(t *testing.T) {
 	f, addr, pwFile := probeFixture(t, "")
 	fwd := forwardControl(t, addr)
@@ -146,26 +145,23 @@ func TestProbeDataConnectionCut(t *testing.T) {
 	// The server's 425 comes only when it gives up waiting for a data
 	// connection of its own (passive.connect_timeout), after the probe's
 	// timeout: the probe stops rather than read it as another reply.
-	wantVerdicts(t, rep, map[string]probe.Verdict{probe.StepLogin: probe.OK, probe.StepPASV: probe.Fail, probe.StepData: probe.Fail,
-		probe.StepResumption: probe.Skipped, probe.StepCCC: probe.Skipped, probe.StepCCCData: probe.Skipped})
-	if s := rep.Step(probe.StepCCC); !strings.Contains(s.Detail, "out of step") {
-		t.Errorf("ccc step %+v: want \"out of step\"", s)
-	}
+	wantVerdicts(t, rep, map[string]probe.Verdict{probe.StepLogin: probe.OK, probe.StepEPSV: probe.OK, probe.StepPASV: probe.Skipped,
+		probe.StepData: probe.Fail, probe.StepResumption: probe.Skipped, probe.StepCCC: probe.Skipped, probe.StepCCCData: probe.Skipped})
 	if r.code != exitError {
 		t.Errorf("exit %d, want %d", r.code, exitError)
 	}
 	data := rep.Step(probe.StepData)
 	port := ""
 	for p := f.ports.Start; p <= f.ports.End; p++ {
-		if strings.Contains(data.Detail, "]:"+strconv.Itoa(p)+":") {
+		if strings.Contains(data.Detail, "[::1]:"+strconv.Itoa(p)+":") {
 			port = strconv.Itoa(p)
 		}
 	}
 	if port == "" || !strings.Contains(data.Remedy, "port "+port+" answered, then the connection was cut") {
 		t.Errorf("data step %+v: want the port of %v it tried, named in the remedy", data, f.ports)
 	}
-	if s := rep.Step(probe.StepPASV); !strings.Contains(s.Detail, "127.0.0.1") || !strings.Contains(s.Remedy, "passive.public_address") {
-		t.Errorf("pasv step %+v: want the announced 127.0.0.1 and the key passive.public_address", s)
+	if s := rep.Step(probe.StepCCC); !strings.Contains(s.Detail, "out of step") {
+		t.Errorf("ccc step %+v: want \"out of step\"", s)
 	}
 }
 
@@ -244,5 +240,32 @@ func TestProbeUsageErrors(t *testing.T) {
 	}
 	if r := runFtpsd(t, "", "help"); !strings.Contains(r.stdout, "ftpsd probe [flags] ftps://USER@HOST[:PORT]") {
 		t.Errorf("ftpsd help does not show probe:\n%s", r.stdout)
+	}
+}
+
+// TestProbeAnnouncedAddressMismatch: a server whose 227 announces another
+// address (passive.public_address 127.0.0.2) than the one the probe
+// reached (127.0.0.1) fails the PASV step, which names both and the key;
+// the data connection still goes to 127.0.0.1, never to the announced
+// address, and works.
+func TestProbeAnnouncedAddressMismatch(t *testing.T) {
+	f := newFixture(t, 4)
+	f.certFile, f.keyFile = testcert.SelfSignedFor(t, "ftpsd probe test", 365*24*time.Hour).Write(t, f.dir)
+	text := f.config("", "", "alice")
+	f.write(strings.Replace(text, "[passive]\n", "[passive]\npublic_address = \"127.0.0.2\"\n", 1))
+	_, addr := f.start()
+	pwFile := writeText(t, f.dir, "password", password("alice")+"\n")
+	rep, r := probeReport(t, "-ca", f.certFile, "-password-file", pwFile, "-timeout", "5s", "ftps://alice@"+addr)
+	wantVerdicts(t, rep, map[string]probe.Verdict{probe.StepPASV: probe.Fail, probe.StepData: probe.OK, probe.StepCCCData: probe.OK})
+	s := rep.Step(probe.StepPASV)
+	if !strings.Contains(s.Detail, "227 announces 127.0.0.2") || !strings.Contains(s.Detail, "reached the server at 127.0.0.1") ||
+		!strings.Contains(s.Remedy, `passive.public_address = "127.0.0.1"`) {
+		t.Errorf("pasv step %+v: want the announced 127.0.0.2, the reached 127.0.0.1 and the key", s)
+	}
+	if d := rep.Step(probe.StepData).Detail; !strings.Contains(d, "to 127.0.0.1 port") {
+		t.Errorf("data step %q: want the connection to 127.0.0.1, the control connection's address", d)
+	}
+	if r.code != exitError {
+		t.Errorf("exit %d, want %d", r.code, exitError)
 	}
 }
