@@ -52,6 +52,7 @@ func (p *prober) exchange(ctx context.Context, port int, cmd string, upload []by
 		return fail("connect", err)
 	}
 	defer raw.Close()
+	defer context.AfterFunc(ctx, func() { _ = raw.Close() })()
 	if err := p.c.send(cmd); err != nil {
 		return fail("reply", err)
 	}

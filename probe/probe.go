@@ -75,6 +75,7 @@ type prober struct {
 	tlsCfg  *tls.Config
 	leaf    *x509.Certificate
 	stopped string // why the steps not reported were not run
+	unwatch func() bool
 }
 
 func (p *prober) add(name string, v Verdict, detail, remedy string) {
@@ -98,6 +99,7 @@ func (p *prober) finish() {
 		return slices.Index(stepOrder, a.Name) - slices.Index(stepOrder, b.Name)
 	})
 	if p.c != nil {
+		p.unwatch()
 		_ = p.c.send("QUIT")
 		_ = p.c.raw.Close()
 	}
@@ -139,6 +141,8 @@ func (p *prober) connect(ctx context.Context) bool {
 		p.stop(StepTCP, fmt.Sprintf("cannot reach %s: %v", addr, err), dialRemedy(err, p.o.Port, "the control port"))
 		return false
 	}
+	// Interrupted (ctx done), the probe ends its waits at once.
+	p.unwatch = context.AfterFunc(ctx, func() { _ = raw.Close() })
 	p.c = newCtrl(raw, p.o.Timeout)
 	if ap, err := netip.ParseAddrPort(raw.RemoteAddr().String()); err == nil {
 		p.peer = ap.Addr().Unmap()

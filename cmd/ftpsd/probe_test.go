@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -267,5 +269,66 @@ func TestProbeAnnouncedAddressMismatch(t *testing.T) {
 	}
 	if r.code != exitError {
 		t.Errorf("exit %d, want %d", r.code, exitError)
+	}
+}
+
+// TestProbeInterrupt: SIGINT during a step (a server that accepts and
+// never greets) ends the probe at once, with its report, rather than after
+// the step's timeout.
+func TestProbeInterrupt(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		select {
+		case c := <-accepted:
+			_ = c.Close()
+		default:
+		}
+	})
+	cmd := exec.Command(ftpsdBin, "probe", "-timeout", "30s", "ftps://alice@"+ln.Addr().String())
+	cmd.Env = append(os.Environ(), "FTPSD_PASSWORD=x")
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case c := <-accepted:
+		accepted <- c // closed by the cleanup
+		// The server's accept may return before the probe's connect:
+		// give the probe time to be waiting for the greeting.
+		time.Sleep(500 * time.Millisecond)
+	case <-time.After(commandTimeout):
+		_ = cmd.Process.Kill()
+		t.Fatal("the probe did not connect")
+	}
+	start := time.Now()
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		t.Logf("ended %v after SIGINT: %v\n%s", time.Since(start), err, stdout.String())
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("the probe ended %v after SIGINT, want at once (its step timeout is 30s)", took)
+		}
+		if err == nil || !strings.Contains(stdout.String(), "[fail]    tcp") || !strings.Contains(stdout.String(), "no 220 greeting") {
+			t.Errorf("after SIGINT: %v, report:\n%s\nwant exit 1 and the tcp step failed", err, stdout.String())
+		}
+	case <-time.After(commandTimeout):
+		_ = cmd.Process.Kill()
+		t.Fatalf("the probe did not end within %v of SIGINT", commandTimeout)
 	}
 }
