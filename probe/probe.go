@@ -111,6 +111,9 @@ func (p *prober) run(ctx context.Context) {
 	}
 	feat := p.features()
 	p.epsv()
+	if p.outOfStep() {
+		return
+	}
 	port, ok := p.pasv()
 	if !ok {
 		p.stopped = "not run: no passive port"
@@ -121,13 +124,21 @@ func (p *prober) run(ctx context.Context) {
 	} else {
 		p.transfer(ctx)
 	}
-	if p.c.broken != nil {
-		// A reply that did not come may still come: what follows would
-		// read it as the reply to another command.
-		p.stopped = "not run: the control connection is out of step (" + p.c.broken.Error() + ")"
+	if p.outOfStep() {
 		return
 	}
 	p.ccc(ctx, feat)
+}
+
+// outOfStep reports whether a reply did not come; it may still come, and
+// what follows would read it as the reply to another command, so the
+// probe stops.
+func (p *prober) outOfStep() bool {
+	if p.c.broken == nil {
+		return false
+	}
+	p.stopped = "not run: the control connection is out of step (" + p.c.broken.Error() + ")"
+	return true
 }
 
 // connect dials the control port and reads the greeting (after the TLS
