@@ -20,7 +20,7 @@ import (
 )
 
 // TestNetnsProbe runs ftpsd probe from the lab's client namespace against
-// ftpsd behind the lab's firewall (see TestNetsFirewall) in five set-ups
+// ftpsd behind the lab's firewall (see TestNetnsFirewall) in five set-ups
 // and asserts its verdicts:
 //
 //  1. the passive range closed on the firewall, its FTP helper present:
