@@ -122,9 +122,14 @@ func TestProbeAllCorrect(t *testing.T) {
 }
 
 func TestProbeCCCDenied(t *testing.T) {
-	f, addr, pwFile := probeFixture(t, "ccc = \"deny\"\n")
+	// And resumption not required: the resumption step says so.
+	f, addr, pwFile := probeFixture(t, "ccc = \"deny\"\nrequire_session_reuse = false\n")
 	rep, r := probeReport(t, "-ca", f.certFile, "-password-file", pwFile, "-timeout", "5s", "ftps://alice@"+addr)
-	wantVerdicts(t, rep, map[string]probe.Verdict{probe.StepData: probe.OK, probe.StepCCC: probe.Skipped, probe.StepCCCData: probe.Skipped})
+	wantVerdicts(t, rep, map[string]probe.Verdict{probe.StepData: probe.OK, probe.StepResumption: probe.OK,
+		probe.StepCCC: probe.Skipped, probe.StepCCCData: probe.Skipped})
+	if d := rep.Step(probe.StepResumption).Detail; !strings.Contains(d, "also accepts data connections that do not resume") {
+		t.Errorf("resumption detail %q: want that the server does not require it", d)
+	}
 	if s := rep.Step(probe.StepCCC); !strings.Contains(s.Detail, "does not offer CCC") || !strings.Contains(s.Remedy, "open the passive range") {
 		t.Errorf("ccc step %+v: want it to say CCC is not offered and the range must be open", s)
 	}
