@@ -533,8 +533,12 @@ func (p *prober) ccc(ctx context.Context, feat []string) {
 		p.add(StepCCCData, Fail, fmt.Sprintf("after CCC, the passive reply announced %s port %d; %v", announced, port, err), remedy)
 		return
 	}
-	p.add(StepCCCData, OK, fmt.Sprintf("after CCC, the passive reply announced %s port %d; the data connection to %s port %d worked (%d bytes): an FTP inspector opened it, or no firewall filters the port",
-		announced, port, p.peer, port, len(res.data)), "")
+	why := "an FTP inspector opened it, or no firewall filters the port"
+	if p.rep.Step(StepData).Verdict == Fail {
+		why = "the data connection before CCC failed, so an FTP inspector on the path read the clear reply and opened the port: clients that send CCC work"
+	}
+	p.add(StepCCCData, OK, fmt.Sprintf("after CCC, the passive reply announced %s port %d; the data connection to %s port %d worked (%d bytes): %s",
+		announced, port, p.peer, port, len(res.data), why), "")
 }
 
 func tlsSummary(st tls.ConnectionState) string {

@@ -45,6 +45,9 @@ func TestNetnsProbe(t *testing.T) {
 			wantVerdicts(t, rep, map[string]probe.Verdict{probe.StepLogin: probe.OK, probe.StepPASV: probe.OK,
 				probe.StepData: probe.Fail, probe.StepCCC: probe.OK, probe.StepCCCData: probe.OK})
 			wantClosedPortNamed(t, rep.Step(probe.StepData))
+			if s := rep.Step(probe.StepCCCData); !strings.Contains(s.Detail, "an FTP inspector on the path read the clear reply") {
+				t.Errorf("ccc_data step %+v: want that an inspector opened the port", s)
+			}
 			if code == 0 {
 				t.Errorf("exit 0 with a failed step")
 			}
