@@ -35,7 +35,7 @@ func healthCommand(args []string, stdout io.Writer) error {
 			return errors.New("health: server.listen is off; use -addr to probe the implicit port")
 		}
 	}
-	greeting, err := probe(target, *timeout)
+	greeting, err := readGreeting(target, *timeout)
 	if err != nil {
 		return fmt.Errorf("health: %s: %w", target, err)
 	}
@@ -59,7 +59,7 @@ func probeAddress(listen string) string {
 	return net.JoinHostPort(host, port)
 }
 
-func probe(addr string, timeout time.Duration) (string, error) {
+func readGreeting(addr string, timeout time.Duration) (string, error) {
 	conn, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return "", err

@@ -7,6 +7,7 @@
 //	ftpsd check -config FILE       validate a configuration and print the effective settings
 //	ftpsd hash-password            read a password on stdin, print its bcrypt hash
 //	ftpsd health -config FILE      exit 0 when the configured server answers 220
+//	ftpsd probe ftps://USER@HOST   diagnose a server from the client side (firewall, NAT, TLS)
 //	ftpsd version                  print the version and the commit built (also -version, --version)
 package main
 

@@ -25,6 +25,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = hashPasswordCommand(rest, stdin, stdout)
 	case "health":
 		err = healthCommand(rest, stdout)
+	case "probe":
+		err = probeCommand(ctx, rest, stdin, stdout, stderr)
 	case "version":
 		err = printVersion(stdout)
 	case "help":
@@ -67,6 +69,11 @@ func printUsage(w io.Writer) {
   ftpsd check -config FILE       validate a configuration and print the effective settings
   ftpsd hash-password            read one password line on stdin, print its bcrypt hash
   ftpsd health -config FILE      exit 0 when the configured server answers 220 (or -addr HOST:PORT)
+  ftpsd probe [flags] ftps://USER@HOST[:PORT]
+                                 diagnose a server from the client side, step by step (ftpss:// for
+                                 implicit FTPS); exit 1 when a step fails. Flags: -password-file FILE
+                                 (else $FTPSD_PASSWORD, else a prompt), -insecure, -ca FILE, -path DIR
+                                 (upload and download there), -json, -timeout DURATION (per step, 10s)
   ftpsd version                  print the version and the commit built (also -version, --version)
 `)
 }

@@ -115,6 +115,7 @@ func (r PortRange) validate() error {
 type settings struct {
 	topology    Topology
 	controlPort int
+	noHelper    bool
 }
 
 // Option configures New.
@@ -128,6 +129,11 @@ func WithTopology(t Topology) Option { return func(s *settings) { s.topology = t
 // it.
 func WithControlPort(port int) Option { return func(s *settings) { s.controlPort = port } }
 
+// WithoutFTPHelper builds the firewall without the conntrack FTP helper: an
+// FTP-unaware stateful firewall, which opens no data connection it reads
+// in a clear 227/229 reply.
+func WithoutFTPHelper() Option { return func(s *settings) { s.noHelper = true } }
+
 // Lab is one test's set of namespaces and its firewall. Its methods are
 // safe for concurrent use.
 type Lab struct {
@@ -137,6 +143,7 @@ type Lab struct {
 	nftPath string
 	topo    Topology
 	port    int
+	helper  bool // the FTP helper is assigned to control connections
 
 	mu        sync.Mutex
 	openRange PortRange
@@ -168,6 +175,7 @@ func New(t testing.TB, opts ...Option) *Lab {
 		nftPath: testenv.NeedTool(t, "nft", "nftables"),
 		topo:    s.topology,
 		port:    s.controlPort,
+		helper:  !s.noHelper,
 	}
 	t.Cleanup(l.teardown)
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultCommandTimeout)
@@ -321,7 +329,7 @@ func (l *Lab) SetOpenRange(ctx context.Context, start, end int) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	rules := renderRuleset(l.topo, l.port, r)
+	rules := renderRuleset(l.topo, l.port, r, l.helper)
 	if err := l.loadRuleset(ctx, rules); err != nil {
 		return fmt.Errorf("set open range %v: %w", r, err)
 	}
@@ -375,7 +383,7 @@ func (l *Lab) build(ctx context.Context) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	rules := renderRuleset(l.topo, l.port, l.openRange)
+	rules := renderRuleset(l.topo, l.port, l.openRange, l.helper)
 	if err := l.loadRuleset(ctx, rules); err != nil {
 		return err
 	}

@@ -29,14 +29,14 @@ const (
 )
 
 // renderRuleset returns the firewall's ruleset for topo, the control port
-// and the open range (zero: none).
+// and the open range (zero: none), with the FTP helper or without.
 //
 // The FTP helper is assigned in a prerouting chain of priority filter,
 // after conntrack (-200) and after DNAT (-100), so under NAT it matches the
 // translated destination; nf_nat_ftp then rewrites the 227 replies that
 // carry the server's own address (the address the connection was
 // translated to) and sets up the translation of the data connection.
-func renderRuleset(topo Topology, controlPort int, open PortRange) string {
+func renderRuleset(topo Topology, controlPort int, open PortRange, helper bool) string {
 	// Under NAT only translated connections may cross: the server network
 	// is private.
 	dnatOnly := ""
@@ -58,8 +58,10 @@ func renderRuleset(topo Topology, controlPort int, open PortRange) string {
 		b.WriteString("\t}\n")
 	}
 	fmt.Fprintf(&b, "\n\tchain assign_helper {\n\t\ttype filter hook prerouting priority filter; policy accept;\n")
-	fmt.Fprintf(&b, "\t\tiifname %q ip daddr %s tcp dport %d ct state new ct helper set \"ftp-std\" counter name %q\n",
-		fwClientIf, serverAddr, controlPort, CounterHelper)
+	if helper {
+		fmt.Fprintf(&b, "\t\tiifname %q ip daddr %s tcp dport %d ct state new ct helper set \"ftp-std\" counter name %q\n",
+			fwClientIf, serverAddr, controlPort, CounterHelper)
+	}
 	b.WriteString("\t}\n")
 	fmt.Fprintf(&b, "\n\tchain filter_forward {\n\t\ttype filter hook forward priority filter; policy drop;\n")
 	b.WriteString("\t\tct state established accept\n")

@@ -30,6 +30,17 @@ type Pair struct {
 // certificate for localhost and 127.0.0.1.
 func Issue(t testing.TB, cn string, isCA bool, parent *Pair) *Pair {
 	t.Helper()
+	return issue(t, cn, isCA, parent, 24*time.Hour)
+}
+
+// SelfSignedFor is SelfSigned valid for d from now instead of a day.
+func SelfSignedFor(t testing.TB, cn string, d time.Duration) *Pair {
+	t.Helper()
+	return issue(t, cn, false, nil, d)
+}
+
+func issue(t testing.TB, cn string, isCA bool, parent *Pair, validity time.Duration) *Pair {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +49,7 @@ func Issue(t testing.TB, cn string, isCA bool, parent *Pair) *Pair {
 		SerialNumber:          big.NewInt(time.Now().UnixNano()),
 		Subject:               pkix.Name{CommonName: cn},
 		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
+		NotAfter:              time.Now().Add(validity),
 		BasicConstraintsValid: true,
 		IsCA:                  isCA,
 	}
