@@ -166,6 +166,7 @@ func (c *Config) validatePassive(add addFunc) {
 		return
 	}
 	c.validatePortCaps(add)
+	c.validateAnnouncePorts(add)
 	for _, key := range []struct{ name, addr string }{
 		{"server.listen", c.Server.Listen}, {"server.implicit_listen", c.Server.ImplicitListen},
 	} {
@@ -174,6 +175,20 @@ func (c *Config) validatePassive(add addFunc) {
 				add("passive.ports", "range %s contains the control port of %s", r, key.name)
 			}
 		}
+	}
+}
+
+// validateAnnouncePorts checks passive.announce_ports against the range
+// it translates: port for port, so of the same length.
+func (c *Config) validateAnnouncePorts(add addFunc) {
+	a := c.Passive.AnnouncePorts
+	switch {
+	case a.problem != nil && !errors.Is(a.problem, errNoRange):
+		add("passive.announce_ports", "%v", a.problem)
+	case a.IsZero():
+	case a.Len() != c.Passive.Ports.Len():
+		add("passive.announce_ports", "range %s has %d ports, passive.ports %s has %d: the edge forwards them port for port, so both must have the same length",
+			a, a.Len(), c.Passive.Ports, c.Passive.Ports.Len())
 	}
 }
 

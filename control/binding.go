@@ -28,9 +28,15 @@ func passiveEndpoint(port int) endpoint { return endpoint{passive: true, port: u
 func activeEndpoint(addr netip.AddrPort) endpoint { return endpoint{addr: addr} }
 
 // watchReply binds the port of a 227/229 reply written by the lib, and
-// tells Options.Passive which listener the session holds or gave up.
+// tells Options.Passive which listener the session holds or gave up. With
+// port translation (passive.announce_ports) the reply carries the public
+// port: the binding and the claim are made on the local port, which the
+// listener and its data connections' local address carry.
 func (c *Conn) watchReply(p []byte) {
 	if port, ok := passivePort(p); ok {
+		if c.opts.Passive != nil {
+			port = c.opts.Passive.LocalPort(port)
+		}
 		c.opts.Registry.bind(c, passiveEndpoint(port))
 		if c.opts.Passive != nil {
 			c.opts.Passive.Claim(port, c.id)
@@ -53,8 +59,11 @@ func (c *Conn) watchReply(p []byte) {
 // drops the passive listener without closing it. pasv.Allocator
 // implements it.
 type PassiveLeases interface {
-	// Claim records that the conn with id owner announced port in its
-	// 227/229 reply.
+	// LocalPort returns the local port of a port announced in a 227/229
+	// reply (they differ under port translation).
+	LocalPort(announced int) int
+	// Claim records that the conn with id owner announced the local port
+	// in its 227/229 reply.
 	Claim(port int, owner uint64)
 	// ReleaseOwned closes the passive listeners claimed by owner.
 	ReleaseOwned(owner uint64) int

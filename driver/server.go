@@ -75,7 +75,7 @@ func build(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, o optio
 	ports := cfg.Passive.Ports
 	alloc, err := pasv.NewAllocator(pasv.Options{
 		Start: ports.Start, End: ports.End, Wait: cfg.Passive.Wait.Std(), Logger: logger.Named("pasv"),
-		MaxPerIP: cfg.Passive.PortsPerIP(),
+		MaxPerIP: cfg.Passive.PortsPerIP(), AnnounceStart: cfg.Passive.AnnouncePorts.Start,
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,107 @@
+package driver_test
+
+import (
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"ftpsd/config"
+	"ftpsd/internal/ftptest"
+)
+
+// Port translation (passive.announce_ports): the 227/229 replies carry
+// the public port, the listener, the data connection's local address and
+// the lease carry the local one. Every piece that maps one to the other
+// must agree: the session binding (whose data connection is it), the
+// allocator's claim (which listener a new PASV releases) and the
+// connect-timeout explanation (whose listener expired).
+
+// translated dials the local port of an announced data address, as the
+// edge's DNAT does: announced port p reaches p - offset.
+func translated(t *testing.T, p ftptest.Passive, offset int) string {
+	t.Helper()
+	host, _, err := net.SplitHostPort(p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p.Port-offset))
+}
+
+// TestE2EPasvPortTranslation runs two sessions on a two-port range
+// announced as another range: each PASV and EPSV announces a public port
+// of the announced range; RETR through the local port gets the file over
+// a resumed TLS session; a session asking twice keeps one port, so with
+// passive.wait = 0 the second session still gets one; a listener nobody
+// connects to expires with the passive.connect_timeout explanation.
+func TestE2EPasvPortTranslation(t *testing.T) {
+	var local, announce config.PortRange
+	ts := startServer(t, func(c *config.Config) {
+		c.Passive.Wait = 0
+		c.Passive.MaxPortsPerIP = 2 // both sessions come from one address
+		c.Passive.Ports = config.PortsOf(c.Passive.Ports.Start, c.Passive.Ports.Start+1)
+		c.Passive.AnnouncePorts = config.PortsOf(c.Passive.Ports.Start+10000, c.Passive.Ports.Start+10001)
+		c.Passive.ConnectTimeout = config.Duration(time.Second)
+		local, announce = c.Passive.Ports, c.Passive.AnnouncePorts
+	})
+	offset := announce.Start - local.Start
+	want := []byte("translated port\n")
+	ftptest.WriteFile(t, ts.AliceDir(), "t.txt", want)
+
+	var sessions []*ftptest.Client
+	t.Cleanup(func() {
+		for _, s := range sessions {
+			s.Close()
+		}
+	})
+	for i := range 2 {
+		s, err := openLoggedIn(ts.Addr, netip.Addr{})
+		if err != nil {
+			t.Fatalf("session %d: %v", i, err)
+		}
+		sessions = append(sessions, s)
+		for try, epsv := range []bool{false, true} {
+			p, err := s.Pasv(epsv)
+			if err != nil {
+				t.Fatalf("session %d passive #%d: %v", i, try+1, err)
+			}
+			if p.Code != 227 && p.Code != 229 {
+				t.Fatalf("session %d passive #%d (epsv=%v; %d other session holds a port of 2): got %d %q, want 227/229",
+					i, try+1, epsv, i, p.Code, p.Msg)
+			}
+			if !announce.Contains(p.Port) {
+				t.Fatalf("session %d announced port %d, want one of passive.announce_ports %s", i, p.Port, announce)
+			}
+			if try == 0 {
+				continue
+			}
+			got, err := s.RetrAt(translated(t, p, offset), "t.txt")
+			if err != nil {
+				t.Fatalf("session %d RETR through local port %d of announced %d: %v", i, p.Port-offset, p.Port, err)
+			}
+			ftptest.MustSameData(t, "RETR t.txt", got, want)
+		}
+	}
+
+	// A listener that expires is explained to its own session.
+	s := sessions[0]
+	if _, err := s.Pasv(true); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // past passive.connect_timeout
+	r, err := s.Cmd("RETR t.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Code != 425 || !strings.Contains(r.Msg, "passive.connect_timeout") {
+		t.Fatalf("RETR after the listener expired: got %d %q, want 425 naming passive.connect_timeout", r.Code, r.Msg)
+	}
+	for _, s := range sessions {
+		if err := s.Quit(); err != nil {
+			t.Errorf("QUIT: %v", err)
+		}
+	}
+	assertRangeFree(t, ts)
+}
