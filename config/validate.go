@@ -161,6 +161,9 @@ func (c *Config) validatePassive(add addFunc) {
 		add("passive.connect_timeout", "must be at least 1s, got %s", c.Passive.ConnectTimeout.Std())
 	}
 	r := c.Passive.Ports
+	if r.problem == nil && r.IsZero() {
+		r.problem = errNoRange
+	}
 	if r.problem != nil {
 		add("passive.ports", "%v", r.problem)
 		return
@@ -183,7 +186,7 @@ func (c *Config) validatePassive(add addFunc) {
 func (c *Config) validateAnnouncePorts(add addFunc) {
 	a := c.Passive.AnnouncePorts
 	switch {
-	case a.problem != nil && !errors.Is(a.problem, errNoRange):
+	case a.problem != nil:
 		add("passive.announce_ports", "%v", a.problem)
 	case a.IsZero():
 	case a.Len() != c.Passive.Ports.Len():

@@ -166,6 +166,9 @@ func TestAnnouncePorts(t *testing.T) {
 	if err != nil || cfg.Passive.AnnouncePorts != PortsOf(60000, 60019) {
 		t.Fatalf("announce_ports = \"60000-60019\": %v, %v", cfg.Passive.AnnouncePorts, err)
 	}
+	if _, err := Parse("[passive]\nports = \"\"\n"); err == nil || !strings.Contains(err.Error(), "passive.ports:") {
+		t.Errorf("ports = \"\": %v, want an error naming passive.ports (only announce_ports may be empty)", err)
+	}
 	for _, bad := range []string{"60000-60018", "60000-60020", "60000", "6000x"} {
 		_, err := Parse("[passive]\nports = \"50000-50019\"\nannounce_ports = \"" + bad + "\"\n")
 		if err == nil || !strings.Contains(err.Error(), "passive.announce_ports:") {

@@ -58,7 +58,7 @@ var errNoRange = errors.New(`"" is not a port range (use "50000-50099")`)
 // An empty text is the zero range (see IsZero).
 func (r *PortRange) UnmarshalText(text []byte) error {
 	if strings.TrimSpace(string(text)) == "" {
-		*r = PortRange{problem: errNoRange}
+		*r = PortRange{}
 		return nil
 	}
 	parsed, err := ParsePortRange(string(text))
