@@ -66,3 +66,12 @@ func controlPorts(cfg config.Config) []string {
 	}
 	return ports
 }
+
+// announcedPorts is the range the passive replies announce: "off" without
+// port translation.
+func announcedPorts(p config.Passive) string {
+	if p.AnnouncePorts.IsZero() {
+		return "off"
+	}
+	return p.AnnouncePorts.String()
+}
