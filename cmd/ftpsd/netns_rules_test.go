@@ -65,6 +65,13 @@ func TestNetnsRules(t *testing.T) {
 				passive += fmt.Sprintf("public_address = %q\n", lab.PublicAddr())
 			}
 			s := startNetSite(t, lab, tools, node, ctl, passive)
+			want := "off"
+			if tc.passive != "" {
+				want = fmt.Sprintf("%d-%d", labAnnounceStart, labAnnounceStart+labRangeEnd-labRangeStart)
+			}
+			if got := s.srv.waitLog(t, "ftpsd started", 1, startTimeout).str("passive_announce_ports"); got != want {
+				t.Errorf("ftpsd started: passive_announce_ports = %q, want %q", got, want)
+			}
 			args := []string{"rules", "-config", s.cfgPath, "-cure", tc.cure}
 			if tc.host {
 				args = append(args, "-firewall", "host")
