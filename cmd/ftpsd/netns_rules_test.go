@@ -28,6 +28,8 @@ import (
 //     range to the server;
 //   - nat-edge, ccc cure: only the control port is forwarded; the FTP
 //     helper opens the data connections it reads after CCC;
+//   - nat-edge, both cures (the ruleset docs/firewall.md prints): clients
+//     with and without CCC;
 //   - nat-edge, range cure with passive.announce_ports: the replies
 //     announce 40000-40009, which the edge forwards port for port to the
 //     server's 30000-30009 (nothing listens on the announced ports: a
@@ -51,6 +53,10 @@ func TestNetnsRules(t *testing.T) {
 		{name: "host_range", topo: netlab.Routed, host: true, cure: "range", clients: rangeClients},
 		{name: "nat_edge_range", topo: netlab.NAT, cure: "range", clients: rangeClients},
 		{name: "nat_edge_ccc", topo: netlab.NAT, cure: "ccc", clients: cccClients},
+		{name: "nat_edge_both", topo: netlab.NAT, cure: "both", clients: func(t *testing.T, s *netSite) {
+			rangeClients(t, s)
+			cccClients(t, s)
+		}},
 		{name: "nat_edge_translation", topo: netlab.NAT, cure: "range", clients: rangeClients,
 			passive: fmt.Sprintf("announce_ports = \"%d-%d\"\n", labAnnounceStart, labAnnounceStart+labRangeEnd-labRangeStart)},
 	} {
