@@ -24,6 +24,8 @@ import (
 //
 //   - host, range cure: ftpsd runs on the firewall itself, whose input
 //     chain drops what the rules do not open (a closed port times out);
+//   - host, ccc cure: the same, the range closed, the FTP helper on the
+//     control port;
 //   - nat-edge, range cure: the edge forwards the control port and the
 //     range to the server;
 //   - nat-edge, ccc cure: only the control port is forwarded; the FTP
@@ -51,6 +53,7 @@ func TestNetnsRules(t *testing.T) {
 		clients func(t *testing.T, s *netSite)
 	}{
 		{name: "host_range", topo: netlab.Routed, host: true, cure: "range", clients: rangeClients},
+		{name: "host_ccc", topo: netlab.Routed, host: true, cure: "ccc", clients: cccClients},
 		{name: "nat_edge_range", topo: netlab.NAT, cure: "range", clients: rangeClients},
 		{name: "nat_edge_ccc", topo: netlab.NAT, cure: "ccc", clients: cccClients},
 		{name: "nat_edge_both", topo: netlab.NAT, cure: "both", clients: func(t *testing.T, s *netSite) {
@@ -106,6 +109,9 @@ func TestNetnsRules(t *testing.T) {
 					tc.clients(t, s)
 					if tc.host {
 						s.mustDrop(t, netip.AddrPortFrom(lab.PublicAddr(), labClosedPort))
+						if tc.cure == "ccc" { // the range stays closed
+							s.mustDrop(t, netip.AddrPortFrom(lab.PublicAddr(), labRangeStart))
+						}
 					}
 				})
 			}
