@@ -33,8 +33,8 @@ func translated(t *testing.T, p ftptest.Passive, offset int) string {
 // TestE2EPasvPortTranslation runs two sessions on a two-port range
 // announced as another range: each PASV and EPSV announces a public port
 // of the announced range; RETR through the local port gets the file over
-// a resumed TLS session; a session asking twice keeps one port, so with
-// passive.wait = 0 the second session still gets one; a listener nobody
+// a resumed TLS session; a session asking twice while the other holds the
+// second port still gets one (passive.wait = 0); a listener nobody
 // connects to expires with the passive.connect_timeout explanation.
 func TestE2EPasvPortTranslation(t *testing.T) {
 	var local, announce config.PortRange
@@ -62,28 +62,36 @@ func TestE2EPasvPortTranslation(t *testing.T) {
 			t.Fatalf("session %d: %v", i, err)
 		}
 		sessions = append(sessions, s)
-		for try, epsv := range []bool{false, true} {
-			p, err := s.Pasv(epsv)
-			if err != nil {
-				t.Fatalf("session %d passive #%d: %v", i, try+1, err)
-			}
-			if p.Code != 227 && p.Code != 229 {
-				t.Fatalf("session %d passive #%d (epsv=%v; %d other session holds a port of 2): got %d %q, want 227/229",
-					i, try+1, epsv, i, p.Code, p.Msg)
-			}
-			if !announce.Contains(p.Port) {
-				t.Fatalf("session %d announced port %d, want one of passive.announce_ports %s", i, p.Port, announce)
-			}
-			if try == 0 {
-				continue
-			}
-			got, err := s.RetrAt(translated(t, p, offset), "t.txt")
-			if err != nil {
-				t.Fatalf("session %d RETR through local port %d of announced %d: %v", i, p.Port-offset, p.Port, err)
-			}
-			ftptest.MustSameData(t, "RETR t.txt", got, want)
-		}
 	}
+	passive := func(i int, epsv bool) ftptest.Passive {
+		t.Helper()
+		p, err := sessions[i].Pasv(epsv)
+		if err != nil {
+			t.Fatalf("session %d passive (epsv=%v): %v", i, epsv, err)
+		}
+		if p.Code != 227 && p.Code != 229 {
+			t.Fatalf("session %d passive (epsv=%v): got %d %q, want 227/229", i, epsv, p.Code, p.Msg)
+		}
+		if !announce.Contains(p.Port) {
+			t.Fatalf("session %d announced port %d, want one of passive.announce_ports %s", i, p.Port, announce)
+		}
+		return p
+	}
+	retr := func(i int, p ftptest.Passive) {
+		t.Helper()
+		got, err := sessions[i].RetrAt(translated(t, p, offset), "t.txt")
+		if err != nil {
+			t.Fatalf("session %d RETR through local port %d of announced %d: %v", i, p.Port-offset, p.Port, err)
+		}
+		ftptest.MustSameData(t, "RETR t.txt", got, want)
+	}
+	// Session 0 holds one of the two ports, idle; session 1 asks twice:
+	// its second request gets a port only if its first listener, claimed
+	// by its reply, is released first.
+	passive(0, false)
+	passive(1, false)
+	retr(1, passive(1, true))
+	retr(0, passive(0, true))
 
 	// A listener that expires is explained to its own session.
 	s := sessions[0]
