@@ -68,6 +68,8 @@ type rulesPlan struct {
 	allow                  []int            // host
 }
 
+// newRulesPlan checks the flags against the configuration and gathers
+// the ports and addresses the rules name.
 func newRulesPlan(cfg config.Config, f rulesFlags) (*rulesPlan, error) {
 	p := &rulesPlan{firewall: f.firewall, cure: f.cure, format: f.format, local: cfg.Passive.Ports, public: cfg.Passive.Ports}
 	if !cfg.Passive.AnnouncePorts.IsZero() {
@@ -103,6 +105,7 @@ func newRulesPlan(cfg config.Config, f rulesFlags) (*rulesPlan, error) {
 	return p, p.edge(cfg, f)
 }
 
+// parseAllow reads -allow, comma-separated TCP ports.
 func (p *rulesPlan) parseAllow(list string) error {
 	for field := range strings.SplitSeq(list, ",") {
 		if field = strings.TrimSpace(field); field == "" {
@@ -137,17 +140,22 @@ func (p *rulesPlan) edge(cfg config.Config, f rulesFlags) error {
 	return nil
 }
 
+// openRange reports whether the cure opens (forwards) the passive range.
 func (p *rulesPlan) openRange() bool { return p.cure != "ccc" }
 
-// nftPorts writes ports as an nftables set.
-func nftPorts(ports []int) string {
+// joinPorts writes ports separated by sep.
+func joinPorts(ports []int, sep string) string {
 	s := make([]string, len(ports))
 	for i, n := range ports {
 		s[i] = strconv.Itoa(n)
 	}
-	return "{ " + strings.Join(s, ", ") + " }"
+	return strings.Join(s, sep)
 }
 
+// nftPorts writes ports as an nftables set.
+func nftPorts(ports []int) string { return "{ " + joinPorts(ports, ", ") + " }" }
+
+// writeNft writes the nftables form: one table, replaced whole on load.
 func (p *rulesPlan) writeNft(w io.Writer) {
 	fmt.Fprint(w, "# Load with: nft -f FILE (replaces the table inet ftpsd, leaves the others alone).\n")
 	if p.firewall == "host" {
@@ -165,6 +173,7 @@ func (p *rulesPlan) writeNft(w io.Writer) {
 	fmt.Fprint(w, "}\n")
 }
 
+// nftHost writes the chains of a firewall on the server itself.
 func (p *rulesPlan) nftHost(w io.Writer) {
 	if p.helperPort != 0 {
 		fmt.Fprint(w, "\tchain prerouting_helper {\n\t\ttype filter hook prerouting priority filter; policy accept;\n")
@@ -183,6 +192,7 @@ func (p *rulesPlan) nftHost(w io.Writer) {
 	fmt.Fprint(w, "\t}\n")
 }
 
+// nftEdge writes the chains of a NAT edge in front of the server.
 func (p *rulesPlan) nftEdge(w io.Writer) {
 	match := fmt.Sprintf("iifname %q ", p.wan)
 	if p.public4.IsValid() {
@@ -224,16 +234,13 @@ func (p *rulesPlan) nftEdge(w io.Writer) {
 }
 
 // iptPorts writes ports for -m multiport --dports.
-func iptPorts(ports []int) string {
-	s := make([]string, len(ports))
-	for i, n := range ports {
-		s[i] = strconv.Itoa(n)
-	}
-	return strings.Join(s, ",")
-}
+func iptPorts(ports []int) string { return joinPorts(ports, ",") }
 
+// iptRange writes a range as iptables does, "START:END".
 func iptRange(r config.PortRange) string { return fmt.Sprintf("%d:%d", r.Start, r.End) }
 
+// writeIptables writes the iptables-restore form: FTPSD-* chains and the
+// jumps to them.
 func (p *rulesPlan) writeIptables(w io.Writer) {
 	fmt.Fprint(w, "# Load once with: iptables-restore --noflush FILE (IPv4; the FTPSD-* chains are\n"+
 		"# replaced, the jumps to them are inserted again on each load).\n")
@@ -283,6 +290,7 @@ func (p *rulesPlan) writeIptables(w io.Writer) {
 	fmt.Fprint(w, "COMMIT\n")
 }
 
+// iptHost writes the FTPSD-INPUT chain of a firewall on the server.
 func (p *rulesPlan) iptHost(w io.Writer) {
 	fmt.Fprint(w, "-A FTPSD-INPUT -m conntrack --ctstate INVALID -j DROP\n-A FTPSD-INPUT -i lo -j ACCEPT\n-A FTPSD-INPUT -p icmp -j ACCEPT\n")
 	if len(p.allow) > 0 {
