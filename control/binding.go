@@ -100,6 +100,41 @@ func (c *Conn) releaseIdlePassive() {
 	}
 }
 
+// localPassivePort returns the 227/229 reply p with the local port in
+// place of the announced one when Options.AnnounceLocalPort says the
+// client is told the server's own side: a client inside
+// (passive.internal_networks) reaches the local port directly, and an
+// inspector that reads the reply after CCC maps the port itself. Other
+// replies, and every reply without port translation, are returned as
+// they are.
+func (c *Conn) localPassivePort(p []byte) []byte {
+	if c.opts.Passive == nil || c.opts.AnnounceLocalPort == nil {
+		return p
+	}
+	port, ok := passivePort(p)
+	if !ok {
+		return p
+	}
+	local := c.opts.Passive.LocalPort(port)
+	if local == port || !c.opts.AnnounceLocalPort(c.Client(), c.State().Cleared) {
+		return p
+	}
+	return withPassivePort(p, local)
+}
+
+// withPassivePort returns the 227/229 reply p (see passivePort) with its
+// port replaced by port.
+func withPassivePort(p []byte, port int) []byte {
+	if bytes.HasPrefix(p, []byte("227 ")) {
+		open, end := bytes.IndexByte(p, '('), bytes.IndexByte(p, ')')
+		ap, _ := parsePORT(string(p[open+1 : end]))
+		b := ap.Addr().As4()
+		return fmt.Appendf(bytes.Clone(p[:open]), "(%d,%d,%d,%d,%d,%d)%s", b[0], b[1], b[2], b[3], port>>8, port&0xff, p[end+1:])
+	}
+	open, end := bytes.Index(p, []byte("(|||")), bytes.Index(p, []byte("|)"))
+	return fmt.Appendf(bytes.Clone(p[:open]), "(|||%d|)%s", port, p[end+2:])
+}
+
 // passivePort extracts the port of "227 Entering Passive Mode
 // (h1,h2,h3,h4,p1,p2)" or "229 Entering Extended Passive Mode (|||port|)".
 func passivePort(p []byte) (int, bool) {

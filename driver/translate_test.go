@@ -113,3 +113,76 @@ func TestE2EPasvPortTranslation(t *testing.T) {
 	}
 	assertRangeFree(t, ts)
 }
+
+// TestE2EPasvPortTranslationSides: a client told the server's own side
+// gets the local port, since it does not pass the edge's translation: a
+// client inside (passive.internal_networks) and, after CCC, a client
+// whose inspector maps the port itself (announce_after_ccc = "local").
+// A client outside, on a protected control channel, gets the public
+// port. Each gets its file through the port it was told (inside and after
+// CCC directly, outside through the translation).
+func TestE2EPasvPortTranslationSides(t *testing.T) {
+	var local, announce config.PortRange
+	ts := startServer(t, func(c *config.Config) {
+		c.Passive.Ports = config.PortsOf(c.Passive.Ports.Start, c.Passive.Ports.Start+3)
+		c.Passive.AnnouncePorts = config.PortsOf(c.Passive.Ports.Start+10000, c.Passive.Ports.Start+10003)
+		c.Passive.MaxPortsPerIP = 0
+		c.Passive.PublicAddress = "203.0.113.10"
+		setInternalNetworks(c, "127.0.0.2/32")
+		local, announce = c.Passive.Ports, c.Passive.AnnouncePorts
+	})
+	offset := announce.Start - local.Start
+	host, _, err := net.SplitHostPort(ts.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []byte("which side\n")
+	ftptest.WriteFile(t, ts.AliceDir(), "s.txt", want)
+	for _, tc := range []struct {
+		name   string
+		client string
+		ccc    bool
+		ports  config.PortRange
+	}{
+		{"outside", "127.0.0.1", false, announce},
+		{"inside", "127.0.0.2", false, local},
+		{"outside_after_ccc", "127.0.0.1", true, local},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := openLoggedIn(ts.Addr, netip.MustParseAddr(tc.client))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if tc.ccc {
+				if err := s.CCC(); err != nil {
+					t.Fatal(err)
+				}
+				s.TLS = ftptest.FreshTLS()
+				s.RequireResume = false
+			}
+			for _, epsv := range []bool{false, true} {
+				p, err := s.Pasv(epsv)
+				if err != nil || (p.Code != 227 && p.Code != 229) {
+					t.Fatalf("passive (epsv=%v): %d %q %v", epsv, p.Code, p.Msg, err)
+				}
+				if !tc.ports.Contains(p.Port) {
+					t.Fatalf("passive (epsv=%v) announced port %d, want one of %s", epsv, p.Port, tc.ports)
+				}
+				port := p.Port
+				if tc.ports == announce {
+					port -= offset // the edge's translation
+				}
+				dial := net.JoinHostPort(host, strconv.Itoa(port))
+				got, err := s.RetrAt(dial, "s.txt")
+				if err != nil {
+					t.Fatalf("RETR through %s (announced %d): %v", dial, p.Port, err)
+				}
+				ftptest.MustSameData(t, "RETR s.txt", got, want)
+			}
+			if err := s.Quit(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}

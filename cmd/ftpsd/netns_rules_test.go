@@ -32,10 +32,12 @@ import (
 //     helper opens the data connections it reads after CCC;
 //   - nat-edge, both cures (the ruleset docs/firewall.md prints): clients
 //     with and without CCC;
-//   - nat-edge, range cure with passive.announce_ports: the replies
-//     announce 40000-40009, which the edge forwards port for port to the
-//     server's 30000-30009 (nothing listens on the announced ports: a
-//     transfer works only through the translation).
+//   - nat-edge, both cures with passive.announce_ports: the replies on a
+//     protected channel announce 40000-40009, which the edge forwards port
+//     for port to the server's 30000-30009 (nothing listens on the
+//     announced ports: a transfer works only through the translation);
+//     after CCC they announce the server's own address and port, which
+//     the helper maps.
 func TestNetnsRules(t *testing.T) {
 	tools := labTools{
 		curl:   testenv.NeedTool(t, "curl", "curl"),
@@ -60,8 +62,10 @@ func TestNetnsRules(t *testing.T) {
 			rangeClients(t, s)
 			cccClients(t, s)
 		}},
-		{name: "nat_edge_translation", topo: netlab.NAT, cure: "range", clients: rangeClients,
-			passive: fmt.Sprintf("announce_ports = \"%d-%d\"\n", labAnnounceStart, labAnnounceStart+labRangeEnd-labRangeStart)},
+		{name: "nat_edge_translation", topo: netlab.NAT, cure: "both", clients: func(t *testing.T, s *netSite) {
+			rangeClients(t, s)
+			cccClients(t, s)
+		}, passive: fmt.Sprintf("announce_ports = \"%d-%d\"\n", labAnnounceStart, labAnnounceStart+labRangeEnd-labRangeStart)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lab := netlab.New(t, netlab.WithTopology(tc.topo), netlab.WithControlPort(labControlPort))

@@ -83,9 +83,12 @@ func newRulesPlan(cfg config.Config, f rulesFlags) (*rulesPlan, error) {
 	case p.format != "nft" && p.format != "iptables":
 		return nil, usage(`rules: -format must be "nft" or "iptables", got %q`, p.format)
 	}
-	if p.cure != "range" && !cfg.Passive.AnnouncePorts.IsZero() {
-		return nil, fmt.Errorf("rules: -cure %s with passive.announce_ports: the FTP helper opens the port a 227/229 announces, "+
-			"on the server's own address after CCC, which under port translation is not a port ftpsd listens on; use -cure range", p.cure)
+	if p.cure != "range" && !cfg.Passive.AnnouncePorts.IsZero() && cfg.Passive.AnnounceAfterCCC != config.AnnounceLocal {
+		// After CCC the helper opens the port a 227 announces only when it
+		// carries the server's own address; with it ftpsd announces the
+		// local port, which the helper's expectation maps.
+		return nil, fmt.Errorf("rules: -cure %s with passive.announce_ports needs passive.announce_after_ccc = \"local\": "+
+			"the FTP helper opens only the ports a 227 announces with the server's own address", p.cure)
 	}
 	if p.cure != "range" && cfg.TLS.CCC != config.CCCAllow {
 		return nil, fmt.Errorf("rules: -cure %s needs tls.ccc = \"allow\": the FTP helper can read only a control channel cleared with CCC", p.cure)

@@ -79,7 +79,8 @@ func TestRulesRefusals(t *testing.T) {
 		{rulesConfig, []string{"-firewall", "host", "-format", "pf"}, exitUsage, "-format"},
 		{rulesConfig, []string{"-firewall", "nat-edge", "-server", "10.0.0.5"}, exitUsage, "-wan"},
 		{rulesConfig, []string{"-firewall", "nat-edge", "-wan", "eth0"}, exitUsage, "-server"},
-		{rulesConfig, []string{"-firewall", "host", "-cure", "ccc"}, exitError, "passive.announce_ports"},
+		{strings.Replace(rulesConfig, "public_address", "announce_after_ccc = \"public\"\npublic_address", 1),
+			[]string{"-firewall", "host", "-cure", "ccc"}, exitError, "passive.announce_after_ccc"},
 	} {
 		code, _, errb := runRules(t, tc.text, tc.args...)
 		if code != tc.code || !strings.Contains(errb, tc.want) {
