@@ -146,6 +146,13 @@ type TLS struct {
 type Passive struct {
 	// Ports is the inclusive range "START-END" opened on the firewall.
 	Ports PortRange `toml:"ports"`
+	// AnnouncePorts, when set, is the range the edge forwards to Ports,
+	// port for port ("60000-60019" for "50000-50019": 60000 reaches
+	// 50000): 227/229 replies announce the public port of the local port
+	// listened on, but to clients told the server's own address (inside,
+	// or after CCC with AnnounceAfterCCC "local"). Same length as Ports;
+	// empty announces Ports themselves.
+	AnnouncePorts PortRange `toml:"announce_ports"`
 	// Wait is how long a PASV/EPSV waits for a port when every port of the
 	// range is leased; "0s" answers at once.
 	Wait Duration `toml:"wait"`

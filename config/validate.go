@@ -162,11 +162,15 @@ func (c *Config) validatePassive(add addFunc) {
 		add("passive.connect_timeout", "must be at least 1s, got %s", c.Passive.ConnectTimeout.Std())
 	}
 	r := c.Passive.Ports
+	if r.problem == nil && r.IsZero() {
+		r.problem = errNoRange
+	}
 	if r.problem != nil {
 		add("passive.ports", "%v", r.problem)
 		return
 	}
 	c.validatePortCaps(add)
+	c.validateAnnouncePorts(add)
 	for _, key := range []struct{ name, addr string }{
 		{"server.listen", c.Server.Listen}, {"server.implicit_listen", c.Server.ImplicitListen},
 	} {
@@ -193,6 +197,20 @@ func (c *Config) validatePassiveProxy(add addFunc) {
 	}
 	if c.TLS.CCC == CCCAllow && c.Passive.AnnounceAfterCCC == AnnounceLocal {
 		add("passive.announce_after_ccc", "must be \"public\" when passive.proxy_protocol = true and tls.ccc = \"allow\": \"local\" announces this node's own address, which clients reach without the balancer's header")
+	}
+}
+
+// validateAnnouncePorts checks passive.announce_ports against the range
+// it translates: port for port, so of the same length.
+func (c *Config) validateAnnouncePorts(add addFunc) {
+	a := c.Passive.AnnouncePorts
+	switch {
+	case a.problem != nil:
+		add("passive.announce_ports", "%v", a.problem)
+	case a.IsZero():
+	case a.Len() != c.Passive.Ports.Len():
+		add("passive.announce_ports", "range %s has %d ports, passive.ports %s has %d: the edge forwards them port for port, so both must have the same length",
+			a, a.Len(), c.Passive.Ports, c.Passive.Ports.Len())
 	}
 }
 

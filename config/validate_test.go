@@ -184,3 +184,29 @@ func TestValidatePassiveProxy(t *testing.T) {
 		}
 	}
 }
+
+// TestAnnouncePorts checks passive.announce_ports: empty (the default) is
+// no translation, a range of the length of passive.ports is kept, and a
+// range of another length or a bad text is refused naming the key.
+func TestAnnouncePorts(t *testing.T) {
+	cfg, err := Parse("[passive]\nports = \"50000-50019\"\nannounce_ports = \"\"\n")
+	if err != nil || !cfg.Passive.AnnouncePorts.IsZero() {
+		t.Fatalf("announce_ports = \"\": %v, %v; want no translation", cfg.Passive.AnnouncePorts, err)
+	}
+	if !Default().Passive.AnnouncePorts.IsZero() {
+		t.Errorf("default announce_ports = %v, want none", Default().Passive.AnnouncePorts)
+	}
+	cfg, err = Parse("[passive]\nports = \"50000-50019\"\nannounce_ports = \"60000-60019\"\n")
+	if err != nil || cfg.Passive.AnnouncePorts != PortsOf(60000, 60019) {
+		t.Fatalf("announce_ports = \"60000-60019\": %v, %v", cfg.Passive.AnnouncePorts, err)
+	}
+	if _, err := Parse("[passive]\nports = \"\"\n"); err == nil || !strings.Contains(err.Error(), "passive.ports:") {
+		t.Errorf("ports = \"\": %v, want an error naming passive.ports (only announce_ports may be empty)", err)
+	}
+	for _, bad := range []string{"60000-60018", "60000-60020", "60000", "6000x"} {
+		_, err := Parse("[passive]\nports = \"50000-50019\"\nannounce_ports = \"" + bad + "\"\n")
+		if err == nil || !strings.Contains(err.Error(), "passive.announce_ports:") {
+			t.Errorf("announce_ports = %q: %v, want an error naming passive.announce_ports", bad, err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -49,16 +50,33 @@ const (
 	maxPort = 65535
 )
 
+// errNoRange is the problem of an empty range text: an error for
+// passive.ports, "no translation" for passive.announce_ports.
+var errNoRange = errors.New(`"" is not a port range (use "50000-50099")`)
+
 // UnmarshalText parses the range; see the package's note on bad text.
+// An empty text is the zero range (see IsZero).
 func (r *PortRange) UnmarshalText(text []byte) error {
+	if strings.TrimSpace(string(text)) == "" {
+		*r = PortRange{}
+		return nil
+	}
 	parsed, err := ParsePortRange(string(text))
 	*r = parsed
 	r.problem = err
 	return nil
 }
 
-// MarshalText writes "START-END".
-func (r PortRange) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+// MarshalText writes "START-END", or "" for the zero range.
+func (r PortRange) MarshalText() ([]byte, error) {
+	if r.IsZero() {
+		return []byte{}, nil
+	}
+	return []byte(r.String()), nil
+}
+
+// IsZero reports whether the range is empty (written "").
+func (r PortRange) IsZero() bool { return r.Start == 0 && r.End == 0 }
 
 // Len returns the number of ports in the range.
 func (r PortRange) Len() int { return r.End - r.Start + 1 }

@@ -28,9 +28,15 @@ func passiveEndpoint(port int) endpoint { return endpoint{passive: true, port: u
 func activeEndpoint(addr netip.AddrPort) endpoint { return endpoint{addr: addr} }
 
 // watchReply binds the port of a 227/229 reply written by the lib, and
-// tells Options.Passive which listener the session holds or gave up.
+// tells Options.Passive which listener the session holds or gave up. With
+// port translation (passive.announce_ports) the reply carries the public
+// port: the binding and the claim are made on the local port, which the
+// listener and its data connections' local address carry.
 func (c *Conn) watchReply(p []byte) {
 	if port, ok := passivePort(p); ok {
+		if c.opts.Passive != nil {
+			port = c.opts.Passive.LocalPort(port)
+		}
 		c.opts.Registry.bind(c, passiveEndpoint(port))
 		if c.opts.Passive != nil {
 			c.opts.Passive.Claim(port, c.id)
@@ -53,8 +59,11 @@ func (c *Conn) watchReply(p []byte) {
 // drops the passive listener without closing it. pasv.Allocator
 // implements it.
 type PassiveLeases interface {
-	// Claim records that the conn with id owner announced port in its
-	// 227/229 reply.
+	// LocalPort returns the local port of a port announced in a 227/229
+	// reply (they differ under port translation).
+	LocalPort(announced int) int
+	// Claim records that the conn with id owner announced the local port
+	// in its 227/229 reply.
 	Claim(port int, owner uint64)
 	// ReleaseOwned closes the passive listeners claimed by owner.
 	ReleaseOwned(owner uint64) int
@@ -89,6 +98,41 @@ func (c *Conn) releaseIdlePassive() {
 	if c.opts.Passive != nil && c.data.passiveIdle.Swap(false) {
 		c.opts.Passive.ReleaseOwned(c.id)
 	}
+}
+
+// localPassivePort returns the 227/229 reply p with the local port in
+// place of the announced one when Options.AnnounceLocalPort says the
+// client is told the server's own side: a client inside
+// (passive.internal_networks) reaches the local port directly, and an
+// inspector that reads the reply after CCC maps the port itself. Other
+// replies, and every reply without port translation, are returned as
+// they are.
+func (c *Conn) localPassivePort(p []byte) []byte {
+	if c.opts.Passive == nil || c.opts.AnnounceLocalPort == nil {
+		return p
+	}
+	port, ok := passivePort(p)
+	if !ok {
+		return p
+	}
+	local := c.opts.Passive.LocalPort(port)
+	if local == port || !c.opts.AnnounceLocalPort(c.Client(), c.State().Cleared) {
+		return p
+	}
+	return withPassivePort(p, local)
+}
+
+// withPassivePort returns the 227/229 reply p (see passivePort) with its
+// port replaced by port.
+func withPassivePort(p []byte, port int) []byte {
+	if bytes.HasPrefix(p, []byte("227 ")) {
+		open, end := bytes.IndexByte(p, '('), bytes.IndexByte(p, ')')
+		ap, _ := parsePORT(string(p[open+1 : end]))
+		b := ap.Addr().As4()
+		return fmt.Appendf(bytes.Clone(p[:open]), "(%d,%d,%d,%d,%d,%d)%s", b[0], b[1], b[2], b[3], port>>8, port&0xff, p[end+1:])
+	}
+	open, end := bytes.Index(p, []byte("(|||")), bytes.Index(p, []byte("|)"))
+	return fmt.Appendf(bytes.Clone(p[:open]), "(|||%d|)%s", port, p[end+2:])
 }
 
 // passivePort extracts the port of "227 Entering Passive Mode

@@ -193,6 +193,8 @@ func clientGone(err error) bool {
 // rewritten to, on the current channel. Called with out.mu held.
 func (c *Conn) writeLocked(p []byte) (int, error) {
 	c.graceAfterLogin()
+	n := len(p) // the lib's bufio.Writer counts what it gave
+	p = c.localPassivePort(p)
 	c.watchReply(p)
 	out := c.out.replies.filter(p, c.log())
 	if err := c.send(out); err != nil {
@@ -200,7 +202,7 @@ func (c *Conn) writeLocked(p []byte) (int, error) {
 		return 0, err
 	}
 	c.in.reactions.replied()
-	return len(p), nil // the lib's bufio.Writer counts what it gave
+	return n, nil
 }
 
 // send writes out in clear text or through TLS, whichever protects the

@@ -68,6 +68,11 @@ type Options struct {
 	// and closes the listener of a session that moves to another data
 	// connection (see PassiveLeases).
 	Passive PassiveLeases
+	// AnnounceLocalPort, if set, reports whether a client (its address,
+	// and whether it cleared the control channel) is told the server's own
+	// side: under port translation its 227/229 then carry the local port
+	// instead of the public one (see Conn.localPassivePort).
+	AnnounceLocalPort func(client netip.Addr, cleared bool) bool
 	// Proxy, if set, turns on the PROXY protocol: the client address of
 	// every connection is read from its load balancer's header (see
 	// ProxyOptions); RemoteAddr, the caps, the Gate and the logs use it.

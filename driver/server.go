@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"sync"
 	"time"
@@ -75,7 +76,7 @@ func build(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, o optio
 	ports := cfg.Passive.Ports
 	alloc, err := pasv.NewAllocator(pasv.Options{
 		Start: ports.Start, End: ports.End, Wait: cfg.Passive.Wait.Std(), Logger: logger.Named("pasv"),
-		MaxPerIP: cfg.Passive.PortsPerIP(),
+		MaxPerIP: cfg.Passive.PortsPerIP(), AnnounceStart: cfg.Passive.AnnouncePorts.Start,
 	})
 	if err != nil {
 		return nil, err
@@ -139,15 +140,18 @@ func (s *Server) listen(addr string, implicit bool) (*control.Listener, error) {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	l := control.NewListener(inner, control.Options{
-		TLSConfig:               s.base,
-		TLSConfigFor:            func(id uint64) *tls.Config { return s.driver.controlTLS(s.base, id) },
-		Implicit:                implicit,
-		RequireDataTLS:          s.driver.cfg.TLS.Require == config.RequireAll,
-		AllowCCC:                s.driver.cfg.TLS.CCC == config.CCCAllow,
-		DisableEPSV:             !s.driver.cfg.Passive.EPSV,
-		HashAlgorithms:          s.driver.hashFeatures(),
-		Registry:                s.driver.registry,
-		Passive:                 s.driver.ports,
+		TLSConfig:      s.base,
+		TLSConfigFor:   func(id uint64) *tls.Config { return s.driver.controlTLS(s.base, id) },
+		Implicit:       implicit,
+		RequireDataTLS: s.driver.cfg.TLS.Require == config.RequireAll,
+		AllowCCC:       s.driver.cfg.TLS.CCC == config.CCCAllow,
+		DisableEPSV:    !s.driver.cfg.Passive.EPSV,
+		HashAlgorithms: s.driver.hashFeatures(),
+		Registry:       s.driver.registry,
+		Passive:        s.driver.ports,
+		AnnounceLocalPort: func(client netip.Addr, cleared bool) bool {
+			return !s.driver.announcer.Public(client, cleared)
+		},
 		MaxConns:                s.driver.cfg.Server.MaxConnections,
 		MaxPerIP:                s.driver.cfg.Server.MaxConnectionsPerIP,
 		Network:                 s.driver.guard.Network,

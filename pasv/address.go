@@ -159,6 +159,13 @@ func (a *Announcer) Address(client, local netip.Addr, cleared bool) (netip.Addr,
 	return chosen, nil
 }
 
+// Public reports whether client, which cleared its control channel or
+// not, is told the public side (the public address, the public ports of
+// passive.announce_ports) rather than the server's own.
+func (a *Announcer) Public(client netip.Addr, cleared bool) bool {
+	return a.public(client.Unmap(), cleared)
+}
+
 // public reports whether client gets the public address rather than the
 // local one.
 func (a *Announcer) public(client netip.Addr, cleared bool) bool {

@@ -44,6 +44,11 @@ type Options struct {
 	// MaxPerIP caps the ports held at once by the sessions of one client
 	// address (see Reserve); 0, or the whole range, means no cap.
 	MaxPerIP int
+	// AnnounceStart, when not zero, is the first port of the public range
+	// the edge forwards to Start-End port for port: the lib announces
+	// AnnounceStart+i for the local port Start+i (see FetchNext and
+	// LocalPort). Zero announces the local ports.
+	AnnounceStart int
 }
 
 // ErrAddressCap is returned by Reserve when the sessions of the client's
@@ -73,6 +78,7 @@ type Stats struct {
 // port being bound by another round) but waits for the binds to settle.
 type Allocator struct {
 	start, end int
+	announce   int // first announced port; equals start without translation
 	wait       time.Duration
 	logger     *zap.Logger
 	now        func() time.Time
@@ -122,11 +128,18 @@ func NewAllocator(opts Options) (*Allocator, error) {
 	if now == nil {
 		now = time.Now
 	}
+	announce := opts.Start
+	if opts.AnnounceStart != 0 {
+		announce = opts.AnnounceStart
+		if last := announce + opts.End - opts.Start; announce < 1 || last > 65535 {
+			return nil, fmt.Errorf("announced port range %d-%d is invalid", announce, last)
+		}
+	}
 	if opts.MaxPerIP >= opts.End-opts.Start+1 {
 		opts.MaxPerIP = 0 // the range runs out first: a PASV waits for it as for any port
 	}
 	return &Allocator{
-		start: opts.Start, end: opts.End, wait: opts.Wait,
+		start: opts.Start, end: opts.End, announce: announce, wait: opts.Wait,
 		logger: opts.Logger, now: now,
 		ports:    make([]portState, opts.End-opts.Start+1),
 		changed:  make(chan struct{}),
@@ -224,14 +237,15 @@ func (a *Allocator) openRoundLocked(candidates []int) {
 	}
 }
 
-// FetchNext returns the next candidate of the open round, or false when
-// the round is over.
+// FetchNext returns the next candidate of the open round, the port to
+// announce and the local port to listen on, or false when the round is
+// over.
 func (a *Allocator) FetchNext() (int, int, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !a.roundOpen { // not preceded by NumberAttempts: one plain proposal
 		if c := a.candidatesLocked(); len(c) > 0 {
-			return c[0], c[0], true
+			return a.announced(c[0]), c[0], true
 		}
 		return 0, 0, false
 	}
@@ -244,7 +258,21 @@ func (a *Allocator) FetchNext() (int, int, bool) {
 		a.ports[port-a.start].proposed = a.now()
 	}
 	a.next++
-	return port, port, true
+	return a.announced(port), port, true
+}
+
+// announced returns the port announced for the local port.
+func (a *Allocator) announced(local int) int { return local - a.start + a.announce }
+
+// LocalPort returns the local port of a port announced in a 227/229
+// reply: the port the listener, the data connections' local address and
+// every lease are known by. A port outside the announced range is
+// returned as it is.
+func (a *Allocator) LocalPort(announced int) int {
+	if announced < a.announce || announced > a.announce+a.end-a.start {
+		return announced
+	}
+	return announced - a.announce + a.start
 }
 
 func (a *Allocator) closeRoundLocked() {
@@ -324,8 +352,9 @@ func (a *Allocator) WrapPassiveListener(l net.Listener) (net.Listener, error) {
 }
 
 // Claim records that the session owner (a control connection id, not 0)
-// announced port in its 227/229 reply: the port's latest lease, taken just
-// before the reply, is that session's passive listener.
+// announced the local port in its 227/229 reply (the reply's port
+// translated by LocalPort): the port's latest lease, taken just before the
+// reply, is that session's passive listener.
 func (a *Allocator) Claim(port int, owner uint64) {
 	if port < a.start || port > a.end || owner == 0 {
 		return

@@ -5,6 +5,8 @@
 //
 //	ftpsd [serve] [-config FILE]   run in the foreground (first-run default without -config)
 //	ftpsd check -config FILE       validate a configuration and print the effective settings
+//	ftpsd rules -config FILE -firewall host|nat-edge -cure range|ccc|both
+//	                               print a complete firewall ruleset for the configuration
 //	ftpsd hash-password            read a password on stdin, print its bcrypt hash
 //	ftpsd health -config FILE      exit 0 when the configured server answers 220
 //	ftpsd probe ftps://USER@HOST   diagnose a server from the client side (firewall, NAT, TLS)

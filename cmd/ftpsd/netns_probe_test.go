@@ -129,7 +129,7 @@ func startProbeSite(t *testing.T, lab *netlab.Lab, extra string) *probeSite {
 	fmt.Fprintf(&b, "[[users]]\nname = %q\npassword_hash = %q\nhome = %q\n\n", labUser, ftptest.HashPassword(t, password(labUser)), labUser)
 	b.WriteString("[log]\nformat = \"json\"\n")
 	path := writeText(t, dir, "ftpsd.toml", b.String())
-	srv := startFtpsdIn(t, lab, dir, "-config", path)
+	srv := startFtpsdOn(t, lab, netlab.Server, dir, "-config", path)
 	srv.waitLog(t, "ftpsd started", 1, startTimeout)
 	return &probeSite{lab: lab, srv: srv, pwFile: writeText(t, dir, "password", password(labUser)+"\n")}
 }

@@ -125,50 +125,61 @@ type labTools struct{ curl, lftp, python string }
 // netSite is ftpsd in the lab's server namespace with one user, and the
 // client's files.
 type netSite struct {
-	lab    *netlab.Lab
-	tools  labTools
-	srv    *server
-	home   string // the user's home on the server
-	dir    string // the client's files
-	down   []byte // content of download.bin in the home
-	upPath string // the file the clients upload
-	up     []byte // its content
-	seq    int    // names the files of each client run
+	lab     *netlab.Lab
+	tools   labTools
+	ctl     netip.AddrPort // the control address the clients dial
+	srv     *server
+	home    string // the user's home on the server
+	dir     string // the client's files
+	down    []byte // content of download.bin in the home
+	upPath  string // the file the clients upload
+	up      []byte // its content
+	seq     int    // names the files of each client run
+	cfgPath string // ftpsd's configuration file
 }
 
 func newNetSite(t *testing.T, topo netlab.Topology, tools labTools) *netSite {
 	t.Helper()
 	lab := netlab.New(t, netlab.WithTopology(topo), netlab.WithControlPort(labControlPort))
 	t.Logf("lab %s, firewall ruleset:\n%s", lab.Tag(), lab.Ruleset())
+	// The defaults, plus what docs/firewall.md tells a site behind NAT to set.
+	passive := fmt.Sprintf("ports = \"%d-%d\"\n", labRangeStart, labRangeEnd)
+	if topo == netlab.NAT {
+		passive += fmt.Sprintf("public_address = %q\n", lab.PublicAddr())
+	}
+	return startNetSite(t, lab, tools, netlab.Server, lab.ControlAddr(), passive)
+}
+
+// startNetSite starts ftpsd in node of lab with the [passive] keys of
+// passive and one user; its clients dial ctl.
+func startNetSite(t *testing.T, lab *netlab.Lab, tools labTools, node netlab.Node, ctl netip.AddrPort, passive string) *netSite {
+	t.Helper()
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root")
-	s := &netSite{lab: lab, tools: tools, home: filepath.Join(root, labUser), dir: filepath.Join(dir, "client"),
+	s := &netSite{lab: lab, tools: tools, ctl: ctl, home: filepath.Join(root, labUser), dir: filepath.Join(dir, "client"),
 		down: ftptest.RandomData(t, labFileSize), up: ftptest.RandomData(t, labFileSize-1000)}
 	ftptest.WriteFile(t, s.home, "download.bin", s.down)
 	s.upPath = ftptest.WriteFile(t, s.dir, "upload.bin", s.up)
 
-	// The defaults, plus what docs/firewall.md tells a site behind NAT to set.
 	var b strings.Builder
 	fmt.Fprintf(&b, "[server]\nlisten = \"0.0.0.0:%d\"\n\n", labControlPort)
-	fmt.Fprintf(&b, "[passive]\nports = \"%d-%d\"\n", labRangeStart, labRangeEnd)
-	if topo == netlab.NAT {
-		fmt.Fprintf(&b, "public_address = %q\n", lab.PublicAddr())
-	}
+	fmt.Fprintf(&b, "[passive]\n%s", passive)
 	fmt.Fprintf(&b, "\n[storage]\nroot = %q\n\n", root)
 	fmt.Fprintf(&b, "[[users]]\nname = %q\npassword_hash = %q\nhome = %q\n\n", labUser, ftptest.HashPassword(t, password(labUser)), labUser)
 	b.WriteString("[log]\nformat = \"json\"\n")
 	path := writeText(t, dir, "ftpsd.toml", b.String())
 	t.Logf("ftpsd.toml:\n%s", b.String())
 
-	s.srv = startFtpsdIn(t, lab, dir, "-config", path)
+	s.cfgPath = path
+	s.srv = startFtpsdOn(t, lab, node, dir, "-config", path)
 	s.srv.waitLog(t, "ftpsd started", 1, startTimeout)
 	return s
 }
 
-// startFtpsdIn is startFtpsd in node Server of the lab.
-func startFtpsdIn(t *testing.T, lab *netlab.Lab, dir string, args ...string) *server {
+// startFtpsdOn is startFtpsd in node of the lab.
+func startFtpsdOn(t *testing.T, lab *netlab.Lab, node netlab.Node, dir string, args ...string) *server {
 	t.Helper()
-	return startServerCmd(t, lab.Command(context.Background(), netlab.Server, ftpsdBin, args...), dir)
+	return startServerCmd(t, lab.Command(context.Background(), node, ftpsdBin, args...), dir)
 }
 
 // next returns a fresh local path and remote name for one client run.
@@ -206,7 +217,7 @@ func (s *netSite) checkUpload(t *testing.T, remote string) {
 }
 
 func (s *netSite) url(name string) string {
-	return "ftp://" + s.lab.ControlAddr().String() + "/" + name
+	return "ftp://" + s.ctl.String() + "/" + name
 }
 
 func (s *netSite) curlArgs(extra ...string) []string {
@@ -242,7 +253,7 @@ func (s *netSite) lftpTransfer(t *testing.T, ccc bool) {
 		"set ftp:ssl-force true", "set ftp:ssl-protect-data true", "set ftp:ssl-use-ccc " + useCCC,
 		"set ssl:verify-certificate no", "set xfer:clobber on",
 		"debug 5",
-		fmt.Sprintf("open -u %s,%s ftp://%s", labUser, password(labUser), s.lab.ControlAddr()),
+		fmt.Sprintf("open -u %s,%s ftp://%s", labUser, password(labUser), s.ctl),
 		"get download.bin -o " + local,
 		"put " + s.upPath + " -o " + remote,
 		"bye",
@@ -264,8 +275,7 @@ func (s *netSite) lftpTransfer(t *testing.T, ccc bool) {
 // control connection's TLS session as ftpsd requires by default.
 func (s *netSite) pythonTransfer(t *testing.T, mode string) {
 	local, remote := s.next("python")
-	ctl := s.lab.ControlAddr()
-	args := []string{ftptest.FtplibClient(t), "--host", ctl.Addr().String(), "--port", strconv.Itoa(int(ctl.Port())),
+	args := []string{ftptest.FtplibClient(t), "--host", s.ctl.Addr().String(), "--port", strconv.Itoa(int(s.ctl.Port())),
 		"--user", labUser, "--password", password(labUser), "--timeout", strconv.Itoa(int(clientIOTimeout / time.Second)),
 		"--get", "download.bin", "--download", local, "--upload", s.upPath, "--remote", remote, "--debug"}
 	if mode == "ccc" {

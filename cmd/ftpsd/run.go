@@ -21,6 +21,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = serveCommand(ctx, rest, stdout, stderr)
 	case "check":
 		err = checkCommand(rest, stdout)
+	case "rules":
+		err = rulesCommand(rest, stdout)
 	case "hash-password":
 		err = hashPasswordCommand(rest, stdin, stdout)
 	case "health":
@@ -67,6 +69,8 @@ func printUsage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   ftpsd [serve] [-config FILE]   run in the foreground (first-run default without -config)
   ftpsd check -config FILE       validate a configuration and print the effective settings
+  ftpsd rules -config FILE -firewall host|nat-edge [-cure range|ccc|both] [-format nft|iptables]
+                                 print a complete firewall ruleset for the configuration
   ftpsd hash-password            read one password line on stdin, print its bcrypt hash
   ftpsd health -config FILE      exit 0 when the configured server answers 220 (or -addr HOST:PORT)
   ftpsd probe [flags] ftps://USER@HOST[:PORT]

@@ -108,6 +108,7 @@ func serve(ctx context.Context, d *daemon, demo *demoAccount, stdout io.Writer) 
 		zap.String("listen", addrString(d.srv.Addr())),
 		zap.String("implicit_listen", addrString(d.srv.ImplicitAddr())),
 		zap.Stringer("passive_ports", cfg.Passive.Ports),
+		zap.String("passive_announce_ports", announcedPorts(cfg.Passive)),
 		zap.String("tls_require", string(cfg.TLS.Require)),
 		zap.String("metrics", cfg.Metrics.Listen))
 	if demo != nil {

@@ -133,3 +133,53 @@ func (l *Lab) Expectations(ctx context.Context) ([]string, error) {
 	}
 	return lines, nil
 }
+
+// PublicInterface returns the name of the firewall's interface on the
+// client network: the public side of a NAT edge.
+func (l *Lab) PublicInterface() string { return fwClientIf }
+
+// LoadRuleset replaces the firewall's whole nftables ruleset by rules,
+// loaded exactly as given (nft -f) after a separate flush: for rulesets
+// made elsewhere, e.g. by ftpsd rules. The named counters of Counters are
+// gone until SetOpenRange loads the lab's own ruleset again.
+func (l *Lab) LoadRuleset(ctx context.Context, rules string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.flushRuleset(ctx); err != nil {
+		return err
+	}
+	cmd := l.Command(ctx, Firewall, l.nftPath, "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("nft -f: %w: %s\nruleset:\n%s", err, bytes2str(out), rules)
+	}
+	l.ruleset = rules
+	return nil
+}
+
+// LoadIptables replaces the firewall's whole ruleset by rules in
+// iptables-restore format, loaded exactly as given with
+// "iptablesRestore --noflush" after a flush of the nftables ruleset.
+func (l *Lab) LoadIptables(ctx context.Context, iptablesRestore, rules string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.flushRuleset(ctx); err != nil {
+		return err
+	}
+	cmd := l.Command(ctx, Firewall, iptablesRestore, "--noflush")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s --noflush: %w: %s\nrules:\n%s", iptablesRestore, err, bytes2str(out), rules)
+	}
+	l.ruleset = rules
+	return nil
+}
+
+// flushRuleset empties the firewall's nftables ruleset (and so the
+// tables of iptables-nft). The caller holds l.mu.
+func (l *Lab) flushRuleset(ctx context.Context) error {
+	if out, err := l.Command(ctx, Firewall, l.nftPath, "flush", "ruleset").CombinedOutput(); err != nil {
+		return fmt.Errorf("nft flush ruleset: %w: %s", err, bytes2str(out))
+	}
+	return nil
+}
