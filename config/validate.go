@@ -184,7 +184,9 @@ func (c *Config) validatePortCaps(add addFunc) {
 	if v := c.Passive.MaxPortsPerSession; v < 1 || v > n {
 		add("passive.max_ports_per_session", "must lie in 1-%d (the ports of passive.ports), got %d", n, v)
 	}
-	if v := c.Passive.MaxPortsPerIP; v < 0 || v > n {
+	if v := c.Passive.MaxPortsPerIP; c.Passive.Multiplex && v < 0 {
+		add("passive.max_ports_per_ip", "must not be negative, got %d", v)
+	} else if v := c.Passive.MaxPortsPerIP; !c.Passive.Multiplex && (v < 0 || v > n) {
 		add("passive.max_ports_per_ip", "must lie in 0-%d (0: a quarter of passive.ports' %d ports), got %d", n, n, v)
 	}
 }

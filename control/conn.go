@@ -193,8 +193,7 @@ func clientGone(err error) bool {
 // rewritten to, on the current channel. Called with out.mu held.
 func (c *Conn) writeLocked(p []byte) (int, error) {
 	c.graceAfterLogin()
-	c.watchReply(p)
-	out := c.out.replies.filter(p, c.log())
+	out := c.out.replies.filter(c.watchReply(p), c.log())
 	if err := c.send(out); err != nil {
 		c.endUnread(err)
 		return 0, err

@@ -72,11 +72,22 @@ func build(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, o optio
 	if !o.dryRun {
 		live.storage.removeOrphans(time.Now(), logger.Named("storage"))
 	}
-	ports := cfg.Passive.Ports
-	alloc, err := pasv.NewAllocator(pasv.Options{
-		Start: ports.Start, End: ports.End, Wait: cfg.Passive.Wait.Std(), Logger: logger.Named("pasv"),
-		MaxPerIP: cfg.Passive.PortsPerIP(),
-	})
+	var (
+		ports = cfg.Passive.Ports
+		alloc passivePorts
+		mux   *pasv.Mux
+	)
+	if cfg.Passive.Multiplex {
+		mux, err = pasv.NewMux(pasv.MuxOptions{
+			Start: ports.Start, End: ports.End, MaxPerIP: cfg.Passive.PortsPerIP(), Logger: logger.Named("pasv"),
+		})
+		alloc = mux
+	} else {
+		alloc, err = pasv.NewAllocator(pasv.Options{
+			Start: ports.Start, End: ports.End, Wait: cfg.Passive.Wait.Std(), Logger: logger.Named("pasv"),
+			MaxPerIP: cfg.Passive.PortsPerIP(),
+		})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -110,6 +121,9 @@ func build(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, o optio
 	d.live.Store(live)
 	d.data = ticketbind.NewDataTLS(tlsConfig, d.dataBinding())
 	d.dataTLS = d.data.Config()
+	if mux != nil {
+		mux.SetIdentify(d.data.HelloOwners) // sessions of one address told apart by their TLS session
+	}
 	if cfg.TLS.StrictUploadEOF {
 		d.dataTLS = closenotify.Config(d.dataTLS)
 	}
