@@ -122,7 +122,12 @@ func build(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, o optio
 	d.data = ticketbind.NewDataTLS(tlsConfig, d.dataBinding())
 	d.dataTLS = d.data.Config()
 	if mux != nil {
-		mux.SetIdentify(d.data.HelloOwners) // sessions of one address told apart by their TLS session
+		// Sessions of one address are told apart by the TLS session their
+		// data connections must resume.
+		mux.SetIdentify(d.data.HelloOwners, func(owner uint64) bool {
+			c := registry.ConnByID(owner)
+			return c != nil && d.ownerOf(c).RequireReuse
+		})
 	}
 	if cfg.TLS.StrictUploadEOF {
 		d.dataTLS = closenotify.Config(d.dataTLS)

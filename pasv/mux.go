@@ -55,6 +55,7 @@ type Mux struct {
 	start, end int
 	maxPerIP   int
 	identify   func(net.Conn) ([]byte, []uint64, error)
+	resumes    func(owner uint64) bool
 	logger     *zap.Logger
 
 	mu      sync.Mutex
@@ -78,10 +79,13 @@ func NewMux(opts MuxOptions) (*Mux, error) {
 // sessions it belongs to: identify reads it at the start of conn and
 // returns the bytes it read (handed out again before the rest of the
 // stream) and the control connections whose TLS sessions it offers to
-// resume. Without it, sessions of one address never share a port. Call it
-// before the first PASV.
-func (m *Mux) SetIdentify(identify func(conn net.Conn) (replay []byte, owners []uint64, err error)) {
-	m.identify = identify
+// resume. resumes reports whether the data connections of a session are
+// refused unless they resume its TLS session (tls.require_session_reuse):
+// only such sessions of one address share a port, as a client that would
+// not resume could not be told apart. Without them, sessions of one
+// address never share a port. Call it before the first PASV.
+func (m *Mux) SetIdentify(identify func(conn net.Conn) (replay []byte, owners []uint64, err error), resumes func(owner uint64) bool) {
+	m.identify, m.resumes = identify, resumes
 }
 
 // NumberAttempts and FetchNext make the lib bind an ephemeral port for
@@ -132,6 +136,8 @@ func (m *Mux) WrapPassiveListener(l net.Listener) (net.Listener, error) {
 // session they resume. Assign returns 0 and no error for a token it does
 // not know.
 func (m *Mux) Assign(token int, owner uint64, client netip.Addr, ticketed bool) (int, error) {
+	// Not under m.mu: resumes looks the session up.
+	ticketed = ticketed && m.identify != nil && m.resumes != nil && m.resumes(owner)
 	m.mu.Lock()
 	ml := m.byToken[token]
 	if ml == nil {
@@ -152,7 +158,7 @@ func (m *Mux) assignLocked(ml *muxListener, owner uint64, client netip.Addr, tic
 		m.logger.Warn("passive port refused: address cap", zap.Stringer("client", client), zap.Int("max_ports_per_ip", m.maxPerIP))
 		return 0, ErrAddressCap
 	}
-	ml.owner, ml.client, ml.ticketed = owner, client, ticketed && m.identify != nil
+	ml.owner, ml.client, ml.ticketed = owner, client, ticketed
 	for _, port := range m.candidatesLocked(client, ml.ticketed) {
 		sp := m.ports[port]
 		if sp == nil {
