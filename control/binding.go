@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+
+	"ftpsd/ipaddr"
 )
 
 // Data-connection endpoints are bound to the control connection that
@@ -61,7 +63,9 @@ func (c *Conn) watchReply(p []byte) []byte {
 // from those of other sessions of its address by the TLS session they
 // resume (its control connection issued a ticket, its data is protected).
 type PassiveAssigner interface {
-	Assign(token int, owner uint64, client netip.Addr, ticketed bool) (int, error)
+	// local is the control connection's local address, where its data
+	// connections must arrive.
+	Assign(token int, owner uint64, client, local netip.Addr, ticketed bool) (int, error)
 }
 
 // assignPassive returns the 227/229 reply p with the port Options.Passive
@@ -72,7 +76,7 @@ func (c *Conn) assignPassive(p []byte, port int) ([]byte, bool) {
 	if !ok {
 		return p, true
 	}
-	announced, err := a.Assign(port, c.id, c.Client(), c.TicketIssued() && c.DataProtected())
+	announced, err := a.Assign(port, c.id, c.Client(), ipaddr.Of(c.LocalAddr()), c.TicketIssued() && c.DataProtected())
 	if err != nil {
 		c.log().Warn("passive port refused", zap.Error(err))
 		return []byte("425 No passive port for this session: " + err.Error() + "; try again when a transfer ends.\r\n"), false

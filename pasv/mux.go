@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -59,7 +60,7 @@ type Mux struct {
 	logger     *zap.Logger
 
 	mu      sync.Mutex
-	ports   map[int]*sharedPort   // the bound ports of the range, while sessions wait on them
+	ports   map[int]*sharedPort  // the bound ports of the range, while sessions wait on them
 	byToken map[int]*muxListener // the listeners of the sessions, by token
 }
 
@@ -71,7 +72,7 @@ func NewMux(opts MuxOptions) (*Mux, error) {
 	return &Mux{
 		start: opts.Start, end: opts.End, maxPerIP: opts.MaxPerIP,
 		logger: opts.Logger,
-		ports: make(map[int]*sharedPort), byToken: make(map[int]*muxListener),
+		ports:  make(map[int]*sharedPort), byToken: make(map[int]*muxListener),
 	}, nil
 }
 
@@ -135,7 +136,7 @@ func (m *Mux) WrapPassiveListener(l net.Listener) (net.Listener, error) {
 // tells that the session's data connections can be told apart by the TLS
 // session they resume. Assign returns 0 and no error for a token it does
 // not know.
-func (m *Mux) Assign(token int, owner uint64, client netip.Addr, ticketed bool) (int, error) {
+func (m *Mux) Assign(token int, owner uint64, client, local netip.Addr, ticketed bool) (int, error) {
 	// Not under m.mu: resumes looks the session up.
 	ticketed = ticketed && m.identify != nil && m.resumes != nil && m.resumes(owner)
 	m.mu.Lock()
@@ -144,6 +145,7 @@ func (m *Mux) Assign(token int, owner uint64, client netip.Addr, ticketed bool) 
 		m.mu.Unlock()
 		return 0, nil
 	}
+	ml.local = local.Unmap()
 	port, err := m.assignLocked(ml, owner, client.Unmap(), ticketed)
 	m.mu.Unlock()
 	if err != nil {
@@ -170,6 +172,9 @@ func (m *Mux) assignLocked(ml *muxListener, owner uint64, client netip.Addr, tic
 		}
 		sp.waiters = append(sp.waiters, ml)
 		ml.port = sp
+		for _, w := range sp.waitingFrom(client) {
+			w.wakeLocked() // now one of several: see muxListener.Accept
+		}
 		return port, nil
 	}
 	return 0, ErrNoSharedPort
@@ -306,8 +311,11 @@ func (m *Mux) dispatch(sp *sharedPort, c net.Conn) {
 	waiting := sp.waitingFrom(from)
 	switch {
 	case len(waiting) == 1:
-		m.deliverLocked(waiting[0], c, nil)
+		err := m.deliverLocked(waiting[0], c, nil)
 		m.mu.Unlock()
+		if err != nil {
+			m.refuse(sp, c, err.Error())
+		}
 		return
 	case len(waiting) == 0:
 		m.mu.Unlock()
@@ -320,6 +328,9 @@ func (m *Mux) dispatch(sp *sharedPort, c net.Conn) {
 
 // dispatchByHello gives c to the session of from waiting on sp whose
 // control connection issued a TLS session that c's ClientHello offers.
+// The client sends it once its session's transfer command was answered
+// 150, which the lib sends once it accepted a connection: the sessions of
+// from waiting on sp accept a placeholder meanwhile (see lazyConn).
 func (m *Mux) dispatchByHello(sp *sharedPort, c net.Conn, from netip.Addr) {
 	var (
 		replay []byte
@@ -338,8 +349,11 @@ func (m *Mux) dispatchByHello(sp *sharedPort, c net.Conn, from netip.Addr) {
 	m.mu.Lock()
 	for _, w := range sp.waitingFrom(from) {
 		if slices.Contains(owners, w.owner) {
-			m.deliverLocked(w, c, replay)
+			err := m.deliverLocked(w, c, replay)
 			m.mu.Unlock()
+			if err != nil {
+				m.refuse(sp, c, err.Error())
+			}
 			return
 		}
 	}
@@ -365,14 +379,24 @@ func (sp *sharedPort) waitingFrom(client netip.Addr) []*muxListener {
 	return out
 }
 
-// deliverLocked hands c to ml, which then no longer waits.
-func (m *Mux) deliverLocked(ml *muxListener, c net.Conn, replay []byte) {
-	m.unwaitLocked(ml)
+// deliverLocked hands c to ml, which then no longer waits: to the
+// placeholder it accepted, or to its next Accept.
+func (m *Mux) deliverLocked(ml *muxListener, c net.Conn, replay []byte) error {
 	local := &net.TCPAddr{Port: ml.token}
 	if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
 		local.IP, local.Zone = a.IP, a.Zone
 	}
-	ml.conns <- &muxConn{Conn: c, local: local, replay: replay} // buffered, and ml is given one at most
+	if got := ipaddr.Of(c.LocalAddr()); ml.local.IsValid() && got != ml.local {
+		return fmt.Errorf("it reached %s, its control connection %s", got, ml.local)
+	}
+	m.unwaitLocked(ml)
+	mc := &muxConn{Conn: c, local: local, replay: replay}
+	if ml.lazy != nil {
+		ml.lazy.attach(mc)
+		return nil
+	}
+	ml.conns <- mc // buffered, and ml is given one at most
+	return nil
 }
 
 // unwaitLocked takes ml off its port, and closes the port when no session
@@ -403,16 +427,46 @@ type muxListener struct {
 	// Guarded by Mux.mu.
 	owner    uint64
 	client   netip.Addr
+	local    netip.Addr
 	ticketed bool
-	port     *sharedPort // nil unless waiting
+	port     *sharedPort   // nil unless waiting
+	lazy     *lazyConn     // the placeholder accepted, see Accept
+	wake     chan struct{} // closed and replaced when another session of client waits on port
 }
 
+// wakeLocked tells an Accept under way to look again.
+func (l *muxListener) wakeLocked() {
+	if l.wake != nil {
+		close(l.wake)
+		l.wake = nil
+	}
+}
+
+// Accept returns the connection dispatched to the session; while other
+// sessions of its address wait on its port, a placeholder at once, which
+// its connection is attached to once its ClientHello names the session
+// (the client sends it only after the 150 the lib sends once Accept
+// returned).
 func (l *muxListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.closed:
-		return nil, net.ErrClosed
+	for {
+		l.m.mu.Lock()
+		if l.port != nil && l.lazy == nil && len(l.port.waitingFrom(l.client)) > 1 {
+			l.lazy = newLazyConn(l)
+			l.m.mu.Unlock()
+			return l.lazy, nil
+		}
+		if l.wake == nil {
+			l.wake = make(chan struct{})
+		}
+		wake := l.wake
+		l.m.mu.Unlock()
+		select {
+		case c := <-l.conns:
+			return c, nil
+		case <-l.closed:
+			return nil, net.ErrClosed
+		case <-wake:
+		}
 	}
 }
 
@@ -425,8 +479,12 @@ func (l *muxListener) Close() error {
 		if l.m.byToken[l.token] == l {
 			delete(l.m.byToken, l.token)
 		}
+		lazy := l.lazy
 		l.m.mu.Unlock()
 		close(l.closed)
+		if lazy != nil {
+			lazy.attach(nil) // a placeholder never attached fails
+		}
 		select {
 		case c := <-l.conns:
 			_ = c.Close()
@@ -461,4 +519,152 @@ func (c *muxConn) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	return c.Conn.Read(p)
+}
+
+// lazyConn is the placeholder a session of several of one address waiting
+// on one port accepts (see muxListener.Accept): it reads, writes and tells
+// its remote address once its connection is attached; until then, reads
+// and writes wait (within their deadlines).
+type lazyConn struct {
+	remote, local net.Addr // before attach: the client's address, the token
+	ready         chan struct{}
+	once          sync.Once
+
+	mu       sync.Mutex
+	conn     net.Conn // attached; nil when closed before
+	closed   bool
+	rd, wd   time.Time
+	attached bool
+}
+
+func newLazyConn(l *muxListener) *lazyConn {
+	return &lazyConn{
+		remote: &net.TCPAddr{IP: l.client.AsSlice()},
+		local:  &net.TCPAddr{IP: l.local.AsSlice(), Port: l.token},
+		ready:  make(chan struct{}),
+	}
+}
+
+// attach makes c (nil: none) the connection; a placeholder closed already
+// closes c.
+func (z *lazyConn) attach(c net.Conn) {
+	z.once.Do(func() {
+		z.mu.Lock()
+		if z.closed && c != nil {
+			_ = c.Close()
+			c = nil
+		}
+		z.conn, z.attached = c, true
+		if c != nil {
+			_ = c.SetReadDeadline(z.rd)
+			_ = c.SetWriteDeadline(z.wd)
+		}
+		z.mu.Unlock()
+		close(z.ready)
+	})
+}
+
+// wait returns the attached connection, or an error once the deadline
+// passed or the placeholder closed unattached.
+func (z *lazyConn) wait(read bool) (net.Conn, error) {
+	z.mu.Lock()
+	d := z.wd
+	if read {
+		d = z.rd
+	}
+	z.mu.Unlock()
+	var timeout <-chan time.Time
+	if !d.IsZero() {
+		t := time.NewTimer(time.Until(d))
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-z.ready:
+	case <-timeout:
+		return nil, os.ErrDeadlineExceeded
+	}
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.conn == nil {
+		return nil, net.ErrClosed
+	}
+	return z.conn, nil
+}
+
+func (z *lazyConn) Read(p []byte) (int, error) {
+	c, err := z.wait(true)
+	if err != nil {
+		return 0, err
+	}
+	return c.Read(p)
+}
+
+func (z *lazyConn) Write(p []byte) (int, error) {
+	c, err := z.wait(false)
+	if err != nil {
+		return 0, err
+	}
+	return c.Write(p)
+}
+
+// Close closes the attached connection, or makes the placeholder fail.
+func (z *lazyConn) Close() error {
+	z.mu.Lock()
+	z.closed = true
+	c := z.conn
+	z.mu.Unlock()
+	if c != nil {
+		return c.Close()
+	}
+	z.attach(nil)
+	return nil
+}
+
+func (z *lazyConn) current() net.Conn {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	return z.conn
+}
+
+func (z *lazyConn) LocalAddr() net.Addr {
+	if c := z.current(); c != nil {
+		return c.LocalAddr()
+	}
+	return z.local
+}
+
+func (z *lazyConn) RemoteAddr() net.Addr {
+	if c := z.current(); c != nil {
+		return c.RemoteAddr()
+	}
+	return z.remote
+}
+
+// NetConn returns the attached connection (nil before).
+func (z *lazyConn) NetConn() net.Conn { return z.current() }
+
+func (z *lazyConn) SetDeadline(t time.Time) error {
+	_ = z.SetReadDeadline(t)
+	return z.SetWriteDeadline(t)
+}
+
+func (z *lazyConn) SetReadDeadline(t time.Time) error {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	z.rd = t
+	if z.conn != nil {
+		return z.conn.SetReadDeadline(t)
+	}
+	return nil
+}
+
+func (z *lazyConn) SetWriteDeadline(t time.Time) error {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	z.wd = t
+	if z.conn != nil {
+		return z.conn.SetWriteDeadline(t)
+	}
+	return nil
 }

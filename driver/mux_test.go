@@ -1,0 +1,226 @@
+package driver_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"ftpsd/config"
+	"ftpsd/internal/ftptest"
+)
+
+// passive.multiplex: one data port serves many sessions at once.
+
+// muxRefused is the log line of a data connection no waiting session
+// takes.
+const muxRefused = "multiplexed data connection refused"
+
+// startMux starts a server with passive.multiplex on a range of n ports,
+// changed by edit (may be nil).
+func startMux(t *testing.T, n int, edit func(*config.Config)) *testServer {
+	t.Helper()
+	return startServer(t, func(cfg *config.Config) {
+		setPassivePorts(cfg, ftptest.PortRange(t, n))
+		cfg.Passive.Multiplex = true
+		cfg.Passive.MaxPortsPerIP = 0
+		if edit != nil {
+			edit(cfg)
+		}
+	})
+}
+
+// muxSession is a logged-in session waiting on its passive reply.
+type muxSession struct {
+	c    *ftptest.Client
+	addr string // the data address announced
+	port int
+	want []byte // the content of its file
+	name string
+}
+
+// waitOnPassive logs a session in from local, writes it a file of its own
+// and sends PASV (epsv false) or EPSV; the session then waits for its data
+// connection.
+func waitOnPassive(t *testing.T, ts *testServer, local netip.Addr, i int, epsv bool) *muxSession {
+	t.Helper()
+	c, err := openLoggedIn(ts.Addr, local)
+	if err != nil {
+		t.Fatalf("session %d from %s: %v", i, local, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	s := &muxSession{c: c, name: fmt.Sprintf("mux%d.bin", i), want: ftptest.RandomData(t, 256<<10+i)}
+	ftptest.WriteFile(t, ts.AliceDir(), s.name, s.want)
+	p, err := c.Pasv(epsv)
+	if err != nil || (p.Code != 227 && p.Code != 229) {
+		t.Fatalf("session %d from %s: passive reply %v, %v", i, local, p.Reply, err)
+	}
+	s.addr, s.port = p.Addr, p.Port
+	if p.Code == 227 {
+		// The announced address is the server's; the tests dial loopback.
+		s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p.Port))
+	}
+	return s
+}
+
+// retrieve downloads the session's file over its announced address and
+// checks its checksum.
+func (s *muxSession) retrieve() error {
+	got, err := s.c.RetrAt(s.addr, s.name)
+	if err != nil {
+		return err
+	}
+	if sha256.Sum256(got) != sha256.Sum256(s.want) {
+		return fmt.Errorf("%s: got %d bytes with another checksum, want its %d bytes", s.name, len(got), len(s.want))
+	}
+	return nil
+}
+
+// retrieveAll runs every session's download at once.
+func retrieveAll(t *testing.T, sessions []*muxSession) {
+	t.Helper()
+	errs := make([]error, len(sessions))
+	var wg sync.WaitGroup
+	for i, s := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.retrieve()
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("session %d: %v", i, err)
+		}
+	}
+}
+
+// Sessions from three addresses wait on the one port of the range at
+// once, and each gets its own file.
+func TestMultiplexDistinctAddressesShareOnePort(t *testing.T) {
+	ts := startMux(t, 1, nil)
+	var sessions []*muxSession
+	for i := range 6 {
+		sessions = append(sessions, waitOnPassive(t, ts, loopback(1+i%3), i, i%2 == 0))
+	}
+	for i, s := range sessions {
+		if s.port != ts.Cfg.Passive.Ports.Start {
+			t.Fatalf("session %d was announced port %d, want the range's one port %d", i, s.port, ts.Cfg.Passive.Ports.Start)
+		}
+	}
+	// Twice each address: they resume their own session (the default
+	// requires it), which tells them apart.
+	retrieveAll(t, sessions)
+	if n := ts.countLogs(muxRefused, nil); n != 0 {
+		t.Errorf("%d data connections refused, want none", n)
+	}
+}
+
+// Two sessions of one address wait on the one port; their data
+// connections, made in the other order, each reach their own session by
+// the TLS session they resume.
+func TestMultiplexOneAddressToldApartByTicket(t *testing.T) {
+	ts := startMux(t, 1, nil)
+	a := waitOnPassive(t, ts, loopback(1), 0, true)
+	b := waitOnPassive(t, ts, loopback(1), 1, false)
+	if a.port != b.port {
+		t.Fatalf("ports %d and %d, want both on the range's one port", a.port, b.port)
+	}
+	if err := b.retrieve(); err != nil {
+		t.Fatalf("second session first: %v", err)
+	}
+	if err := a.retrieve(); err != nil {
+		t.Fatalf("first session: %v", err)
+	}
+	retrieveAgain := []*muxSession{waitOnPassive(t, ts, loopback(1), 2, true), waitOnPassive(t, ts, loopback(1), 3, true)}
+	retrieveAll(t, retrieveAgain)
+}
+
+// When the data connections of one address's sessions could not be told
+// apart (tls.require_session_reuse off: a client may not resume), a second
+// session of that address gets another port, and none when the range has
+// no other.
+func TestMultiplexOneAddressWithoutResumptionGetsAnotherPort(t *testing.T) {
+	ts := startMux(t, 2, func(cfg *config.Config) { cfg.TLS.RequireSessionReuse = false })
+	a := waitOnPassive(t, ts, loopback(1), 0, true)
+	b := waitOnPassive(t, ts, loopback(1), 1, true)
+	if a.port == b.port {
+		t.Fatalf("both sessions of 127.0.0.1 were announced port %d, want two ports", a.port)
+	}
+	c, err := openLoggedIn(ts.Addr, loopback(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if r, err := c.Cmd("EPSV"); err != nil || r.Code != 425 {
+		t.Fatalf("third session of 127.0.0.1 on a 2-port range: %v %v, want 425", r, err)
+	}
+	other := waitOnPassive(t, ts, loopback(2), 2, true) // another address shares either port
+	retrieveAll(t, []*muxSession{a, b, other})
+}
+
+// A data connection from an address with no session waiting is closed,
+// logged, and disturbs no one.
+func TestMultiplexRefusesStranger(t *testing.T) {
+	ts := startMux(t, 1, nil)
+	a := waitOnPassive(t, ts, loopback(1), 0, true)
+	b := waitOnPassive(t, ts, loopback(2), 1, true)
+	stranger, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: loopback(4).AsSlice()}}).Dial("tcp", a.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	_ = stranger.SetDeadline(time.Now().Add(5 * time.Second))
+	if n, err := stranger.Read(make([]byte, 1)); n != 0 || !(errors.Is(err, io.EOF) || isReset(err)) {
+		t.Fatalf("stranger's data connection read %d bytes, %v; want it closed", n, err)
+	}
+	retrieveAll(t, []*muxSession{a, b})
+	if !ftptest.Eventually(2*time.Second, func() bool {
+		return ts.countLogs(muxRefused, map[string]any{"remote": stranger.LocalAddr().String()}) == 1
+	}) {
+		t.Errorf("no %q line names the stranger %s", muxRefused, stranger.LocalAddr())
+	}
+}
+
+func isReset(err error) bool {
+	var ne *net.OpError
+	return errors.As(err, &ne) && !ne.Timeout()
+}
+
+// A ClientHello from the same address that offers the ticket of a third
+// session, not waiting, is matched to neither waiting session.
+func TestMultiplexForeignTicketMatchesNoSession(t *testing.T) {
+	ts := startMux(t, 1, nil)
+	a := waitOnPassive(t, ts, loopback(1), 0, true)
+	b := waitOnPassive(t, ts, loopback(1), 1, true)
+	third, err := openLoggedIn(ts.Addr, loopback(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	// third's data connection, offering third's ticket, to the port a and
+	// b wait on.
+	raw, err := third.DialData(a.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x, err := third.Attach(raw, "stray"); err == nil {
+		got, _ := io.ReadAll(x.Conn)
+		t.Fatalf("a ClientHello offering a third session's ticket was taken (read %d bytes)", len(got))
+	}
+	if !ftptest.Eventually(2*time.Second, func() bool { return ts.countLogs(muxRefused, nil) == 1 }) {
+		t.Errorf("%d %q lines, want 1", ts.countLogs(muxRefused, nil), muxRefused)
+	}
+	retrieveAll(t, []*muxSession{a, b})
+	if got := bytes.Count([]byte(fmt.Sprint(ts.Logs.All())), []byte(muxRefused)); got != 1 {
+		t.Errorf("%d refusals in the end, want 1", got)
+	}
+}
