@@ -1,0 +1,108 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/netip"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"ftpsd/internal/ftptest"
+	"ftpsd/internal/netlab"
+	"ftpsd/internal/testenv"
+)
+
+// TestNetnsMultiplexOnePort runs ftpsd with passive.multiplex on a range
+// of ONE port, the only port of the range the firewall opens (docs/
+// firewall.md, "One port for everyone"), and drives it with curl, lftp and
+// Python's ftplib (the resuming subclass of docs/clients.md), each
+// downloading and uploading with checksums:
+//
+//  1. at once from three client addresses;
+//  2. at once from ONE client address (as behind a client-side NAT): the
+//     TLS session each data connection resumes tells their sessions apart;
+//  3. a data connection from a fourth address to the port, while a session
+//     waits on it, is closed, and the session's own transfer then works.
+func TestNetnsMultiplexOnePort(t *testing.T) {
+	tools := labTools{
+		curl:   testenv.NeedTool(t, "curl", "curl"),
+		lftp:   testenv.NeedTool(t, "lftp", "lftp"),
+		python: testenv.NeedTool(t, "python3", "python3"),
+	}
+	s := newNetSiteWith(t, netlab.Routed, tools, strconv.Itoa(labRangeStart), "multiplex = true\n")
+	ctx, cancel := context.WithTimeout(context.Background(), netlab.DefaultCommandTimeout)
+	defer cancel()
+	if err := s.lab.SetOpenRange(ctx, labRangeStart, labRangeStart); err != nil {
+		t.Fatal(err)
+	}
+	extra := s.lab.ExtraClientAddrs()
+	three := []netip.Addr{s.lab.ClientAddr(), s.lab.OtherClientAddr(), extra[0]}
+
+	clients := func(t *testing.T, addrs []netip.Addr) {
+		t.Run("curl", func(t *testing.T) {
+			t.Parallel()
+			s.curlTransfer(t, "--interface", addrs[0].String())
+		})
+		t.Run("lftp", func(t *testing.T) {
+			t.Parallel()
+			s.lftpTransfer(t, false, "set net:socket-bind-ipv4 "+addrs[1].String())
+		})
+		t.Run("python", func(t *testing.T) {
+			t.Parallel()
+			s.pythonTransfer(t, "reuse", "--source", addrs[2].String())
+		})
+	}
+	t.Run("1_three_addresses", func(t *testing.T) { clients(t, three) })
+	one := s.lab.ClientAddr()
+	t.Run("2_one_address", func(t *testing.T) { clients(t, []netip.Addr{one, one, one}) })
+	t.Run("3_stranger_refused", func(t *testing.T) { s.caseMuxStranger(t, extra[1]) })
+	if c := s.logCounters(t); c[netlab.CounterRange].Packets == 0 {
+		t.Errorf("no connection went through the one open port: counters %v", c)
+	}
+	s.srv.waitLog(t, "multiplexed data connection refused", 1, 5*time.Second)
+}
+
+// caseMuxStranger: a session from the client address waits on the port;
+// a connection from stranger to it is closed, and the session's download
+// then arrives whole.
+func (s *netSite) caseMuxStranger(t *testing.T, stranger netip.Addr) {
+	victim := ftptest.Dialer{DialContext: s.labDial}.MustLogin(t, s.lab.ControlAddr().String(), labUser, password(labUser))
+	target, err := labPASV(victim.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if target.Port() != labRangeStart {
+		t.Errorf("227 announces port %d, want the one port %d", target.Port(), labRangeStart)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), attackTimeout)
+	defer cancel()
+	raw, err := s.lab.DialContext(ctx, netlab.Client, stranger, target)
+	if err != nil {
+		t.Fatalf("stranger's connection to %v: %v", target, err)
+	}
+	_ = raw.SetDeadline(time.Now().Add(attackTimeout))
+	n, err := raw.Read(make([]byte, 1))
+	_ = raw.Close()
+	if n != 0 || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("stranger from %v read %d bytes, %v; want its connection closed", stranger, n, err)
+	} else if err != io.EOF {
+		t.Logf("stranger's connection ended with %v", err)
+	}
+	x, err := victim.Client.OpenAt(target.String(), "RETR download.bin")
+	if err != nil {
+		t.Fatalf("the session's own download after the stranger: %v", err)
+	}
+	got, err := x.Receive()
+	if err != nil {
+		t.Fatalf("the session's own download after the stranger: %v", err)
+	}
+	if err := ftptest.SameData(got, s.down); err != nil {
+		t.Errorf("the session's own download after the stranger: %v", err)
+	}
+	victim.Quit()
+}
