@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -44,6 +45,13 @@ func TestNetnsMultiplexOnePort(t *testing.T) {
 	three := []netip.Addr{s.lab.ClientAddr(), s.lab.OtherClientAddr(), extra[0]}
 
 	clients := func(t *testing.T, addrs []netip.Addr) {
+		t.Helper()
+		// A session of each address waits on the port all along: the
+		// clients' sessions share it with them.
+		for _, a := range addrs[:1+len(addrs)/3] {
+			h := s.holdPassive(t, a)
+			t.Cleanup(func() { h.finish(t) }) // after the parallel subtests
+		}
 		t.Run("curl", func(t *testing.T) {
 			t.Parallel()
 			s.curlTransfer(t, "--interface", addrs[0].String())
@@ -65,6 +73,51 @@ func TestNetnsMultiplexOnePort(t *testing.T) {
 		t.Errorf("no connection went through the one open port: counters %v", c)
 	}
 	s.srv.waitLog(t, "multiplexed data connection refused", 1, 5*time.Second)
+}
+
+// heldPassive is a session waiting on its passive port.
+type heldPassive struct {
+	s      *netSite
+	c      *ftptest.MustClient
+	target netip.AddrPort
+}
+
+// holdPassive logs in from local and sends PASV: the session then waits
+// on the one port of the range until finish.
+func (s *netSite) holdPassive(t *testing.T, local netip.Addr) *heldPassive {
+	t.Helper()
+	dial := func(ctx context.Context, _, address string) (net.Conn, error) {
+		target, err := netip.ParseAddrPort(address)
+		if err != nil {
+			return nil, err
+		}
+		return s.lab.DialContext(ctx, netlab.Client, local, target)
+	}
+	c := ftptest.Dialer{DialContext: dial, RequireResume: true}.MustLogin(t, s.lab.ControlAddr().String(), labUser, password(labUser))
+	target, err := labPASV(c.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if target.Port() != labRangeStart {
+		t.Fatalf("227 announces port %d, want the one port %d", target.Port(), labRangeStart)
+	}
+	return &heldPassive{s: s, c: c, target: target}
+}
+
+// finish downloads over the held port and checks the file.
+func (h *heldPassive) finish(t *testing.T) {
+	t.Helper()
+	x, err := h.c.Client.OpenAt(h.target.String(), "RETR download.bin")
+	if err == nil {
+		var got []byte
+		if got, err = x.Receive(); err == nil {
+			err = ftptest.SameData(got, h.s.down)
+		}
+	}
+	if err != nil {
+		t.Errorf("the session that waited on the port all along: %v", err)
+	}
+	h.c.Quit()
 }
 
 // caseMuxStranger: a session from the client address waits on the port;
