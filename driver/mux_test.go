@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -51,23 +53,49 @@ type muxSession struct {
 // connection.
 func waitOnPassive(t *testing.T, ts *testServer, local netip.Addr, i int, epsv bool) *muxSession {
 	t.Helper()
+	content := ftptest.RandomData(t, 256<<10+i)
+	ftptest.WriteFile(t, ts.AliceDir(), fmt.Sprintf("mux%d.bin", i), content)
+	s, err := waitOn(ts, local, i, epsv)
+	if s != nil {
+		t.Cleanup(func() { _ = s.c.Close() })
+		s.want = content
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// tryWaitOnPassive is waitOnPassive, safe in any goroutine, with EPSV
+// and a file of 64 KiB.
+func tryWaitOnPassive(ts *testServer, local netip.Addr, i int) (*muxSession, error) {
+	content := bytes.Repeat(fmt.Appendf(nil, "session %d; ", i), 64<<10/12)
+	if err := os.WriteFile(filepath.Join(ts.AliceDir(), fmt.Sprintf("mux%d.bin", i)), content, 0o600); err != nil {
+		return nil, err
+	}
+	s, err := waitOn(ts, local, i, true)
+	if s != nil {
+		s.want = content
+	}
+	return s, err
+}
+
+func waitOn(ts *testServer, local netip.Addr, i int, epsv bool) (*muxSession, error) {
 	c, err := openLoggedIn(ts.Addr, local)
 	if err != nil {
-		t.Fatalf("session %d from %s: %v", i, local, err)
+		return nil, fmt.Errorf("session %d from %s: %w", i, local, err)
 	}
-	t.Cleanup(func() { _ = c.Close() })
-	s := &muxSession{c: c, name: fmt.Sprintf("mux%d.bin", i), want: ftptest.RandomData(t, 256<<10+i)}
-	ftptest.WriteFile(t, ts.AliceDir(), s.name, s.want)
+	s := &muxSession{c: c, name: fmt.Sprintf("mux%d.bin", i)}
 	p, err := c.Pasv(epsv)
 	if err != nil || (p.Code != 227 && p.Code != 229) {
-		t.Fatalf("session %d from %s: passive reply %v, %v", i, local, p.Reply, err)
+		return s, fmt.Errorf("session %d from %s: passive reply %v, %v", i, local, p.Reply, err)
 	}
 	s.addr, s.port = p.Addr, p.Port
 	if p.Code == 227 {
 		// The announced address is the server's; the tests dial loopback.
 		s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p.Port))
 	}
-	return s
+	return s, nil
 }
 
 // retrieve downloads the session's file over its announced address and
@@ -223,4 +251,60 @@ func TestMultiplexForeignTicketMatchesNoSession(t *testing.T) {
 	if got := bytes.Count([]byte(fmt.Sprint(ts.Logs.All())), []byte(muxRefused)); got != 1 {
 		t.Errorf("%d refusals in the end, want 1", got)
 	}
+}
+
+// muxFigures are how many sessions wait on the one port at once in
+// TestMultiplexManySessionsOnePort: from distinct addresses, and from one
+// address. FTPSD_MUX_SESSIONS=distinct,one raises them (the figures of
+// docs/firewall.md).
+func muxFigures(t *testing.T) (distinct, one int) {
+	distinct, one = 40, 12
+	if v := os.Getenv("FTPSD_MUX_SESSIONS"); v != "" {
+		if _, err := fmt.Sscanf(v, "%d,%d", &distinct, &one); err != nil {
+			t.Fatalf("FTPSD_MUX_SESSIONS=%q: want DISTINCT,ONE", v)
+		}
+	}
+	return distinct, one
+}
+
+// Many sessions wait on the one port of the range at once, from distinct
+// addresses and from one, then all download at once: each gets its own
+// file.
+func TestMultiplexManySessionsOnePort(t *testing.T) {
+	distinct, one := muxFigures(t)
+	ts := startMux(t, 1, func(cfg *config.Config) { cfg.Passive.MaxPortsPerIP = one + 1 })
+	sessions := make([]*muxSession, distinct+one)
+	errs := make(chan error, len(sessions))
+	var wg sync.WaitGroup
+	for i := range sessions {
+		local := loopback(1)
+		if i < distinct {
+			local = loopback(2 + i)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := tryWaitOnPassive(ts, local, i)
+			sessions[i] = s
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	t.Cleanup(func() {
+		for _, s := range sessions {
+			if s != nil {
+				_ = s.c.Quit()
+			}
+		}
+	})
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	retrieveAll(t, sessions)
+	t.Logf("%d sessions from %d addresses and %d from one address downloaded %d KiB each at once on one port in %v",
+		distinct, distinct, one, len(sessions[0].want)>>10, time.Since(start).Round(time.Millisecond))
 }
