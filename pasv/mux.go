@@ -275,6 +275,9 @@ type sharedPort struct {
 	port    int
 	ln      net.Listener
 	waiters []*muxListener // guarded by Mux.mu
+	// identifying counts, by client address, the connections whose
+	// ClientHello is being read; guarded by Mux.mu.
+	identifying map[netip.Addr]int
 }
 
 func (m *Mux) bindLocked(port int) (*sharedPort, error) {
@@ -282,7 +285,7 @@ func (m *Mux) bindLocked(port int) (*sharedPort, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on passive port %d: %w", port, err)
 	}
-	sp := &sharedPort{port: port, ln: ln}
+	sp := &sharedPort{port: port, ln: ln, identifying: make(map[netip.Addr]int)}
 	m.ports[port] = sp
 	go m.serve(sp)
 	return sp, nil
@@ -322,6 +325,10 @@ func (m *Mux) dispatch(sp *sharedPort, c net.Conn) {
 		m.refuse(sp, c, "no session of its address waits on this port")
 		return
 	}
+	sp.identifying[from]++
+	for _, w := range waiting {
+		w.wakeLocked() // its client sends the ClientHello after the 150 that follows Accept
+	}
 	m.mu.Unlock()
 	go m.dispatchByHello(sp, c, from)
 }
@@ -342,11 +349,15 @@ func (m *Mux) dispatchByHello(sp *sharedPort, c net.Conn, from netip.Addr) {
 		replay, owners, err = m.identify(c)
 		_ = c.SetReadDeadline(time.Time{})
 	}
+	m.mu.Lock()
+	if sp.identifying[from]--; sp.identifying[from] <= 0 {
+		delete(sp.identifying, from)
+	}
 	if err != nil {
+		m.mu.Unlock()
 		m.refuse(sp, c, "no ClientHello: "+err.Error())
 		return
 	}
-	m.mu.Lock()
 	for _, w := range sp.waitingFrom(from) {
 		if slices.Contains(owners, w.owner) {
 			err := m.deliverLocked(w, c, replay)
@@ -443,14 +454,15 @@ func (l *muxListener) wakeLocked() {
 }
 
 // Accept returns the connection dispatched to the session; while other
-// sessions of its address wait on its port, a placeholder at once, which
+// sessions of its address wait on its port, or a connection of its address
+// is being identified, a placeholder at once, which
 // its connection is attached to once its ClientHello names the session
 // (the client sends it only after the 150 the lib sends once Accept
 // returned).
 func (l *muxListener) Accept() (net.Conn, error) {
 	for {
 		l.m.mu.Lock()
-		if l.port != nil && l.lazy == nil && len(l.port.waitingFrom(l.client)) > 1 {
+		if l.port != nil && l.lazy == nil && (len(l.port.waitingFrom(l.client)) > 1 || l.port.identifying[l.client] > 0) {
 			l.lazy = newLazyConn(l)
 			l.m.mu.Unlock()
 			return l.lazy, nil
