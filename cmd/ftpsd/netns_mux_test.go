@@ -28,7 +28,10 @@ import (
 //  2. at once from ONE client address (as behind a client-side NAT): the
 //     TLS session each data connection resumes tells their sessions apart;
 //  3. a data connection from a fourth address to the port, while a session
-//     waits on it, is closed, and the session's own transfer then works.
+//     waits on it, is closed, and the session's own transfer then works;
+//  4. while two sessions of one address wait on the port, a data
+//     connection from that address offering a third session's TLS session
+//     is matched to neither (closed); the two then get their own files.
 func TestNetnsMultiplexOnePort(t *testing.T) {
 	tools := labTools{
 		curl:   testenv.NeedTool(t, "curl", "curl"),
@@ -69,10 +72,11 @@ func TestNetnsMultiplexOnePort(t *testing.T) {
 	one := s.lab.ClientAddr()
 	t.Run("2_one_address", func(t *testing.T) { clients(t, []netip.Addr{one, one, one}) })
 	t.Run("3_stranger_refused", func(t *testing.T) { s.caseMuxStranger(t, extra[1]) })
+	t.Run("4_foreign_ticket_refused", func(t *testing.T) { s.caseMuxForeignTicket(t, one) })
 	if c := s.logCounters(t); c[netlab.CounterRange].Packets == 0 {
 		t.Errorf("no connection went through the one open port: counters %v", c)
 	}
-	s.srv.waitLog(t, "multiplexed data connection refused", 1, 5*time.Second)
+	s.srv.waitLog(t, "multiplexed data connection refused", 2, 5*time.Second)
 }
 
 // heldPassive is a session waiting on its passive port.
@@ -86,14 +90,7 @@ type heldPassive struct {
 // on the one port of the range until finish.
 func (s *netSite) holdPassive(t *testing.T, local netip.Addr) *heldPassive {
 	t.Helper()
-	dial := func(ctx context.Context, _, address string) (net.Conn, error) {
-		target, err := netip.ParseAddrPort(address)
-		if err != nil {
-			return nil, err
-		}
-		return s.lab.DialContext(ctx, netlab.Client, local, target)
-	}
-	c := ftptest.Dialer{DialContext: dial, RequireResume: true}.MustLogin(t, s.lab.ControlAddr().String(), labUser, password(labUser))
+	c := s.loginFrom(t, local)
 	target, err := labPASV(c.Client)
 	if err != nil {
 		t.Fatal(err)
@@ -102,6 +99,19 @@ func (s *netSite) holdPassive(t *testing.T, local netip.Addr) *heldPassive {
 		t.Fatalf("227 announces port %d, want the one port %d", target.Port(), labRangeStart)
 	}
 	return &heldPassive{s: s, c: c, target: target}
+}
+
+// loginFrom logs in from local, through the firewall.
+func (s *netSite) loginFrom(t *testing.T, local netip.Addr) *ftptest.MustClient {
+	t.Helper()
+	dial := func(ctx context.Context, _, address string) (net.Conn, error) {
+		target, err := netip.ParseAddrPort(address)
+		if err != nil {
+			return nil, err
+		}
+		return s.lab.DialContext(ctx, netlab.Client, local, target)
+	}
+	return ftptest.Dialer{DialContext: dial, RequireResume: true}.MustLogin(t, s.lab.ControlAddr().String(), labUser, password(labUser))
 }
 
 // finish downloads over the held port and checks the file.
@@ -158,4 +168,23 @@ func (s *netSite) caseMuxStranger(t *testing.T, stranger netip.Addr) {
 		t.Errorf("the session's own download after the stranger: %v", err)
 	}
 	victim.Quit()
+}
+
+// caseMuxForeignTicket: two sessions of addr wait on the port; a third
+// session of addr opens a data connection to it offering its own TLS
+// session: it is closed unanswered, and the two waiting sessions' downloads
+// arrive whole.
+func (s *netSite) caseMuxForeignTicket(t *testing.T, addr netip.Addr) {
+	a, b, third := s.holdPassive(t, addr), s.holdPassive(t, addr), s.loginFrom(t, addr)
+	raw, err := third.Client.DialData(a.target.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x, err := third.Client.Attach(raw, "stray"); err == nil {
+		got, _ := io.ReadAll(x.Conn)
+		t.Errorf("a data connection offering a third session's ticket was taken (read %d bytes)", len(got))
+	}
+	a.finish(t)
+	b.finish(t)
+	third.Quit()
 }
