@@ -65,15 +65,16 @@ func nodes() []Node { return []Node{Client, Firewall, Server} }
 const (
 	clientAddr      = "198.51.100.2"
 	otherClientAddr = "198.51.100.3"
-	// extraClientAddrs are more hosts of the client network, for tests
-	// that need many client addresses at once.
-	extraClientAddrs = "198.51.100.4 198.51.100.5"
-	publicAddr       = "198.51.100.1" // the firewall on the client network
-	firewallSrvAddr  = "192.0.2.1"    // the firewall on the server network
-	serverAddr       = "192.0.2.2"
-	clientNetPrefix  = 24
-	serverNet        = "192.0.2.0/24"
+	publicAddr      = "198.51.100.1" // the firewall on the client network
+	firewallSrvAddr = "192.0.2.1"    // the firewall on the server network
+	serverAddr      = "192.0.2.2"
+	clientNetPrefix = 24
+	serverNet       = "192.0.2.0/24"
 )
+
+// extraClientAddrs are more hosts of the client network, for tests that
+// need many client addresses at once.
+const extraClientAddrs = "198.51.100.4 198.51.100.5"
 
 // Interface names. Each lives in its own namespace, so they never clash
 // with the host's or another lab's.
