@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -307,4 +308,22 @@ func TestMultiplexManySessionsOnePort(t *testing.T) {
 	retrieveAll(t, sessions)
 	t.Logf("%d sessions from %d addresses and %d from one address downloaded %d KiB each at once on one port in %v",
 		distinct, distinct, one, len(sessions[0].want)>>10, time.Since(start).Round(time.Millisecond))
+}
+
+// Under multiplex, max_ports_per_ip caps the sessions of one address
+// waiting at once, whatever the ports: the next gets 425, another address
+// does not.
+func TestMultiplexAddressCap(t *testing.T) {
+	ts := startMux(t, 1, func(cfg *config.Config) { cfg.Passive.MaxPortsPerIP = 2 })
+	waitOnPassive(t, ts, loopback(1), 0, true)
+	waitOnPassive(t, ts, loopback(1), 1, true)
+	c, err := openLoggedIn(ts.Addr, loopback(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if r, err := c.Cmd("EPSV"); err != nil || r.Code != 425 || !strings.Contains(r.Msg, "max_ports_per_ip") {
+		t.Fatalf("third waiting session of 127.0.0.1 with max_ports_per_ip = 2: %v %v, want 425 naming the key", r, err)
+	}
+	retrieveAll(t, []*muxSession{waitOnPassive(t, ts, loopback(2), 2, true)})
 }
