@@ -327,3 +327,14 @@ func TestMultiplexAddressCap(t *testing.T) {
 	}
 	retrieveAll(t, []*muxSession{waitOnPassive(t, ts, loopback(2), 2, true)})
 }
+
+// rclone (4 transfers and 8 checkers at once, on control connections of
+// one address sharing one TLS session cache) round-trips 20 files through
+// a multiplexed range with more ports than it runs transfers: sessions of
+// one address are put on ports of their own while there are. (On a single
+// port its data connections, offering the newest ticket of any of its
+// sessions, are refused when two of its sessions wait there: the reason
+// multiplex is off by default, see docs/firewall.md.)
+func TestMultiplexRclone(t *testing.T) {
+	rcloneRoundTrips(t, func(t *testing.T) *testServer { return startMux(t, 6, nil) })
+}
