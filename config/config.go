@@ -181,6 +181,8 @@ type Passive struct {
 	MaxPortsPerSession int `toml:"max_ports_per_session"`
 	// MaxPortsPerIP caps the passive ports held at once by the sessions
 	// of one client address; 0 means a quarter of the range (at least 1).
+	// With Multiplex it caps the sessions of one address waiting for a
+	// data connection at once; 0 then means MuxSessionsPerPort per port.
 	MaxPortsPerIP int `toml:"max_ports_per_ip"`
 	// ProxyProtocol makes the passive listeners take each data
 	// connection's client from a PROXY protocol header (v1 or v2), for a
@@ -189,7 +191,18 @@ type Passive struct {
 	// connections without a valid header within ConnectTimeout, are
 	// dropped.
 	ProxyProtocol bool `toml:"proxy_protocol"`
+	// Multiplex serves the data connections of many sessions on each port
+	// of the range: a data connection goes to the waiting session of its
+	// client address, or, with several from one address, to the one whose
+	// TLS session its ClientHello resumes; a session of an address that
+	// could not be told apart so gets another port.
+	Multiplex bool `toml:"multiplex"`
 }
+
+// MuxSessionsPerPort is how many sessions of one address may wait for a
+// data connection at once, per port of the range, when passive.multiplex
+// is on and max_ports_per_ip is 0.
+const MuxSessionsPerPort = 4
 
 // ListingsPerCPU is how many listings may be in progress per CPU when
 // server.max_concurrent_listings is 0.
@@ -212,6 +225,9 @@ func (s Server) ConcurrentListings() int {
 func (p Passive) PortsPerIP() int {
 	if p.MaxPortsPerIP > 0 {
 		return p.MaxPortsPerIP
+	}
+	if p.Multiplex {
+		return MuxSessionsPerPort * p.Ports.Len()
 	}
 	return max(1, p.Ports.Len()/4)
 }

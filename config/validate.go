@@ -171,6 +171,7 @@ func (c *Config) validatePassive(add addFunc) {
 	}
 	c.validatePortCaps(add)
 	c.validateAnnouncePorts(add)
+	c.validateMultiplex(add)
 	for _, key := range []struct{ name, addr string }{
 		{"server.listen", c.Server.Listen}, {"server.implicit_listen", c.Server.ImplicitListen},
 	} {
@@ -200,6 +201,22 @@ func (c *Config) validatePassiveProxy(add addFunc) {
 	}
 }
 
+// validateMultiplex refuses what passive.multiplex cannot serve yet: it
+// routes a data connection by the address of the accepted socket, before
+// any PROXY header is read (passive.proxy_protocol), and announces the
+// ports of the range as they are (passive.announce_ports).
+func (c *Config) validateMultiplex(add addFunc) {
+	if !c.Passive.Multiplex {
+		return
+	}
+	if c.Passive.ProxyProtocol {
+		add("passive.multiplex", "cannot be combined with passive.proxy_protocol: a multiplexed port routes each data connection by the address it comes from, which behind the balancer is the balancer's")
+	}
+	if !c.Passive.AnnouncePorts.IsZero() {
+		add("passive.multiplex", "cannot be combined with passive.announce_ports (port translation) yet")
+	}
+}
+
 // validateAnnouncePorts checks passive.announce_ports against the range
 // it translates: port for port, so of the same length.
 func (c *Config) validateAnnouncePorts(add addFunc) {
@@ -221,7 +238,9 @@ func (c *Config) validatePortCaps(add addFunc) {
 	if v := c.Passive.MaxPortsPerSession; v < 1 || v > n {
 		add("passive.max_ports_per_session", "must lie in 1-%d (the ports of passive.ports), got %d", n, v)
 	}
-	if v := c.Passive.MaxPortsPerIP; v < 0 || v > n {
+	if v := c.Passive.MaxPortsPerIP; c.Passive.Multiplex && v < 0 {
+		add("passive.max_ports_per_ip", "must not be negative, got %d", v)
+	} else if v := c.Passive.MaxPortsPerIP; !c.Passive.Multiplex && (v < 0 || v > n) {
 		add("passive.max_ports_per_ip", "must lie in 0-%d (0: a quarter of passive.ports' %d ports), got %d", n, n, v)
 	}
 }

@@ -210,3 +210,20 @@ func TestAnnouncePorts(t *testing.T) {
 		}
 	}
 }
+
+// TestMultiplexCombinations: passive.multiplex refuses passive.proxy_protocol
+// and passive.announce_ports, naming itself.
+func TestMultiplexCombinations(t *testing.T) {
+	for name, extra := range map[string]string{
+		"proxy_protocol": "proxy_protocol = true\nannounce_after_ccc = \"public\"\n[server]\ntrusted_proxies = [\"10.0.0.5/32\"]\n",
+		"announce_ports": "announce_ports = \"60000-60019\"\n",
+	} {
+		_, err := Parse("[passive]\nports = \"50000-50019\"\nmultiplex = true\n" + extra)
+		if err == nil || !strings.Contains(err.Error(), "passive.multiplex: cannot be combined with passive."+name) {
+			t.Errorf("multiplex with %s: %v, want a problem of passive.multiplex naming it", name, err)
+		}
+	}
+	if _, err := Parse("[passive]\nports = \"50000\"\nmultiplex = true\n"); err != nil {
+		t.Errorf("multiplex on one port: %v", err)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+
+	"ftpsd/ipaddr"
 )
 
 // Data-connection endpoints are bound to the control connection that
@@ -28,21 +30,27 @@ func passiveEndpoint(port int) endpoint { return endpoint{passive: true, port: u
 func activeEndpoint(addr netip.AddrPort) endpoint { return endpoint{addr: addr} }
 
 // watchReply binds the port of a 227/229 reply written by the lib, and
-// tells Options.Passive which listener the session holds or gave up. With
-// port translation (passive.announce_ports) the reply carries the public
-// port: the binding and the claim are made on the local port, which the
-// listener and its data connections' local address carry.
-func (c *Conn) watchReply(p []byte) {
+// tells Options.Passive which listener the session holds or gave up. It
+// returns the reply to write: p, or with Options.Passive a
+// PassiveAssigner, p announcing the port it assigned (or a 425 when it
+// assigned none). With port translation (passive.announce_ports) the reply
+// carries the public port: the binding and the claim are made on the local
+// port, which the listener and its data connections' local address carry.
+func (c *Conn) watchReply(p []byte) []byte {
 	if port, ok := passivePort(p); ok {
 		if c.opts.Passive != nil {
 			port = c.opts.Passive.LocalPort(port)
+		}
+		out, ok := c.assignPassive(p, port)
+		if !ok {
+			return out
 		}
 		c.opts.Registry.bind(c, passiveEndpoint(port))
 		if c.opts.Passive != nil {
 			c.opts.Passive.Claim(port, c.id)
 			c.data.passiveIdle.Store(true)
 		}
-		return
+		return out
 	}
 	if c.opts.Passive != nil && (bytes.HasPrefix(p, []byte("200 PORT ")) || bytes.HasPrefix(p, []byte("200 EPRT "))) {
 		// The lib replaced the session's passive transfer by an active one
@@ -50,6 +58,38 @@ func (c *Conn) watchReply(p []byte) {
 		c.data.passiveIdle.Store(false)
 		c.opts.Passive.ReleaseOwned(c.id)
 	}
+	return p
+}
+
+// PassiveAssigner is a PassiveLeases that serves many sessions on one
+// port (pasv.Mux, passive.multiplex): the port of the lib's 227/229 reply
+// names the session's listener, and Assign returns the port to announce
+// instead. ticketed tells that the session's data connections can be told
+// from those of other sessions of its address by the TLS session they
+// resume (its control connection issued a ticket, its data is protected).
+type PassiveAssigner interface {
+	// local is the control connection's local address, where its data
+	// connections must arrive.
+	Assign(token int, owner uint64, client, local netip.Addr, ticketed bool) (int, error)
+}
+
+// assignPassive returns the 227/229 reply p with the port Options.Passive
+// assigns for the listener named port, when it is a PassiveAssigner; when
+// it assigns none, it returns a 425 and false.
+func (c *Conn) assignPassive(p []byte, port int) ([]byte, bool) {
+	a, ok := c.opts.Passive.(PassiveAssigner)
+	if !ok {
+		return p, true
+	}
+	announced, err := a.Assign(port, c.id, c.Client(), ipaddr.Of(c.LocalAddr()), c.TicketIssued() && c.DataProtected())
+	if err != nil {
+		c.log().Warn("passive port refused", zap.Error(err))
+		return []byte("425 No passive port for this session: " + err.Error() + "; try again when a transfer ends.\r\n"), false
+	}
+	if announced == 0 {
+		return p, true
+	}
+	return withPassivePort(p, announced), true
 }
 
 // PassiveLeases ends the passive listeners that sessions no longer use.

@@ -195,8 +195,7 @@ func (c *Conn) writeLocked(p []byte) (int, error) {
 	c.graceAfterLogin()
 	n := len(p) // the lib's bufio.Writer counts what it gave
 	p = c.localPassivePort(p)
-	c.watchReply(p)
-	out := c.out.replies.filter(p, c.log())
+	out := c.out.replies.filter(c.watchReply(p), c.log())
 	if err := c.send(out); err != nil {
 		c.endUnread(err)
 		return 0, err

@@ -158,6 +158,12 @@ func assertTree(t *testing.T, what, dir string, files map[string][]byte) {
 // after AUTH TLS). Retries are off, so that a refused data connection fails the run instead
 // of being retried away.
 func TestE2EClientsRclone(t *testing.T) {
+	rcloneRoundTrips(t, func(t *testing.T) *testServer { return startServer(t, nil) })
+}
+
+// rcloneRoundTrips runs TestE2EClientsRclone's round trip, at TLS 1.3 and
+// 1.2, against a server of start.
+func rcloneRoundTrips(t *testing.T, start func(t *testing.T) *testServer) {
 	rclone := testenv.NeedTool(t, "rclone", "rclone")
 	for _, v := range []struct {
 		version uint16
@@ -167,7 +173,7 @@ func TestE2EClientsRclone(t *testing.T) {
 		{tls.VersionTLS12, ",disable_tls13=true"},
 	} {
 		t.Run(tls.VersionName(v.version), func(t *testing.T) {
-			ts := startServer(t, nil)
+			ts := start(t)
 			work := t.TempDir()
 			conf := ftptest.WriteFile(t, work, "rclone.conf", nil)
 			global := []string{"--config", conf, "--retries", "1", "--low-level-retries", "1",

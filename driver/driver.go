@@ -42,7 +42,7 @@ type Driver struct {
 	metrics   *metrics.Metrics
 	events    hooks.Sink // nil: no events
 	xferlog   *xferlog.File
-	ports     *pasv.Allocator
+	ports     passivePorts
 	announcer *pasv.Announcer
 	cfg       config.Config // as started; reloadable parts live in live
 	live      atomic.Pointer[liveConfig]
@@ -66,6 +66,15 @@ type Driver struct {
 	// reload's commit replaces live and chooses the sessions it closes,
 	// under it (see admit and commitLive).
 	admitMu sync.Mutex
+}
+
+// passivePorts hands out the passive ports: a pasv.Allocator, or a
+// pasv.Mux with passive.multiplex.
+type passivePorts interface {
+	ftpserver.PasvPortGetter
+	control.PassiveLeases
+	Stats() pasv.Stats
+	WrapPassiveListener(l net.Listener) (net.Listener, error)
 }
 
 // liveConfig is the part of the configuration that SIGHUP can change
@@ -262,6 +271,9 @@ func (l listenerDriver) GetSettings() (*ftpserver.Settings, error) {
 var (
 	_ ftpserver.PasvPortGetter                    = (*pasv.Allocator)(nil)
 	_ control.PassiveLeases                       = (*pasv.Allocator)(nil)
+	_ passivePorts                                = (*pasv.Allocator)(nil)
+	_ passivePorts                                = (*pasv.Mux)(nil)
+	_ control.PassiveAssigner                     = (*pasv.Mux)(nil)
 	_ control.Gate                                = (*guard.Guard)(nil)
 	_ ftpserver.MainDriverExtensionPassiveWrapper = listenerDriver{}
 	_ ftpserver.MainDriver                        = listenerDriver{}

@@ -73,11 +73,22 @@ func build(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, o optio
 	if !o.dryRun {
 		live.storage.removeOrphans(time.Now(), logger.Named("storage"))
 	}
-	ports := cfg.Passive.Ports
-	alloc, err := pasv.NewAllocator(pasv.Options{
-		Start: ports.Start, End: ports.End, Wait: cfg.Passive.Wait.Std(), Logger: logger.Named("pasv"),
-		MaxPerIP: cfg.Passive.PortsPerIP(), AnnounceStart: cfg.Passive.AnnouncePorts.Start,
-	})
+	var (
+		ports = cfg.Passive.Ports
+		alloc passivePorts
+		mux   *pasv.Mux
+	)
+	if cfg.Passive.Multiplex {
+		mux, err = pasv.NewMux(pasv.MuxOptions{
+			Start: ports.Start, End: ports.End, MaxPerIP: cfg.Passive.PortsPerIP(), Logger: logger.Named("pasv"),
+		})
+		alloc = mux
+	} else {
+		alloc, err = pasv.NewAllocator(pasv.Options{
+			Start: ports.Start, End: ports.End, Wait: cfg.Passive.Wait.Std(), Logger: logger.Named("pasv"),
+			MaxPerIP: cfg.Passive.PortsPerIP(), AnnounceStart: cfg.Passive.AnnouncePorts.Start,
+		})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -111,6 +122,14 @@ func build(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, o optio
 	d.live.Store(live)
 	d.data = ticketbind.NewDataTLS(tlsConfig, d.dataBinding())
 	d.dataTLS = d.data.Config()
+	if mux != nil {
+		// Sessions of one address are told apart by the TLS session their
+		// data connections must resume.
+		mux.SetIdentify(d.data.HelloOwners, func(owner uint64) bool {
+			c := registry.ConnByID(owner)
+			return c != nil && d.ownerOf(c).RequireReuse
+		})
+	}
 	if cfg.TLS.StrictUploadEOF {
 		d.dataTLS = closenotify.Config(d.dataTLS)
 	}

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,20 +135,28 @@ type netSite struct {
 	down    []byte // content of download.bin in the home
 	upPath  string // the file the clients upload
 	up      []byte // its content
+	seqMu   sync.Mutex
 	seq     int    // names the files of each client run
 	cfgPath string // ftpsd's configuration file
 }
 
 func newNetSite(t *testing.T, topo netlab.Topology, tools labTools) *netSite {
 	t.Helper()
+	return newNetSiteWith(t, topo, tools, fmt.Sprintf("%d-%d", labRangeStart, labRangeEnd), "")
+}
+
+// newNetSiteWith is newNetSite with passive.ports = ports and the lines
+// passive (may be empty) added to [passive].
+func newNetSiteWith(t *testing.T, topo netlab.Topology, tools labTools, ports, passive string) *netSite {
+	t.Helper()
 	lab := netlab.New(t, netlab.WithTopology(topo), netlab.WithControlPort(labControlPort))
 	t.Logf("lab %s, firewall ruleset:\n%s", lab.Tag(), lab.Ruleset())
 	// The defaults, plus what docs/firewall.md tells a site behind NAT to set.
-	passive := fmt.Sprintf("ports = \"%d-%d\"\n", labRangeStart, labRangeEnd)
+	keys := fmt.Sprintf("ports = %q\n%s", ports, passive)
 	if topo == netlab.NAT {
-		passive += fmt.Sprintf("public_address = %q\n", lab.PublicAddr())
+		keys += fmt.Sprintf("public_address = %q\n", lab.PublicAddr())
 	}
-	return startNetSite(t, lab, tools, netlab.Server, lab.ControlAddr(), passive)
+	return startNetSite(t, lab, tools, netlab.Server, lab.ControlAddr(), keys)
 }
 
 // startNetSite starts ftpsd in node of lab with the [passive] keys of
@@ -184,6 +193,8 @@ func startFtpsdOn(t *testing.T, lab *netlab.Lab, node netlab.Node, dir string, a
 
 // next returns a fresh local path and remote name for one client run.
 func (s *netSite) next(client string) (local, remote string) {
+	s.seqMu.Lock()
+	defer s.seqMu.Unlock()
 	s.seq++
 	name := fmt.Sprintf("%s-%d.bin", client, s.seq)
 	return filepath.Join(s.dir, "down-"+name), "up-" + name
@@ -240,25 +251,28 @@ func (s *netSite) curlTransfer(t *testing.T, opts ...string) {
 	}
 }
 
-// lftpTransfer downloads and uploads a file with lftp, with CCC or not.
-func (s *netSite) lftpTransfer(t *testing.T, ccc bool) {
+// lftpTransfer downloads and uploads a file with lftp, with CCC or not,
+// and the settings extra ("set ..." commands).
+func (s *netSite) lftpTransfer(t *testing.T, ccc bool, extra ...string) {
 	local, remote := s.next("lftp")
 	useCCC := "no"
 	if ccc {
 		useCCC = "yes"
 	}
-	script := strings.Join([]string{
+	script := []string{
 		"set cmd:fail-exit yes",
 		"set net:timeout 5", "set net:max-retries 1", "set net:reconnect-interval-base 1", "set net:persist-retries 0",
 		"set ftp:ssl-force true", "set ftp:ssl-protect-data true", "set ftp:ssl-use-ccc " + useCCC,
 		"set ssl:verify-certificate no", "set xfer:clobber on",
 		"debug 5",
+	}
+	script = append(append(script, extra...),
 		fmt.Sprintf("open -u %s,%s ftp://%s", labUser, password(labUser), s.ctl),
-		"get download.bin -o " + local,
-		"put " + s.upPath + " -o " + remote,
+		"get download.bin -o "+local,
+		"put "+s.upPath+" -o "+remote,
 		"bye",
-	}, "; ")
-	out, took, err := s.run(t, s.tools.lftp, "--norc", "-c", script)
+	)
+	out, took, err := s.run(t, s.tools.lftp, "--norc", "-c", strings.Join(script, "; "))
 	if err != nil {
 		t.Errorf("lftp (CCC %s) after %v: %v\n%s", useCCC, took.Round(time.Millisecond), err, out)
 		return
@@ -272,8 +286,9 @@ func (s *netSite) lftpTransfer(t *testing.T, ccc bool) {
 // connection), CCC after PROT P, and PASV as the first command after CCC
 // (the download comes first, without retrbinary's TYPE I). Mode "reuse":
 // ReusingFTP_TLS, the class of docs/clients.md, whose data connections resume the
-// control connection's TLS session as ftpsd requires by default.
-func (s *netSite) pythonTransfer(t *testing.T, mode string) {
+// control connection's TLS session as ftpsd requires by default. extra
+// are more arguments of ftplib_client.py.
+func (s *netSite) pythonTransfer(t *testing.T, mode string, extra ...string) {
 	local, remote := s.next("python")
 	args := []string{ftptest.FtplibClient(t), "--host", s.ctl.Addr().String(), "--port", strconv.Itoa(int(s.ctl.Port())),
 		"--user", labUser, "--password", password(labUser), "--timeout", strconv.Itoa(int(clientIOTimeout / time.Second)),
@@ -281,6 +296,7 @@ func (s *netSite) pythonTransfer(t *testing.T, mode string) {
 	if mode == "ccc" {
 		args = append(args, "--no-reuse", "--ccc", "--pasv-first")
 	}
+	args = append(args, extra...)
 	out, took, err := s.run(t, s.tools.python, args...)
 	if err != nil {
 		t.Errorf("python (%s) after %v: %v\n%s", mode, took.Round(time.Millisecond), err, out)

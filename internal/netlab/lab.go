@@ -72,6 +72,10 @@ const (
 	serverNet       = "192.0.2.0/24"
 )
 
+// extraClientAddrs are more hosts of the client network, for tests that
+// need many client addresses at once.
+const extraClientAddrs = "198.51.100.4 198.51.100.5"
+
 // Interface names. Each lives in its own namespace, so they never clash
 // with the host's or another lab's.
 const (
@@ -311,6 +315,16 @@ func (l *Lab) ClientAddr() netip.Addr { return netip.MustParseAddr(clientAddr) }
 // 198.51.100.3: "another host" on the client network.
 func (l *Lab) OtherClientAddr() netip.Addr { return netip.MustParseAddr(otherClientAddr) }
 
+// ExtraClientAddrs returns more addresses of the client namespace,
+// 198.51.100.4 and 198.51.100.5: more hosts on the client network.
+func (l *Lab) ExtraClientAddrs() []netip.Addr {
+	var addrs []netip.Addr
+	for _, a := range strings.Fields(extraClientAddrs) {
+		addrs = append(addrs, netip.MustParseAddr(a))
+	}
+	return addrs
+}
+
 // Ruleset returns the nftables ruleset loaded on the firewall.
 func (l *Lab) Ruleset() string {
 	l.mu.Lock()
@@ -367,6 +381,9 @@ func (l *Lab) build(ctx context.Context) error {
 		// The server answers (and, masqueraded under NAT, connects out)
 		// through the firewall.
 		{"-n", srv, "route", "add", "default", "via", firewallSrvAddr},
+	}
+	for _, a := range strings.Fields(extraClientAddrs) {
+		steps = append(steps, []string{"-n", cli, "addr", "add", fmt.Sprintf("%s/%d", a, clientNetPrefix), "dev", nodeIf})
 	}
 	if l.topo == Routed {
 		steps = append(steps, []string{"-n", cli, "route", "add", serverNet, "via", publicAddr})

@@ -234,3 +234,33 @@ func (c *replayConn) Read(p []byte) (int, error) {
 	}
 	return c.Conn.Read(p)
 }
+
+// HelloOwners reads the ClientHello at the start of conn and returns the
+// bytes it read (to be handed to crypto/tls before the rest of the
+// stream) and the control connections whose sessions it offers to resume
+// with tickets this server can decrypt, in the client's order. A stream
+// that does not start with a ClientHello names no owner.
+func (d *DataTLS) HelloOwners(conn net.Conn) (replay []byte, owners []uint64, err error) {
+	raw, msg, err := readClientHello(conn)
+	if err != nil {
+		return raw, nil, err
+	}
+	hello, ok := parseClientHello(msg)
+	if msg == nil || !ok {
+		return raw, nil, nil
+	}
+	tickets := hello.psk
+	if len(hello.ticket12) > 0 {
+		tickets = append(tickets, hello.ticket12)
+	}
+	for _, ticket := range tickets {
+		ss, err := d.base.DecryptTicket(ticket, tls.ConnectionState{})
+		if err != nil || ss == nil {
+			continue
+		}
+		if m, ok := markOf(ss); ok {
+			owners = append(owners, m.owner)
+		}
+	}
+	return raw, owners, nil
+}
