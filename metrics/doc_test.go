@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"ftpsd/refusal"
 )
@@ -31,6 +32,7 @@ func TestOperationsDocNamesEverySeries(t *testing.T) {
 		PassiveExhaustions: func() uint64 { return 0 }, UploadMemory: zero,
 		Quotas: func() []AccountQuota { return []AccountQuota{{User: "u", BytesLimit: 1, FilesLimit: 1}} },
 	})
+	m.RegisterCertificateExpiry(time.Now)
 	// Labelled series appear once they have a value.
 	m.Login(ResultOK)
 	m.Transfer(Upload, ResultOK, 1)

@@ -8,6 +8,7 @@ package metrics
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -164,6 +165,17 @@ func (m *Metrics) HookDelivery(result string) { m.hookDeliveries.WithLabelValues
 
 // HookSpoolDepth sets the number of events in the hooks' spool.
 func (m *Metrics) HookSpoolDepth(n int) { m.hookSpool.Set(float64(n)) }
+
+// RegisterCertificateExpiry adds ftpsd_certificate_expiry_timestamp_seconds,
+// read at each scrape from notAfter: the end of validity of the
+// certificate served now (a file, self-signed, and, once renewals come,
+// whatever replaced it).
+func (m *Metrics) RegisterCertificateExpiry(notAfter func() time.Time) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ftpsd_certificate_expiry_timestamp_seconds",
+		Help: "When the certificate served now expires, in seconds since the Unix epoch.",
+	}, func() float64 { return float64(notAfter().Unix()) }))
+}
 
 // Gauges are the values read at each scrape.
 type Gauges struct {

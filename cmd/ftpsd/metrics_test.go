@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
@@ -102,6 +103,13 @@ func TestMetricsEndpoint(t *testing.T) {
 	before := scrape(t, metricsAddr)
 	if got := value(t, before, "ftpsd_passive_ports"); got != passivePorts {
 		t.Errorf("ftpsd_passive_ports = %v, want %d", got, passivePorts)
+	}
+	leaf, err := x509.ParseCertificate(f.leaf())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := value(t, before, "ftpsd_certificate_expiry_timestamp_seconds"); got != float64(leaf.NotAfter.Unix()) {
+		t.Errorf("ftpsd_certificate_expiry_timestamp_seconds = %v, want the certificate's NotAfter %d", got, leaf.NotAfter.Unix())
 	}
 
 	// One failed login.

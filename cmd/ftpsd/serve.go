@@ -74,6 +74,7 @@ func serve(ctx context.Context, d *daemon, demo *demoAccount, stdout io.Writer) 
 		return err
 	}
 	m := metrics.New()
+	m.RegisterCertificateExpiry(func() time.Time { return d.store.Leaf().NotAfter })
 	d.xferlog = xferlog.New(d.logger.Named("xferlog"))
 	commitXferlog, err := d.xferlog.Prepare(cfg.Log.Xferlog)
 	if err != nil {
