@@ -132,28 +132,27 @@ func cutUploads(t *testing.T, addr string) {
 	t.Helper()
 	data := ftptest.RandomData(t, 64*1024)
 	c := ftptest.MustLogin(t, addr, "alice", password("alice"))
-	x := c.Open("STOR cut-fin.csv")
+	storCut(t, c, "cut-fin.csv", data, "a bare FIN", (*ftptest.Transfer).EndBare)
+	storCut(t, c, "cut-reset.csv", data, "a reset", func(x *ftptest.Transfer) error { return ftptest.Reset(x.Raw) })
+	c.Quit()
+}
+
+// storCut starts STOR name on c, sends data and ends the data connection
+// with cut (how, in a failure); the server must answer 4xx: the upload is
+// incomplete, the stored copy kept.
+func storCut(t *testing.T, c *ftptest.MustClient, name string, data []byte, how string, cut func(*ftptest.Transfer) error) {
+	t.Helper()
+	x := c.Open("STOR " + name)
 	if _, err := x.Conn.Write(data); err != nil {
 		t.Fatal(err)
 	}
-	if err := x.EndBare(); err != nil {
+	if err := cut(x); err != nil {
 		t.Fatal(err)
 	}
 	if r := c.Reply(); r.Code/100 != 4 {
-		t.Fatalf("reply to the upload cut by a bare FIN: %v, want 4xx", r)
+		t.Fatalf("reply to the upload cut by %s: %v, want 4xx", how, r)
 	}
 	_ = x.Raw.Close()
-	x = c.Open("STOR cut-reset.csv")
-	if _, err := x.Conn.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := ftptest.Reset(x.Raw); err != nil {
-		t.Fatal(err)
-	}
-	if r := c.Reply(); r.Code/100 != 4 {
-		t.Fatalf("reply to the upload cut by a reset: %v, want 4xx", r)
-	}
-	c.Quit()
 }
 
 func sha256Hex(s string) string {

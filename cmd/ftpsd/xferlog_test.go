@@ -92,17 +92,7 @@ func TestXferlog(t *testing.T) {
 		t.Fatalf("downloaded %d bytes, want %d", len(got), len(up))
 	}
 	// An upload cut by a bare FIN: incomplete, the stored copy kept.
-	x := c.Open("STOR in box.bin")
-	if _, err := x.Conn.Write(up[:5000]); err != nil {
-		t.Fatal(err)
-	}
-	if err := x.EndBare(); err != nil {
-		t.Fatal(err)
-	}
-	if r := c.Reply(); r.Code/100 != 4 {
-		t.Fatalf("reply to the upload cut by a bare FIN: %v, want 4xx", r)
-	}
-	_ = x.Raw.Close()
+	storCut(t, c, "in box.bin", up[:5000], "a bare FIN", (*ftptest.Transfer).EndBare)
 
 	lines := waitXferlog(t, xferlog, 3)
 	want := []struct {
