@@ -1,0 +1,187 @@
+package acmetest
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/acme"
+)
+
+// orderTimeout bounds one ACME order against Pebble (which validates
+// without its default random delay).
+const orderTimeout = 60 * time.Second
+
+// Pebble's directory answers over TLS to a client that trusts the root
+// NewPebble returns, and only to such a client.
+func TestPebbleDirectory(t *testing.T) {
+	d := NewDNS(t, "ftpsd.test.")
+	p := NewPebble(t, d.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), orderTimeout)
+	defer cancel()
+	dir, err := (&acme.Client{DirectoryURL: p.DirectoryURL, HTTPClient: p.HTTPClient()}).Discover(ctx)
+	if err != nil {
+		t.Fatalf("directory %s: %v", p.DirectoryURL, err)
+	}
+	if dir.RegURL == "" || dir.OrderURL == "" || dir.NonceURL == "" {
+		t.Fatalf("directory %s lacks newAccount, newOrder or newNonce: %+v", p.DirectoryURL, dir)
+	}
+	// A client with the system's roots does not trust Pebble's listener.
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(p.DirectoryURL)
+	if err == nil {
+		_ = resp.Body.Close()
+		t.Fatalf("directory answered %s to a client without the test root", resp.Status)
+	}
+	var unknown x509.UnknownAuthorityError
+	if !errors.As(err, &unknown) {
+		t.Fatalf("directory without the test root: %v, want an unknown authority", err)
+	}
+	if pool := p.IssuingRoots(t); pool == nil {
+		t.Fatal("no issuing root")
+	}
+}
+
+// The groundwork's acceptance: an ACME DNS-01 order against Pebble, the
+// challenge's TXT record put into knotd by a TSIG-signed RFC 2136 update,
+// yields a certificate for the name that chains to Pebble's issuing root
+// (/roots/0) and not to anything else the test holds.
+func TestDNS01OrderAgainstPebbleAndKnot(t *testing.T) {
+	d := NewDNS(t, "ftpsd.test.")
+	p := NewPebble(t, d.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), orderTimeout)
+	defer cancel()
+	c := newACMEClient(ctx, t, p)
+	const name = "x.ftpsd.test"
+
+	order, err := c.AuthorizeOrder(ctx, acme.DomainIDs(name))
+	if err != nil {
+		t.Fatalf("new order: %v", err)
+	}
+	for _, u := range order.AuthzURLs {
+		z, err := c.GetAuthorization(ctx, u)
+		if err != nil {
+			t.Fatalf("authorization %s: %v", u, err)
+		}
+		chal := dns01(t, z)
+		value, err := c.DNS01ChallengeRecord(chal.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.SetTXT(t, "_acme-challenge."+z.Identifier.Value+".", value)
+		if _, err := c.Accept(ctx, chal); err != nil {
+			t.Fatalf("accept %s: %v", chal.URI, err)
+		}
+		if _, err := c.WaitAuthorization(ctx, z.URI); err != nil {
+			t.Fatalf("authorization of %s: %v", z.Identifier.Value, err)
+		}
+	}
+	order, err = c.WaitOrder(ctx, order.URI)
+	if err != nil {
+		t.Fatalf("order: %v", err)
+	}
+	if order.Status != acme.StatusReady {
+		t.Fatalf("order status %q, want %q", order.Status, acme.StatusReady)
+	}
+	certKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{name}}, certKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// CreateCertFromOrder, not CreateOrderCert: Pebble's finalize reply has
+	// no Location header, which CreateOrderCert needs (RFC 8555 does not).
+	ders, _, err := c.CreateCertFromOrder(ctx, order, csr, true)
+	if err != nil {
+		t.Fatalf("finalize: %v", err)
+	}
+	if len(ders) < 2 {
+		t.Fatalf("%d certificates from the CA, want the leaf and an intermediate", len(ders))
+	}
+	leaf, err := x509.ParseCertificate(ders[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	intermediates := x509.NewCertPool()
+	for _, der := range ders[1:] {
+		ic, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		intermediates.AddCert(ic)
+	}
+	if !leaf.PublicKey.(*ecdsa.PublicKey).Equal(&certKey.PublicKey) {
+		t.Fatal("issued certificate is not for the CSR's key")
+	}
+	opts := x509.VerifyOptions{DNSName: name, Roots: p.IssuingRoots(t), Intermediates: intermediates}
+	if _, err := leaf.Verify(opts); err != nil {
+		t.Fatalf("certificate for %s against Pebble's /roots/0: %v", name, err)
+	}
+	opts.Roots = p.TLSRoots
+	if _, err := leaf.Verify(opts); err == nil {
+		t.Fatal("issued certificate verifies against Pebble's TLS root too: the check above proves nothing")
+	}
+	t.Logf("issued %s by %s, valid until %s", leaf.DNSNames, leaf.Issuer.CommonName, leaf.NotAfter.UTC().Format(time.RFC3339))
+}
+
+// Pebble really asks knotd: accepting a DNS-01 challenge without its TXT
+// record (only a wrong one) leaves the authorization invalid.
+func TestDNS01WithoutRecordIsInvalid(t *testing.T) {
+	d := NewDNS(t, "ftpsd.test.")
+	p := NewPebble(t, d.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), orderTimeout)
+	defer cancel()
+	c := newACMEClient(ctx, t, p)
+	order, err := c.AuthorizeOrder(ctx, acme.DomainIDs("y.ftpsd.test"))
+	if err != nil {
+		t.Fatalf("new order: %v", err)
+	}
+	z, err := c.GetAuthorization(ctx, order.AuthzURLs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.SetTXT(t, "_acme-challenge.y.ftpsd.test.", "not-the-key-authorization")
+	chal := dns01(t, z)
+	if _, err := c.Accept(ctx, chal); err != nil {
+		t.Fatalf("accept: %v", err)
+	}
+	_, err = c.WaitAuthorization(ctx, z.URI)
+	var authzErr *acme.AuthorizationError
+	if !errors.As(err, &authzErr) {
+		t.Fatalf("authorization with a wrong TXT record: %v, want an invalid authorization", err)
+	}
+	t.Logf("refused as expected: %v", err)
+}
+
+// newACMEClient registers a new account with Pebble.
+func newACMEClient(ctx context.Context, t *testing.T, p *Pebble) *acme.Client {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &acme.Client{Key: key, DirectoryURL: p.DirectoryURL, HTTPClient: p.HTTPClient()}
+	if _, err := c.Register(ctx, &acme.Account{}, acme.AcceptTOS); err != nil {
+		t.Fatalf("new account: %v", err)
+	}
+	return c
+}
+
+// dns01 returns the authorization's DNS-01 challenge.
+func dns01(t *testing.T, z *acme.Authorization) *acme.Challenge {
+	t.Helper()
+	for _, ch := range z.Challenges {
+		if ch.Type == "dns-01" {
+			return ch
+		}
+	}
+	t.Fatalf("authorization of %s offers no dns-01 challenge", z.Identifier.Value)
+	return nil
+}
