@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,6 +38,8 @@ type Pebble struct {
 	// HTTPPort and TLSPort are the loopback ports where Pebble validates
 	// HTTP-01 and TLS-ALPN-01 challenges; the test listens on them.
 	HTTPPort, TLSPort int
+
+	proc *process
 }
 
 // NewPebble starts Pebble with dnsAddr ("host:port", reached over TCP) as
@@ -82,7 +85,7 @@ func NewPebble(t testing.TB, dnsAddr string) *Pebble {
 	cmd := exec.Command(bin, "-config", confFile, "-dnsserver", dnsAddr)
 	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0",
 		"PEBBLE_VA_ALWAYS_VALID=0", "PEBBLE_AUTHZREUSE=0")
-	start(t, "pebble", cmd, func() bool {
+	p.proc = start(t, "pebble", cmd, func() bool {
 		resp, err := p.HTTPClient().Get(p.DirectoryURL)
 		if err != nil {
 			return false
@@ -91,6 +94,13 @@ func NewPebble(t testing.TB, dnsAddr string) *Pebble {
 		return resp.StatusCode == http.StatusOK
 	})
 	return p
+}
+
+// Orders returns how many orders Pebble has created and how many
+// certificates it has issued so far, counted in its log.
+func (p *Pebble) Orders() (orders, issued int) {
+	out := p.proc.output.String()
+	return strings.Count(out, "Added order "), strings.Count(out, "Issued certificate serial ")
 }
 
 // pebbleBinary returns the Pebble program's path, or skips the test.

@@ -7,7 +7,11 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"errors"
+	"io"
+	"net"
 	"net/http"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,6 +132,9 @@ func TestDNS01OrderAgainstPebbleAndKnot(t *testing.T) {
 	if _, err := leaf.Verify(opts); err == nil {
 		t.Fatal("issued certificate verifies against Pebble's TLS root too: the check above proves nothing")
 	}
+	if orders, issued := p.Orders(); orders != 1 || issued != 1 {
+		t.Errorf("Pebble counts %d orders and %d certificates, want 1 and 1", orders, issued)
+	}
 	t.Logf("issued %s by %s, valid until %s", leaf.DNSNames, leaf.Issuer.CommonName, leaf.NotAfter.UTC().Format(time.RFC3339))
 }
 
@@ -158,6 +165,63 @@ func TestDNS01WithoutRecordIsInvalid(t *testing.T) {
 		t.Fatalf("authorization with a wrong TXT record: %v, want an invalid authorization", err)
 	}
 	t.Logf("refused as expected: %v", err)
+}
+
+// HTTP-01 reaches the test: Pebble resolves the name through knotd (the
+// zone's wildcard, 127.0.0.1) and fetches the key authorization from a
+// listener the test runs on HTTPPort.
+func TestHTTP01OnValidationPort(t *testing.T) {
+	d := NewDNS(t, "ftpsd.test.")
+	p := NewPebble(t, d.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), orderTimeout)
+	defer cancel()
+	c := newACMEClient(ctx, t, p)
+	order, err := c.AuthorizeOrder(ctx, acme.DomainIDs("h.ftpsd.test"))
+	if err != nil {
+		t.Fatalf("new order: %v", err)
+	}
+	z, err := c.GetAuthorization(ctx, order.AuthzURLs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chal *acme.Challenge
+	for _, ch := range z.Challenges {
+		if ch.Type == "http-01" {
+			chal = ch
+		}
+	}
+	if chal == nil {
+		t.Fatal("no http-01 challenge")
+	}
+	keyAuth, err := c.HTTP01ChallengeResponse(chal.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p.HTTPPort)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served atomic.Int32
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != c.HTTP01ChallengePath(chal.Token) {
+			http.NotFound(w, r)
+			return
+		}
+		served.Add(1)
+		_, _ = io.WriteString(w, keyAuth)
+	})}
+	go func() { _ = srv.Serve(l) }()
+	defer srv.Close()
+	if _, err := c.Accept(ctx, chal); err != nil {
+		t.Fatalf("accept: %v", err)
+	}
+	if _, err := c.WaitAuthorization(ctx, z.URI); err != nil {
+		t.Fatalf("authorization: %v", err)
+	}
+	if served.Load() == 0 {
+		t.Fatal("authorization valid without a request for the challenge path")
+	}
+	t.Logf("valid after %d request(s) to 127.0.0.1:%d", served.Load(), p.HTTPPort)
 }
 
 // newACMEClient registers a new account with Pebble.
