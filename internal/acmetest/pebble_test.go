@@ -56,41 +56,27 @@ func TestPebbleDirectory(t *testing.T) {
 // yields a certificate for the name that chains to Pebble's issuing root
 // (/roots/0) and not to anything else the test holds.
 func TestDNS01OrderAgainstPebbleAndKnot(t *testing.T) {
-	d := NewDNS(t, "ftpsd.test.")
-	p := NewPebble(t, d.Addr)
-	ctx, cancel := context.WithTimeout(context.Background(), orderTimeout)
-	defer cancel()
-	c := newACMEClient(ctx, t, p)
 	const name = "x.ftpsd.test"
-
-	order, err := c.AuthorizeOrder(ctx, acme.DomainIDs(name))
+	o := newOrder(t, name)
+	ctx, c, z, p := o.ctx, o.client, o.authz, o.ca
+	chal := challenge(t, z, "dns-01")
+	value, err := c.DNS01ChallengeRecord(chal.Token)
 	if err != nil {
-		t.Fatalf("new order: %v", err)
+		t.Fatal(err)
 	}
-	for _, u := range order.AuthzURLs {
-		z, err := c.GetAuthorization(ctx, u)
-		if err != nil {
-			t.Fatalf("authorization %s: %v", u, err)
-		}
-		chal := dns01(t, z)
-		value, err := c.DNS01ChallengeRecord(chal.Token)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.SetTXT(t, "_acme-challenge."+z.Identifier.Value+".", value)
-		if _, err := c.Accept(ctx, chal); err != nil {
-			t.Fatalf("accept %s: %v", chal.URI, err)
-		}
-		if _, err := c.WaitAuthorization(ctx, z.URI); err != nil {
-			t.Fatalf("authorization of %s: %v", z.Identifier.Value, err)
-		}
+	o.dns.SetTXT(t, "_acme-challenge."+z.Identifier.Value+".", value)
+	if _, err := c.Accept(ctx, chal); err != nil {
+		t.Fatalf("accept %s: %v", chal.URI, err)
 	}
-	order, err = c.WaitOrder(ctx, order.URI)
+	if _, err := c.WaitAuthorization(ctx, z.URI); err != nil {
+		t.Fatalf("authorization of %s: %v", z.Identifier.Value, err)
+	}
+	ready, err := c.WaitOrder(ctx, o.order.URI)
 	if err != nil {
 		t.Fatalf("order: %v", err)
 	}
-	if order.Status != acme.StatusReady {
-		t.Fatalf("order status %q, want %q", order.Status, acme.StatusReady)
+	if ready.Status != acme.StatusReady {
+		t.Fatalf("order status %q, want %q", ready.Status, acme.StatusReady)
 	}
 	certKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -102,7 +88,7 @@ func TestDNS01OrderAgainstPebbleAndKnot(t *testing.T) {
 	}
 	// CreateCertFromOrder, not CreateOrderCert: Pebble's finalize reply has
 	// no Location header, which CreateOrderCert needs (RFC 8555 does not).
-	ders, _, err := c.CreateCertFromOrder(ctx, order, csr, true)
+	ders, _, err := c.CreateCertFromOrder(ctx, ready, csr, true)
 	if err != nil {
 		t.Fatalf("finalize: %v", err)
 	}
@@ -141,25 +127,13 @@ func TestDNS01OrderAgainstPebbleAndKnot(t *testing.T) {
 // Pebble really asks knotd: accepting a DNS-01 challenge without its TXT
 // record (only a wrong one) leaves the authorization invalid.
 func TestDNS01WithoutRecordIsInvalid(t *testing.T) {
-	d := NewDNS(t, "ftpsd.test.")
-	p := NewPebble(t, d.Addr)
-	ctx, cancel := context.WithTimeout(context.Background(), orderTimeout)
-	defer cancel()
-	c := newACMEClient(ctx, t, p)
-	order, err := c.AuthorizeOrder(ctx, acme.DomainIDs("y.ftpsd.test"))
-	if err != nil {
-		t.Fatalf("new order: %v", err)
-	}
-	z, err := c.GetAuthorization(ctx, order.AuthzURLs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.SetTXT(t, "_acme-challenge.y.ftpsd.test.", "not-the-key-authorization")
-	chal := dns01(t, z)
-	if _, err := c.Accept(ctx, chal); err != nil {
+	o := newOrder(t, "y.ftpsd.test")
+	o.dns.SetTXT(t, "_acme-challenge.y.ftpsd.test.", "not-the-key-authorization")
+	chal := challenge(t, o.authz, "dns-01")
+	if _, err := o.client.Accept(o.ctx, chal); err != nil {
 		t.Fatalf("accept: %v", err)
 	}
-	_, err = c.WaitAuthorization(ctx, z.URI)
+	_, err := o.client.WaitAuthorization(o.ctx, o.authz.URI)
 	var authzErr *acme.AuthorizationError
 	if !errors.As(err, &authzErr) {
 		t.Fatalf("authorization with a wrong TXT record: %v, want an invalid authorization", err)
@@ -171,28 +145,9 @@ func TestDNS01WithoutRecordIsInvalid(t *testing.T) {
 // zone's wildcard, 127.0.0.1) and fetches the key authorization from a
 // listener the test runs on HTTPPort.
 func TestHTTP01OnValidationPort(t *testing.T) {
-	d := NewDNS(t, "ftpsd.test.")
-	p := NewPebble(t, d.Addr)
-	ctx, cancel := context.WithTimeout(context.Background(), orderTimeout)
-	defer cancel()
-	c := newACMEClient(ctx, t, p)
-	order, err := c.AuthorizeOrder(ctx, acme.DomainIDs("h.ftpsd.test"))
-	if err != nil {
-		t.Fatalf("new order: %v", err)
-	}
-	z, err := c.GetAuthorization(ctx, order.AuthzURLs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var chal *acme.Challenge
-	for _, ch := range z.Challenges {
-		if ch.Type == "http-01" {
-			chal = ch
-		}
-	}
-	if chal == nil {
-		t.Fatal("no http-01 challenge")
-	}
+	o := newOrder(t, "h.ftpsd.test")
+	ctx, c, z, p := o.ctx, o.client, o.authz, o.ca
+	chal := challenge(t, z, "http-01")
 	keyAuth, err := c.HTTP01ChallengeResponse(chal.Token)
 	if err != nil {
 		t.Fatal(err)
@@ -224,28 +179,52 @@ func TestHTTP01OnValidationPort(t *testing.T) {
 	t.Logf("valid after %d request(s) to 127.0.0.1:%d", served.Load(), p.HTTPPort)
 }
 
-// newACMEClient registers a new account with Pebble.
-func newACMEClient(ctx context.Context, t *testing.T, p *Pebble) *acme.Client {
+// pendingOrder is one test's knotd and Pebble, a new account, and a new order
+// for one name with its authorization, bounded by orderTimeout.
+type pendingOrder struct {
+	dns    *DNS
+	ca     *Pebble
+	ctx    context.Context
+	client *acme.Client
+	order  *acme.Order
+	authz  *acme.Authorization
+}
+
+func newOrder(t *testing.T, name string) *pendingOrder {
 	t.Helper()
+	o := &pendingOrder{dns: NewDNS(t, "ftpsd.test.")}
+	o.ca = NewPebble(t, o.dns.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), orderTimeout)
+	t.Cleanup(cancel)
+	o.ctx = ctx
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &acme.Client{Key: key, DirectoryURL: p.DirectoryURL, HTTPClient: p.HTTPClient()}
-	if _, err := c.Register(ctx, &acme.Account{}, acme.AcceptTOS); err != nil {
+	o.client = &acme.Client{Key: key, DirectoryURL: o.ca.DirectoryURL, HTTPClient: o.ca.HTTPClient()}
+	if _, err := o.client.Register(ctx, &acme.Account{}, acme.AcceptTOS); err != nil {
 		t.Fatalf("new account: %v", err)
 	}
-	return c
+	if o.order, err = o.client.AuthorizeOrder(ctx, acme.DomainIDs(name)); err != nil {
+		t.Fatalf("new order for %s: %v", name, err)
+	}
+	if len(o.order.AuthzURLs) != 1 {
+		t.Fatalf("order for %s has %d authorizations, want 1", name, len(o.order.AuthzURLs))
+	}
+	if o.authz, err = o.client.GetAuthorization(ctx, o.order.AuthzURLs[0]); err != nil {
+		t.Fatalf("authorization for %s: %v", name, err)
+	}
+	return o
 }
 
-// dns01 returns the authorization's DNS-01 challenge.
-func dns01(t *testing.T, z *acme.Authorization) *acme.Challenge {
+// challenge returns the authorization's challenge of type typ.
+func challenge(t *testing.T, z *acme.Authorization, typ string) *acme.Challenge {
 	t.Helper()
 	for _, ch := range z.Challenges {
-		if ch.Type == "dns-01" {
+		if ch.Type == typ {
 			return ch
 		}
 	}
-	t.Fatalf("authorization of %s offers no dns-01 challenge", z.Identifier.Value)
+	t.Fatalf("authorization of %s offers no %s challenge", z.Identifier.Value, typ)
 	return nil
 }
