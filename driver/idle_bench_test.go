@@ -116,10 +116,10 @@ func residentBytes(b *testing.B) uint64 {
 }
 
 // idleClients starts the client process (this test binary running
-// TestIdleClients) with n sessions at addr, waits until they are logged
+// BenchmarkIdleClientsProcess once) with n sessions at addr, waits until they are logged
 // in, and returns what closes them and waits for the process to end.
 func idleClients(b *testing.B, addr string, n int) (stop func()) {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleClients$", "-test.count=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^BenchmarkIdleClientsProcess$", "-test.benchtime=1x", "-test.count=1")
 	cmd.Env = append(os.Environ(), idleAddrEnv+"="+addr, idleSessionsEnv+"="+strconv.Itoa(n))
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
@@ -152,22 +152,23 @@ func idleClients(b *testing.B, addr string, n int) (stop func()) {
 	return nil
 }
 
-// TestIdleClients is BenchmarkIdleSessions's client process: it logs in
-// the sessions, says "ready" on its standard output and holds them until
-// its standard input closes. Without FTPSD_IDLE_ADDR it does nothing.
-func TestIdleClients(t *testing.T) {
+// BenchmarkIdleClientsProcess is BenchmarkIdleSessions's client process
+// (a benchmark, so that `go test` never runs it): it logs in the
+// sessions, says "ready" on its standard output and holds them until its
+// standard input closes. Without FTPSD_IDLE_ADDR it measures nothing.
+func BenchmarkIdleClientsProcess(b *testing.B) {
 	addr := os.Getenv(idleAddrEnv)
 	if addr == "" {
-		t.Skip("the client process of BenchmarkIdleSessions")
+		b.Skip("the client process of BenchmarkIdleSessions, started by it")
 	}
 	n, err := strconv.Atoi(os.Getenv(idleSessionsEnv))
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
-	raiseFDLimit(t, uint64(n+1024))
+	raiseFDLimit(b, uint64(n+1024))
 	start := time.Now()
-	loginMany(t, addr, userName, userPass, n)
-	t.Logf("%d sessions logged in in %v", n, time.Since(start))
+	loginMany(b, addr, userName, userPass, n)
+	b.Logf("%d sessions logged in in %v", n, time.Since(start))
 	fmt.Println("ready")
 	_, _ = io.Copy(io.Discard, os.Stdin)
 }
