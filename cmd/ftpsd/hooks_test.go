@@ -155,6 +155,21 @@ func storCut(t *testing.T, c *ftptest.MustClient, name string, data []byte, how 
 	_ = x.Raw.Close()
 }
 
+// hookCommand makes the directory where the hook helper records its runs
+// and returns it with the test binary, the hook's command.
+func hookCommand(t *testing.T, f *fixture) (out, exe string) {
+	t.Helper()
+	out = filepath.Join(f.dir, "runs")
+	if err := os.Mkdir(out, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out, exe
+}
+
 func sha256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
@@ -169,14 +184,7 @@ func sha256Hex(s string) string {
 func TestServeHooksOnUploads(t *testing.T) {
 	f := newFixture(t, 4)
 	r := newHookReceiver(t, "k")
-	out := filepath.Join(f.dir, "runs")
-	if err := os.Mkdir(out, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
+	out, exe := hookCommand(t, f)
 	command := fmt.Sprintf("[[hooks]]\nevents = [\"upload\"]\ncommand = [%q, %q, \"record\", %q]\n", exe, hookHelperArg, out)
 	f.write(f.config("", "", "alice") + command + hookTable(r, writeText(t, f.dir, "secret", "k\n"), filepath.Join(f.dir, "spool"), ""))
 	s, addr := f.start()
@@ -264,14 +272,7 @@ func TestServeHookEventsSurviveRestart(t *testing.T) {
 func TestServeHangingHookDoesNotBlockUploads(t *testing.T) {
 	testenv.FullTier(t, "a hook hanging for its 5 s timeout")
 	f := newFixture(t, 4)
-	out := filepath.Join(f.dir, "runs")
-	if err := os.Mkdir(out, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
+	out, exe := hookCommand(t, f)
 	f.write(f.config("", "", "alice") + fmt.Sprintf("[[hooks]]\nevents = [\"upload\"]\npath = \"/hang.csv\"\ncommand = [%q, %q, \"hang\", %q]\ntimeout = \"5s\"\n"+
 		"[events]\nspool_dir = %q\nmax_attempts = 1\n", exe, hookHelperArg, out, filepath.Join(f.dir, "spool")))
 	s, addr := f.start()
