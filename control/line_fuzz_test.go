@@ -2,6 +2,8 @@ package control
 
 import (
 	"bytes"
+	"strconv"
+	"strings"
 	"testing"
 
 	"go.uber.org/zap"
@@ -41,6 +43,7 @@ func readAll(t *testing.T, chunks [][]byte) ([][]byte, *scriptConn) {
 func expectedLines(data []byte) [][]byte {
 	var want [][]byte
 	bad := 0
+	epsvAll := false
 	for {
 		if len(data) > 0 && data[0] == recordTypeHandshake {
 			return want // a TLS record on the clear port: dropped
@@ -58,7 +61,7 @@ func expectedLines(data []byte) [][]byte {
 			continue
 		}
 		bad = 0
-		verb, _ := splitCommand(line)
+		verb, param := splitCommand(line)
 		switch verb {
 		case "AUTH":
 			return want // the stream is not TLS: the handshake fails
@@ -67,8 +70,48 @@ func expectedLines(data []byte) [][]byte {
 		case "CCC":
 			continue // answered by the conn (533 on a clear channel)
 		}
+		out, answered := dataSetupModel(verb, param, &epsvAll)
+		if answered {
+			continue
+		}
+		if out != nil {
+			line = out
+		}
 		want = append(want, line)
 	}
+}
+
+// dataSetupModel is what the conn does, before login and from an IPv4
+// client (scriptConn), with a data command: it answers EPSV ALL, an EPSV
+// of another or no protocol, PASV/PORT/EPRT after EPSV ALL, and a
+// PORT/EPRT whose address does not parse, is not IPv4 or names a port
+// below 1024 (answered reports those); it hands the lib a PORT/EPRT it
+// accepts rewritten to the address it checked (out).
+func dataSetupModel(verb, param string, epsvAll *bool) (out []byte, answered bool) {
+	switch verb {
+	case "EPSV":
+		if strings.EqualFold(param, "ALL") {
+			*epsvAll = true
+			return nil, true
+		}
+		return nil, param != "" && !isNumber(param, protocolIPv4)
+	case "PASV":
+		return nil, *epsvAll
+	case "PORT", "EPRT":
+		ap, ok := parseActive(verb, param)
+		if *epsvAll || !ok || netProtocol(ap.Addr()) != protocolIPv4 || ap.Port() < minActivePort {
+			return nil, true
+		}
+		return activeLine(verb, ap), false
+	}
+	return nil, false
+}
+
+// isNumber reports whether param reads as n the way the conn reads it
+// (strconv.Atoi: "1", "01", "+1").
+func isNumber(param string, n int) bool {
+	v, err := strconv.Atoi(param)
+	return err == nil && v == n
 }
 
 func FuzzControlLineReader(f *testing.F) {
