@@ -35,12 +35,21 @@ func roffText(s string) string {
 	return roffLine(s)
 }
 
-// roffLine keeps a line from being read as a roff request.
+// roffLine keeps a line from being read as a roff request and writes
+// the characters beyond ASCII as groff's Unicode escapes.
 func roffLine(s string) string {
 	if strings.HasPrefix(s, ".") || strings.HasPrefix(s, "'") {
-		return `\&` + s
+		s = `\&` + s
 	}
-	return s
+	var b strings.Builder
+	for _, r := range s {
+		if r > 0x7e {
+			fmt.Fprintf(&b, `\[u%04X]`, r)
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // roffVerbatim escapes a line of a code block, shown as it is.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/goreleaser/nfpm/v2"
@@ -27,7 +28,8 @@ const unitBinary = "/usr/local/bin/ftpsd"
 // packageUnit returns the unit the package installs: the repository's
 // hardened unit with the packaged binary's path.
 func packageUnit(unit string) (string, error) {
-	if !strings.Contains(unit, "ExecStart="+unitBinary+" ") || !strings.Contains(unit, "ExecStartPre="+unitBinary+" check ") {
+	if !regexp.MustCompile(`(?m)^ExecStart=`+unitBinary+` `).MatchString(unit) ||
+		!regexp.MustCompile(`(?m)^ExecStartPre=`+unitBinary+` check `).MatchString(unit) {
 		return "", fmt.Errorf("systemd/ftpsd.service: no ExecStart= and ExecStartPre=%s check", unitBinary)
 	}
 	return strings.ReplaceAll(unit, unitBinary, binPath), nil
@@ -168,6 +170,10 @@ func packageInfo(s staged, format, goarch string, src source, maintainer string)
 		License:     "none stated",
 		MTime:       src.date,
 		Overridables: nfpm.Overridables{
+			// The unit's ExecReload= runs /bin/kill. Nothing else: the
+			// binary is static, and the maintainer scripts use what a
+			// system has (systemd-sysusers, else useradd).
+			Depends:    []string{"procps"},
 			Recommends: []string{"systemd"},
 		},
 	}
