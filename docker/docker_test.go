@@ -45,6 +45,13 @@ const (
 	passiveCount = 20
 )
 
+// The release stamp the test builds the image with.
+const (
+	stampVersion = "0.1.0-test.3"
+	stampCommit  = "846f209abcde0123456789abcdef0123456789ab"
+	stampDate    = "2026-12-07T18:00:00Z"
+)
+
 // healthCmd is the Dockerfile's HEALTHCHECK command.
 var healthCmd = []string{"/ftpsd", "health", "-config", configPath}
 
@@ -95,9 +102,11 @@ func TestContainerImage(t *testing.T) {
 			t.Errorf("a new named volume on %s belongs to uid %d, want %d", storageRoot, uid, imageUID)
 		}
 	}
+	// The build arguments stamp the release's version, commit and date,
+	// as tools/release does.
 	out = p.MustRun(time.Minute, "run", "--rm", "--network", "none", image, "version")
-	if !strings.HasPrefix(out, "ftpsd ") {
-		t.Errorf("version printed %q", out)
+	if want := "ftpsd " + stampVersion + " commit=" + stampCommit + " date=" + stampDate + " go"; !strings.HasPrefix(out, want) {
+		t.Errorf("version printed %q, want it to start with %q", out, want)
 	}
 
 	start = time.Now()
@@ -426,6 +435,7 @@ func (p *podman) build(root, goImage, image, label string) {
 		"--format", "docker", // HEALTHCHECK is kept only in Docker's image format
 		"--label", label,
 		"--build-arg", "GO_IMAGE=" + goImage,
+		"--build-arg", "VERSION=" + stampVersion, "--build-arg", "COMMIT=" + stampCommit, "--build-arg", "DATE=" + stampDate,
 		"-v", goEnv(t, "GOMODCACHE") + ":/go/pkg/mod:ro",
 		"-v", gocache + ":/root/.cache/go-build",
 		"-t", image, "-f", filepath.Join(root, "Dockerfile"), root}

@@ -5,6 +5,7 @@
 //
 //	go run ./tools/release -out dist                 # version from git
 //	go run ./tools/release -out dist -version 1.2.0  # a given version
+//	go run ./tools/release -print-version            # the version only
 //
 // The version scheme is in docs/operations.md (Versions); the package's
 // files are in packaging/ and systemd/.
@@ -21,29 +22,44 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
+
+	"ftpsd/internal/buildstamp"
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stderr); err != nil {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "release:", err)
 		os.Exit(1)
 	}
 }
 
 // run builds every artifact the flags in args ask for, telling log what
-// it made.
-func run(args []string, log io.Writer) error {
+// it made (or prints the version on stdout).
+func run(args []string, stdout, log io.Writer) error {
 	fs := flag.NewFlagSet("release", flag.ContinueOnError)
 	fs.SetOutput(log)
 	out := fs.String("out", "", "directory the artifacts are written to (created)")
 	version := fs.String("version", "", "release version, MAJOR.MINOR.PATCH[-PRERELEASE][+METADATA] (default: from git describe)")
 	arches := fs.String("arch", "amd64,arm64", "comma-separated GOARCH values to build for (GOOS is linux)")
 	maintainer := fs.String("maintainer", "", "the packages' Maintainer (default: the last commit's committer)")
+	printVersion := fs.Bool("print-version", false, "print the version a release would have, and build nothing")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *printVersion && fs.NArg() == 0 {
+		root, err := moduleRoot()
+		if err != nil {
+			return err
+		}
+		src, err := readSource(root, *version)
+		if err == nil {
+			_, err = fmt.Fprintln(stdout, src.version)
+		}
+		return err
+	}
 	if *out == "" || fs.NArg() > 0 {
-		return fmt.Errorf("usage: go run ./tools/release -out DIR [-version V] [-arch amd64,arm64]")
+		return fmt.Errorf("usage: go run ./tools/release -out DIR [-version V] [-arch amd64,arm64] [-maintainer M], or -print-version")
 	}
 	root, err := moduleRoot()
 	if err != nil {
@@ -69,11 +85,11 @@ func run(args []string, log io.Writer) error {
 	if err := stage(root, stageDir, src, *maintainer); err != nil {
 		return err
 	}
-	fmt.Fprintf(log, "ftpsd %s, commit %s, date %s\n", src.version, src.commit, src.date.Format("2006-01-02T15:04:05Z"))
+	fmt.Fprintf(log, "ftpsd %s, commit %s, date %s\n", src.version, src.commit, src.date.Format(time.RFC3339))
 	var artifacts []string
 	for _, goarch := range strings.Split(*arches, ",") {
 		bin := filepath.Join(*out, fmt.Sprintf("ftpsd_%s_linux_%s", src.version, goarch))
-		if err := buildBinary(root, goarch, src, bin); err != nil {
+		if err := buildstamp.Build(root, goarch, src.stamp(), bin); err != nil {
 			return err
 		}
 		artifacts = append(artifacts, bin)
@@ -116,24 +132,6 @@ func committer(root string) (string, error) {
 		return "", fmt.Errorf("the last commit's committer (give -maintainer): %w", err)
 	}
 	return strings.TrimSpace(string(out)), nil
-}
-
-// ldflags stamps src into cmd/ftpsd's version variables and strips the
-// symbol table and debug information.
-func ldflags(src source) string {
-	return fmt.Sprintf("-s -w -X main.version=%s -X main.commit=%s -X main.date=%s",
-		src.version, src.commit, src.date.Format("2006-01-02T15:04:05Z"))
-}
-
-// buildBinary builds a static ftpsd for linux/goarch at dst.
-func buildBinary(root, goarch string, src source, dst string) error {
-	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags(src), "-o", dst, "./cmd/ftpsd")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build for linux/%s: %w\n%s", goarch, err, out)
-	}
-	return nil
 }
 
 // writeSums writes SHA256SUMS for the artifacts into dir, in the format

@@ -58,13 +58,13 @@ func TestDebianPackage(t *testing.T) {
 
 	dist1, dist2 := t.TempDir(), t.TempDir()
 	var log bytes.Buffer
-	if err := run([]string{"-out", dist1, "-version", firstVersion}, &log); err != nil {
+	if err := run([]string{"-out", dist1, "-version", firstVersion}, &log, &log); err != nil {
 		t.Fatalf("release %s: %v\n%s", firstVersion, err, log.String())
 	}
 	t.Logf("timing: release %s (amd64, arm64) built in %s", firstVersion, since(t0))
 	checkArtifacts(t, dist1)
 	t1 := time.Now()
-	if err := run([]string{"-out", dist2, "-version", secondVersion, "-arch", "amd64"}, &log); err != nil {
+	if err := run([]string{"-out", dist2, "-version", secondVersion, "-arch", "amd64"}, &log, &log); err != nil {
 		t.Fatalf("release %s: %v\n%s", secondVersion, err, log.String())
 	}
 	t.Logf("timing: release %s (amd64) built in %s", secondVersion, since(t1))

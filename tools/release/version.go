@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"ftpsd/internal/buildstamp"
 )
 
 // untaggedBase is the version of a build from a history without a
@@ -22,6 +24,11 @@ type source struct {
 	version string    // semantic version, without "v"
 	commit  string    // full commit hash; empty outside a git checkout
 	date    time.Time // the commit's time (SOURCE_DATE_EPOCH overrides it)
+}
+
+// stamp is what the build stamps into the binary.
+func (s source) stamp() buildstamp.Stamp {
+	return buildstamp.Stamp{Version: s.version, Commit: s.commit, Date: s.date.Format(time.RFC3339)}
 }
 
 // semver is the form of a release version: MAJOR.MINOR.PATCH, an optional
