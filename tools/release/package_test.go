@@ -31,7 +31,8 @@ const (
 
 // TestDebianPackage builds the release twice (two versions), checks the
 // artifacts on the host (static binaries of both architectures,
-// SHA256SUMS, lintian on the .deb, the .rpm's file list), then, in a
+// SHA256SUMS, the same bytes from a rebuild, lintian on the .deb, the
+// .rpm's file list), then, in a
 // clean Debian 12 container running systemd, installs the first .deb and
 // checks what an administrator meets: the version, the account, the file
 // modes, the unit verified and enabled but not started, ftpsd check
@@ -68,6 +69,18 @@ func TestDebianPackage(t *testing.T) {
 		t.Fatalf("release %s: %v\n%s", secondVersion, err, log.String())
 	}
 	t.Logf("timing: release %s (amd64) built in %s", secondVersion, since(t1))
+	// The same source and version build the same bytes.
+	again := t.TempDir()
+	if err := run([]string{"-out", again, "-version", firstVersion, "-arch", "amd64"}, &log, &log); err != nil {
+		t.Fatalf("release %s again: %v\n%s", firstVersion, err, log.String())
+	}
+	for _, pattern := range []string{"ftpsd_*_linux_amd64", "ftpsd_*_amd64.deb", "ftpsd-*.x86_64.rpm"} {
+		a, _ := fileSHA256(only(t, dist1, pattern))
+		b, _ := fileSHA256(only(t, again, pattern))
+		if a != b {
+			t.Errorf("%s differs between two builds of the same source: %s, %s", pattern, a, b)
+		}
+	}
 	deb := only(t, dist1, "ftpsd_*_amd64.deb")
 	runLintian(t, lintian, deb)
 	compareRPM(t, rpm, dpkgDeb, deb, only(t, dist1, "ftpsd-*.x86_64.rpm"))
