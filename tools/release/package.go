@@ -26,13 +26,15 @@ const (
 const unitBinary = "/usr/local/bin/ftpsd"
 
 // packageUnit returns the unit the package installs: the repository's
-// hardened unit with the packaged binary's path.
+// hardened unit with the packaged binary's path and the manual pages.
 func packageUnit(unit string) (string, error) {
 	if !regexp.MustCompile(`(?m)^ExecStart=`+unitBinary+` `).MatchString(unit) ||
 		!regexp.MustCompile(`(?m)^ExecStartPre=`+unitBinary+` check `).MatchString(unit) {
 		return "", fmt.Errorf("systemd/ftpsd.service: no ExecStart= and ExecStartPre=%s check", unitBinary)
 	}
-	return strings.ReplaceAll(unit, unitBinary, binPath), nil
+	unit = strings.ReplaceAll(unit, unitBinary, binPath)
+	// The package installs the manual pages too.
+	return strings.Replace(unit, "\nDocumentation=", "\nDocumentation=man:ftpsd(8) man:ftpsd.toml(5)\nDocumentation=", 1), nil
 }
 
 // staged are the files a package is made of, in a staging directory: the

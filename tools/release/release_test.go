@@ -116,6 +116,24 @@ func checkGroff(t *testing.T, page string) {
 	}
 }
 
+// TestMaintainerScriptsParse checks the shell syntax of the packages'
+// maintainer scripts (the package test runs the .deb's).
+func TestMaintainerScriptsParse(t *testing.T) {
+	for _, name := range []string{"deb/postinst", "deb/prerm", "deb/postrm", "rpm/post", "rpm/preun", "rpm/postun"} {
+		path := "../../packaging/" + name
+		info, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode().Perm()&0o111 == 0 {
+			t.Errorf("%s is not executable", name)
+		}
+		if out, err := exec.Command("sh", "-n", path).CombinedOutput(); err != nil {
+			t.Errorf("sh -n %s: %v\n%s", name, err, out)
+		}
+	}
+}
+
 // TestPackageUnit checks that the package's unit is the repository's,
 // with the packaged binary's path in ExecStartPre= and ExecStart=.
 func TestPackageUnit(t *testing.T) {
@@ -131,6 +149,7 @@ func TestPackageUnit(t *testing.T) {
 		"ExecStartPre=/usr/bin/ftpsd check -quiet -config /etc/ftpsd/ftpsd.toml\n",
 		"ExecStart=/usr/bin/ftpsd serve -config /etc/ftpsd/ftpsd.toml\n",
 		"ExecReload=/bin/kill -HUP $MAINPID\n",
+		"Documentation=man:ftpsd(8) man:ftpsd.toml(5)\n",
 	} {
 		if !strings.Contains(unit, line) {
 			t.Errorf("the package's unit has no line %q", line)
