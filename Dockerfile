@@ -2,6 +2,12 @@
 # an unprivileged user.
 #
 #   docker build -t ftpsd .
+#
+# A release image, stamped and tagged with the version tools/release uses:
+#
+#   v=$(go run ./tools/release -print-version)
+#   docker build --build-arg VERSION=$v --build-arg COMMIT=$(git rev-parse HEAD) \
+#     --build-arg DATE=$(git log -1 --format=%cI) -t ftpsd:$v .
 #   docker run -d --name ftpsd \
 #     -p 21:21 -p 990:990 -p 50000-50099:50000-50099 \
 #     -v /path/to/ftpsd.toml:/etc/ftpsd/ftpsd.toml:ro \
@@ -16,7 +22,8 @@ ARG GO_IMAGE=golang:1.26
 
 FROM ${GO_IMAGE} AS build
 # Pure Go, so the binary is static and runs on scratch. No VCS stamping: the
-# .git directory is not part of the build context.
+# .git directory is not part of the build context (the build arguments
+# below stamp the release instead).
 ENV CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOMODCACHE=/go/pkg/mod GOCACHE=/root/.cache/go-build
 # The storage root, empty; handed to the unprivileged user below. Made by a
 # RUN, whose layer keeps it with every builder and cache setting (a directory
@@ -33,7 +40,14 @@ COPY go.mod go.sum ./
 COPY third_party/ftpserverlib/go.mod third_party/ftpserverlib/go.sum third_party/ftpserverlib/
 RUN ["go", "mod", "download"]
 COPY . .
-RUN ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", "/out/ftpsd", "./cmd/ftpsd"]
+# The release's version, commit and date, stamped into the binary as
+# tools/release stamps them (tools/stamp reads these build arguments from
+# its environment; this stage has no shell to expand them). Without them
+# the binary says "(devel)".
+ARG VERSION=""
+ARG COMMIT=""
+ARG DATE=""
+RUN ["go", "run", "./tools/stamp", "-o", "/out/ftpsd"]
 
 FROM scratch
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"ftpsd/internal/ftptest"
+	"ftpsd/internal/podmantest"
 	"ftpsd/internal/testcert"
 	"ftpsd/internal/testenv"
 )
@@ -42,6 +43,13 @@ const (
 	configPath   = "/etc/ftpsd/ftpsd.toml"
 	storageRoot  = "/srv/ftp"
 	passiveCount = 20
+)
+
+// The release stamp the test builds the image with.
+const (
+	stampVersion = "0.1.0-test.3"
+	stampCommit  = "846f209abcde0123456789abcdef0123456789ab"
+	stampDate    = "2026-12-07T18:00:00Z"
 )
 
 // healthCmd is the Dockerfile's HEALTHCHECK command.
@@ -79,24 +87,26 @@ func TestContainerImage(t *testing.T) {
 	// binary runs on the empty base. A named volume on the storage root
 	// starts as a copy of the image's, owned by the image's user.
 	volume := "ftpsd-test-" + suffix
-	p.mustRun(time.Minute, "volume", "create", volume)
-	t.Cleanup(func() { p.run(time.Minute, "volume", "rm", "-f", volume) })
-	out := p.mustRun(time.Minute, "run", "--rm", "--network", "none", "-v", volume+":"+storageRoot,
+	p.MustRun(time.Minute, "volume", "create", volume)
+	t.Cleanup(func() { p.Run(time.Minute, "volume", "rm", "-f", volume) })
+	out := p.MustRun(time.Minute, "run", "--rm", "--network", "none", "-v", volume+":"+storageRoot,
 		image, "check", "-config", configPath)
 	if !strings.Contains(out, "is valid") {
 		t.Errorf("check of the image's default configuration said:\n%s", out)
 	}
 	if os.Geteuid() == 0 {
-		mountpoint := strings.TrimSpace(p.mustRun(time.Minute, "volume", "inspect", "--format", "{{.Mountpoint}}", volume))
+		mountpoint := strings.TrimSpace(p.MustRun(time.Minute, "volume", "inspect", "--format", "{{.Mountpoint}}", volume))
 		if st, err := os.Stat(mountpoint); err != nil {
 			t.Errorf("named volume: %v", err)
 		} else if uid := st.Sys().(*syscall.Stat_t).Uid; uid != imageUID {
 			t.Errorf("a new named volume on %s belongs to uid %d, want %d", storageRoot, uid, imageUID)
 		}
 	}
-	out = p.mustRun(time.Minute, "run", "--rm", "--network", "none", image, "version")
-	if !strings.HasPrefix(out, "ftpsd ") {
-		t.Errorf("version printed %q", out)
+	// The build arguments stamp the release's version, commit and date,
+	// as tools/release does.
+	out = p.MustRun(time.Minute, "run", "--rm", "--network", "none", image, "version")
+	if want := "ftpsd " + stampVersion + " commit=" + stampCommit + " date=" + stampDate + " go"; !strings.HasPrefix(out, want) {
+		t.Errorf("version printed %q, want it to start with %q", out, want)
 	}
 
 	start = time.Now()
@@ -120,7 +130,7 @@ func runServer(t *testing.T, p *podman, curl, image, suffix string) {
 	chmod(t, dataDir, 0o777)
 	if os.Geteuid() != 0 {
 		// Rootless podman: files the container made belong to a sub-uid.
-		t.Cleanup(func() { p.run(time.Minute, "unshare", "rm", "-rf", filepath.Join(dataDir, "home")) })
+		t.Cleanup(func() { p.Run(time.Minute, "unshare", "rm", "-rf", filepath.Join(dataDir, "home")) })
 	}
 
 	ports := ftptest.PortRange(t, 2+passiveCount)
@@ -158,17 +168,17 @@ level = "info"
 	container := "ftpsd-test-" + suffix
 	t.Cleanup(func() {
 		if t.Failed() {
-			logs, _ := p.run(30*time.Second, "logs", container)
+			logs, _ := p.Run(30*time.Second, "logs", container)
 			t.Logf("container logs:\n%s", logs)
 		}
-		p.run(time.Minute, "rm", "-f", "-v", "-t", "0", container)
+		p.Run(time.Minute, "rm", "-f", "-v", "-t", "0", container)
 	})
 	start := time.Now()
 	// --network host: the passive ports must be the host's (no NAT here),
 	// and only loopback addresses are used. The image's own CMD and
 	// configuration path are used; the configuration directory replaces
 	// the image's /etc/ftpsd.
-	p.mustRun(2*time.Minute, "run", "-d", "--name", container, "--network", "host",
+	p.MustRun(2*time.Minute, "run", "-d", "--name", container, "--network", "host",
 		"-v", confDir+":/etc/ftpsd:ro", "-v", dataDir+":"+storageRoot, image)
 	greeting := waitGreeting(t, p, container, fmt.Sprintf("127.0.0.1:%d", listen), 30*time.Second)
 	t.Logf("timing: greeting %q after %s", greeting, since(start))
@@ -224,31 +234,31 @@ level = "info"
 	}
 
 	// The HEALTHCHECK command, run in the container as the runtime would.
-	out = p.mustRun(time.Minute, append([]string{"exec", container}, healthCmd...)...)
+	out = p.MustRun(time.Minute, append([]string{"exec", container}, healthCmd...)...)
 	if !strings.Contains(out, "220 ftpsd container test") {
 		t.Errorf("health printed %q", out)
 	}
 	// podman's own health check run (its timer needs systemd, a run on
 	// demand does not).
-	if out, err := p.run(time.Minute, "healthcheck", "run", container); err != nil {
+	if out, err := p.Run(time.Minute, "healthcheck", "run", container); err != nil {
 		t.Errorf("podman healthcheck run: %v\n%s", err, out)
-	} else if status := strings.TrimSpace(p.mustRun(30*time.Second, "inspect", "--format", "{{.State.Health.Status}}", container)); status != "healthy" {
+	} else if status := strings.TrimSpace(p.MustRun(30*time.Second, "inspect", "--format", "{{.State.Health.Status}}", container)); status != "healthy" {
 		t.Errorf("health status after a check = %q, want healthy", status)
 	}
 
 	// SIGTERM: a clean, prompt exit with status 0.
 	start = time.Now()
-	p.mustRun(time.Minute, "stop", "-t", "10", container)
+	p.MustRun(time.Minute, "stop", "-t", "10", container)
 	stopTook := time.Since(start)
 	t.Logf("timing: podman stop took %s", stopTook.Round(time.Millisecond))
 	if stopTook > 9*time.Second {
 		t.Errorf("podman stop took %s: ftpsd did not stop on SIGTERM before the 10s kill", stopTook)
 	}
-	state := strings.TrimSpace(p.mustRun(30*time.Second, "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", container))
+	state := strings.TrimSpace(p.MustRun(30*time.Second, "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", container))
 	if state != "exited 0" {
 		t.Errorf("after stop the container is %q, want \"exited 0\"", state)
 	}
-	if logs, _ := p.run(30*time.Second, "logs", container); !strings.Contains(logs, "ftpsd stopped") {
+	if logs, _ := p.Run(30*time.Second, "logs", container); !strings.Contains(logs, "ftpsd stopped") {
 		t.Errorf("logs do not end with a clean stop:\n%s", logs)
 	}
 }
@@ -268,7 +278,7 @@ func checkImageConfig(t *testing.T, p *podman, image string) {
 		}
 		HealthCheck *struct{ Test []string }
 	}
-	if err := json.Unmarshal([]byte(p.mustRun(time.Minute, "image", "inspect", image)), &info); err != nil || len(info) != 1 {
+	if err := json.Unmarshal([]byte(p.MustRun(time.Minute, "image", "inspect", image)), &info); err != nil || len(info) != 1 {
 		t.Fatalf("image inspect: %v (%d images)", err, len(info))
 	}
 	img := info[0]
@@ -314,7 +324,7 @@ func checkUnprivileged(t *testing.T, p *podman, container string) {
 	if os.Geteuid() != 0 {
 		return
 	}
-	pid := strings.TrimSpace(p.mustRun(30*time.Second, "inspect", "--format", "{{.State.Pid}}", container))
+	pid := strings.TrimSpace(p.MustRun(30*time.Second, "inspect", "--format", "{{.State.Pid}}", container))
 	status, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		t.Errorf("read the server's status: %v", err)
@@ -344,7 +354,7 @@ func waitGreeting(t *testing.T, p *podman, container, addr string, limit time.Du
 			_ = c.Quit()
 			return true
 		}
-		state, _ := p.run(30*time.Second, "inspect", "--format", "{{.State.Status}}", container)
+		state, _ := p.Run(30*time.Second, "inspect", "--format", "{{.State.Status}}", container)
 		if s := strings.TrimSpace(state); s != "running" && s != "created" && s != "" {
 			t.Fatalf("container is %s before answering on %s", s, addr)
 		}
@@ -364,56 +374,15 @@ func checkSum(t *testing.T, what, path string, want []byte) {
 	}
 }
 
-// podman runs podman with the settings this sandbox (and CI) needs: runc
-// and cgroupfs, and no default ulimits.
+// podman runs podman for this test.
 type podman struct {
-	t    *testing.T
-	bin  string
-	args []string
-	env  []string // added to the environment
+	*podmantest.Podman
+	t *testing.T
 }
 
 func newPodman(t *testing.T) *podman {
 	t.Helper()
-	testenv.FullTier(t, "podman")
-	ci := os.Getenv("CI") == "true"
-	if os.Getenv("FTPSD_CONTAINER_TEST") != "1" && !ci {
-		t.Skip("container image test skipped: set FTPSD_CONTAINER_TEST=1 to build the Dockerfile with podman and drive the container with curl (Debian packages: podman runc curl)")
-	}
-	bin := testenv.NeedTool(t, "podman", "podman runc")
-	args := []string{"--cgroup-manager", "cgroupfs"}
-	if _, err := exec.LookPath("runc"); err == nil {
-		args = append(args, "--runtime", "runc")
-	} else if ci {
-		t.Fatal("runc is not installed (apt-get install runc): podman's default runtime does not work here")
-	}
-	// The default ulimits cannot be set in this sandbox.
-	conf := filepath.Join(t.TempDir(), "containers.conf")
-	if err := os.WriteFile(conf, []byte("[containers]\ndefault_ulimits = []\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := &podman{t: t, bin: bin, args: args, env: []string{"CONTAINERS_CONF=" + conf}}
-	out := p.mustRun(time.Minute, "version", "--format", "{{.Client.Version}}")
-	t.Logf("podman %s", strings.TrimSpace(out))
-	return p
-}
-
-// run runs one podman command and returns its output, standard error
-// after standard output.
-func (p *podman) run(limit time.Duration, args ...string) (string, error) {
-	stdout, stderr, err := ftptest.Cmd{Env: p.env, Timeout: limit}.Run(p.bin, append(slices.Clone(p.args), args...)...)
-	return stdout + stderr, err
-}
-
-// mustRun runs one podman command and returns its standard output (podman
-// writes warnings, such as its complaints about systemd, to standard error).
-func (p *podman) mustRun(limit time.Duration, args ...string) string {
-	p.t.Helper()
-	stdout, stderr, err := ftptest.Cmd{Env: p.env, Timeout: limit}.Run(p.bin, append(slices.Clone(p.args), args...)...)
-	if err != nil {
-		p.t.Fatalf("podman %s: %v\n%s%s", strings.Join(args, " "), err, stdout, stderr)
-	}
-	return stdout
+	return &podman{podmantest.New(t, "container image test skipped: set FTPSD_CONTAINER_TEST=1 to build the Dockerfile with podman and drive the container with curl (Debian packages: podman runc curl)"), t}
 }
 
 // importGoImage makes the build stage's Go image from this machine's Go
@@ -437,7 +406,7 @@ func (p *podman) importGoImage(root, name string) {
 		_ = w.CloseWithError(err)
 		written <- err
 	}()
-	stdout, stderr, err := ftptest.Cmd{Env: p.env, Stdin: archive, Timeout: 5 * time.Minute}.Run(p.bin, append(slices.Clone(p.args), "import",
+	stdout, stderr, err := ftptest.Cmd{Env: p.Env, Stdin: archive, Timeout: 5 * time.Minute}.Run(p.Bin, append(slices.Clone(p.Args), "import",
 		"--change", "ENV PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"--change", "ENV GOPATH=/go",
 		"--change", "ENV GOTOOLCHAIN=local",
@@ -466,10 +435,11 @@ func (p *podman) build(root, goImage, image, label string) {
 		"--format", "docker", // HEALTHCHECK is kept only in Docker's image format
 		"--label", label,
 		"--build-arg", "GO_IMAGE=" + goImage,
+		"--build-arg", "VERSION=" + stampVersion, "--build-arg", "COMMIT=" + stampCommit, "--build-arg", "DATE=" + stampDate,
 		"-v", goEnv(t, "GOMODCACHE") + ":/go/pkg/mod:ro",
 		"-v", gocache + ":/root/.cache/go-build",
 		"-t", image, "-f", filepath.Join(root, "Dockerfile"), root}
-	out, err := p.run(10*time.Minute, args...)
+	out, err := p.Run(10*time.Minute, args...)
 	if err != nil {
 		t.Fatalf("podman %s: %v\n%s", strings.Join(args, " "), err, lastLines(out, 60))
 	}
@@ -499,7 +469,7 @@ func (p *podman) removeImages(goImage, image, label string) {
 			RepoTags []string
 			Labels   map[string]string
 		}
-		out, err := p.run(time.Minute, "images", "--all", "--format", "json")
+		out, err := p.Run(time.Minute, "images", "--all", "--format", "json")
 		if err == nil {
 			err = json.Unmarshal([]byte(out), &list)
 		}
@@ -547,7 +517,7 @@ func (p *podman) removeImages(goImage, image, label string) {
 			break
 		}
 		tried = leaves
-		if out, err := p.run(2*time.Minute, append([]string{"rmi", "--ignore"}, leaves...)...); err != nil {
+		if out, err := p.Run(2*time.Minute, append([]string{"rmi", "--ignore"}, leaves...)...); err != nil {
 			t.Logf("podman rmi: %v\n%s", err, out)
 		}
 	}

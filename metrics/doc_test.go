@@ -33,6 +33,7 @@ func TestOperationsDocNamesEverySeries(t *testing.T) {
 		Quotas: func() []AccountQuota { return []AccountQuota{{User: "u", BytesLimit: 1, FilesLimit: 1}} },
 	})
 	m.RegisterCertificateExpiry(time.Now)
+	m.RegisterBuildInfo("0.1.0", "846f209", "go1.26.8")
 	// Labelled series appear once they have a value.
 	m.Login(ResultOK)
 	m.Transfer(Upload, ResultOK, 1)

@@ -17,6 +17,7 @@ import (
 
 func checkCommand(args []string, stdout io.Writer) error {
 	fs, path := configFlags("check", "configuration file (TOML) to check")
+	quiet := fs.Bool("quiet", false, "print nothing when the configuration is valid (the systemd unit's ExecStartPre=)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -41,6 +42,9 @@ func checkCommand(args []string, stdout io.Writer) error {
 	}
 	if err := xferlog.Check(cfg.Log.Xferlog); err != nil {
 		return fmt.Errorf("config %s: log.xferlog: %w", *path, err)
+	}
+	if *quiet {
+		return nil
 	}
 	fmt.Fprintf(stdout, "# %s is valid; effective settings:\n", *path)
 	if w := inlineCredentialsWarning(cfg.Storage, *path); w != "" {

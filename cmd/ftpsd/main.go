@@ -4,7 +4,7 @@
 // Usage:
 //
 //	ftpsd [serve] [-config FILE]   run in the foreground (first-run default without -config)
-//	ftpsd check -config FILE       validate a configuration and print the effective settings
+//	ftpsd check [-quiet] -config FILE  validate a configuration and print the effective settings
 //	ftpsd rules -config FILE -firewall host|nat-edge -cure range|ccc|both
 //	                               print a complete firewall ruleset for the configuration
 //	ftpsd hash-password            read a password on stdin, print its bcrypt hash

@@ -68,7 +68,9 @@ func report(err error, stderr io.Writer) int {
 func printUsage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   ftpsd [serve] [-config FILE]   run in the foreground (first-run default without -config)
-  ftpsd check -config FILE       validate a configuration and print the effective settings
+  ftpsd check [-quiet] -config FILE
+                                 validate a configuration and print the effective settings
+                                 (-quiet: nothing but an error)
   ftpsd rules -config FILE -firewall host|nat-edge [-cure range|ccc|both] [-format nft|iptables]
                                  print a complete firewall ruleset for the configuration
   ftpsd hash-password            read one password line on stdin, print its bcrypt hash

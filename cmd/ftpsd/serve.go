@@ -75,6 +75,8 @@ func serve(ctx context.Context, d *daemon, demo *demoAccount, stdout io.Writer) 
 	}
 	m := metrics.New()
 	m.RegisterCertificateExpiry(func() time.Time { return d.store.Leaf().NotAfter })
+	build := readBuildVersion()
+	m.RegisterBuildInfo(build.module, build.revision, build.goVersion)
 	d.xferlog = xferlog.New(d.logger.Named("xferlog"))
 	commitXferlog, err := d.xferlog.Prepare(cfg.Log.Xferlog)
 	if err != nil {
@@ -105,7 +107,7 @@ func serve(ctx context.Context, d *daemon, demo *demoAccount, stdout io.Writer) 
 		d.logger.Warn(w)
 	}
 	d.logger.Info("ftpsd started",
-		zap.String("version", readBuildVersion().short()),
+		zap.String("version", build.short()),
 		zap.String("listen", addrString(d.srv.Addr())),
 		zap.String("implicit_listen", addrString(d.srv.ImplicitAddr())),
 		zap.Stringer("passive_ports", cfg.Passive.Ports),

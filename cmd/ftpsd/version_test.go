@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -48,13 +49,40 @@ func TestVersionLine(t *testing.T) {
 			"(devel)"},
 		{"no build information", nil, "unknown (no build information)", "unknown"},
 	} {
-		v := versionOf(tc.info)
+		v := stampedVersion(versionOf(tc.info), "", "", "")
 		if got := v.String(); got != tc.line {
 			t.Errorf("%s: version line\n %q, want\n %q", tc.name, got, tc.line)
 		}
 		if got := v.short(); got != tc.logs {
 			t.Errorf("%s: logged version %q, want %q", tc.name, got, tc.logs)
 		}
+	}
+}
+
+// TestVersionStamped checks that the version, commit and date the release
+// build stamps with -ldflags -X replace what Go recorded, whatever that was.
+func TestVersionStamped(t *testing.T) {
+	const rev = "846f209abcde0123456789abcdef0123456789ab"
+	for _, info := range []*debug.BuildInfo{
+		{GoVersion: "go1.26.8", Main: debug.Module{Path: "ftpsd", Version: "(devel)"}},
+		{GoVersion: "go1.26.8", Main: debug.Module{Path: "ftpsd", Version: "v0.0.0-20261207140907-00e9ee31f425+dirty"},
+			Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "00e9ee31f425052124cd7e26575f70b6f2d1c46f"}, {Key: "vcs.modified", Value: "true"}}},
+	} {
+		v := stampedVersion(versionOf(info), "0.1.0-dev.42+g846f209abcde", rev, "2026-12-07T18:00:00Z")
+		want := "0.1.0-dev.42+g846f209abcde commit=" + rev + " date=2026-12-07T18:00:00Z go1.26.8"
+		if got := v.String(); got != want {
+			t.Errorf("stamped over %s: version line\n %q, want\n %q", info.Main.Version, got, want)
+		}
+		if got := v.short(); got != "0.1.0-dev.42+g846f209abcde" {
+			t.Errorf("stamped over %s: logged version %q", info.Main.Version, got)
+		}
+	}
+	v := stampedVersion(versionOf(nil), "1.2.0", rev, "")
+	if got, want := v.String(), "1.2.0 commit="+rev+" "+runtime.Version(); got != want {
+		t.Errorf("stamped without build information: %q, want %q", got, want)
+	}
+	if got := v.short(); got != "1.2.0 846f209abcde" {
+		t.Errorf("stamped tag: logged version %q, want the tag and the commit", got)
 	}
 }
 
