@@ -78,6 +78,20 @@ func TestE2EListingLinesAsReleased(t *testing.T) {
 			t.Errorf("%s odd: lines differ from the release's formatting\n got: %q\nwant: %q", cmd, got, w)
 		}
 	}
+	// MLST of one file and STAT of one file: the same lines on the
+	// control connection.
+	for _, e := range entries {
+		if e.Name() != "plain.txt" && e.Name() != "with  two spaces .txt" {
+			continue
+		}
+		i := slices.IndexFunc(want["NLST"], func(n string) bool { return n == path.Join("odd", e.Name()) })
+		for cmd, line := range map[string]string{"MLST": " " + want["MLSD"][i], "STAT": want["STAT"][i]} {
+			r := c.Cmd("%s odd/%s", cmd, e.Name())
+			if lines := strings.Split(strings.ReplaceAll(r.Msg, "\r\n", "\n"), "\n"); !slices.Contains(lines, line) {
+				t.Errorf("%s odd/%s: %v, want the line %q", cmd, e.Name(), r, line)
+			}
+		}
+	}
 	c.Quit()
 }
 
