@@ -228,15 +228,14 @@ func (c *clientHandler) handleNLST(param string) error {
 }
 
 func (c *clientHandler) dirTransferNLST(writer io.Writer, files DirStream, parentDir string) error {
-	written, err := eachEntry(files, func(file os.FileInfo) error {
-		// Based on RFC 959 NLST is intended to return information that can be used
-		// by a program to further process the files automatically.
-		// So we return paths relative to the current working directory
-		if _, err := fmt.Fprintf(writer, "%s\r\n", path.Join(c.getRelativePath(parentDir), file.Name())); err != nil {
-			return newNetworkError("couldn't send NLST data", err)
-		}
-
-		return nil
+	// Based on RFC 959 NLST is intended to return information that can be used
+	// by a program to further process the files automatically.
+	// So we return paths relative to the current working directory
+	relativeDir := c.getRelativePath(parentDir)
+	written, err := writeListing(writer, files, func(buf []byte, file os.FileInfo) []byte {
+		return append(buf, path.Join(relativeDir, file.Name())...)
+	}, func(err error) error {
+		return newNetworkError("couldn't send NLST data", err)
 	})
 
 	if written == 0 && err == nil {
@@ -286,35 +285,13 @@ const (
 )
 
 func (c *clientHandler) fileStat(file os.FileInfo) string {
-	modTime := file.ModTime()
-
-	var dateFormat string
-
-	if c.connectedAt.Sub(modTime) > dateFormatStatOldSwitch {
-		dateFormat = dateFormatStatYear
-	} else {
-		dateFormat = dateFormatStatTime
-	}
-
-	return fmt.Sprintf(
-		"%s 1 %s %s %12d %s %s",
-		file.Mode(),
-		fakeUser,
-		fakeGroup,
-		file.Size(),
-		file.ModTime().Format(dateFormat),
-		file.Name(),
-	)
+	return string(c.appendFileStat(nil, file))
 }
 
 // fclairamb (2018-02-13): #64: Removed extra empty line
 func (c *clientHandler) dirTransferLIST(writer io.Writer, files DirStream) error {
-	written, err := eachEntry(files, func(file os.FileInfo) error {
-		if _, err := fmt.Fprintf(writer, "%s\r\n", c.fileStat(file)); err != nil {
-			return fmt.Errorf("error writing LIST entry: %w", err)
-		}
-
-		return nil
+	written, err := writeListing(writer, files, c.appendFileStat, func(err error) error {
+		return fmt.Errorf("error writing LIST entry: %w", err)
 	})
 
 	if written == 0 && err == nil {
@@ -329,8 +306,8 @@ func (c *clientHandler) dirTransferLIST(writer io.Writer, files DirStream) error
 
 // fclairamb (2018-02-13): #64: Removed extra empty line
 func (c *clientHandler) dirTransferMLSD(writer io.Writer, files DirStream) error {
-	written, err := eachEntry(files, func(file os.FileInfo) error {
-		return c.writeMLSxEntry(writer, file)
+	written, err := writeListing(writer, files, appendMLSxEntry, func(err error) error {
+		return fmt.Errorf("error writing MLSD entry: %w", err)
 	})
 
 	if written == 0 && err == nil {
@@ -344,21 +321,7 @@ func (c *clientHandler) dirTransferMLSD(writer io.Writer, files DirStream) error
 }
 
 func (c *clientHandler) writeMLSxEntry(writer io.Writer, file os.FileInfo) error {
-	var listType string
-	if file.IsDir() {
-		listType = "dir"
-	} else {
-		listType = "file"
-	}
-
-	_, err := fmt.Fprintf(
-		writer,
-		"Type=%s;Size=%d;Modify=%s; %s\r\n",
-		listType,
-		file.Size(),
-		file.ModTime().UTC().Format(dateFormatMLSD),
-		file.Name(),
-	)
+	_, err := writer.Write(append(appendMLSxEntry(nil, file), '\r', '\n'))
 	if err != nil {
 		err = fmt.Errorf("error writing MLSD entry: %w", err)
 	}
