@@ -111,8 +111,12 @@ func (c *clientFs) newTransferEvent(name string, whole bool) *transferEvent {
 	return e
 }
 
-// moved records the bytes p the transfer moved and what the file said.
+// moved records the bytes p the transfer moved and what the file said;
+// a nil e (no sink) records nothing.
 func (e *transferEvent) moved(p []byte, err error) {
+	if e == nil {
+		return
+	}
 	if e.hash != nil && len(p) > 0 {
 		e.hash.Write(p) // never fails
 	}
