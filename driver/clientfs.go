@@ -145,7 +145,7 @@ func (c *clientFs) getHandle(name string, flags int, offset int64) (ftpserver.Fi
 // then the file's).
 func (c *clientFs) transfer(f ftpserver.FileTransfer, name, direction string, whole bool) *loggedTransfer {
 	t := newLoggedTransfer(f, c.session, name, direction)
-	t.event = c.newTransferEvent(name, whole)
+	t.event = c.newTransferEvent(name, direction, whole)
 	return t
 }
 
