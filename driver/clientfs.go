@@ -166,8 +166,9 @@ func (c *clientFs) wantOffsetWithin(name string, offset int64) error {
 	return nil
 }
 
-// openFile opens name for reading and returns its size; a directory is
-// refused before any data connection is opened for it.
+// openFile opens name for reading and returns its size (-1 for what is
+// not a regular file: a pipe's size says nothing of what it gives); a
+// directory is refused before any data connection is opened for it.
 func (c *clientFs) openFile(name string) (afero.File, int64, error) {
 	f, err := c.Open(name)
 	if err != nil {
@@ -180,6 +181,9 @@ func (c *clientFs) openFile(name string) (afero.File, int64, error) {
 			err = &os.PathError{Op: "open", Path: name, Err: errIsDir}
 		}
 		return nil, 0, err
+	}
+	if !info.Mode().IsRegular() {
+		return f, -1, nil
 	}
 	return f, info.Size(), nil
 }
