@@ -33,6 +33,9 @@ var (
 	errIsDir = errors.New("is a directory")
 	// errNotDir refuses RMD of anything but a directory.
 	errNotDir = errors.New("not a directory")
+	// errFileShrank fails a download whose file ended before the size it
+	// had when the download began (truncated, or rewritten in place).
+	errFileShrank = errors.New("the file ended before its size when the download began: it changed during the download")
 )
 
 // clientFs is the ftpserver.ClientDriver of one logged-in session.
@@ -93,11 +96,13 @@ func (c *clientFs) getHandle(name string, flags int, offset int64) (ftpserver.Fi
 		return nil, fmt.Errorf("%w: %d", errBadOffset, offset)
 	}
 	if !isWrite(flags) {
-		f, err := c.openFile(name)
+		f, size, err := c.openFile(name)
 		if err != nil {
 			return nil, err
 		}
-		return c.transfer(f, name, metrics.Download, offset == 0), nil
+		t := c.transfer(f, name, metrics.Download, offset == 0)
+		t.end = size
+		return t, nil
 	}
 	if c.readOnly {
 		return nil, errReadOnly
@@ -140,7 +145,7 @@ func (c *clientFs) getHandle(name string, flags int, offset int64) (ftpserver.Fi
 // then the file's).
 func (c *clientFs) transfer(f ftpserver.FileTransfer, name, direction string, whole bool) *loggedTransfer {
 	t := newLoggedTransfer(f, c.session, name, direction)
-	t.event = c.newTransferEvent(name, whole)
+	t.event = c.newTransferEvent(name, direction, whole)
 	return t
 }
 
@@ -161,21 +166,26 @@ func (c *clientFs) wantOffsetWithin(name string, offset int64) error {
 	return nil
 }
 
-// openFile opens name for reading; a directory is refused before any data
-// connection is opened for it.
-func (c *clientFs) openFile(name string) (afero.File, error) {
+// openFile opens name for reading and returns its size (-1 for what is
+// not a regular file: a pipe's size says nothing of what it gives); a
+// directory is refused before any data connection is opened for it.
+func (c *clientFs) openFile(name string) (afero.File, int64, error) {
 	f, err := c.Open(name)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	if info, err := f.Stat(); err != nil || info.IsDir() {
+	info, err := f.Stat()
+	if err != nil || info.IsDir() {
 		_ = f.Close()
 		if err == nil {
 			err = &os.PathError{Op: "open", Path: name, Err: errIsDir}
 		}
-		return nil, err
+		return nil, 0, err
 	}
-	return f, nil
+	if !info.Mode().IsRegular() {
+		return f, -1, nil
+	}
+	return f, info.Size(), nil
 }
 
 // Rename refuses to rename to or from the name of a partial upload. Its

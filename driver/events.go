@@ -97,12 +97,23 @@ type transferEvent struct {
 	eof       bool      // a download read the file to its end
 }
 
-// newTransferEvent returns the event part of a transfer of name, or nil
-// when the session has no sink; whole says whether the transfer covers
-// the whole file.
-func (c *clientFs) newTransferEvent(name string, whole bool) *transferEvent {
+// newTransferEvent returns the event part of a transfer of name in
+// direction, or nil when the session has no sink or the sink does not
+// want the event (hooks.Filter: no hook takes it as the hooks are when
+// the transfer opens); whole says whether the transfer covers the whole
+// file.
+func (c *clientFs) newTransferEvent(name, direction string, whole bool) *transferEvent {
 	if c.session.events == nil {
 		return nil
+	}
+	if f, ok := c.session.events.(hooks.Filter); ok {
+		kind := hooks.Upload
+		if direction == metrics.Download {
+			kind = hooks.Download
+		}
+		if !f.Wants(hooks.Event{Kind: kind, User: c.session.userName(), Path: name}) {
+			return nil
+		}
 	}
 	e := &transferEvent{storePath: c.home.storePath(name)}
 	if whole {
@@ -111,8 +122,12 @@ func (c *clientFs) newTransferEvent(name string, whole bool) *transferEvent {
 	return e
 }
 
-// moved records the bytes p the transfer moved and what the file said.
+// moved records the bytes p the transfer moved and what the file said;
+// a nil e (no sink) records nothing.
 func (e *transferEvent) moved(p []byte, err error) {
+	if e == nil {
+		return
+	}
 	if e.hash != nil && len(p) > 0 {
 		e.hash.Write(p) // never fails
 	}

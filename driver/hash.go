@@ -114,7 +114,7 @@ func (c *clientFs) hashFile(h hash.Hash, name string, start, end int64) (int64, 
 	if start < 0 || end < start {
 		return 0, fmt.Errorf("%w: range %d-%d", errBadOffset, start, end)
 	}
-	f, err := c.openFile(name)
+	f, _, err := c.openFile(name)
 	if err != nil {
 		return 0, err
 	}

@@ -128,6 +128,8 @@ func replyTo(err error, storing bool) answer {
 		return storage(codeExceeded, "File too large")
 	case errors.Is(err, ftpserver.ErrStorageExceeded):
 		return storage(codeExceeded, "Storage limit exceeded")
+	case errors.Is(err, errFileShrank):
+		return answer{code: codeLocalError, reason: "File changed during the download: it ended early; download it again"}
 	}
 	for _, r := range reasons {
 		if errors.Is(err, r.err) {

@@ -2,6 +2,7 @@ package driver
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -26,6 +27,8 @@ type loggedTransfer struct {
 	closed      bool
 	event       *transferEvent // nil without an event sink (see events.go)
 	limit       *throttle      // the account's bandwidth limit; nil: none
+	pos         int64          // the file offset of the next byte
+	end         int64          // a download's end: the file's size when it opened; -1: none
 }
 
 // newLoggedTransfer wraps f, a transfer of the session's account in
@@ -33,25 +36,38 @@ type loggedTransfer struct {
 // ratelimit.go).
 func newLoggedTransfer(f ftpserver.FileTransfer, s *session, path, direction string) *loggedTransfer {
 	return &loggedTransfer{FileTransfer: f, session: s, path: path, direction: direction, start: time.Now(),
-		limit: s.throttle(direction)}
+		limit: s.throttle(direction), end: -1}
 }
 
 // Read reads from the file; under a limit, at most one chunk, which it
-// then waits for.
+// then waits for. A download reads the file as far as its size when it
+// opened: what is appended meanwhile is not sent (the client gets the
+// version that SIZE or LIST showed), and a file that ends before (cut or
+// rewritten smaller meanwhile) fails the download (errFileShrank) instead
+// of ending it early as if complete.
 func (t *loggedTransfer) Read(p []byte) (int, error) {
+	if t.end >= 0 {
+		if t.pos >= t.end {
+			t.event.moved(nil, io.EOF)
+			return 0, io.EOF
+		}
+		p = p[:min(int64(len(p)), t.end-t.pos)]
+	}
 	if t.limit != nil {
 		p = p[:t.limit.chunk(len(p))]
 	}
 	n, err := t.FileTransfer.Read(p)
+	t.pos += int64(n)
+	if t.end >= 0 && errors.Is(err, io.EOF) && t.pos < t.end {
+		err = fmt.Errorf("%s at byte %d of %d: %w", t.path, t.pos, t.end, errFileShrank)
+	}
 	if t.limit != nil && n > 0 {
 		if werr := t.waitRate(n); werr != nil {
 			return 0, werr
 		}
 	}
 	t.bytes += int64(n)
-	if t.event != nil {
-		t.event.moved(p[:n], err)
-	}
+	t.event.moved(p[:n], err)
 	return n, t.fileFailed(err)
 }
 
@@ -89,6 +105,9 @@ func (t *loggedTransfer) waitRate(n int) error {
 // checksum.
 func (t *loggedTransfer) Seek(offset int64, whence int) (int64, error) {
 	n, err := t.FileTransfer.Seek(offset, whence)
+	if err == nil {
+		t.pos = n
+	}
 	if t.event != nil && (err != nil || n != t.bytes) {
 		t.event.hash = nil
 	}

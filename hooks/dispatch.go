@@ -243,6 +243,16 @@ func (d *Dispatcher) warnOrphans(n int) {
 	}
 }
 
+// Wants reports whether a hook wants e, as hooks are now (see Filter).
+func (d *Dispatcher) Wants(e Event) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.spool == nil {
+		return false
+	}
+	return slices.ContainsFunc(d.hooks, func(h *hook) bool { return h.wants(e) })
+}
+
 // Emit writes e to the spool for the hooks that want it and returns
 // without waiting for delivery: once Emit returned, the event is on disk.
 func (d *Dispatcher) Emit(e Event) {

@@ -55,3 +55,10 @@ type Event struct {
 type Sink interface {
 	Emit(Event)
 }
+
+// Filter is a Sink that tells beforehand whether it wants an event: a
+// transfer nobody wants the event of is spared its SHA-256, which costs
+// more than the cipher. The event given has Kind, User and Path.
+type Filter interface {
+	Wants(Event) bool
+}
