@@ -1,0 +1,83 @@
+package driver_test
+
+import (
+	"hash/crc32"
+	"io"
+	"testing"
+	"time"
+
+	"ftpsd/config"
+	"ftpsd/internal/ftptest"
+	"ftpsd/internal/miniotest"
+)
+
+// s3BenchSize is the file BenchmarkS3VersusOS sends each way.
+const s3BenchSize = 256 << 20
+
+// BenchmarkS3VersusOS uploads and downloads one file through a server on
+// backend "os" and one on backend "s3" (a real MinIO on this machine, at
+// the default part_size), alternately in each iteration so that both see
+// the same load, and reports each rate in MiB/s and the ratios s3/os
+// (stor-ratio, retr-ratio): the cost of the object store's data path
+// beside the disk's.
+func BenchmarkS3VersusOS(b *testing.B) {
+	m := miniotest.New(b)
+	defaults := config.Default().Storage
+	s3 := startServerWith(b, func(cfg *config.Config) {
+		cfg.Storage = s3Storage(b, m, m.Endpoint)
+		cfg.Storage.PartSize, cfg.Storage.MaxUploadMemory = defaults.PartSize, defaults.MaxUploadMemory
+	}, nil)
+	disk := startServer(b, nil)
+	data := ftptest.RandomData(b, s3BenchSize)
+	clients := map[*testServer]*ftptest.Client{
+		s3: benchLogin(b, s3, ftptest.Dialer{}), disk: benchLogin(b, disk, ftptest.Dialer{}),
+	}
+	want := crc32.Checksum(data, castagnoli)
+	var stor, retr [2]time.Duration // [os, s3]
+	b.SetBytes(2 * s3BenchSize)
+	b.ResetTimer()
+	for b.Loop() {
+		for i, ts := range []*testServer{disk, s3} {
+			c := clients[ts]
+			start := time.Now()
+			if err := c.Stor("big.bin", data); err != nil {
+				b.Fatal(err)
+			}
+			stor[i] += time.Since(start)
+			start = time.Now()
+			got := retrCRC(b, c, "big.bin")
+			retr[i] += time.Since(start)
+			if got != want {
+				b.Fatalf("RETR through %s: crc32c %x, want %x", ts.Cfg.Storage.Backend, got, want)
+			}
+		}
+	}
+	b.StopTimer()
+	mibps := func(d time.Duration) float64 { return float64(b.N) * s3BenchSize / (1 << 20) / d.Seconds() }
+	b.ReportMetric(mibps(stor[0]), "os-stor-MiB/s")
+	b.ReportMetric(mibps(stor[1]), "s3-stor-MiB/s")
+	b.ReportMetric(mibps(retr[0]), "os-retr-MiB/s")
+	b.ReportMetric(mibps(retr[1]), "s3-retr-MiB/s")
+	b.ReportMetric(stor[0].Seconds()/stor[1].Seconds(), "stor-ratio")
+	b.ReportMetric(retr[0].Seconds()/retr[1].Seconds(), "retr-ratio")
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// retrCRC downloads name and returns its CRC-32C: the client neither
+// holds the file nor spends more than a fast checksum on it.
+func retrCRC(b *testing.B, c *ftptest.Client, name string) uint32 {
+	b.Helper()
+	x, err := c.Open("RETR " + name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := crc32.New(castagnoli)
+	if _, err := io.Copy(h, x.Conn); err != nil {
+		b.Fatal(err)
+	}
+	if r, err := x.Finish(); err != nil || r.Code != 226 {
+		b.Fatalf("end of RETR %s: %v %v, want 226", name, r, err)
+	}
+	return h.Sum32()
+}
