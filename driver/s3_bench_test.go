@@ -3,6 +3,11 @@ package driver_test
 import (
 	"hash/crc32"
 	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,7 +24,10 @@ const s3BenchSize = 256 << 20
 // the default part_size), alternately in each iteration so that both see
 // the same load, and reports each rate in MiB/s and the ratios s3/os
 // (stor-ratio, retr-ratio): the cost of the object store's data path
-// beside the disk's.
+// beside the disk's. The *-cpu-s/GiB figures are the CPU time per GiB of
+// this process (client and server) with each backend, and of MinIO: on a
+// machine whose cores are busy they, more than the rates, say where the
+// time goes.
 func BenchmarkS3VersusOS(b *testing.B) {
 	m := miniotest.New(b)
 	defaults := config.Default().Storage
@@ -33,20 +41,26 @@ func BenchmarkS3VersusOS(b *testing.B) {
 		s3: benchLogin(b, s3, ftptest.Dialer{}), disk: benchLogin(b, disk, ftptest.Dialer{}),
 	}
 	want := crc32.Checksum(data, castagnoli)
-	var stor, retr [2]time.Duration // [os, s3]
+	minio := minioCPU(b)
+	var stor, retr [2]time.Duration       // [os, s3]
+	var storCPU, retrCPU [3]time.Duration // of this process [os, s3], of MinIO
 	b.SetBytes(2 * s3BenchSize)
 	b.ResetTimer()
 	for b.Loop() {
 		for i, ts := range []*testServer{disk, s3} {
 			c := clients[ts]
-			start := time.Now()
+			start, cpu, store := time.Now(), processCPU(b), minio()
 			if err := c.Stor("big.bin", data); err != nil {
 				b.Fatal(err)
 			}
 			stor[i] += time.Since(start)
-			start = time.Now()
+			storCPU[i] += processCPU(b) - cpu
+			storCPU[2] += minio() - store
+			start, cpu, store = time.Now(), processCPU(b), minio()
 			got := retrCRC(b, c, "big.bin")
 			retr[i] += time.Since(start)
+			retrCPU[i] += processCPU(b) - cpu
+			retrCPU[2] += minio() - store
 			if got != want {
 				b.Fatalf("RETR through %s: crc32c %x, want %x", ts.Cfg.Storage.Backend, got, want)
 			}
@@ -58,6 +72,13 @@ func BenchmarkS3VersusOS(b *testing.B) {
 	b.ReportMetric(mibps(stor[1]), "s3-stor-MiB/s")
 	b.ReportMetric(mibps(retr[0]), "os-retr-MiB/s")
 	b.ReportMetric(mibps(retr[1]), "s3-retr-MiB/s")
+	perGiB := func(d time.Duration) float64 { return d.Seconds() / (float64(b.N) * s3BenchSize / (1 << 30)) }
+	b.ReportMetric(perGiB(storCPU[0]), "os-stor-cpu-s/GiB")
+	b.ReportMetric(perGiB(storCPU[1]), "s3-stor-cpu-s/GiB")
+	b.ReportMetric(perGiB(retrCPU[0]), "os-retr-cpu-s/GiB")
+	b.ReportMetric(perGiB(retrCPU[1]), "s3-retr-cpu-s/GiB")
+	b.ReportMetric(perGiB(storCPU[2]), "minio-stor-cpu-s/GiB")
+	b.ReportMetric(perGiB(retrCPU[2]), "minio-retr-cpu-s/GiB")
 	b.ReportMetric(stor[0].Seconds()/stor[1].Seconds(), "stor-ratio")
 	b.ReportMetric(retr[0].Seconds()/retr[1].Seconds(), "retr-ratio")
 }
@@ -80,4 +101,44 @@ func retrCRC(b *testing.B, c *ftptest.Client, name string) uint32 {
 		b.Fatalf("end of RETR %s: %v %v, want 226", name, r, err)
 	}
 	return h.Sum32()
+}
+
+// processCPU returns the CPU time (user and system) this process spent.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// minioCPU returns a function that gives the CPU time of the MinIO server
+// this process started (the child whose command is "minio"), from
+// /proc/PID/stat; 0 where /proc is not there.
+func minioCPU(b *testing.B) func() time.Duration {
+	b.Helper()
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, path := range stats {
+		f, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		comm, rest, ok := strings.Cut(string(f), ") ")
+		fields := strings.Fields(rest)
+		if !ok || !strings.HasSuffix(comm, "(minio") || len(fields) < 13 || fields[1] != strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		return func() time.Duration {
+			f, err := os.ReadFile(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, rest, _ := strings.Cut(string(f), ") ")
+			fields := strings.Fields(rest)
+			utime, _ := strconv.ParseInt(fields[11], 10, 64)
+			stime, _ := strconv.ParseInt(fields[12], 10, 64)
+			return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+		}
+	}
+	return func() time.Duration { return 0 }
 }

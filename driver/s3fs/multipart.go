@@ -12,13 +12,14 @@ import (
 	"github.com/minio/minio-go/v7"
 )
 
-// partsInFlight is how many parts of one upload may be sent to the store
-// at once while the next part fills from the client: an upload holds at
-// most partsInFlight+1 part buffers. The first is reserved from
+// partBuffers is how many part buffers one upload may hold: up to that
+// many parts are sent to the store at once, one fewer while the next part
+// fills from the client. The first buffer is reserved from
 // Options.MaxUploadMemory when the upload opens; each further one only
 // while the budget has room for it, else the upload waits for a part in
-// flight and reuses its buffer.
-const partsInFlight = 3
+// flight and reuses its buffer. Four parts keep a store on the same
+// machine busy (BenchmarkS3VersusOS); more add memory, not speed.
+const partBuffers = 4
 
 // contentType is the type of every object an upload stores.
 const contentType = "application/octet-stream"
@@ -40,7 +41,7 @@ type partResult struct {
 }
 
 // multipart stores first and the rest of r at key as a multipart upload
-// whose parts are sent concurrently (partsInFlight) while the next one
+// whose parts are sent concurrently (partBuffers) while the next one
 // fills. It completes the upload only when r ended with io.EOF and every
 // part was stored; otherwise it aborts it and returns why, and the object
 // stays as it was. A part that fails calls stop, which ends r early.
@@ -57,7 +58,7 @@ func (fs *Fs) multipart(ctx context.Context, key string, first []byte, r io.Read
 	partCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
-		results  = make(chan partResult, partsInFlight)
+		results  = make(chan partResult, partBuffers)
 		inFlight int
 		bufs     = 1 // part buffers held: the first is the upload's reservation
 		parts    []minio.CompletePart
@@ -97,7 +98,7 @@ func (fs *Fs) multipart(ctx context.Context, key string, first []byte, r io.Read
 			buf = collect(res)
 		default:
 		}
-		if buf == nil && inFlight < partsInFlight && fs.budget.take(fs.partSize) {
+		if buf == nil && bufs < partBuffers && fs.budget.take(fs.partSize) {
 			bufs++
 			buf = make([]byte, fs.partSize)
 		}
