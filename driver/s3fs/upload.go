@@ -13,7 +13,7 @@ import (
 
 // Upload is a new content of an object, streamed to the store while it is
 // written: one PUT when it is smaller than a part (Options.PartSize), else
-// a multipart upload, with one part held in memory (two for a moment).
+// a multipart upload whose parts are sent concurrently (see multipart).
 // The object changes only when Close completes the upload; after
 // TransferError, or a failed Write, Close aborts it and the object stays
 // as it was. Write and Close are for one goroutine.
@@ -29,8 +29,9 @@ type Upload struct {
 
 // Upload starts the new content of name, whose parent must be a directory
 // and which must not be one. It reserves a part's worth of
-// Options.MaxUploadMemory until the upload ended, and fails with
-// ErrUploadMemory when the uploads in flight hold it all.
+// Options.MaxUploadMemory until the upload ended (the multipart upload
+// takes more while there is room), and fails with ErrUploadMemory when
+// the uploads in flight hold it all.
 func (fs *Fs) Upload(name string) (*Upload, error) {
 	if info, err := fs.Stat(name); err == nil && info.IsDir() {
 		return nil, pathError("open", name, errIsDir)
