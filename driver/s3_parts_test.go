@@ -142,11 +142,12 @@ func TestS3PartFailsMidUpload(t *testing.T) {
 	c.Quit()
 }
 
-// TestS3PartsWithinUploadMemory runs three uploads of six parts at once,
-// with max_upload_memory at eight parts, against a store that holds their
-// parts for a moment: each holds two parts once its first was sent, then
-// together exactly the eight (more parts in flight than one each, never
-// more than the bound); all three complete and the memory comes back.
+// TestS3PartsWithinUploadMemory: with max_upload_memory at eight parts,
+// uploads take parts beyond their first only while less than half of it
+// is held (two uploads hold two parts each, a third one), and the other
+// half still admits new uploads up to the bound (then 450). With the
+// store frozen and every upload sending, nothing takes more; all complete
+// and the memory comes back.
 func TestS3PartsWithinUploadMemory(t *testing.T) {
 	m := miniotest.New(t)
 	ts := startS3PartsServer(t, m, func(cfg *config.Config) {
@@ -154,16 +155,28 @@ func TestS3PartsWithinUploadMemory(t *testing.T) {
 	})
 	part := int(ts.Cfg.Storage.PartSize.Bytes())
 	bound := float64(8 * part)
-	names := []string{"a.bin", "b.bin", "c.bin"}
 	content := map[string][]byte{}
 	xfers := map[string]*ftptest.Transfer{}
-	for i, name := range names {
-		content[name] = ftptest.RandomData(t, 6*part)
+	login := func() *ftptest.MustClient {
 		c := ftptest.MustLogin(t, ts.Addr, userName, userPass)
-		defer c.Quit()
-		xfers[name] = startStor(t, c, name, content[name][:part+1])
-		waitUploadMemory(t, ts, name+"'s second part filling", float64(2*(i+1)*part))
+		t.Cleanup(func() { _ = c.Close() })
+		return c
 	}
+	for _, step := range []struct {
+		name string
+		held int // parts held once it started
+	}{{"a.bin", 2}, {"b.bin", 4}, {"c.bin", 5}} {
+		content[step.name] = ftptest.RandomData(t, 6*part)
+		xfers[step.name] = startStor(t, login(), step.name, content[step.name][:part+1])
+		waitUploadMemory(t, ts, step.name+" started", float64(step.held*part))
+	}
+	for i, name := range []string{"d.bin", "e.bin", "f.bin"} { // their first MiB: one part each
+		content[name] = ftptest.RandomData(t, 2<<20)
+		xfers[name] = startStor(t, login(), name, content[name][:1<<20])
+		waitUploadMemory(t, ts, name+" started", float64((6+i)*part))
+	}
+	mustRefuseUpload(t, login(), "g.bin")
+
 	m.Freeze()
 	thawed := false
 	defer func() {
@@ -171,24 +184,27 @@ func TestS3PartsWithinUploadMemory(t *testing.T) {
 			m.Thaw()
 		}
 	}()
-	done := make(chan error, len(names))
-	for _, name := range names {
+	done := make(chan error, len(xfers))
+	for _, name := range []string{"a.bin", "b.bin", "c.bin"} {
 		go func() { done <- xfers[name].Send(content[name][part+1:]) }()
 	}
-	most := waitUploadMemory(t, ts, "three uploads with the store frozen", bound)
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		if got := metricValue(t, ts, "ftpsd_upload_memory_bytes"); got != bound {
+			t.Fatalf("uploads sending to a frozen store: ftpsd_upload_memory_bytes %v, want max_upload_memory %v throughout", got, bound)
+		}
+	}
 	m.Thaw()
 	thawed = true
-	for range names {
+	for _, name := range []string{"d.bin", "e.bin", "f.bin"} {
+		go func() { done <- xfers[name].Send(content[name][1<<20:]) }()
+	}
+	for range xfers {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
-		most = max(most, metricValue(t, ts, "ftpsd_upload_memory_bytes"))
 	}
-	if most > bound {
-		t.Fatalf("the uploads held %v bytes of part buffers, more than max_upload_memory %v", most, bound)
-	}
-	for _, name := range names {
-		if got, want := objectSHA(t, m, aliceKey(name)), ftptest.SHA256Hex(content[name]); got != want {
+	for name, data := range content {
+		if got, want := objectSHA(t, m, aliceKey(name)), ftptest.SHA256Hex(data); got != want {
 			t.Fatalf("%s in the bucket: sha256 %s, want %s", name, got, want)
 		}
 		if n := incompleteUploads(t, m, aliceKey(name)); n != 0 {

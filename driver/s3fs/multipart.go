@@ -16,8 +16,8 @@ import (
 // many parts are sent to the store at once, one fewer while the next part
 // fills from the client. The first buffer is reserved from
 // Options.MaxUploadMemory when the upload opens; each further one only
-// while the budget has room for it, else the upload waits for a part in
-// flight and reuses its buffer. Four parts keep a store on the same
+// while less than half the budget is held (budget.takeSpare), else the
+// upload waits for a part in flight and reuses its buffer. Four parts keep a store on the same
 // machine busy (BenchmarkS3VersusOS); more add memory, not speed.
 const partBuffers = 4
 
@@ -98,7 +98,7 @@ func (fs *Fs) multipart(ctx context.Context, key string, first []byte, r io.Read
 			buf = collect(res)
 		default:
 		}
-		if buf == nil && bufs < partBuffers && fs.budget.take(fs.partSize) {
+		if buf == nil && bufs < partBuffers && fs.budget.takeSpare(fs.partSize) {
 			bufs++
 			buf = make([]byte, fs.partSize)
 		}
