@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -183,4 +187,42 @@ func minioCPU(b *testing.B) func() time.Duration {
 		}
 	}
 	return func() time.Duration { return 0 }
+}
+
+// storeLatency is the delay the proxy of BenchmarkS3StorDistantStore adds
+// to each request: a store in another region, or across a WAN.
+const storeLatency = 30 * time.Millisecond
+
+// BenchmarkS3StorDistantStore uploads through backend "s3" to MinIO behind
+// a proxy that delays each request by storeLatency before passing it on,
+// as a distant store answers: what sending parts one after the other
+// costs, each part paying the delay, and what sending them concurrently
+// saves.
+func BenchmarkS3StorDistantStore(b *testing.B) {
+	m := miniotest.New(b)
+	target, err := url.Parse(m.Endpoint)
+	if err != nil {
+		b.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(storeLatency)
+		proxy.ServeHTTP(w, r) // the Host header stays the proxy's, which the client signed
+	}))
+	b.Cleanup(srv.Close)
+	defaults := config.Default().Storage
+	ts := startServerWith(b, func(cfg *config.Config) {
+		cfg.Storage = s3Storage(b, m, srv.URL)
+		cfg.Storage.PartSize, cfg.Storage.MaxUploadMemory = defaults.PartSize, defaults.MaxUploadMemory
+	}, nil)
+	const size = 128 << 20
+	data := ftptest.RandomData(b, size)
+	c := benchLogin(b, ts, ftptest.Dialer{})
+	b.SetBytes(size)
+	b.ResetTimer()
+	for b.Loop() {
+		if err := c.Stor("big.bin", data); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
