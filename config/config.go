@@ -270,11 +270,13 @@ type Storage struct {
 	AccessKey string `toml:"access_key"`
 	SecretKey string `toml:"secret_key"`
 	// PartSize is the part of a multipart upload, "8MiB"; an upload holds
-	// one part in memory (two for a moment).
+	// one part in memory, and up to four (parts sent concurrently) while
+	// less than half of MaxUploadMemory is held.
 	PartSize ByteSize `toml:"part_size"`
 	// MaxUploadMemory bounds the memory held by the uploads in flight,
 	// "256MiB": each reserves one part (PartSize) from the STOR until it
-	// ended, and a STOR beyond the bound gets 450 before its 150.
+	// ended, and up to three more while less than half the bound is held
+	// (see PartSize); a STOR beyond the bound gets 450 before its 150.
 	MaxUploadMemory ByteSize `toml:"max_upload_memory"`
 	// Timeout bounds each request to the store and each wait for its
 	// bytes.

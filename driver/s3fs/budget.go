@@ -39,7 +39,23 @@ func (b *budget) take(n int64) bool {
 	return true
 }
 
-// give returns n bytes that take reserved.
+// takeSpare reserves n bytes for a part beyond an upload's first, unless
+// the budget would then be more than half held: the other half stays for
+// the first parts of new uploads, whatever the running ones take.
+func (b *budget) takeSpare(n int64) bool {
+	if b == nil {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.held+n > b.max/2 {
+		return false
+	}
+	b.held += n
+	return true
+}
+
+// give returns n bytes that take or takeSpare reserved.
 func (b *budget) give(n int64) {
 	if b == nil {
 		return

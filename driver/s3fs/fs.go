@@ -38,7 +38,7 @@ type Options struct {
 	Prefix    string // key prefix of the tree; "" is the whole bucket
 	PathStyle bool
 	Creds     *credentials.Credentials
-	PartSize  int64         // of multipart uploads; one is held in memory per upload
+	PartSize  int64         // of multipart uploads; an upload holds 1 to 4 (see Upload)
 	Timeout   time.Duration // of each request, and of each wait for its bytes
 	// MaxUploadMemory bounds the part buffers of the uploads in flight,
 	// in all the Fs made from this one by Sub; 0 bounds nothing.

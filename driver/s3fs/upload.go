@@ -13,7 +13,7 @@ import (
 
 // Upload is a new content of an object, streamed to the store while it is
 // written: one PUT when it is smaller than a part (Options.PartSize), else
-// a multipart upload, with one part held in memory (two for a moment).
+// a multipart upload whose parts are sent concurrently (see multipart).
 // The object changes only when Close completes the upload; after
 // TransferError, or a failed Write, Close aborts it and the object stays
 // as it was. Write and Close are for one goroutine.
@@ -29,8 +29,9 @@ type Upload struct {
 
 // Upload starts the new content of name, whose parent must be a directory
 // and which must not be one. It reserves a part's worth of
-// Options.MaxUploadMemory until the upload ended, and fails with
-// ErrUploadMemory when the uploads in flight hold it all.
+// Options.MaxUploadMemory until the upload ended (the multipart upload
+// takes more while there is room), and fails with ErrUploadMemory when
+// the uploads in flight hold it all.
 func (fs *Fs) Upload(name string) (*Upload, error) {
 	if info, err := fs.Stat(name); err == nil && info.IsDir() {
 		return nil, pathError("open", name, errIsDir)
@@ -53,31 +54,28 @@ func (fs *Fs) Upload(name string) (*Upload, error) {
 	go func() {
 		defer close(u.done)
 		defer fs.budget.give(fs.partSize) // before done: Close returns after it
-		u.err = fs.store(ctx, fs.key(name), r)
+		u.err = fs.store(ctx, fs.key(name), r, func(err error) { r.CloseWithError(err) })
 		r.CloseWithError(u.err)
 	}()
 	return u, nil
 }
 
 // store writes the data r gives to key: less than a part in one PUT, more
-// as a multipart upload. An error of r other than io.EOF stores nothing
-// (minio-go aborts the multipart upload).
-func (fs *Fs) store(ctx context.Context, key string, r io.Reader) error {
-	opts := minio.PutObjectOptions{PartSize: uint64(fs.partSize), ContentType: "application/octet-stream"}
+// as a multipart upload (see multipart). An error of r other than io.EOF
+// stores nothing; stop ends r early, when a part failed.
+func (fs *Fs) store(ctx context.Context, key string, r io.Reader, stop func(error)) error {
 	// The first part is read into a small buffer, and into a whole part
 	// only when more comes: a small upload allocates little.
 	first, err := readFirstPart(r, fs.partSize)
 	switch {
 	case err == io.EOF || err == io.ErrUnexpectedEOF: // the pipe's own end: all data is in first
+		opts := minio.PutObjectOptions{ContentType: contentType}
 		_, err = fs.client.PutObject(ctx, fs.bucket, key, bytes.NewReader(first), int64(len(first)), opts)
 		return err
 	case err != nil:
 		return err
 	}
-	// first goes to minio-go's part buffer and is garbage then: at most
-	// two parts in memory for a moment, one after.
-	_, err = fs.client.PutObject(ctx, fs.bucket, key, io.MultiReader(bytes.NewReader(first), r), -1, opts)
-	return err
+	return fs.multipart(ctx, key, first, r, stop)
 }
 
 // smallPart is the buffer a new upload starts with.
