@@ -22,6 +22,14 @@ to require that). Certificates are not verified: the bench makes its own.
                           baseline, and how many the server held
   pasvlist H P U W N      N logged-in sessions, then all at once PASV+LIST;
                           successes (complete listings) and failures
+  mklist DIR N            makes DIR with N empty-content files of fixed
+                          names and sizes (sparse), the same on every run
+  listing H P U W PID DIR N
+                          one session: LIST DIR, then MLSD DIR where the
+                          server names MLST in FEAT; for each the wall time
+                          from the command to its final reply, the server's
+                          CPU seconds over it (`cpu PID`) and the entries;
+                          exits non-zero unless each listing has N entries
 """
 
 import hashlib
@@ -278,10 +286,58 @@ def pasvlist(host, port, user, password, n):
     print(f"ok={ok} n={n} seconds={dt:.2f} errors={errs}")
 
 
+LIST_NAME = re.compile(r"(?:^|[ ;])e\d{5}\.dat$")
+
+
+def list_entry_name(i):
+    return f"e{i:05d}.dat"
+
+
+def mklist(directory, n):
+    """N files e00000.dat... of sizes i*4099 mod 1 MiB (sparse: no data)."""
+    os.makedirs(directory, exist_ok=True)
+    for i in range(int(n)):
+        with open(os.path.join(directory, list_entry_name(i)), "wb") as f:
+            f.truncate(i * 4099 % (1 << 20))
+    print(f"made={n}")
+
+
+def timed_listing(ftp, pid, command):
+    """Wall seconds, server CPU seconds and matching entries of command."""
+    lines = []
+    c0 = cpu(pid)
+    t = time.perf_counter()
+    ftp.retrlines(command, lines.append)
+    dt = time.perf_counter() - t
+    c1 = cpu(pid)
+    return dt, c1 - c0, sum(1 for ln in lines if LIST_NAME.search(ln))
+
+
+def listing(host, port, user, password, pid, directory, n):
+    pid, n = int(pid), int(n)
+    ftp = session(host, port, user, password)
+    feat = ftp.voidcmd("FEAT")
+    out, bad = [], []
+    for cmd in ("LIST", "MLSD"):
+        key = cmd.lower()
+        if cmd == "MLSD" and not re.search(r"^\s*MLST\b", feat, re.M):
+            out.append(f"{key}=unsupported")
+            continue
+        dt, cs, got = timed_listing(ftp, pid, f"{cmd} {directory}")
+        out.append(f"{key}_s={dt:.3f} {key}_cpu={cs:.2f} {key}_n={got}")
+        if got != n:
+            bad.append(f"{cmd} {directory}: {got} entries, want {n}")
+    ftp.quit()
+    print(" ".join(out))
+    if bad:
+        sys.exit("; ".join(bad))
+
+
 def main(argv):
     cmds = {"cpu": lambda p: print(f"{cpu(int(p)):.2f}"),
             "mem": lambda p: print(mem(int(p))),
-            "small": small, "logins": logins, "idle": idle, "pasvlist": pasvlist}
+            "small": small, "logins": logins, "idle": idle, "pasvlist": pasvlist,
+            "mklist": mklist, "listing": listing}
     if len(argv) < 2 or argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[argv[1]](*argv[2:])
