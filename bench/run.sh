@@ -2,7 +2,7 @@
 # bench/run.sh - ftpsd side by side with vsftpd, ProFTPD and Pure-FTPd.
 #
 # One command on a fresh Debian 12 machine, as root:
-#   bash bench/run.sh                  # full run, about 15-20 minutes
+#   bash bench/run.sh                  # full run, about half an hour
 #   BENCH_QUICK=1 bash bench/run.sh    # a few minutes, smaller numbers
 #
 # Everything runs on 127.0.0.1; nothing else is contacted (except apt for the
@@ -765,10 +765,11 @@ s3row() {
 	row "1 kB RETR ms, one session ↓" small_retr_ms
 	row "logins/s (bcrypt, 4 at once) ↑" logins_per_s
 	row "PASV+LIST ok of $BENCH_PASV at once, 20 ports ↑" pasv_list_ok
-	row "LIST of $BENCH_LIST entries: wall s ↓" list_s
-	row "LIST of $BENCH_LIST entries: server CPU s ↓" list_cpu
-	row "MLSD of $BENCH_LIST entries: wall s ↓" mlsd_s
-	row "MLSD of $BENCH_LIST entries: server CPU s ↓" mlsd_cpu
+	n=$(sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$BENCH_LIST")
+	row "LIST of $n entries: wall s ↓" list_s
+	row "LIST of $n entries: server CPU s ↓" list_cpu
+	row "MLSD of $n entries: wall s ↓" mlsd_s
+	row "MLSD of $n entries: server CPU s ↓" mlsd_cpu
 	for c in ${BENCH_IDLE//,/ }; do
 		row "kB per idle TLS session at $c ↓" "idle${c}_kb"
 		row "idle sessions held of $c ↑" "idle${c}_held"
