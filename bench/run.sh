@@ -21,7 +21,9 @@
 #     and "aes256" (curl offers TLS 1.3 with TLS_AES_256_GCM_SHA384 alone,
 #     --tlsv1.3 --tls13-ciphers, so every server has to use it or fail; no
 #     server-side setting is needed: vsftpd's ssl_ciphers and Pure-FTPd's -J
-#     are TLS 1.2 lists, Go has no TLS 1.3 suite setting). Every transfer
+#     are TLS 1.2 lists, Go has no TLS 1.3 suite setting, and ProFTPD's
+#     "TLSCipherSuite TLSv1.3 ..." stays unset as its default already picks
+#     that suite, which its default rows show). Every transfer
 #     runs curl -v and the suites it negotiated (control and data
 #     connection) are printed per server under each block of rows; under
 #     "aes256" any other suite fails the run;
