@@ -24,12 +24,13 @@ to require that). Certificates are not verified: the bench makes its own.
                           successes (complete listings) and failures
   mklist DIR N            makes DIR with N empty-content files of fixed
                           names and sizes (sparse), the same on every run
-  listing H P U W PID DIR N
-                          one session: LIST DIR, then MLSD DIR where the
-                          server names MLST in FEAT; for each the wall time
-                          from the command to its final reply, the server's
-                          CPU seconds over it (`cpu PID`) and the entries;
-                          exits non-zero unless each listing has N entries
+  listing H P U W PID DIR N R
+                          one session: R x LIST DIR, then R x MLSD DIR where
+                          the server names MLST in FEAT; for each the wall
+                          time from the command to its final reply, the
+                          server's CPU seconds over it (`cpu PID`) and the
+                          entries (R values joined by commas); exits
+                          non-zero unless each listing has N entries
 """
 
 import hashlib
@@ -313,8 +314,8 @@ def timed_listing(ftp, pid, command):
     return dt, c1 - c0, sum(1 for ln in lines if LIST_NAME.search(ln))
 
 
-def listing(host, port, user, password, pid, directory, n):
-    pid, n = int(pid), int(n)
+def listing(host, port, user, password, pid, directory, n, repeat):
+    pid, n, repeat = int(pid), int(n), int(repeat)
     ftp = session(host, port, user, password)
     feat = ftp.voidcmd("FEAT")
     out, bad = [], []
@@ -323,10 +324,11 @@ def listing(host, port, user, password, pid, directory, n):
         if cmd == "MLSD" and not re.search(r"^\s*MLST\b", feat, re.M):
             out.append(f"{key}=unsupported")
             continue
-        dt, cs, got = timed_listing(ftp, pid, f"{cmd} {directory}")
-        out.append(f"{key}_s={dt:.3f} {key}_cpu={cs:.2f} {key}_n={got}")
-        if got != n:
-            bad.append(f"{cmd} {directory}: {got} entries, want {n}")
+        runs = [timed_listing(ftp, pid, f"{cmd} {directory}") for _ in range(repeat)]
+        out.append(f"{key}_s={','.join(f'{r[0]:.3f}' for r in runs)} "
+                   f"{key}_cpu={','.join(f'{r[1]:.2f}' for r in runs)} "
+                   f"{key}_n={','.join(str(r[2]) for r in runs)}")
+        bad += [f"{cmd} {directory}: {r[2]} entries, want {n}" for r in runs if r[2] != n]
     ftp.quit()
     print(" ".join(out))
     if bad:

@@ -36,9 +36,10 @@
 #   * a directory of BENCH_LIST (20,000) files (same names and sizes for
 #     all, made once in the shared home): LIST, then MLSD where the server
 #     names MLST in FEAT (vsftpd does not: "–"), in one Python ftplib
-#     session: wall seconds from the command to its final reply and the
-#     server's CPU seconds over it (the /proc sum below), entries counted
-#     (a short listing fails the run). Pure-FTPd stops listings at 10,000
+#     session, each BENCH_LIST_REPEAT (3) times: wall seconds from the
+#     command to its final reply and the server's CPU seconds over it (the
+#     /proc sum below; the median is over every listing of the rounds),
+#     entries counted (a short listing fails the run). Pure-FTPd stops listings at 10,000
 #     entries by default: it runs with -L 100000:5;
 #   * the s3 backend (test "s3", ftpsd only: the peers have no object
 #     storage): a second ftpsd with [storage] backend = "s3" against a MinIO
@@ -96,6 +97,7 @@
 #   BENCH_TESTS="bulk par4 small logins pasvlist list s3 idle" (a subset runs only those)
 #   BENCH_CIPHERS="default aes256" (the cipher modes of bulk and par4)
 #   BENCH_LIST=20000  entries of the listing test
+#   BENCH_LIST_REPEAT=3  listings of each command per server and round
 #   BENCH_FTPSD_BIN= (empty: go build ./cmd/ftpsd)   BENCH_TMPDIR=/tmp
 # Ports: control 2221-2225 (vsftpd, ftpsd, proftpd, pure-ftpd, ftpsd on
 # s3), passive 31100-31119, 31200-31219, 31300-31319, 31400-31419,
@@ -120,6 +122,7 @@ BENCH_PEERS=${BENCH_PEERS:-vsftpd proftpd pure-ftpd}
 BENCH_TESTS=${BENCH_TESTS:-bulk par4 small logins pasvlist list s3 idle}
 BENCH_CIPHERS=${BENCH_CIPHERS:-default aes256}
 BENCH_LIST=${BENCH_LIST:-20000}
+BENCH_LIST_REPEAT=${BENCH_LIST_REPEAT:-3}
 MINIO=${FTPSD_MINIO:-$HOME/.cache/ftpsd-minio/minio}
 BENCH_TMPDIR=${BENCH_TMPDIR:-/tmp}
 BENCH_KEEP=${BENCH_KEEP:-0}
@@ -140,7 +143,7 @@ say() { printf '%s\n' "$*"; }
 die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
 
 [[ $(id -u) -eq 0 ]] || die "run as root (it installs packages, adds users and runs the peers)"
-for v in BENCH_MB BENCH_ROUNDS BENCH_LOGINS BENCH_SMALL BENCH_PASV BENCH_LIST; do
+for v in BENCH_MB BENCH_ROUNDS BENCH_LOGINS BENCH_SMALL BENCH_PASV BENCH_LIST BENCH_LIST_REPEAT; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
 done
 [[ $BENCH_IDLE =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || die "BENCH_IDLE must be counts like 1000,10000, got '$BENCH_IDLE'"
@@ -610,15 +613,13 @@ logins() {
 }
 list() {
 	local out
-	out=$("${PY[@]}" listing 127.0.0.1 "${PORT[$1]}" "$DATA_USER" "$PASS" "${PID[$1]}" "list$BENCH_LIST" "$BENCH_LIST") ||
+	out=$("${PY[@]}" listing 127.0.0.1 "${PORT[$1]}" "$DATA_USER" "$PASS" "${PID[$1]}" "list$BENCH_LIST" "$BENCH_LIST" "$BENCH_LIST_REPEAT") ||
 		fail "LIST/MLSD of $BENCH_LIST entries on $1: $out"
 	log "round=$ROUND server=$1 list: $out"
 	local k v
 	for k in list_s list_cpu mlsd_s mlsd_cpu; do
-		v=$(kv "$out" "$k")
-		[[ -n $v ]] && put "$1" "$k" "$v"
+		for v in $(kv "$out" "$k" | tr ',' ' '); do put "$1" "$k" "$v"; done
 	done
-	return 0
 }
 pasvlist() {
 	local out
