@@ -10,10 +10,13 @@
 # rotates the order, so slow phases of a shared machine hit all of them):
 #   * bulk RETR and STOR of one random file (curl, TLS data), MiB/s of the
 #     data phase (curl's time_total - time_pretransfer, see throughput.sh)
-#     and server CPU seconds per GiB moved: /proc/<pid>/stat utime+stime+
-#     cutime+cstime of the server and its live descendants, before and after
-#     (forking servers reap their sessions, so a finished session is in the
-#     listener's cutime/cstime; the script checks that once per server);
+#     and server CPU seconds per GiB moved: the CPU usage of a cgroup made
+#     for each server (every process it ever ran, however its sessions
+#     end), before and after; where no cgroup can be made, /proc/<pid>/stat
+#     utime+stime+cutime+cstime of the server and its live descendants
+#     (forking servers reap their sessions, so a finished session should be
+#     in the listener's cutime/cstime; the script checks that once per
+#     server, but vsftpd loses some: see "Server CPU time" below);
 #   * aggregate MiB/s of 4 curl clients at once (4 RETR, then 4 STOR);
 #   * both bulk tests (and their CPU) twice, once per cipher mode of
 #     BENCH_CIPHERS: "default" (each server picks its TLS 1.3 suite from
@@ -37,10 +40,10 @@
 #     all, made once in the shared home): LIST, then MLSD where the server
 #     names MLST in FEAT (vsftpd does not: "–"), in one Python ftplib
 #     session, each BENCH_LIST_REPEAT (3) times: wall seconds from the
-#     command to its final reply and the server's CPU seconds over it (the
-#     /proc sum below; the median is over every listing of the rounds),
-#     entries counted (a short listing fails the run). Pure-FTPd stops listings at 10,000
-#     entries by default: it runs with -L 100000:5;
+#     command to its final reply and the server's CPU seconds over it (as
+#     for the bulk rows; the median is over every listing of the rounds),
+#     entries counted (a short listing fails the run). Pure-FTPd stops
+#     listings at 10,000 entries by default: it runs with -L 100000:5;
 #   * the s3 backend (test "s3", ftpsd only: the peers have no object
 #     storage): a second ftpsd with [storage] backend = "s3" against a MinIO
 #     started here on loopback (binary $FTPSD_MINIO or
@@ -98,6 +101,7 @@
 #   BENCH_CIPHERS="default aes256" (the cipher modes of bulk and par4)
 #   BENCH_LIST=20000  entries of the listing test
 #   BENCH_LIST_REPEAT=3  listings of each command per server and round
+#   BENCH_CGROUP=1    0: server CPU by the /proc sum, not by cgroups
 #   BENCH_FTPSD_BIN= (empty: go build ./cmd/ftpsd)   BENCH_TMPDIR=/tmp
 # Ports: control 2221-2225 (vsftpd, ftpsd, proftpd, pure-ftpd, ftpsd on
 # s3), passive 31100-31119, 31200-31219, 31300-31319, 31400-31419,
@@ -195,6 +199,37 @@ OUT=$REPO/bench/results/$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT" "$DATA/small" "$T/empty" "$T/client" "$T/peers"
 RAW=$OUT/raw.log
 MADE_USERS=()
+# Server CPU time. Each server (and MinIO) runs in a cgroup of its own
+# made here, CG<name>, whose CPU usage counts every process that ever ran
+# in it, however its sessions end (cgroup v2: cpu.stat usage_usec; v1:
+# cpuacct.usage). vsftpd's session processes do not always end up in the
+# listener's cutime/cstime: some are reparented before they are reaped, and
+# their time is lost to the /proc sum (a vsftpd STOR then read 0.3 s/GiB
+# instead of 3-4). Without a writable cgroup hierarchy (BENCH_CGROUP=0 to
+# skip it) the /proc sum is the fallback, with the reaping check below.
+CG="" CGFILE=""
+if [[ ${BENCH_CGROUP:-1} == 1 ]]; then
+	if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+		CG=/sys/fs/cgroup/ftpsd-bench.$$. CGFILE=cpu.stat
+	elif [[ -f /sys/fs/cgroup/cpuacct/cpuacct.usage ]]; then
+		CG=/sys/fs/cgroup/cpuacct/ftpsd-bench.$$. CGFILE=cpuacct.usage
+	fi
+	if [[ -n $CG ]] && ! { mkdir "${CG}probe" && rmdir "${CG}probe"; } 2>/dev/null; then CG="" CGFILE=""; fi
+fi
+# inside NAME CMD...: execs CMD in NAME's cgroup (run it with &: the
+# background subshell becomes CMD, so $! is its pid).
+inside() {
+	local name=$1
+	shift
+	if [[ -n $CG ]]; then
+		mkdir -p "$CG$name"
+		echo "$BASHPID" >"$CG$name/cgroup.procs"
+	fi
+	exec "$@"
+}
+# cpusrc NAME: what ftpbench.py's cpu reads for NAME: its cgroup's usage
+# file, or its pid.
+cpusrc() { if [[ -n $CG ]]; then echo "$CG$1/$CGFILE"; else echo "${PID[$1]}"; fi; }
 cleanup() {
 	local rc=$? s
 	set +e
@@ -202,6 +237,14 @@ cleanup() {
 		pkill -TERM -P "${PID[$s]}" 2>/dev/null
 		kill "${PID[$s]}" 2>/dev/null && wait "${PID[$s]}" 2>/dev/null
 	done
+	if [[ -n $CG ]]; then # what is left in the servers' cgroups, then the cgroups
+		for s in "${!PID[@]}"; do
+			[[ -f $CG$s/cgroup.procs ]] || continue
+			while read -r p; do kill "$p" 2>/dev/null; done <"$CG$s/cgroup.procs"
+		done
+		sleep 0.5
+		for s in "${!PID[@]}"; do rmdir "$CG$s" 2>/dev/null; done
+	fi
 	for u in "${MADE_USERS[@]}"; do userdel "$u" 2>/dev/null; done
 	if [[ $BENCH_KEEP == 1 ]]; then say "kept $T"; else rm -rf "$T"; fi
 	exit $rc
@@ -321,7 +364,7 @@ ftpsd_config() {
 start_ftpsd() {
 	ftpsd_config ftpsd "backend = \"os\"
 root = \"$DATA\"" >"$T/ftpsd.toml"
-	"$FTPSD" -config "$T/ftpsd.toml" >"$T/ftpsd.log" 2>&1 &
+	inside ftpsd "$FTPSD" -config "$T/ftpsd.toml" >"$T/ftpsd.log" 2>&1 &
 	PID[ftpsd]=$!
 }
 # The s3 instance: its bucket "bench" in the MinIO started by start_minio.
@@ -334,13 +377,13 @@ endpoint = \"http://127.0.0.1:$MINIO_PORT\"
 bucket = \"bench\"
 path_style = true
 credentials_file = \"$T/s3-credentials\"" >"$T/ftpsd-s3.toml"
-	"$FTPSD" -config "$T/ftpsd-s3.toml" >"$T/ftpsd-s3.log" 2>&1 &
+	inside ftpsd-s3 "$FTPSD" -config "$T/ftpsd-s3.toml" >"$T/ftpsd-s3.log" 2>&1 &
 	PID[ftpsd-s3]=$!
 }
 start_minio() {
 	mkdir -p "$T/minio"
 	MINIO_ROOT_USER=$MINIO_USER MINIO_ROOT_PASSWORD=$MINIO_SECRET MINIO_BROWSER=off MINIO_UPDATE=off \
-		"$MINIO" server "$T/minio" --address "127.0.0.1:$MINIO_PORT" \
+		inside minio "$MINIO" server "$T/minio" --address "127.0.0.1:$MINIO_PORT" \
 		--console-address "127.0.0.1:$MINIO_CONSOLE" --quiet >"$T/minio.log" 2>&1 &
 	PID[minio]=$!
 	local i
@@ -384,7 +427,7 @@ start_vsftpd() {
 		seccomp_sandbox=NO
 		secure_chroot_dir=$T/empty
 	EOF
-	vsftpd "$T/vsftpd.conf" >"$T/vsftpd.log" 2>&1 &
+	inside vsftpd vsftpd "$T/vsftpd.conf" >"$T/vsftpd.log" 2>&1 &
 	PID[vsftpd]=$!
 }
 start_proftpd() {
@@ -423,7 +466,7 @@ start_proftpd() {
 		TLSVerifyClient off
 		TLSLog $T/proftpd-tls.log
 	EOF
-	"$PROFTPD" -n -c "$T/proftpd.conf" >"$T/proftpd.out.log" 2>&1 &
+	inside proftpd "$PROFTPD" -n -c "$T/proftpd.conf" >"$T/proftpd.out.log" 2>&1 &
 	PID[proftpd]=$!
 }
 # Pure-FTPd lets in at most half as many clients as it has passive ports;
@@ -432,7 +475,7 @@ PF_RANGE=${PASV[pure-ftpd]}:$((PASV[pure-ftpd] + 19))
 start_pure-ftpd() {
 	# -Y 3: TLS required on control and data; -l unix: /etc/shadow via crypt(3);
 	# -L: listings of up to 100,000 entries (the default stops at 10,000)
-	"$PUREFTPD" -S "127.0.0.1,${PORT[pure-ftpd]}" -4 -l unix -E -H -Y 3 \
+	inside pure-ftpd "$PUREFTPD" -S "127.0.0.1,${PORT[pure-ftpd]}" -4 -l unix -E -H -Y 3 \
 		-2 "$T/both.pem" -p "$PF_RANGE" -L 100000:5 \
 		-c 30000 -C 30000 -I 60 -g "$T/pure-ftpd.pid" >"$T/pure-ftpd.log" 2>&1 &
 	PID[pure-ftpd]=$!
@@ -459,7 +502,7 @@ fi
 
 CURL=(curl -sS --ssl-reqd -k --connect-timeout 10 --max-time 600 -u "$DATA_USER:$PASS")
 url() { echo "ftp://127.0.0.1:${PORT[$1]}/$2"; }
-cpu() { "${PY[@]}" cpu "${PID[$1]}"; }
+cpu() { "${PY[@]}" cpu "$(cpusrc "$1")"; }
 # xcurl MODE TRACE ARGS...: curl in cipher mode MODE with its -v trace
 # (and any error) in the file TRACE.
 xcurl() {
@@ -481,6 +524,7 @@ suites() { sed -n 's/.*SSL connection using [^ ]* \/ \([^ ]*\).*/\1/p' "$1"; }
 	say "python:    $(python3 -c 'import ssl, sys; print(sys.version.split()[0], ssl.OPENSSL_VERSION)')"
 	say "machine:   $(uname -r), $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
 	if wanted s3; then say "minio:     $("$MINIO" --version 2>&1 | head -1)"; fi
+	say "cpu time:  $(if [[ -n $CG ]]; then echo "a cgroup per server, ${CG}NAME/$CGFILE"; else echo "/proc sum (no writable cgroup hierarchy)"; fi)"
 	say "bcrypt:    logins test: ftpsd cost 10 (Go, $GO_MS ms/check), peers cost $PEER_COST (crypt(3), $PEER_MS ms/check); other tests cost 4"
 } | tee "$OUT/versions.txt"
 say ""
@@ -541,15 +585,19 @@ check() { # check FILE WHAT
 # mode MODE), its suites noted; puts KEY_mibs and KEY_cpu_gib (with the
 # mode's suffix) of SERVER, and with MinIO up under test s3 MinIO's CPU.
 xfer() {
-	local s=$1 mode=$2 key=$3 c0 c1 m0=0 m1=0 t pre sfx
+	local s=$1 mode=$2 key=$3 c0 c1 m0=0 m1=0 p0=0 p1=0 t pre sfx
 	shift 3
 	sfx=$(msuf "$mode")
+	[[ -n $CG ]] && p0=$("${PY[@]}" cpu "${PID[$s]}")
 	c0=$(cpu "$s")
 	[[ $s == ftpsd-s3 ]] && m0=$(cpu minio)
 	read -r t pre <<<"$(xcurl "$mode" "$T/curl-$s.log" -w "$W" "$@")" || fail "$key with $s (mode $mode)"
 	sleep 0.3
 	c1=$(cpu "$s")
 	[[ $s == ftpsd-s3 ]] && m1=$(cpu minio)
+	# The /proc sum beside the cgroup's figure, in the raw log only.
+	[[ -n $CG ]] && p1=$("${PY[@]}" cpu "${PID[$s]}") &&
+		log "round=$ROUND server=$s ${key}_cpu_gib${sfx}_by_proc_sum=$(gib "$(awk -v a="$p0" -v b="$p1" 'BEGIN{print b-a}')" "$SIZE")"
 	note_suites "$s" "$mode" "$T/curl-$s.log"
 	put "$s" "${key}_mibs$sfx" "$(rate "$SIZE" "$t" "$pre")"
 	put "$s" "${key}_cpu_gib$sfx" "$(gib "$(awk -v a="$c0" -v b="$c1" 'BEGIN{print b-a}')" "$SIZE")"
@@ -613,7 +661,7 @@ logins() {
 }
 list() {
 	local out
-	out=$("${PY[@]}" listing 127.0.0.1 "${PORT[$1]}" "$DATA_USER" "$PASS" "${PID[$1]}" "list$BENCH_LIST" "$BENCH_LIST" "$BENCH_LIST_REPEAT") ||
+	out=$("${PY[@]}" listing 127.0.0.1 "${PORT[$1]}" "$DATA_USER" "$PASS" "$(cpusrc "$1")" "list$BENCH_LIST" "$BENCH_LIST" "$BENCH_LIST_REPEAT") ||
 		fail "LIST/MLSD of $BENCH_LIST entries on $1: $out"
 	log "round=$ROUND server=$1 list: $out"
 	local k v
