@@ -7,10 +7,13 @@ ReusingFTP_TLS from internal/ftptest, whose data connections resume the
 control connection's TLS session (ftpsd, vsftpd and ProFTPD are configured
 to require that). Certificates are not verified: the bench makes its own.
 
-  cpu PID                 CPU seconds of a server: utime+stime+cutime+cstime
-                          of PID and of each live descendant (a reaped
-                          session is in its parent's cutime/cstime, a live
-                          one is counted by itself; no time counts twice)
+  cpu PID|FILE            CPU seconds of a server: with a PID,
+                          utime+stime+cutime+cstime of PID and of each live
+                          descendant (a reaped session is in its parent's
+                          cutime/cstime, a live one is counted by itself; no
+                          time counts twice); with a cgroup's usage FILE
+                          (cgroup v2 cpu.stat, v1 cpuacct.usage), what it
+                          counts
   mem PID                 kB of the server's processes (PID and descendants):
                           sum of Pss from smaps_rollup, Rss where missing
   small H P U W N         one session: N x STOR of 1 kB, then N x RETR of
@@ -22,6 +25,15 @@ to require that). Certificates are not verified: the bench makes its own.
                           baseline, and how many the server held
   pasvlist H P U W N      N logged-in sessions, then all at once PASV+LIST;
                           successes (complete listings) and failures
+  mklist DIR N            makes DIR with N empty-content files of fixed
+                          names and sizes (sparse), the same on every run
+  listing H P U W PID|FILE DIR N R
+                          one session: R x LIST DIR, then R x MLSD DIR where
+                          the server names MLST in FEAT; for each the wall
+                          time from the command to its final reply, the
+                          server's CPU seconds over it (`cpu PID`) and the
+                          entries (R values joined by commas); exits
+                          non-zero unless each listing has N entries
 """
 
 import hashlib
@@ -74,7 +86,15 @@ def tree(pid):
     return out
 
 
-def cpu(pid):
+def cpu(src):
+    """CPU seconds of a pid's tree (int) or of a cgroup (its usage file)."""
+    if isinstance(src, str) and not src.isdigit():
+        with open(src) as f:
+            text = f.read()
+        if src.endswith("cpu.stat"):
+            return int(re.search(r"^usage_usec (\d+)", text, re.M).group(1)) / 1e6
+        return int(text) / 1e9
+    pid = int(src)
     tick = os.sysconf("SC_CLK_TCK")
     total = 0
     for p in tree(pid):
@@ -278,10 +298,59 @@ def pasvlist(host, port, user, password, n):
     print(f"ok={ok} n={n} seconds={dt:.2f} errors={errs}")
 
 
+LIST_NAME = re.compile(r"(?:^|[ ;])e\d{5}\.dat$")
+
+
+def list_entry_name(i):
+    return f"e{i:05d}.dat"
+
+
+def mklist(directory, n):
+    """N files e00000.dat... of sizes i*4099 mod 1 MiB (sparse: no data)."""
+    os.makedirs(directory, exist_ok=True)
+    for i in range(int(n)):
+        with open(os.path.join(directory, list_entry_name(i)), "wb") as f:
+            f.truncate(i * 4099 % (1 << 20))
+    print(f"made={n}")
+
+
+def timed_listing(ftp, pid, command):
+    """Wall seconds, server CPU seconds and matching entries of command."""
+    lines = []
+    c0 = cpu(pid)
+    t = time.perf_counter()
+    ftp.retrlines(command, lines.append)
+    dt = time.perf_counter() - t
+    c1 = cpu(pid)
+    return dt, c1 - c0, sum(1 for ln in lines if LIST_NAME.search(ln))
+
+
+def listing(host, port, user, password, pid, directory, n, repeat):
+    n, repeat = int(n), int(repeat)
+    ftp = session(host, port, user, password)
+    feat = ftp.voidcmd("FEAT")
+    out, bad = [], []
+    for cmd in ("LIST", "MLSD"):
+        key = cmd.lower()
+        if cmd == "MLSD" and not re.search(r"^\s*MLST\b", feat, re.M):
+            out.append(f"{key}=unsupported")
+            continue
+        runs = [timed_listing(ftp, pid, f"{cmd} {directory}") for _ in range(repeat)]
+        out.append(f"{key}_s={','.join(f'{r[0]:.3f}' for r in runs)} "
+                   f"{key}_cpu={','.join(f'{r[1]:.3f}' for r in runs)} "
+                   f"{key}_n={','.join(str(r[2]) for r in runs)}")
+        bad += [f"{cmd} {directory}: {r[2]} entries, want {n}" for r in runs if r[2] != n]
+    ftp.quit()
+    print(" ".join(out))
+    if bad:
+        sys.exit("; ".join(bad))
+
+
 def main(argv):
-    cmds = {"cpu": lambda p: print(f"{cpu(int(p)):.2f}"),
+    cmds = {"cpu": lambda p: print(f"{cpu(p):.3f}"),
             "mem": lambda p: print(mem(int(p))),
-            "small": small, "logins": logins, "idle": idle, "pasvlist": pasvlist}
+            "small": small, "logins": logins, "idle": idle, "pasvlist": pasvlist,
+            "mklist": mklist, "listing": listing}
     if len(argv) < 2 or argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[argv[1]](*argv[2:])
