@@ -7,11 +7,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"ftpsd/config"
 	"ftpsd/driver"
 	"ftpsd/hooks"
 	"ftpsd/internal/ftptest"
-	"ftpsd/internal/miniotest"
 	"ftpsd/internal/testenv"
 )
 
@@ -139,72 +137,4 @@ func nagleDialer() ftptest.Dialer {
 		}
 		return conn, err
 	}}
-}
-
-// BenchmarkBackendBig: the upload and the download of a 64 MiB file on
-// the os backend and on the s3 backend against a real MinIO (default
-// part_size and timeout), in one run, so that s3/os is a ratio of one
-// machine's figures. cpu-ns/op is this process's CPU (server and client),
-// not MinIO's. The s3 case is skipped without MinIO (under CI=true it
-// fails, see internal/miniotest) and under -short.
-func BenchmarkBackendBig(b *testing.B) {
-	data := ftptest.RandomData(b, bigTransfer)
-	for _, backend := range []config.Backend{config.BackendOS, config.BackendS3} {
-		b.Run(string(backend), func(b *testing.B) {
-			ts, check := startBackend(b, backend, data)
-			c := benchLogin(b, ts, ftptest.Dialer{})
-			b.Run("upload", func(b *testing.B) {
-				b.SetBytes(bigTransfer)
-				before := testenv.ProcessCPU(b)
-				for b.Loop() {
-					if err := c.Stor("up.bin", data); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.ReportMetric(float64(testenv.ProcessCPU(b)-before)/float64(b.N), "cpu-ns/op")
-				b.StopTimer()
-				check(b, "up.bin")
-			})
-			b.Run("download", func(b *testing.B) {
-				b.SetBytes(bigTransfer)
-				before := testenv.ProcessCPU(b)
-				for b.Loop() {
-					got, err := c.Retr("big.bin")
-					if err != nil {
-						b.Fatal(err)
-					}
-					if len(got) != bigTransfer {
-						b.Fatalf("got %d bytes, want %d", len(got), bigTransfer)
-					}
-				}
-				b.ReportMetric(float64(testenv.ProcessCPU(b)-before)/float64(b.N), "cpu-ns/op")
-			})
-		})
-	}
-}
-
-// startBackend starts a server on backend (s3: in a MinIO of its own)
-// whose user alice has data as big.bin, and returns it with a check that
-// alice's file name holds data.
-func startBackend(b *testing.B, backend config.Backend, data []byte) (*testServer, func(*testing.B, string)) {
-	b.Helper()
-	if backend == config.BackendOS {
-		ts := startServer(b, nil)
-		ftptest.WriteFile(b, ts.AliceDir(), "big.bin", data)
-		return ts, func(b *testing.B, name string) {
-			ftptest.MustSameFile(b, filepath.Join(ts.AliceDir(), name), data)
-		}
-	}
-	m := miniotest.New(b)
-	ts := startServer(b, func(cfg *config.Config) {
-		def := config.Default().Storage
-		cfg.Storage = s3Storage(b, m, m.Endpoint)
-		cfg.Storage.PartSize, cfg.Storage.Timeout = def.PartSize, def.Timeout
-	})
-	putObject(b, m, aliceKey("big.bin"), data)
-	return ts, func(b *testing.B, name string) {
-		if got := objectSHA(b, m, aliceKey(name)); got != ftptest.SHA256Hex(data) {
-			b.Fatalf("%s in the bucket: sha256 %q, want %s", name, got, ftptest.SHA256Hex(data))
-		}
-	}
 }
