@@ -42,6 +42,7 @@ func (s *Store) PrepareFiles(certFile, keyFile string) (commit func(), err error
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.opts.CertFile, s.opts.KeyFile = certFile, keyFile
+		s.others.Store(nil)
 		s.cert.Store(cert)
 		s.stamp = s.fileStamp()
 		s.logLoaded(cert, certFile, keyFile)
