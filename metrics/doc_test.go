@@ -33,6 +33,7 @@ func TestOperationsDocNamesEverySeries(t *testing.T) {
 		Quotas: func() []AccountQuota { return []AccountQuota{{User: "u", BytesLimit: 1, FilesLimit: 1}} },
 	})
 	m.RegisterCertificateExpiry(time.Now)
+	m.RegisterACMERenewals()
 	// Labelled series appear once they have a value.
 	m.Login(ResultOK)
 	m.Transfer(Upload, ResultOK, 1)

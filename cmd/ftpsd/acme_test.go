@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"ftpsd/internal/acmetest"
+	"ftpsd/internal/ftptest"
+)
+
+// acmeDomain is the name the ACME tests get certificates for, under the
+// zone of their knotd (whose wildcard points it at 127.0.0.1).
+const (
+	acmeZone   = "ftpsd.test."
+	acmeDomain = "ftp.ftpsd.test"
+)
+
+// acmeTimeout bounds the first certificate of a test (Pebble validates
+// without delay; a DNS-01 order waits for the propagation check, every 2s).
+const acmeTimeout = 90 * time.Second
+
+// acmeLab is a knotd and a Pebble that resolves through it.
+type acmeLab struct {
+	dns   *acmetest.DNS
+	ca    *acmetest.Pebble
+	roots *x509.CertPool // Pebble's issuing root, once fetched
+}
+
+func newACMELab(t *testing.T, options ...acmetest.PebbleOption) *acmeLab {
+	t.Helper()
+	d := acmetest.NewDNS(t, acmeZone)
+	return &acmeLab{dns: d, ca: acmetest.NewPebble(t, d.Addr, options...)}
+}
+
+// acmeConfig is f's configuration (one user, alice, with extraUser in her
+// [[users]] entry) with [acme] instead of [tls] cert_file: acmeTable's
+// keys besides the CA's.
+func (l *acmeLab) acmeConfig(f *fixture, metricsAddr, acmeTable string) string {
+	text := f.config("", metricsAddr, "alice")
+	tlsFiles := fmt.Sprintf("self_signed = false\ncert_file = %q\nkey_file = %q\n", f.certFile, f.keyFile)
+	if !strings.Contains(text, tlsFiles) {
+		f.t.Fatalf("fixture config lacks its [tls] files:\n%s", text)
+	}
+	text = strings.Replace(text, tlsFiles, "", 1)
+	return text + fmt.Sprintf("[acme]\ndomains = [%q]\nca = %q\nca_root_file = %q\nstorage = %q\n%s\n",
+		acmeDomain, l.ca.DirectoryURL, l.ca.TLSRootFile, filepath.Join(f.dir, "acme"), acmeTable)
+}
+
+// http01 is the [acme] table of HTTP-01 on Pebble's validation port.
+func (l *acmeLab) http01() string {
+	return fmt.Sprintf("challenge = \"http-01\"\nhttp_listen = \"127.0.0.1:%d\"\n", l.ca.HTTPPort)
+}
+
+// startWithACME starts ftpsd on text with a metrics endpoint and waits until
+// it serves its nth ACME certificate.
+func startWithACME(t *testing.T, f *fixture, text string) (*server, string) {
+	t.Helper()
+	f.write(text)
+	s := startFtpsd(t, f.dir, "-config", f.path)
+	addr := s.waitLog(t, "ftpsd started", 1, startTimeout).str("listen")
+	s.waitLog(t, "serving ACME certificate", 1, acmeTimeout)
+	return s, addr
+}
+
+// trusting returns a client TLS configuration that trusts only Pebble's
+// issuing root and checks the name acmeDomain.
+func (l *acmeLab) trusting(t *testing.T) *tls.Config {
+	if l.roots == nil {
+		l.roots = l.ca.IssuingRoots(t)
+	}
+	return &tls.Config{RootCAs: l.roots, ServerName: acmeDomain,
+		ClientSessionCache: tls.NewLRUClientSessionCache(8), MinVersion: tls.VersionTLS12}
+}
+
+// loginVerified logs alice in over FTPS, verifying the certificate against
+// Pebble's root, and returns the client and the served leaf.
+func (l *acmeLab) loginVerified(t *testing.T, addr string) (*ftptest.Client, *x509.Certificate) {
+	t.Helper()
+	c, err := ftptest.Dialer{TLS: l.trusting(t)}.Login(addr, "alice", password("alice"))
+	if err != nil {
+		t.Fatalf("FTPS login verifying Pebble's root: %v", err)
+	}
+	st, _ := c.TLSState()
+	return c, st.PeerCertificates[0]
+}
+
+// metricsListen returns a free loopback address for [metrics] listen.
+func metricsListen(t *testing.T) string {
+	return fmt.Sprintf("127.0.0.1:%d", ftptest.FreePort(t))
+}
+
+// HTTP-01 through a loopback listener: ftpsd obtains a certificate from
+// Pebble, a client that trusts only Pebble's root completes the FTPS
+// handshake and logs in, the metrics follow the ACME certificate, and a
+// restart serves the stored certificate without a new order.
+func TestACMEHTTP01(t *testing.T) {
+	lab := newACMELab(t)
+	f := newFixture(t, 2)
+	metricsAddr := metricsListen(t)
+	text := lab.acmeConfig(f, metricsAddr, lab.http01())
+	s, addr := startWithACME(t, f, text)
+
+	c, leaf := lab.loginVerified(t, addr)
+	if err := c.Stor("hello.txt", []byte("hello over a real certificate\n")); err != nil {
+		t.Fatalf("STOR: %v", err)
+	}
+	_ = c.Quit()
+	if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != acmeDomain {
+		t.Errorf("served certificate names %v, want [%s]", leaf.DNSNames, acmeDomain)
+	}
+	m := scrape(t, metricsAddr)
+	if got, want := value(t, m, "ftpsd_certificate_expiry_timestamp_seconds"), float64(leaf.NotAfter.Unix()); got != want {
+		t.Errorf("ftpsd_certificate_expiry_timestamp_seconds = %v, want the ACME certificate's %v", got, want)
+	}
+	if got := value(t, m, `ftpsd_acme_renewals_total{result="success"}`); got != 1 {
+		t.Errorf(`ftpsd_acme_renewals_total{result="success"} = %v, want 1`, got)
+	}
+	if got := value(t, m, `ftpsd_acme_renewals_total{result="failure"}`); got != 0 {
+		t.Errorf(`ftpsd_acme_renewals_total{result="failure"} = %v, want 0`, got)
+	}
+	orders, issued := lab.ca.Orders()
+	t.Logf("Pebble: %d orders, %d certificates issued", orders, issued)
+	if issued != 1 {
+		t.Fatalf("Pebble issued %d certificates, want 1", issued)
+	}
+
+	s.terminate(t)
+	s2, addr2 := startWithACME(t, f, text)
+	_, leaf2 := lab.loginVerified(t, addr2)
+	if !leaf2.Equal(leaf) {
+		t.Errorf("after a restart ftpsd serves serial %x, want the stored %x", leaf2.SerialNumber, leaf.SerialNumber)
+	}
+	if _, issued := lab.ca.Orders(); issued != 1 {
+		t.Errorf("after a restart Pebble issued %d certificates, want still 1", issued)
+	}
+	if loaded := s2.waitLog(t, "acme started", 1, startTimeout); loaded["loaded"] != float64(1) {
+		t.Errorf("acme started line: loaded = %v, want 1 (from storage)", loaded["loaded"])
+	}
+}
+
+// Renewal before expiry (certificates valid 40s, renew_before 30s): the
+// certificate is swapped while a download runs on an open session; the
+// download completes with the right checksum, the open session goes on,
+// and a new connection gets the new certificate.
+func TestACMERenewalDuringTransfer(t *testing.T) {
+	lab := newACMELab(t, acmetest.WithValidity(40*time.Second))
+	f := newFixture(t, 2)
+	text := lab.acmeConfig(f, "", lab.http01()+"renew_before = \"30s\"\n")
+	// 1.5 MiB at 64 KiB/s: a download of about 24 s, across a renewal.
+	text = strings.Replace(text, "[[users]]\n", "[defaults]\nmax_download_rate = \"64KiB\"\n[[users]]\n", 1)
+	payload := make([]byte, 3<<19)
+	_, _ = rand.Read(payload)
+	s, addr := startWithACME(t, f, text)
+
+	c, first := lab.loginVerified(t, addr)
+	defer c.Close()
+	c.Timeout = time.Minute
+	if err := c.Stor("big.bin", payload); err != nil {
+		t.Fatalf("STOR: %v", err)
+	}
+	x, err := c.Open("RETR big.bin")
+	if err != nil {
+		t.Fatalf("RETR: %v", err)
+	}
+	started := time.Now()
+	if n := len(s.logs("serving ACME certificate")); n != 1 {
+		t.Fatalf("%d certificates served before the download, want 1 (the renewal must come during it)", n)
+	}
+	got, err := x.Receive()
+	if err != nil {
+		t.Fatalf("RETR across the renewal: %v", err)
+	}
+	took := time.Since(started)
+	if sha256.Sum256(got) != sha256.Sum256(payload) {
+		t.Fatalf("RETR: %d bytes, checksum differs from the %d stored", len(got), len(payload))
+	}
+	renewedAt := s.logs("serving ACME certificate")
+	t.Logf("download of %d bytes took %v; %d certificates served so far", len(got), took, len(renewedAt))
+	if len(renewedAt) < 2 {
+		t.Fatalf("no renewal during the %v download: %d certificates served", took, len(renewedAt))
+	}
+	if _, err := c.Do(250, "CWD /"); err != nil { // the open session goes on
+		t.Fatalf("the open session after the renewal: %v", err)
+	}
+	_, now := lab.loginVerified(t, addr)
+	if now.Equal(first) || !now.NotAfter.After(first.NotAfter) {
+		t.Errorf("a new connection gets serial %x (not after %v), want a newer certificate than %x (not after %v)",
+			now.SerialNumber, now.NotAfter, first.SerialNumber, first.NotAfter)
+	}
+}
+
+// The CA down at renewal: the renewal fails, counted in
+// ftpsd_acme_renewals_total{result="failure"}; the old certificate stays
+// served and the expiry metric does not move.
+func TestACMECADownKeepsCertificate(t *testing.T) {
+	lab := newACMELab(t, acmetest.WithValidity(40*time.Second))
+	f := newFixture(t, 2)
+	metricsAddr := metricsListen(t)
+	s, addr := startWithACME(t, f, lab.acmeConfig(f, metricsAddr, lab.http01()+"renew_before = \"30s\"\n"))
+	_, leaf := lab.loginVerified(t, addr)
+	before := value(t, scrape(t, metricsAddr), "ftpsd_certificate_expiry_timestamp_seconds")
+	lab.ca.Stop()
+
+	failure := `ftpsd_acme_renewals_total{result="failure"}`
+	if !ftptest.Eventually(40*time.Second, func() bool { return scrape(t, metricsAddr)[failure] > 0 }) {
+		t.Fatalf("%s stayed 0 with the CA down:\n%s", failure, s.stderr)
+	}
+	m := scrape(t, metricsAddr)
+	t.Logf("%s = %v", failure, m[failure])
+	if got := value(t, m, "ftpsd_certificate_expiry_timestamp_seconds"); got != before || got != float64(leaf.NotAfter.Unix()) {
+		t.Errorf("expiry metric %v after the failed renewal, want it unchanged at %v", got, before)
+	}
+	_, still := lab.loginVerified(t, addr)
+	if !still.Equal(leaf) {
+		t.Errorf("after the failed renewal ftpsd serves serial %x, want the old %x", still.SerialNumber, leaf.SerialNumber)
+	}
+	if n := len(s.logs("serving ACME certificate")); n != 1 {
+		t.Errorf("%d certificates served, want 1", n)
+	}
+	if !bytes.Contains([]byte(s.stderr.String()), []byte("acme: certificate not obtained")) {
+		t.Errorf("no \"acme: certificate not obtained\" line in the log")
+	}
+	// certmagic's backoff: the next attempt comes a minute after the
+	// first, though the certificate is checked every 3s (renew_before/10).
+	time.Sleep(10 * time.Second)
+	if got := value(t, scrape(t, metricsAddr), failure); got != 1 {
+		t.Errorf("%s = %v 10s after the first failure, want 1 (the retry waits a minute)", failure, got)
+	}
+
+}
