@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/x509"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/certmagic"
+	"github.com/libdns/libdns"
 	"go.uber.org/zap/zaptest"
 
 	"ftpsd/acme/dnsprovider"
@@ -17,8 +19,10 @@ import (
 // obtain orders a certificate for name from ca through certmagic's
 // DNS01Solver with p, pointed at d as the core ACME manager must point it
 // in tests (Resolvers: the test server's address; see the package doc),
+// with certmagic's propagation check bounded by propagation (-1: none),
 // and returns its chain, leaf first.
-func obtain(t *testing.T, d *acmetest.DNS, ca *acmetest.Pebble, p certmagic.DNSProvider, name string) []*x509.Certificate {
+func obtain(t *testing.T, d *acmetest.DNS, ca *acmetest.Pebble, p certmagic.DNSProvider, name string,
+	propagation time.Duration) ([]*x509.Certificate, error) {
 	t.Helper()
 	var cfg *certmagic.Config
 	cache := certmagic.NewCache(certmagic.CacheOptions{
@@ -38,7 +42,7 @@ func obtain(t *testing.T, d *acmetest.DNS, ca *acmetest.Pebble, p certmagic.DNSP
 		DNS01Solver: &certmagic.DNS01Solver{DNSManager: certmagic.DNSManager{
 			DNSProvider:        p,
 			Resolvers:          []string{d.Addr},
-			PropagationTimeout: 30 * time.Second,
+			PropagationTimeout: propagation,
 			Logger:             zaptest.NewLogger(t),
 		}},
 		CertObtainTimeout: 90 * time.Second,
@@ -47,7 +51,7 @@ func obtain(t *testing.T, d *acmetest.DNS, ca *acmetest.Pebble, p certmagic.DNSP
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := cfg.ObtainCertSync(ctx, name); err != nil {
-		t.Fatalf("ObtainCertSync(%s): %v", name, err)
+		return nil, err
 	}
 	cert, err := cfg.CacheManagedCertificate(ctx, name)
 	if err != nil {
@@ -61,7 +65,7 @@ func obtain(t *testing.T, d *acmetest.DNS, ca *acmetest.Pebble, p certmagic.DNSP
 		}
 		chain = append(chain, c)
 	}
-	return chain
+	return chain, nil
 }
 
 // verifyIssued checks that chain is a certificate for name that a client
@@ -104,7 +108,10 @@ func TestCertmagicDNS01(t *testing.T) {
 		t.Run(pr.name, func(t *testing.T) {
 			name := pr.name + ".ftpsd.test"
 			began := time.Now()
-			chain := obtain(t, d, ca, pr.new(t), name)
+			chain, err := obtain(t, d, ca, pr.new(t), name, 30*time.Second)
+			if err != nil {
+				t.Fatalf("ObtainCertSync(%s): %v", name, err)
+			}
 			t.Logf("issued in %s", time.Since(began).Round(time.Millisecond))
 			issued++
 			verifyIssued(t, ca, chain, name)
@@ -118,5 +125,64 @@ func TestCertmagicDNS01(t *testing.T) {
 				t.Errorf("Pebble issued %d certificates (%d orders), want %d", n, orders, issued)
 			}
 		})
+	}
+}
+
+// lagging is a provider whose records reach the server a while after
+// AppendRecords returns, as on a secondary server that has not yet
+// transferred the zone.
+type lagging struct {
+	certmagic.DNSProvider
+	delay time.Duration
+	wg    *sync.WaitGroup
+	t     *testing.T
+}
+
+func (l lagging) AppendRecords(_ context.Context, zone string, recs []libdns.Record) ([]libdns.Record, error) {
+	l.wg.Go(func() {
+		time.Sleep(l.delay)
+		if _, err := l.DNSProvider.AppendRecords(context.Background(), zone, recs); err != nil {
+			l.t.Errorf("late AppendRecords: %v", err)
+		}
+	})
+	out := make([]libdns.Record, 0, len(recs))
+	for _, r := range recs {
+		rr := r.RR()
+		out = append(out, libdns.TXT{Name: rr.Name, TTL: rr.TTL, Text: rr.Data})
+	}
+	return out, nil
+}
+
+// TestCertmagicWaitsForPropagation proves that certmagic's propagation
+// check, with Resolvers set to the test server on its loopback port, asks
+// that server and holds the CA's validation until the record is there:
+// with the record 4 seconds late the order fails without the check
+// (Pebble validates at once and finds nothing) and succeeds with it.
+func TestCertmagicWaitsForPropagation(t *testing.T) {
+	d := acmetest.NewDNS(t, testZone)
+	ca := acmetest.NewPebble(t, d.Addr)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	late := lagging{DNSProvider: newRFC2136(t, d, nil), delay: 4 * time.Second, wg: &wg, t: t}
+
+	if _, err := obtain(t, d, ca, late, "nocheck.ftpsd.test", -1); err == nil {
+		t.Fatal("without the propagation check a record 4s late was validated: the test proves nothing")
+	} else {
+		t.Logf("without the check: %v", err)
+	}
+	_, issuedBefore := ca.Orders()
+	wg.Wait()
+
+	began := time.Now()
+	chain, err := obtain(t, d, ca, late, "checked.ftpsd.test", 30*time.Second)
+	if err != nil {
+		t.Fatalf("with the propagation check, ObtainCertSync: %v", err)
+	}
+	if took := time.Since(began); took < 4*time.Second {
+		t.Errorf("issued in %s, before the record was there (4s)", took)
+	}
+	verifyIssued(t, ca, chain, "checked.ftpsd.test")
+	if _, issued := ca.Orders(); issued != issuedBefore+1 {
+		t.Errorf("Pebble issued %d certificates, want %d", issued, issuedBefore+1)
 	}
 }
