@@ -157,7 +157,9 @@ func (l lagging) AppendRecords(_ context.Context, zone string, recs []libdns.Rec
 // check, with Resolvers set to the test server on its loopback port, asks
 // that server and holds the CA's validation until the record is there:
 // with the record 4 seconds late the order fails without the check
-// (Pebble validates at once and finds nothing) and succeeds with it.
+// (Pebble validates at once and finds nothing) and succeeds with it; and
+// that WaitPropagated, with certmagic's check off as the ACME manager
+// sets it, does the same.
 func TestCertmagicWaitsForPropagation(t *testing.T) {
 	d := acmetest.NewDNS(t, testZone)
 	ca := acmetest.NewPebble(t, d.Addr)
@@ -184,5 +186,20 @@ func TestCertmagicWaitsForPropagation(t *testing.T) {
 	verifyIssued(t, ca, chain, "checked.ftpsd.test")
 	if _, issued := ca.Orders(); issued != issuedBefore+1 {
 		t.Errorf("Pebble issued %d certificates, want %d", issued, issuedBefore+1)
+	}
+
+	waiting := dnsprovider.WaitPropagated(late, dnsprovider.PropagationOptions{Servers: []string{d.Addr},
+		Timeout: 30 * time.Second, Interval: 500 * time.Millisecond})
+	began = time.Now()
+	chain, err = obtain(t, d, ca, waiting, "waited.ftpsd.test", -1)
+	if err != nil {
+		t.Fatalf("with WaitPropagated, ObtainCertSync: %v", err)
+	}
+	if took := time.Since(began); took < 4*time.Second {
+		t.Errorf("issued in %s, before the record was there (4s)", took)
+	}
+	verifyIssued(t, ca, chain, "waited.ftpsd.test")
+	if _, issued := ca.Orders(); issued != issuedBefore+2 {
+		t.Errorf("Pebble issued %d certificates, want %d", issued, issuedBefore+2)
 	}
 }
