@@ -33,18 +33,44 @@ type clusterNode struct {
 	issuer  *certmagic.ACMEIssuer
 }
 
+// together is a Storage whose Lock of a certificate's issuance waits
+// until every node has called it (for at most 10 s), so that the nodes
+// race for the lock in the bucket at the same moment rather than one
+// after the other as certmagic's earlier steps would line them up.
+type together struct {
+	*s3storage.Storage
+	arrived *atomic.Int64
+	nodes   int64
+	all     chan struct{} // closed when the last node arrived
+}
+
+func (s together) Lock(ctx context.Context, name string) error {
+	if strings.HasPrefix(name, "issue_cert_") {
+		if s.arrived.Add(1) == s.nodes {
+			close(s.all)
+		}
+		select {
+		case <-s.all:
+		case <-time.After(10 * time.Second):
+		}
+	}
+	return s.Storage.Lock(ctx, name)
+}
+
 // newClusterNode returns a node that orders from ca with HTTP-01, whose
-// challenge listener is the test's (see TestClusterOrdersOnce).
-func newClusterNode(t *testing.T, m *miniotest.Server, ca *acmetest.Pebble, log *zap.Logger) *clusterNode {
+// challenge listener is the test's (see TestClusterOrdersOnce), and
+// whose Lock waits for the others' (see together).
+func newClusterNode(t *testing.T, m *miniotest.Server, ca *acmetest.Pebble, log *zap.Logger, race together) *clusterNode {
 	t.Helper()
 	n := &clusterNode{storage: newNode(t, m, s3storage.Options{LockTTL: 10 * time.Second, LockPoll: 100 * time.Millisecond, Logger: log})}
+	race.Storage = n.storage
 	cache := certmagic.NewCache(certmagic.CacheOptions{
 		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return n.config, nil },
 		Logger:           log,
 	})
 	t.Cleanup(cache.Stop)
 	n.config = certmagic.New(cache, certmagic.Config{
-		Storage: n.storage, Logger: log, OCSP: certmagic.OCSPConfig{DisableStapling: true},
+		Storage: race, Logger: log, OCSP: certmagic.OCSPConfig{DisableStapling: true},
 	})
 	n.issuer = certmagic.NewACMEIssuer(n.config, certmagic.ACMEIssuer{
 		CA: ca.DirectoryURL, TrustedRoots: ca.TLSRoots, Email: "admin@ftpsd.test", Agreed: true,
@@ -66,7 +92,8 @@ func TestClusterOrdersOnce(t *testing.T) {
 	dns := acmetest.NewDNS(t, "ftpsd.test.")
 	ca := acmetest.NewPebble(t, dns.Addr)
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	nodes := []*clusterNode{newClusterNode(t, m, ca, log), newClusterNode(t, m, ca, log)}
+	race := together{arrived: new(atomic.Int64), nodes: 2, all: make(chan struct{})}
+	nodes := []*clusterNode{newClusterNode(t, m, ca, log, race), newClusterNode(t, m, ca, log, race)}
 	const name = "cluster.ftpsd.test"
 
 	var served, fromBucket atomic.Int64
@@ -104,6 +131,9 @@ func TestClusterOrdersOnce(t *testing.T) {
 	orders, issued := ca.Orders()
 	t.Logf("Pebble: %d order(s), %d certificate(s); %d challenge request(s) answered, %d with the token in the bucket",
 		orders, issued, served.Load(), fromBucket.Load())
+	if n := race.arrived.Load(); n != 2 {
+		t.Fatalf("%d node(s) asked for the issuance lock, want both", n)
+	}
 	if orders != 1 || issued != 1 {
 		t.Fatalf("Pebble saw %d orders and issued %d certificates for two nodes, want 1 and 1", orders, issued)
 	}
