@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -196,6 +197,55 @@ func TestLockHonoursContext(t *testing.T) {
 		t.Fatal("Unlock of a lock not held: nil error")
 	}
 	if err := a.Unlock(context.Background(), "x"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLockWhileTheStoreIsDown: with the store hung, Lock and Load fail
+// within the request timeout instead of hanging, and a holder's failed
+// refreshes are logged; once the store is back the holder still holds
+// the lock (nobody could take it over) and keeps it.
+func TestLockWhileTheStoreIsDown(t *testing.T) {
+	m := miniotest.New(t)
+	core, logs := observer.New(zap.WarnLevel)
+	opts := s3storage.Options{LockTTL: 3 * time.Second, LockPoll: 20 * time.Millisecond, Timeout: 500 * time.Millisecond}
+	b := newNode(t, m, opts)
+	opts.Logger = zap.New(core)
+	a := newNode(t, m, opts)
+	ctx := context.Background()
+	if err := a.Lock(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	m.Freeze()
+	thawed := false
+	defer func() {
+		if !thawed {
+			m.Thaw()
+		}
+	}()
+	start := time.Now()
+	err := b.Lock(ctx, "x")
+	if err == nil || time.Since(start) > 3*time.Second {
+		t.Fatalf("Lock with the store hung: %v after %v; want an error within the timeout", err, time.Since(start))
+	}
+	t.Logf("Lock with the store hung: %v after %v", err, time.Since(start))
+	if _, err := b.Load(ctx, "k"); err == nil || errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Load with the store hung: %v; want an error other than fs.ErrNotExist", err)
+	}
+	time.Sleep(opts.LockTTL / 2) // a refresh falls due and fails
+	m.Thaw()
+	thawed = true
+	if n := logs.FilterMessage("lock refresh failed").Len(); n == 0 {
+		t.Fatal("no \"lock refresh failed\" logged while the store was hung")
+	}
+	time.Sleep(opts.LockTTL)
+	if ok, err := b.TryLock(ctx, "x"); ok || err != nil {
+		t.Fatalf("TryLock after the store came back: %v, %v; want false (still held)", ok, err)
+	}
+	if n := logs.FilterMessage("lock lost to another node").Len(); n != 0 {
+		t.Fatalf("the holder logged %d lost locks", n)
+	}
+	if err := a.Unlock(ctx, "x"); err != nil {
 		t.Fatal(err)
 	}
 }
