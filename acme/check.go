@@ -3,16 +3,14 @@ package acme
 import (
 	"context"
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"time"
 
+	"ftpsd/acme/dnsprovider"
 	"ftpsd/config"
 )
 
@@ -39,12 +37,12 @@ func Check(ctx context.Context, a config.ACME) error {
 	if a.Challenge == config.ChallengeDNS01 {
 		switch a.DNSProvider {
 		case config.DNSRFC2136:
-			if _, err := tsigSecret(a.RFC2136.TSIGSecretFile); err != nil {
-				errs = append(errs, err)
+			if _, err := dnsprovider.CheckSecretFile(a.RFC2136.TSIGSecretFile); err != nil {
+				errs = append(errs, fmt.Errorf("acme.rfc2136.tsig_secret_file: %w", err))
 			}
 		case config.DNSExec:
-			if _, err := execPath(a.Exec.Command); err != nil {
-				errs = append(errs, err)
+			if err := dnsprovider.CheckCommand(a.Exec.Command); err != nil {
+				errs = append(errs, fmt.Errorf("acme.exec.command: %w", err))
 			}
 		}
 	}
@@ -85,32 +83,4 @@ func checkDirectory(ctx context.Context, a config.ACME) error {
 		return fmt.Errorf("acme.ca: %s is not an ACME directory (no newOrder)", url)
 	}
 	return nil
-}
-
-// tsigSecret reads the TSIG secret file and checks it is base64.
-func tsigSecret(file string) (string, error) {
-	s, err := ReadSecretFile("acme.rfc2136.tsig_secret_file", file)
-	if err != nil {
-		return "", err
-	}
-	if _, err := base64.StdEncoding.DecodeString(s); err != nil {
-		return "", fmt.Errorf("acme.rfc2136.tsig_secret_file: %s is not base64 (as tsig-keygen writes the secret): %w", file, err)
-	}
-	return s, nil
-}
-
-// execPath returns the path of the exec command's program, which must be
-// an executable file.
-func execPath(command []string) (string, error) {
-	if len(command) == 0 {
-		return "", errors.New("acme.exec.command: empty")
-	}
-	p, err := exec.LookPath(command[0])
-	if err != nil {
-		return "", fmt.Errorf("acme.exec.command: %w", err)
-	}
-	if fi, err := os.Stat(p); err != nil || fi.IsDir() {
-		return "", fmt.Errorf("acme.exec.command: %s is not an executable file", p)
-	}
-	return p, nil
 }

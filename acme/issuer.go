@@ -61,16 +61,9 @@ func newIssuer(cfg *certmagic.Config, opts Options, logger *zap.Logger) (*certma
 		}
 	case config.ChallengeDNS01:
 		tmpl.DisableHTTPChallenge = true
-		provider, err := newDNSProvider(a, logger)
-		if err != nil {
+		if tmpl.DNS01Solver, err = newDNS01Solver(a, logger); err != nil {
 			return nil, nil, err
 		}
-		tmpl.DNS01Solver = &certmagic.DNS01Solver{DNSManager: certmagic.DNSManager{
-			DNSProvider:        provider,
-			PropagationTimeout: a.PropagationTimeout.Std(),
-			Resolvers:          a.DNSResolvers,
-			Logger:             logger.Named("certmagic"),
-		}}
 	default:
 		return nil, nil, fmt.Errorf("acme.challenge: %q is not one of \"dns-01\", \"http-01\"", a.Challenge)
 	}

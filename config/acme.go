@@ -226,6 +226,8 @@ func (c *Config) validateDNS01(add addFunc) {
 	case DNSExec:
 		if len(a.Exec.Command) == 0 || a.Exec.Command[0] == "" {
 			add("acme.exec.command", "required with dns_provider = \"exec\": the program and its first arguments")
+		} else if !path.IsAbs(a.Exec.Command[0]) {
+			add("acme.exec.command", "%q: the program must be an absolute path (it is run without a shell)", a.Exec.Command[0])
 		}
 	default:
 		add("acme.dns_provider", "%q is not one of \"rfc2136\", \"exec\" (required with challenge = \"dns-01\")", a.DNSProvider)

@@ -72,6 +72,8 @@ func TestACMEValidation(t *testing.T) {
 		{"secret file", strings.Replace(acmeBase, "tsig_secret_file = \"/etc/ftpsd/tsig.secret\"\n", "", 1),
 			"acme.rfc2136.tsig_secret_file:"},
 		{"exec without command", strings.Replace(acmeBase, "\"rfc2136\"", "\"exec\"", 1), "acme.exec.command:"},
+		{"exec relative", strings.Replace(acmeBase, "\"rfc2136\"", "\"exec\"", 1) + "[acme.exec]\ncommand = [\"hook.sh\"]\n",
+			"acme.exec.command:"},
 	} {
 		_, err := Parse(tc.text)
 		if err == nil || !strings.Contains(err.Error(), tc.key) {

@@ -7,13 +7,17 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"ftpsd/internal/acmetest"
 	"ftpsd/internal/ftptest"
+	"ftpsd/internal/miniotest"
 )
 
 // acmeDomain is the name the ACME tests get certificates for, under the
@@ -40,9 +44,9 @@ func newACMELab(t *testing.T, options ...acmetest.PebbleOption) *acmeLab {
 	return &acmeLab{dns: d, ca: acmetest.NewPebble(t, d.Addr, options...)}
 }
 
-// acmeConfig is f's configuration (one user, alice, with extraUser in her
-// [[users]] entry) with [acme] instead of [tls] cert_file: acmeTable's
-// keys besides the CA's.
+// acmeConfig is f's configuration (one user, alice) with [acme] instead
+// of [tls] cert_file: acmeTable's keys besides the CA's, and a storage
+// directory in f's unless acmeTable starts with its own storage.
 func (l *acmeLab) acmeConfig(f *fixture, metricsAddr, acmeTable string) string {
 	text := f.config("", metricsAddr, "alice")
 	tlsFiles := fmt.Sprintf("self_signed = false\ncert_file = %q\nkey_file = %q\n", f.certFile, f.keyFile)
@@ -50,8 +54,11 @@ func (l *acmeLab) acmeConfig(f *fixture, metricsAddr, acmeTable string) string {
 		f.t.Fatalf("fixture config lacks its [tls] files:\n%s", text)
 	}
 	text = strings.Replace(text, tlsFiles, "", 1)
-	return text + fmt.Sprintf("[acme]\ndomains = [%q]\nca = %q\nca_root_file = %q\nstorage = %q\n%s\n",
-		acmeDomain, l.ca.DirectoryURL, l.ca.TLSRootFile, filepath.Join(f.dir, "acme"), acmeTable)
+	if !strings.HasPrefix(acmeTable, "storage = ") {
+		acmeTable = fmt.Sprintf("storage = %q\n", filepath.Join(f.dir, "acme")) + acmeTable
+	}
+	return text + fmt.Sprintf("[acme]\ndomains = [%q]\nca = %q\nca_root_file = %q\n%s\n",
+		acmeDomain, l.ca.DirectoryURL, l.ca.TLSRootFile, acmeTable)
 }
 
 // http01 is the [acme] table of HTTP-01 on Pebble's validation port.
@@ -235,4 +242,105 @@ func TestACMECADownKeepsCertificate(t *testing.T) {
 		t.Errorf("%s = %v 10s after the first failure, want 1 (the retry waits a minute)", failure, got)
 	}
 
+}
+
+// rfc2136 is the [acme] table of DNS-01 through RFC 2136 updates of the
+// lab's knotd, whose answers are the ones checked for propagation.
+func (l *acmeLab) rfc2136() string {
+	d := l.dns
+	return fmt.Sprintf("challenge = \"dns-01\"\ndns_provider = \"rfc2136\"\ndns_resolvers = [%q]\n"+
+		"[acme.rfc2136]\nnameserver = %q\nzone = %q\ntsig_key_name = %q\ntsig_algorithm = \"hmac-sha256\"\ntsig_secret_file = %q\n",
+		d.Addr, d.Addr, d.Zone, d.KeyName, d.SecretFile)
+}
+
+// issuedOnce checks that Pebble issued one certificate, and that the one
+// served at addr is it: verified against Pebble's root, for acmeDomain.
+func (l *acmeLab) issuedOnce(t *testing.T, addr string) *x509.Certificate {
+	t.Helper()
+	c, leaf := l.loginVerified(t, addr)
+	_ = c.Quit()
+	if orders, issued := l.ca.Orders(); issued != 1 {
+		t.Errorf("Pebble: %d orders, %d certificates issued; want 1 issued", orders, issued)
+	}
+	if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != acmeDomain {
+		t.Errorf("served certificate names %v, want [%s]", leaf.DNSNames, acmeDomain)
+	}
+	return leaf
+}
+
+// DNS-01 through RFC 2136: ftpsd adds the challenge's TXT record to knotd
+// with a TSIG-signed update, Pebble validates it by asking knotd, and a
+// client trusting Pebble's root completes the FTPS handshake; the record
+// is gone afterwards.
+func TestACMEDNS01RFC2136(t *testing.T) {
+	lab := newACMELab(t)
+	f := newFixture(t, 2)
+	_, addr := startWithACME(t, f, lab.acmeConfig(f, "", lab.rfc2136()))
+	lab.issuedOnce(t, addr)
+	if r := lab.dns.Query(t, "_acme-challenge."+acmeDomain, dns.TypeTXT); len(r.Answer) != 0 {
+		t.Errorf("the challenge record is still served after the order: %v", r.Answer)
+	}
+}
+
+// DNS-01 through the exec provider: the administrator's script (nsupdate
+// against knotd) is called with present and cleanup, the record's name
+// and value; the certificate is issued and served.
+func TestACMEDNS01Exec(t *testing.T) {
+	lab := newACMELab(t)
+	f := newFixture(t, 2)
+	scriptDir := t.TempDir()
+	script := lab.dns.UpdateScript(t, scriptDir)
+	table := fmt.Sprintf("challenge = \"dns-01\"\ndns_provider = \"exec\"\ndns_resolvers = [%q]\n[acme.exec]\ncommand = [%q]\n",
+		lab.dns.Addr, script)
+	_, addr := startWithACME(t, f, lab.acmeConfig(f, "", table))
+	lab.issuedOnce(t, addr)
+	calls, err := os.ReadFile(filepath.Join(scriptDir, "calls.log"))
+	if err != nil {
+		t.Fatalf("the script was not called: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(calls)), "\n")
+	t.Logf("script calls: %q", lines)
+	name := "_acme-challenge." + acmeDomain + "."
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "present "+name+" ") || !strings.HasPrefix(lines[1], "cleanup "+name+" ") ||
+		strings.Fields(lines[0])[2] != strings.Fields(lines[1])[2] {
+		t.Errorf("script calls %q, want present then cleanup of %s with one value", lines, name)
+	}
+}
+
+// Two nodes with storage = "s3" on one MinIO bucket, started together:
+// one orders while the other waits on the lock in the bucket, then loads
+// the certificate; Pebble issues one certificate, and both nodes serve it.
+func TestACMEClusterOneCertificate(t *testing.T) {
+	lab := newACMELab(t)
+	store := miniotest.New(t)
+	table := "storage = \"s3\"\n" + lab.rfc2136()
+	var nodes []*server
+	var addrs []string
+	for range 2 {
+		f := newFixture(t, 2)
+		text := lab.acmeConfig(f, "", table)
+		storage := fmt.Sprintf("[storage]\nbackend = \"os\"\nroot = %q\n", f.root)
+		if !strings.Contains(text, storage) {
+			t.Fatalf("fixture config lacks its [storage]:\n%s", text)
+		}
+		text = strings.Replace(text, storage, s3Storage(store)+"prefix = \"homes\"\n", 1)
+		f.write(text)
+		nodes = append(nodes, startFtpsd(t, f.dir, "-config", f.path))
+	}
+	for _, s := range nodes {
+		addrs = append(addrs, s.waitLog(t, "ftpsd started", 1, startTimeout).str("listen"))
+	}
+	for _, s := range nodes {
+		s.waitLog(t, "serving ACME certificate", 1, acmeTimeout)
+	}
+	first := lab.issuedOnce(t, addrs[0])
+	second := lab.issuedOnce(t, addrs[1])
+	if !first.Equal(second) {
+		t.Errorf("the nodes serve serials %x and %x, want one certificate", first.SerialNumber, second.SerialNumber)
+	}
+	orders, issued := lab.ca.Orders()
+	t.Logf("Pebble: %d orders, %d issued; both nodes serve serial %x", orders, issued, first.SerialNumber)
+	if orders != 1 {
+		t.Errorf("Pebble saw %d orders, want 1: the other node waited on the lock", orders)
+	}
 }
