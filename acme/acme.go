@@ -206,7 +206,7 @@ func (m *Manager) sync() {
 		return
 	}
 	if err := m.opts.Serve(certs...); err != nil {
-		m.logger.Error("acme: certificate not served", zap.Error(err))
+		m.logger.Error("certificate not served", zap.Error(err))
 		return
 	}
 	m.served = leaves
@@ -256,7 +256,7 @@ func (m *Manager) onEvent(_ context.Context, event string, data map[string]any) 
 		m.opts.Renewal(metrics.ACMESuccess)
 	case "cert_failed":
 		m.opts.Renewal(metrics.ACMEFailure)
-		m.logger.Warn("acme: certificate not obtained; the current one stays served, certmagic retries with backoff",
+		m.logger.Warn("certificate not obtained; the current one stays served, retried with backoff",
 			zap.Any("identifier", data["identifier"]), zap.Any("renewal", data["renewal"]), zap.Any("error", data["error"]))
 	}
 	return nil

@@ -127,7 +127,7 @@ func (h *httpListener) start(workers *sync.WaitGroup) error {
 	h.srv = &http.Server{Handler: h.handler, ReadHeaderTimeout: httpHeaderTimeout}
 	workers.Go(func() {
 		if err := h.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			h.logger.Error("acme: HTTP-01 listener stopped", zap.Error(err))
+			h.logger.Error("HTTP-01 listener stopped", zap.Error(err))
 		}
 	})
 	return nil
