@@ -157,6 +157,7 @@ func (m *Manager) Start(ctx context.Context) error {
 		}
 	}
 	m.sync()
+	loaded := len(m.served)
 	if m.always != nil {
 		if err := m.always.start(&m.workers); err != nil {
 			m.cancel()
@@ -173,7 +174,7 @@ func (m *Manager) Start(ctx context.Context) error {
 		zap.String("ca", m.opts.ACME.DirectoryURL()),
 		zap.String("challenge", m.opts.ACME.Challenge),
 		zap.String("storage", m.opts.ACME.Storage),
-		zap.Int("loaded", len(m.served)))
+		zap.Int("loaded", loaded))
 	return nil
 }
 
