@@ -7,8 +7,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -138,6 +142,27 @@ func TestACMEHTTP01(t *testing.T) {
 	if issued != 1 {
 		t.Fatalf("Pebble issued %d certificates, want 1", issued)
 	}
+
+	// http_listen is open only while an order is pending.
+	if conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", lab.ca.HTTPPort), time.Second); err == nil {
+		_ = conn.Close()
+		t.Errorf("http_listen accepts connections after the order")
+	}
+	// SIGHUP with the same [acme] keeps the certificate; a changed [acme]
+	// is reported as needing a restart.
+	s.reload(t)
+	if l := s.waitLog(t, "configuration reloaded", 1, stopTimeout); len(l.strs("changed")) != 0 {
+		t.Errorf("reload of the same file: changed %v", l.strs("changed"))
+	}
+	f.write(strings.Replace(text, "[acme]\n", "[acme]\nrenew_before = \"720h\"\n", 1))
+	s.reload(t)
+	if l := s.waitLog(t, "configuration reloaded", 2, stopTimeout); !slices.Equal(l.strs("need_restart"), []string{"acme.renew_before"}) {
+		t.Errorf("reload with a changed [acme]: need_restart %v, want [acme.renew_before]", l.strs("need_restart"))
+	}
+	if _, again := lab.loginVerified(t, addr); !again.Equal(leaf) {
+		t.Errorf("after the reloads ftpsd serves serial %x, want %x", again.SerialNumber, leaf.SerialNumber)
+	}
+	f.write(text)
 
 	s.terminate(t)
 	s2, addr2 := startWithACME(t, f, text)
@@ -393,5 +418,26 @@ func TestCheckACMEReachable(t *testing.T) {
 	r = runFtpsd(t, "", "check", "-config", writeText(t, dir, "ftpsd.toml", text))
 	if r.code == exitOK || !strings.Contains(r.stderr, "acme.ca:") || !strings.Contains(r.stderr, "certificate") {
 		t.Errorf("check without ca_root_file: %v\nwant acme.ca and a certificate error", r)
+	}
+}
+
+// With http_listen_always the HTTP-01 listener stays open after the order
+// and answers nothing but the challenge path: 404 elsewhere.
+func TestACMEHTTPListenAlways(t *testing.T) {
+	lab := newACMELab(t)
+	f := newFixture(t, 2)
+	_, addr := startWithACME(t, f, lab.acmeConfig(f, "", lab.http01()+"http_listen_always = true\n"))
+	lab.issuedOnce(t, addr)
+	client := &http.Client{Timeout: 5 * time.Second}
+	for _, path := range []string{"/", "/.well-known/acme-challenge/unknown-token", "/metrics"} {
+		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d%s", lab.ca.HTTPPort, path))
+		if err != nil {
+			t.Fatalf("GET %s on http_listen: %v", path, err)
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %s %q, want 404", path, resp.Status, body)
+		}
 	}
 }
