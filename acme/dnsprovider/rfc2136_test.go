@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -281,5 +282,57 @@ func TestNewRFC2136Options(t *testing.T) {
 		if !errors.As(err, &oe) || oe.Option != c.option {
 			t.Errorf("NewRFC2136(%+v) = %v, want an OptionError for %s", o, err, c.option)
 		}
+	}
+}
+
+// fakeAnswerer is a DNS server on loopback that accepts every update and
+// answers NOERROR, signed with secret (unsigned when it is empty): what a
+// server that does not check the key, or someone between, would answer.
+func fakeAnswerer(t *testing.T, keyName, secret string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{Listener: l, MsgAcceptFunc: func(dns.Header) dns.MsgAcceptAction { return dns.MsgAccept },
+		Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+			r := new(dns.Msg).SetReply(req)
+			if secret != "" {
+				r.SetTsig(keyName, dns.HmacSHA256, 300, time.Now().Unix())
+			}
+			_ = w.WriteMsg(r)
+		})}
+	if secret != "" {
+		srv.TsigSecret = map[string]string{keyName: secret}
+	}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return l.Addr().String()
+}
+
+// TestRFC2136AnswerMustBeSigned: a NOERROR that is not signed with the
+// key, or signed with another secret, is not taken as success.
+func TestRFC2136AnswerMustBeSigned(t *testing.T) {
+	const keyName = "acme.example.com."
+	secret := base64.StdEncoding.EncodeToString([]byte("the key's own secret"))
+	other := base64.StdEncoding.EncodeToString([]byte("some other secret"))
+	for _, c := range []struct {
+		name, answerSecret, want string
+	}{
+		{"unsigned", "", "accepted the update but its answer is not signed with the key acme.example.com."},
+		{"other secret", other, "answer not trusted: dns: bad signature"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			addr := fakeAnswerer(t, keyName, c.answerSecret)
+			p, err := dnsprovider.NewRFC2136(dnsprovider.RFC2136Options{Nameserver: addr, Zone: "example.com",
+				KeyName: keyName, Secret: secret, Timeout: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = p.AppendRecords(context.Background(), "example.com.", []libdns.Record{txt("_acme-challenge", "v")})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("AppendRecords: %v, want an error saying %q", err, c.want)
+			}
+		})
 	}
 }
