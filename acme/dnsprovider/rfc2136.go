@@ -281,39 +281,48 @@ func splitTXT(text string) []string {
 	return append(parts, text)
 }
 
-// present asks the server which of name's records match rr (by type and
-// value; any when these are empty) and returns them relative to zone.
+// libdnsTypes are the types libdns has a struct for: a record without a
+// type stands for these when DeleteRecords tells what it removed (an
+// ANY query may be answered with one RRset only, RFC 8482).
+var libdnsTypes = []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeCAA, dns.TypeCNAME, dns.TypeHTTPS, dns.TypeMX,
+	dns.TypeNS, dns.TypeSRV, dns.TypeSVCB, dns.TypeTXT}
+
+// present asks the server which of name's records match want (by type
+// and value; any when these are empty) and returns them relative to zone.
 func (p *RFC2136) present(ctx context.Context, zone, name string, want libdns.RR) ([]libdns.Record, error) {
 	if zone == "" {
 		zone = p.zone
 	}
-	m := new(dns.Msg)
-	m.SetQuestion(name, dns.TypeANY)
+	types := libdnsTypes
 	if want.Type != "" {
 		t, ok := dns.StringToType[strings.ToUpper(want.Type)]
 		if !ok {
 			return nil, fmt.Errorf("unknown type %q", want.Type)
 		}
-		m.SetQuestion(name, t)
-	}
-	m.RecursionDesired = false
-	r, err := p.exchange(ctx, m)
-	if err != nil {
-		return nil, err
+		types = []uint16{t}
 	}
 	var found []libdns.Record
-	for _, rr := range r.Answer {
-		if !strings.EqualFold(rr.Header().Name, name) {
-			continue
+	for _, t := range types {
+		m := new(dns.Msg)
+		m.SetQuestion(name, t)
+		m.RecursionDesired = false
+		r, err := p.exchange(ctx, m)
+		if err != nil {
+			return nil, err
 		}
-		got := fromRR(rr, zone)
-		if want.Data != "" && got.Data != want.Data {
-			continue
-		}
-		if parsed, err := got.Parse(); err == nil {
-			found = append(found, parsed)
-		} else {
-			found = append(found, got)
+		for _, rr := range r.Answer {
+			if !strings.EqualFold(rr.Header().Name, name) || rr.Header().Rrtype != t {
+				continue
+			}
+			got := fromRR(rr, zone)
+			if want.Data != "" && got.Data != want.Data {
+				continue
+			}
+			if parsed, err := got.Parse(); err == nil {
+				found = append(found, parsed)
+			} else {
+				found = append(found, got)
+			}
 		}
 	}
 	return found, nil

@@ -336,3 +336,41 @@ func TestRFC2136AnswerMustBeSigned(t *testing.T) {
 		})
 	}
 }
+
+// TestRFC2136DeleteWithoutValueOrType: libdns' special cases, a record
+// without a value (every value of its type) and one without a type
+// (every record of its name), remove that much and no more.
+func TestRFC2136DeleteWithoutValueOrType(t *testing.T) {
+	d := acmetest.NewDNS(t, testZone)
+	p := newRFC2136(t, d, nil)
+	ctx := context.Background()
+	recs := []libdns.Record{txt("a", "1"), txt("a", "2"), txt("b", "3"),
+		libdns.RR{Name: "a", Type: "AAAA", Data: "2001:db8::1"}, libdns.RR{Name: "b", Type: "AAAA", Data: "2001:db8::2"}}
+	if _, err := p.AppendRecords(ctx, testZone, recs); err != nil {
+		t.Fatalf("AppendRecords: %v", err)
+	}
+
+	deleted, err := p.DeleteRecords(ctx, testZone, []libdns.Record{libdns.RR{Name: "a", Type: "TXT"}})
+	if err != nil || len(deleted) != 2 {
+		t.Fatalf("DeleteRecords(a TXT) = %v, %v; want the 2 TXT of a", deleted, err)
+	}
+	if v := txtValues(t, d, "a."+testZone); len(v) != 0 {
+		t.Errorf("a still has TXT %q", v)
+	}
+	if r := d.Query(t, "a."+testZone, dns.TypeAAAA); len(r.Answer) != 1 {
+		t.Errorf("a has %d AAAA, want its one left", len(r.Answer))
+	}
+
+	deleted, err = p.DeleteRecords(ctx, testZone, []libdns.Record{libdns.RR{Name: "b"}})
+	if err != nil || len(deleted) != 2 {
+		t.Fatalf("DeleteRecords(b) = %v, %v; want b's TXT and AAAA", deleted, err)
+	}
+	for _, q := range []uint16{dns.TypeTXT, dns.TypeAAAA} {
+		if r := d.Query(t, "b."+testZone, q); len(r.Answer) != 0 {
+			t.Errorf("b still has %v", r.Answer)
+		}
+	}
+	if r := d.Query(t, "a."+testZone, dns.TypeAAAA); len(r.Answer) != 1 {
+		t.Errorf("deleting b took a's AAAA")
+	}
+}
