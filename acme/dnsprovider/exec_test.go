@@ -40,7 +40,7 @@ func writeScript(t *testing.T, dir, name, body string) string {
 // dir/env.ACTION.
 func nsupdateScript(t *testing.T, d *acmetest.DNS, dir string) string {
 	t.Helper()
-	testenv.NeedTool(t, "nsupdate", "bind9-dnsutils")
+	testenv.NeedTool(t, "nsupdate", "dnsutils")
 	host, port, _ := strings.Cut(d.Addr, ":")
 	keyFile := filepath.Join(dir, "acme.key")
 	key := fmt.Sprintf("key %q {\n\talgorithm %s;\n\tsecret %q;\n};\n", strings.TrimSuffix(d.KeyName, "."),

@@ -165,8 +165,10 @@ func (p *RFC2136) AppendRecords(ctx context.Context, zone string, recs []libdns.
 // names, so that two challenges for one name (example.com and
 // *.example.com) each remove their own. A record without a value removes
 // its name's records of that type; one without a type, every record of
-// its name. It returns the records that were in the zone, as asked of
-// the server just before the update.
+// its name. A record that is not there is no error. It returns the
+// records that were in the zone, as asked of the server just before the
+// update (the records asked for, when the server does not answer the
+// query).
 func (p *RFC2136) DeleteRecords(ctx context.Context, zone string, recs []libdns.Record) ([]libdns.Record, error) {
 	m := new(dns.Msg)
 	m.SetUpdate(p.zone)
@@ -179,7 +181,9 @@ func (p *RFC2136) DeleteRecords(ctx context.Context, zone string, recs []libdns.
 		}
 		present, err := p.present(ctx, zone, name, rr)
 		if err != nil {
-			return nil, fmt.Errorf("rfc2136: deleting %s %s: %w", name, rr.Type, err)
+			// The server may refuse queries and still take the update:
+			// the cleanup goes on, and reports what it was asked to remove.
+			present = []libdns.Record{rec}
 		}
 		deleted = append(deleted, present...)
 		switch {
@@ -281,39 +285,53 @@ func splitTXT(text string) []string {
 	return append(parts, text)
 }
 
-// present asks the server which of name's records match rr (by type and
-// value; any when these are empty) and returns them relative to zone.
+// libdnsTypes are the types libdns has a struct for: a record without a
+// type stands for these when DeleteRecords tells what it removed (an
+// ANY query may be answered with one RRset only, RFC 8482).
+var libdnsTypes = []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeCAA, dns.TypeCNAME, dns.TypeHTTPS, dns.TypeMX,
+	dns.TypeNS, dns.TypeSRV, dns.TypeSVCB, dns.TypeTXT}
+
+// present asks the server which of name's records match want (by type
+// and value; any when these are empty) and returns them relative to zone.
 func (p *RFC2136) present(ctx context.Context, zone, name string, want libdns.RR) ([]libdns.Record, error) {
 	if zone == "" {
 		zone = p.zone
 	}
-	m := new(dns.Msg)
-	m.SetQuestion(name, dns.TypeANY)
+	types := libdnsTypes
 	if want.Type != "" {
 		t, ok := dns.StringToType[strings.ToUpper(want.Type)]
 		if !ok {
 			return nil, fmt.Errorf("unknown type %q", want.Type)
 		}
-		m.SetQuestion(name, t)
-	}
-	m.RecursionDesired = false
-	r, err := p.exchange(ctx, m)
-	if err != nil {
-		return nil, err
+		types = []uint16{t}
 	}
 	var found []libdns.Record
-	for _, rr := range r.Answer {
-		if !strings.EqualFold(rr.Header().Name, name) {
-			continue
+	for _, t := range types {
+		m := new(dns.Msg)
+		m.SetQuestion(name, t)
+		m.RecursionDesired = false
+		r, err := p.send(ctx, m)
+		switch {
+		case err != nil:
+			return nil, err
+		case r.Rcode == dns.RcodeNameError:
+			return nil, nil // no such name: no record of any type
+		case r.Rcode != dns.RcodeSuccess:
+			return nil, p.rcodeError(r.Rcode)
 		}
-		got := fromRR(rr, zone)
-		if want.Data != "" && got.Data != want.Data {
-			continue
-		}
-		if parsed, err := got.Parse(); err == nil {
-			found = append(found, parsed)
-		} else {
-			found = append(found, got)
+		for _, rr := range r.Answer {
+			if !strings.EqualFold(rr.Header().Name, name) || rr.Header().Rrtype != t {
+				continue
+			}
+			got := fromRR(rr, zone)
+			if want.Data != "" && got.Data != want.Data {
+				continue
+			}
+			if parsed, err := got.Parse(); err == nil {
+				found = append(found, parsed)
+			} else {
+				found = append(found, got)
+			}
 		}
 	}
 	return found, nil
@@ -332,24 +350,24 @@ func fromRR(rr dns.RR, zone string) libdns.RR {
 	return out
 }
 
-// update sends m signed and checks that the server accepted it in a
-// signed answer.
+// update sends m and checks that the server accepted it.
 func (p *RFC2136) update(ctx context.Context, m *dns.Msg) error {
-	m.SetTsig(p.keyName, p.algorithm, tsigFudge, time.Now().Unix())
-	r, err := p.exchange(ctx, m)
+	r, err := p.send(ctx, m)
 	if err != nil {
 		return err
 	}
-	if r.IsTsig() == nil {
-		return fmt.Errorf("%s accepted the update but its answer is not signed with the key %s", p.nameserver, p.keyName)
+	if r.Rcode != dns.RcodeSuccess {
+		return p.rcodeError(r.Rcode)
 	}
 	return nil
 }
 
-// exchange sends m to the server over TCP and returns its answer when
-// its rcode is NOERROR and its TSIG, if any, is valid; otherwise an
-// error that says what the server refused or what failed.
-func (p *RFC2136) exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
+// send sends m signed with the key to the server over TCP and returns
+// its answer, whatever its rcode, or an error that says what failed: the
+// exchange, the server's refusal of the key (the TSIG error it answered),
+// or a NOERROR or NXDOMAIN answer not signed with the key.
+func (p *RFC2136) send(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
+	m.SetTsig(p.keyName, p.algorithm, tsigFudge, time.Now().Unix())
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	c := &dns.Client{Net: "tcp", Timeout: p.timeout, TsigSecret: map[string]string{p.keyName: p.secret}}
@@ -361,13 +379,21 @@ func (p *RFC2136) exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
 		return nil, fmt.Errorf("%s refused the key %s: %s, TSIG error %s (are the key's name, algorithm and secret the server's?)",
 			p.nameserver, p.keyName, rcodeName(r.Rcode), rcodeName(int(t.Error)))
 	}
-	if r.Rcode != dns.RcodeSuccess {
-		return nil, fmt.Errorf("%s answered %s%s", p.nameserver, rcodeName(r.Rcode), rcodeHint(r.Rcode, p.zone))
+	if r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {
+		return r, nil // an error the caller reports; whether signed or not, it is not taken as success
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: answer not trusted: %w", p.nameserver, err)
 	}
+	if r.IsTsig() == nil {
+		return nil, fmt.Errorf("%s answered %s but not signed with the key %s", p.nameserver, rcodeName(r.Rcode), p.keyName)
+	}
 	return r, nil
+}
+
+// rcodeError says what the server's rcode means for an update or query.
+func (p *RFC2136) rcodeError(rcode int) error {
+	return fmt.Errorf("%s answered %s%s", p.nameserver, rcodeName(rcode), rcodeHint(rcode, p.zone))
 }
 
 // rcodeName is an rcode's mnemonic, or its number.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -127,6 +128,29 @@ func TestRFC2136DeleteRemovesOnlyItsValue(t *testing.T) {
 	}
 	if v := txtValues(t, d, fqdn); len(v) != 0 {
 		t.Fatalf("after deleting both knot serves %q, want none", v)
+	}
+}
+
+// TestRFC2136DeleteMissingName: removing a record whose name does not
+// exist (the server answers NXDOMAIN: here a name under one that exists,
+// out of the zone wildcard's reach) is no error and removes nothing, as a
+// cleanup run twice would.
+func TestRFC2136DeleteMissingName(t *testing.T) {
+	d := acmetest.NewDNS(t, testZone)
+	p := newRFC2136(t, d, nil)
+	ctx := context.Background()
+	if _, err := p.AppendRecords(ctx, testZone, []libdns.Record{txt("host", "v")}); err != nil {
+		t.Fatalf("AppendRecords: %v", err)
+	}
+	if r := d.Query(t, "_acme-challenge.host."+testZone, dns.TypeTXT); r.Rcode != dns.RcodeNameError {
+		t.Fatalf("knot answers %s for the missing name, want NXDOMAIN: the test proves nothing", dns.RcodeToString[r.Rcode])
+	}
+	deleted, err := p.DeleteRecords(ctx, testZone, []libdns.Record{txt("_acme-challenge.host", "v")})
+	if err != nil || len(deleted) != 0 {
+		t.Errorf("DeleteRecords(missing name) = %v, %v; want nothing deleted, no error", deleted, err)
+	}
+	if v := txtValues(t, d, "host."+testZone); !slices.Equal(v, []string{"v"}) {
+		t.Errorf("host serves %q, want [v]", v)
 	}
 }
 
@@ -281,5 +305,95 @@ func TestNewRFC2136Options(t *testing.T) {
 		if !errors.As(err, &oe) || oe.Option != c.option {
 			t.Errorf("NewRFC2136(%+v) = %v, want an OptionError for %s", o, err, c.option)
 		}
+	}
+}
+
+// fakeAnswerer is a DNS server on loopback that accepts every update and
+// answers NOERROR, signed with secret (unsigned when it is empty): what a
+// server that does not check the key, or someone between, would answer.
+func fakeAnswerer(t *testing.T, keyName, secret string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{Listener: l, MsgAcceptFunc: func(dns.Header) dns.MsgAcceptAction { return dns.MsgAccept },
+		Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+			r := new(dns.Msg).SetReply(req)
+			if secret != "" {
+				r.SetTsig(keyName, dns.HmacSHA256, 300, time.Now().Unix())
+			}
+			_ = w.WriteMsg(r)
+		})}
+	if secret != "" {
+		srv.TsigSecret = map[string]string{keyName: secret}
+	}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return l.Addr().String()
+}
+
+// TestRFC2136AnswerMustBeSigned: a NOERROR that is not signed with the
+// key, or signed with another secret, is not taken as success.
+func TestRFC2136AnswerMustBeSigned(t *testing.T) {
+	const keyName = "acme.example.com."
+	secret := base64.StdEncoding.EncodeToString([]byte("the key's own secret"))
+	other := base64.StdEncoding.EncodeToString([]byte("some other secret"))
+	for _, c := range []struct {
+		name, answerSecret, want string
+	}{
+		{"unsigned", "", "answered NOERROR but not signed with the key acme.example.com."},
+		{"other secret", other, "answer not trusted: dns: bad signature"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			addr := fakeAnswerer(t, keyName, c.answerSecret)
+			p, err := dnsprovider.NewRFC2136(dnsprovider.RFC2136Options{Nameserver: addr, Zone: "example.com",
+				KeyName: keyName, Secret: secret, Timeout: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = p.AppendRecords(context.Background(), "example.com.", []libdns.Record{txt("_acme-challenge", "v")})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("AppendRecords: %v, want an error saying %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestRFC2136DeleteWithoutValueOrType: libdns' special cases, a record
+// without a value (every value of its type) and one without a type
+// (every record of its name), remove that much and no more.
+func TestRFC2136DeleteWithoutValueOrType(t *testing.T) {
+	d := acmetest.NewDNS(t, testZone)
+	p := newRFC2136(t, d, nil)
+	ctx := context.Background()
+	recs := []libdns.Record{txt("a", "1"), txt("a", "2"), txt("b", "3"),
+		libdns.RR{Name: "a", Type: "AAAA", Data: "2001:db8::1"}, libdns.RR{Name: "b", Type: "AAAA", Data: "2001:db8::2"}}
+	if _, err := p.AppendRecords(ctx, testZone, recs); err != nil {
+		t.Fatalf("AppendRecords: %v", err)
+	}
+
+	deleted, err := p.DeleteRecords(ctx, testZone, []libdns.Record{libdns.RR{Name: "a", Type: "TXT"}})
+	if err != nil || len(deleted) != 2 {
+		t.Fatalf("DeleteRecords(a TXT) = %v, %v; want the 2 TXT of a", deleted, err)
+	}
+	if v := txtValues(t, d, "a."+testZone); len(v) != 0 {
+		t.Errorf("a still has TXT %q", v)
+	}
+	if r := d.Query(t, "a."+testZone, dns.TypeAAAA); len(r.Answer) != 1 {
+		t.Errorf("a has %d AAAA, want its one left", len(r.Answer))
+	}
+
+	deleted, err = p.DeleteRecords(ctx, testZone, []libdns.Record{libdns.RR{Name: "b"}})
+	if err != nil || len(deleted) != 2 {
+		t.Fatalf("DeleteRecords(b) = %v, %v; want b's TXT and AAAA", deleted, err)
+	}
+	for _, q := range []uint16{dns.TypeTXT, dns.TypeAAAA} {
+		if r := d.Query(t, "b."+testZone, q); len(r.Answer) != 0 {
+			t.Errorf("b still has %v", r.Answer)
+		}
+	}
+	if r := d.Query(t, "a."+testZone, dns.TypeAAAA); len(r.Answer) != 1 {
+		t.Errorf("deleting b took a's AAAA")
 	}
 }
