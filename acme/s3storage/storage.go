@@ -219,13 +219,15 @@ func (s *Storage) Stat(ctx context.Context, key string) (certmagic.KeyInfo, erro
 			return certmagic.KeyInfo{}, fmt.Errorf("stat %s: %w", key, classify(err))
 		}
 	}
-	for o := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.dirPrefix(key), Recursive: true, MaxKeys: 1}) {
-		if o.Err != nil {
-			return certmagic.KeyInfo{}, fmt.Errorf("stat %s: %w", key, classify(o.Err))
-		}
-		return certmagic.KeyInfo{Key: key, Modified: o.LastModified}, nil
+	// The first key under key/, if any (the listing ends with ctx).
+	o, ok := <-s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.dirPrefix(key), Recursive: true, MaxKeys: 1})
+	switch {
+	case !ok:
+		return certmagic.KeyInfo{}, fmt.Errorf("stat %s: %w", key, fs.ErrNotExist)
+	case o.Err != nil:
+		return certmagic.KeyInfo{}, fmt.Errorf("stat %s: %w", key, classify(o.Err))
 	}
-	return certmagic.KeyInfo{}, fmt.Errorf("stat %s: %w", key, fs.ErrNotExist)
+	return certmagic.KeyInfo{Key: key, Modified: o.LastModified}, nil
 }
 
 // List returns the keys under dir: its files and directories, and with
