@@ -231,7 +231,7 @@ func (s *Storage) hold(a *attempt, etag string) {
 // over: it logs that and stops.
 func (s *Storage) refresh(name, key string, h *heldLock) {
 	defer close(h.done)
-	every := s.opts.LockTTL / 3
+	every := max(s.opts.LockTTL/3, time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
