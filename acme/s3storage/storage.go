@@ -94,6 +94,21 @@ func New(client *minio.Client, bucket, prefix string, opts Options) *Storage {
 	return s
 }
 
+// Check returns an error unless the bucket exists and the credentials
+// may read it.
+func (s *Storage) Check(ctx context.Context) error {
+	ctx, cancel := s.request(ctx)
+	defer cancel()
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	switch {
+	case err != nil:
+		return fmt.Errorf("bucket %s: %w", s.bucket, classify(err))
+	case !ok:
+		return fmt.Errorf("bucket %s does not exist", s.bucket)
+	}
+	return nil
+}
+
 // String names the bucket and prefix, as certmagic's logs show a storage.
 func (s *Storage) String() string { return "s3://" + s.bucket + "/" + s.base }
 
