@@ -35,7 +35,9 @@ import (
 //   - Unlock marks the lock released (If-Match: the holder's last ETag):
 //     a lock taken over by another node has another ETag, and stays
 //     theirs. A released lock object stays in the bucket (one small
-//     object per name): deleting it could not be made conditional.
+//     object per name): deleting it could not be made conditional. (In a
+//     versioned bucket each write is a version: a lifecycle rule on
+//     noncurrent versions under the prefix removes them.)
 //
 // Staleness is judged by the waiter's own clock (how long it has seen the
 // same ETag), never by comparing clocks of different nodes: the expiry in
@@ -231,7 +233,7 @@ func (s *Storage) hold(a *attempt, etag string) {
 // over: it logs that and stops.
 func (s *Storage) refresh(name, key string, h *heldLock) {
 	defer close(h.done)
-	every := s.opts.LockTTL / 3
+	every := max(s.opts.LockTTL/3, time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

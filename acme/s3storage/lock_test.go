@@ -81,12 +81,13 @@ func TestLockOneHolderAtATime(t *testing.T) {
 // only after the Unlock.
 func TestLockRefreshKeepsALongHold(t *testing.T) {
 	m := miniotest.New(t)
-	opts := s3storage.Options{LockTTL: 600 * time.Millisecond, LockPoll: 20 * time.Millisecond}
+	opts := s3storage.Options{LockTTL: time.Second, LockPoll: 20 * time.Millisecond}
 	a, b := newNode(t, m, opts), newNode(t, m, opts)
 	ctx := context.Background()
 	if err := a.Lock(ctx, "renew_cert_a.test"); err != nil {
 		t.Fatal(err)
 	}
+	locked := time.Now()
 	got := make(chan time.Time, 1)
 	go func() {
 		if err := b.Lock(ctx, "renew_cert_a.test"); err != nil {
@@ -94,10 +95,10 @@ func TestLockRefreshKeepsALongHold(t *testing.T) {
 		}
 		got <- time.Now()
 	}()
-	time.Sleep(4 * opts.LockTTL)
+	time.Sleep(3 * opts.LockTTL)
 	select {
 	case at := <-got:
-		t.Fatalf("the waiter took the lock %v into a hold of %v (LockTTL %v): the holder's refresh did not keep it", at, 4*opts.LockTTL, opts.LockTTL)
+		t.Fatalf("the waiter took the lock %v into a hold of %v (LockTTL %v): the holder's refresh did not keep it", at.Sub(locked), 3*opts.LockTTL, opts.LockTTL)
 	default:
 	}
 	released := time.Now()

@@ -94,6 +94,21 @@ func New(client *minio.Client, bucket, prefix string, opts Options) *Storage {
 	return s
 }
 
+// Check returns an error unless the bucket exists and the credentials
+// may read it.
+func (s *Storage) Check(ctx context.Context) error {
+	ctx, cancel := s.request(ctx)
+	defer cancel()
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	switch {
+	case err != nil:
+		return fmt.Errorf("bucket %s: %w", s.bucket, classify(err))
+	case !ok:
+		return fmt.Errorf("bucket %s does not exist", s.bucket)
+	}
+	return nil
+}
+
 // String names the bucket and prefix, as certmagic's logs show a storage.
 func (s *Storage) String() string { return "s3://" + s.bucket + "/" + s.base }
 
@@ -219,13 +234,15 @@ func (s *Storage) Stat(ctx context.Context, key string) (certmagic.KeyInfo, erro
 			return certmagic.KeyInfo{}, fmt.Errorf("stat %s: %w", key, classify(err))
 		}
 	}
-	for o := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.dirPrefix(key), Recursive: true, MaxKeys: 1}) {
-		if o.Err != nil {
-			return certmagic.KeyInfo{}, fmt.Errorf("stat %s: %w", key, classify(o.Err))
-		}
-		return certmagic.KeyInfo{Key: key, Modified: o.LastModified}, nil
+	// The first key under key/, if any (the listing ends with ctx).
+	o, ok := <-s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.dirPrefix(key), Recursive: true, MaxKeys: 1})
+	switch {
+	case !ok:
+		return certmagic.KeyInfo{}, fmt.Errorf("stat %s: %w", key, fs.ErrNotExist)
+	case o.Err != nil:
+		return certmagic.KeyInfo{}, fmt.Errorf("stat %s: %w", key, classify(o.Err))
 	}
-	return certmagic.KeyInfo{}, fmt.Errorf("stat %s: %w", key, fs.ErrNotExist)
+	return certmagic.KeyInfo{Key: key, Modified: o.LastModified}, nil
 }
 
 // List returns the keys under dir: its files and directories, and with

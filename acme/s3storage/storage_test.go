@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -227,6 +228,20 @@ func TestKeys(t *testing.T) {
 		"acme/ca/users/admin/admin.json", "certificates", "certificates/ca", "certificates/ca/ab.test",
 		"certificates/ca/ab.test/ab.test.crt"}; !slices.Equal(got, want) {
 		t.Errorf("List of the root after the deletes = %q, want %q", got, want)
+	}
+}
+
+// TestCheck: Check answers nil for the bucket, an error naming a
+// missing one.
+func TestCheck(t *testing.T) {
+	m := miniotest.New(t)
+	ctx := context.Background()
+	if err := newNode(t, m, s3storage.Options{}).Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err := s3storage.New(m.Client(), "no-such-bucket", prefix, s3storage.Options{}).Check(ctx)
+	if err == nil || !strings.Contains(err.Error(), "no-such-bucket") {
+		t.Fatalf("Check of a missing bucket: %v, want an error naming it", err)
 	}
 }
 
