@@ -332,24 +332,22 @@ func TestACMEDNS01Exec(t *testing.T) {
 	}
 }
 
-// Two nodes with storage = "s3" on one MinIO bucket, started together:
-// one orders while the other waits on the lock in the bucket, then loads
-// the certificate; Pebble issues one certificate, and both nodes serve it.
-func TestACMEClusterOneCertificate(t *testing.T) {
-	lab := newACMELab(t)
-	store := miniotest.New(t)
-	table := "storage = \"s3\"\n" + lab.rfc2136()
+// startACMECluster starts two nodes with [acme] storage = "s3" on store
+// (homes under "homes/", the ACME data under "ftpsd-acme/") and the rest
+// of [acme] from table, at once, and returns them with their addresses
+// once each serves an ACME certificate.
+func (l *acmeLab) startACMECluster(t *testing.T, store *miniotest.Server, table string) ([]*server, []string) {
+	t.Helper()
 	var nodes []*server
 	var addrs []string
 	for range 2 {
 		f := newFixture(t, 2)
-		text := lab.acmeConfig(f, "", table)
+		text := l.acmeConfig(f, "", "storage = \"s3\"\n"+table)
 		storage := fmt.Sprintf("[storage]\nbackend = \"os\"\nroot = %q\n", f.root)
 		if !strings.Contains(text, storage) {
 			t.Fatalf("fixture config lacks its [storage]:\n%s", text)
 		}
-		text = strings.Replace(text, storage, s3Storage(store)+"prefix = \"homes\"\n", 1)
-		f.write(text)
+		f.write(strings.Replace(text, storage, s3Storage(store)+"prefix = \"homes\"\n", 1))
 		nodes = append(nodes, startFtpsd(t, f.dir, "-config", f.path))
 	}
 	for _, s := range nodes {
@@ -358,6 +356,15 @@ func TestACMEClusterOneCertificate(t *testing.T) {
 	for _, s := range nodes {
 		s.waitLog(t, "serving ACME certificate", 1, acmeTimeout)
 	}
+	return nodes, addrs
+}
+
+// Two nodes with storage = "s3" on one MinIO bucket, started together:
+// one orders while the other waits on the lock in the bucket, then loads
+// the certificate; Pebble issues one certificate, and both nodes serve it.
+func TestACMEClusterOneCertificate(t *testing.T) {
+	lab := newACMELab(t)
+	_, addrs := lab.startACMECluster(t, miniotest.New(t), lab.rfc2136())
 	first := lab.issuedOnce(t, addrs[0])
 	second := lab.issuedOnce(t, addrs[1])
 	if !first.Equal(second) {
@@ -370,54 +377,59 @@ func TestACMEClusterOneCertificate(t *testing.T) {
 	}
 }
 
-// ftpsd check refuses what would stop [acme] from working and names the
-// key at fault: a CA directory that does not answer, a TSIG secret file
-// that is not base64, an exec command that cannot be run, a missing EAB
-// key file, an s3 prefix inside the homes. None needs the CA.
-func TestCheckACME(t *testing.T) {
-	dir := t.TempDir()
-	hash := ftptest.HashPassword(t, "alice-secret")
-	closed := fmt.Sprintf("https://127.0.0.1:%d/dir", ftptest.FreePort(t))
-	notBase64 := writeText(t, dir, "tsig.secret", "not base64!\n")
-	notExec := writeText(t, dir, "hook.sh", "#!/bin/sh\n")
-	base := goodConfig(hash, "self_signed = true") + fmt.Sprintf("[acme]\ndomains = [%q]\nca = %q\n", acmeDomain, closed)
-	rfc := "dns_provider = \"rfc2136\"\n[acme.rfc2136]\nnameserver = \"127.0.0.1:53\"\nzone = \"ftpsd.test.\"\n" +
-		"tsig_key_name = \"k.\"\ntsig_secret_file = %q\n"
-	for _, tc := range []struct{ name, text, key string }{
-		{"CA down", base + fmt.Sprintf(rfc, notBase64), "acme.ca: the CA's directory is not reachable"},
-		{"TSIG secret", base + fmt.Sprintf(rfc, notBase64), "acme.rfc2136.tsig_secret_file:"},
-		{"TSIG file missing", base + fmt.Sprintf(rfc, filepath.Join(dir, "missing")), "acme.rfc2136.tsig_secret_file:"},
-		{"exec not executable", base + fmt.Sprintf("dns_provider = \"exec\"\n[acme.exec]\ncommand = [%q]\n", notExec),
-			"acme.exec.command:"},
-		{"EAB key file", base + fmt.Sprintf("eab_key_id = \"kid\"\neab_hmac_file = %q\nchallenge = \"http-01\"\n",
-			filepath.Join(dir, "missing")), "acme.eab_hmac_file:"},
-		{"with cert_file", strings.Replace(base, "self_signed = true", "cert_file = \"/c.pem\"\nkey_file = \"/k.pem\"", 1) +
-			"challenge = \"http-01\"\n", "acme.domains: cannot be set together with tls.cert_file"},
-	} {
-		r := runFtpsd(t, "", "check", "-config", writeText(t, dir, "ftpsd.toml", tc.text))
-		if r.code == exitOK || !strings.Contains(r.stderr, tc.key) {
-			t.Errorf("%s: %v\nwant a failure naming %q", tc.name, r, tc.key)
+// servedSerials returns the serials s logged as served, in order, and
+// when.
+func servedSerials(s *server) (serials []string, at map[string]time.Time) {
+	at = map[string]time.Time{}
+	for _, e := range s.logs("serving ACME certificate") {
+		serial := e.str("serial")
+		serials = append(serials, serial)
+		if ts, err := time.Parse(time.RFC3339Nano, e.str("ts")); err == nil {
+			at[serial] = ts
 		}
 	}
+	return serials, at
 }
 
-// ftpsd check accepts an [acme] table whose CA answers (Pebble, trusted
-// through ca_root_file) and whose TSIG key file is good.
-func TestCheckACMEReachable(t *testing.T) {
-	lab := newACMELab(t)
-	dir := t.TempDir()
-	text := goodConfig(ftptest.HashPassword(t, "alice-secret"), "self_signed = true") +
-		fmt.Sprintf("[acme]\ndomains = [%q]\nca = %q\nca_root_file = %q\n%s", acmeDomain, lab.ca.DirectoryURL,
-			lab.ca.TLSRootFile, lab.rfc2136())
-	r := runFtpsd(t, "", "check", "-config", writeText(t, dir, "ftpsd.toml", text))
-	if r.code != exitOK {
-		t.Fatalf("check of a good [acme]: %v", r)
+// Renewals in a cluster (certificates valid 40s, renew_before 30s): each
+// renewal is ordered by one node only (Pebble issues exactly as many
+// certificates as the nodes served distinct ones), and the other node
+// serves the renewed certificate within a few seconds, from the bucket.
+func TestACMEClusterRenewal(t *testing.T) {
+	lab := newACMELab(t, acmetest.WithValidity(40*time.Second))
+	nodes, _ := lab.startACMECluster(t, miniotest.New(t), "renew_before = \"30s\"\n"+lab.rfc2136())
+	for _, s := range nodes {
+		s.waitLog(t, "serving ACME certificate", 3, acmeTimeout) // two renewals
 	}
-	// Without ca_root_file the CA's certificate is not trusted.
-	text = strings.Replace(text, fmt.Sprintf("ca_root_file = %q\n", lab.ca.TLSRootFile), "", 1)
-	r = runFtpsd(t, "", "check", "-config", writeText(t, dir, "ftpsd.toml", text))
-	if r.code == exitOK || !strings.Contains(r.stderr, "acme.ca:") || !strings.Contains(r.stderr, "certificate") {
-		t.Errorf("check without ca_root_file: %v\nwant acme.ca and a certificate error", r)
+	for _, s := range nodes {
+		s.terminate(t)
+	}
+	a, atA := servedSerials(nodes[0])
+	b, atB := servedSerials(nodes[1])
+	union := map[string]bool{}
+	for _, serial := range append(slices.Clone(a), b...) {
+		union[serial] = true
+	}
+	_, issued := lab.ca.Orders()
+	t.Logf("node A served %v, node B %v; Pebble issued %d", a, b, issued)
+	if issued != len(union) {
+		t.Errorf("Pebble issued %d certificates, the nodes served %d distinct ones: a renewal was ordered twice", issued, len(union))
+	}
+	var lag time.Duration
+	for serial, ta := range atA {
+		tb, ok := atB[serial]
+		if !ok {
+			continue // renewed just before the stop
+		}
+		d := ta.Sub(tb).Abs()
+		lag = max(lag, d)
+		if d > 10*time.Second {
+			t.Errorf("serial %s served %v apart by the two nodes, want within 10s", serial, d)
+		}
+	}
+	t.Logf("largest gap between the nodes serving one certificate: %v", lag)
+	if len(atA) < 3 || len(atB) < 3 {
+		t.Errorf("the nodes served %d and %d certificates, want at least 3 each", len(atA), len(atB))
 	}
 }
 
