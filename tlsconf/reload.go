@@ -72,6 +72,7 @@ func (s *Store) reloadIfChanged() {
 		s.logger.Warn("certificate files changed but could not be loaded; keeping the current certificate", zap.Error(err))
 		return
 	}
+	s.others.Store(nil)
 	s.cert.Store(cert)
 	s.stamp = stamp
 }
