@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
@@ -296,12 +298,15 @@ func (l *acmeLab) issuedOnce(t *testing.T, addr string) *x509.Certificate {
 // DNS-01 through RFC 2136: ftpsd adds the challenge's TXT record to knotd
 // with a TSIG-signed update, Pebble validates it by asking knotd, and a
 // client trusting Pebble's root completes the FTPS handshake; the record
-// is gone afterwards.
+// is gone afterwards, and the key is of key_type (P-384 here).
 func TestACMEDNS01RFC2136(t *testing.T) {
 	lab := newACMELab(t)
 	f := newFixture(t, 2)
-	_, addr := startWithACME(t, f, lab.acmeConfig(f, "", lab.rfc2136()))
-	lab.issuedOnce(t, addr)
+	_, addr := startWithACME(t, f, lab.acmeConfig(f, "", "key_type = \"p384\"\n"+lab.rfc2136()))
+	leaf := lab.issuedOnce(t, addr)
+	if k, ok := leaf.PublicKey.(*ecdsa.PublicKey); !ok || k.Curve != elliptic.P384() {
+		t.Errorf("key_type = \"p384\": the certificate's key is %T", leaf.PublicKey)
+	}
 	if r := lab.dns.Query(t, "_acme-challenge."+acmeDomain, dns.TypeTXT); len(r.Answer) != 0 {
 		t.Errorf("the challenge record is still served after the order: %v", r.Answer)
 	}
@@ -451,5 +456,36 @@ func TestACMEHTTPListenAlways(t *testing.T) {
 		if resp.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s: %s %q, want 404", path, resp.Status, body)
 		}
+	}
+}
+
+// The CA down at the first start: ftpsd starts anyway and serves a
+// self-signed certificate for the domain, counts the failure, and does not
+// hold the listeners back.
+func TestACMECADownAtStart(t *testing.T) {
+	lab := newACMELab(t)
+	f := newFixture(t, 2)
+	metricsAddr := metricsListen(t)
+	text := lab.acmeConfig(f, metricsAddr, lab.http01())
+	lab.ca.Stop()
+	f.write(text)
+	s := startFtpsd(t, f.dir, "-config", f.path)
+	addr := s.waitLog(t, "ftpsd started", 1, startTimeout).str("listen")
+	failure := `ftpsd_acme_renewals_total{result="failure"}`
+	if !ftptest.Eventually(30*time.Second, func() bool { return scrape(t, metricsAddr)[failure] > 0 }) {
+		t.Fatalf("%s stayed 0 with the CA down", failure)
+	}
+	c, err := ftptest.Dialer{TLS: ftptest.NewTLS()}.Login(addr, "alice", password("alice"))
+	if err != nil {
+		t.Fatalf("login while the CA is down: %v", err)
+	}
+	defer c.Close()
+	st, _ := c.TLSState()
+	leaf := st.PeerCertificates[0]
+	if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != acmeDomain || leaf.Issuer.String() != leaf.Subject.String() {
+		t.Errorf("served %v issued by %q, want a self-signed certificate for %s", leaf.DNSNames, leaf.Issuer, acmeDomain)
+	}
+	if n := len(s.logs("serving ACME certificate")); n != 0 {
+		t.Errorf("%d ACME certificates served with the CA down", n)
 	}
 }
