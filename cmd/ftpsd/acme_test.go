@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -488,4 +489,19 @@ func TestACMECADownAtStart(t *testing.T) {
 	if n := len(s.logs("serving ACME certificate")); n != 0 {
 		t.Errorf("%d ACME certificates served with the CA down", n)
 	}
+}
+
+// External Account Binding: with a Pebble that requires it, the account
+// is created with eab_key_id and the key in eab_hmac_file, and the
+// certificate is issued.
+func TestACMEExternalAccountBinding(t *testing.T) {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	mac := base64.RawURLEncoding.EncodeToString(key)
+	lab := newACMELab(t, acmetest.WithEAB(map[string]string{"ftpsd-kid": mac}))
+	f := newFixture(t, 2)
+	hmacFile := writeText(t, f.dir, "eab.hmac", mac+"\n")
+	table := fmt.Sprintf("eab_key_id = \"ftpsd-kid\"\neab_hmac_file = %q\n", hmacFile) + lab.http01()
+	_, addr := startWithACME(t, f, lab.acmeConfig(f, "", table))
+	lab.issuedOnce(t, addr)
 }

@@ -47,6 +47,13 @@ type PebbleOption func(*pebbleOptions)
 
 type pebbleOptions struct {
 	validity time.Duration
+	eab      map[string]string
+}
+
+// WithEAB makes Pebble require External Account Binding with one of keys
+// (key identifier to base64url HMAC key).
+func WithEAB(keys map[string]string) PebbleOption {
+	return func(o *pebbleOptions) { o.eab = keys }
 }
 
 // WithValidity makes the certificates Pebble issues valid for d (90 days
@@ -84,7 +91,7 @@ func NewPebble(t testing.TB, dnsAddr string, options ...PebbleOption) *Pebble {
 		"listenAddress": listen, "managementListenAddress": manage,
 		"certificate": certFile, "privateKey": keyFile,
 		"httpPort": p.HTTPPort, "tlsPort": p.TLSPort,
-		"ocspResponderURL": "", "externalAccountBindingRequired": false,
+		"ocspResponderURL": "", "externalAccountBindingRequired": o.eab != nil, "externalAccountMACKeys": o.eab,
 		"retryAfter":   map[string]int{"authz": 1, "order": 1},
 		"keyAlgorithm": "ecdsa",
 		"profiles": map[string]any{
