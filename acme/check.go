@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"ftpsd/acme/dnsprovider"
@@ -27,6 +30,9 @@ func Check(ctx context.Context, a config.ACME) error {
 	}
 	var errs []error
 	if err := checkDirectory(ctx, a); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkStorageDir(a.Storage); err != nil {
 		errs = append(errs, err)
 	}
 	if a.EABKeyID != "" {
@@ -83,4 +89,25 @@ func checkDirectory(ctx context.Context, a config.ACME) error {
 		return fmt.Errorf("acme.ca: %s is not an ACME directory (no newOrder)", url)
 	}
 	return nil
+}
+
+// checkStorageDir wants the directory of [acme] storage to be a directory,
+// or to be creatable: its nearest existing parent a directory.
+func checkStorageDir(dir string) error {
+	if dir == config.ACMEStorageS3 {
+		return nil // the bucket: driver.Check reaches it
+	}
+	for p := dir; ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		switch {
+		case err == nil && fi.IsDir():
+			return nil
+		case err == nil:
+			return fmt.Errorf("acme.storage: %s is not a directory", p)
+		case !errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("acme.storage: %w", err)
+		case p == filepath.Dir(p):
+			return fmt.Errorf("acme.storage: %w", err)
+		}
+	}
 }

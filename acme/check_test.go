@@ -41,6 +41,7 @@ func TestCheckDirectory(t *testing.T) {
 
 	a := config.Default().ACME
 	a.Domains, a.Challenge = []string{"ftp.example.net"}, config.ChallengeHTTP01
+	a.Storage = filepath.Join(t.TempDir(), "acme", "new")
 	for _, tc := range []struct {
 		name, ca, roots, want string
 	}{
@@ -57,6 +58,21 @@ func TestCheckDirectory(t *testing.T) {
 			t.Errorf("%s: %v", tc.name, err)
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%s: %v, want an error containing %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// Check wants acme.storage to be a directory or creatable under one.
+func TestCheckStorageDir(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for path, ok := range map[string]bool{dir: true, filepath.Join(dir, "a", "b"): true, file: false,
+		filepath.Join(file, "acme"): false, config.ACMEStorageS3: true} {
+		if err := checkStorageDir(path); (err == nil) != ok || err != nil && !strings.Contains(err.Error(), "acme.storage:") {
+			t.Errorf("checkStorageDir(%s) = %v, want ok %v", path, err, ok)
 		}
 	}
 }
