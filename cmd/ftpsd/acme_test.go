@@ -505,3 +505,56 @@ func TestACMEExternalAccountBinding(t *testing.T) {
 	_, addr := startWithACME(t, f, lab.acmeConfig(f, "", table))
 	lab.issuedOnce(t, addr)
 }
+
+// ftpsd check refuses what would stop [acme] from working and names the
+// key at fault: a CA directory that does not answer, a TSIG secret file
+// that is not base64, an exec command that cannot be run, a missing EAB
+// key file, an s3 prefix inside the homes. None needs the CA.
+func TestCheckACME(t *testing.T) {
+	dir := t.TempDir()
+	hash := ftptest.HashPassword(t, "alice-secret")
+	closed := fmt.Sprintf("https://127.0.0.1:%d/dir", ftptest.FreePort(t))
+	notBase64 := writeText(t, dir, "tsig.secret", "not base64!\n")
+	notExec := writeText(t, dir, "hook.sh", "#!/bin/sh\n")
+	base := goodConfig(hash, "self_signed = true") + fmt.Sprintf("[acme]\ndomains = [%q]\nca = %q\n", acmeDomain, closed)
+	rfc := "dns_provider = \"rfc2136\"\n[acme.rfc2136]\nnameserver = \"127.0.0.1:53\"\nzone = \"ftpsd.test.\"\n" +
+		"tsig_key_name = \"k.\"\ntsig_secret_file = %q\n"
+	for _, tc := range []struct{ name, text, key string }{
+		{"CA down", base + fmt.Sprintf(rfc, notBase64), "acme.ca: the CA's directory is not reachable"},
+		{"TSIG secret", base + fmt.Sprintf(rfc, notBase64), "acme.rfc2136.tsig_secret_file:"},
+		{"TSIG file missing", base + fmt.Sprintf(rfc, filepath.Join(dir, "missing")), "acme.rfc2136.tsig_secret_file:"},
+		{"exec not executable", base + fmt.Sprintf("dns_provider = \"exec\"\n[acme.exec]\ncommand = [%q]\n", notExec),
+			"acme.exec.command:"},
+		{"EAB key file", base + fmt.Sprintf("eab_key_id = \"kid\"\neab_hmac_file = %q\nchallenge = \"http-01\"\n",
+			filepath.Join(dir, "missing")), "acme.eab_hmac_file:"},
+		{"storage not a directory", base + fmt.Sprintf("storage = %q\nchallenge = \"http-01\"\n", filepath.Join(notExec, "acme")),
+			"acme.storage: " + notExec + " is not a directory"},
+		{"with cert_file", strings.Replace(base, "self_signed = true", "cert_file = \"/c.pem\"\nkey_file = \"/k.pem\"", 1) +
+			"challenge = \"http-01\"\n", "acme.domains: cannot be set together with tls.cert_file"},
+	} {
+		r := runFtpsd(t, "", "check", "-config", writeText(t, dir, "ftpsd.toml", tc.text))
+		if r.code == exitOK || !strings.Contains(r.stderr, tc.key) {
+			t.Errorf("%s: %v\nwant a failure naming %q", tc.name, r, tc.key)
+		}
+	}
+}
+
+// ftpsd check accepts an [acme] table whose CA answers (Pebble, trusted
+// through ca_root_file) and whose TSIG key file is good.
+func TestCheckACMEReachable(t *testing.T) {
+	lab := newACMELab(t)
+	dir := t.TempDir()
+	text := goodConfig(ftptest.HashPassword(t, "alice-secret"), "self_signed = true") +
+		fmt.Sprintf("[acme]\ndomains = [%q]\nca = %q\nca_root_file = %q\n%s", acmeDomain, lab.ca.DirectoryURL,
+			lab.ca.TLSRootFile, lab.rfc2136())
+	r := runFtpsd(t, "", "check", "-config", writeText(t, dir, "ftpsd.toml", text))
+	if r.code != exitOK {
+		t.Fatalf("check of a good [acme]: %v", r)
+	}
+	// Without ca_root_file the CA's certificate is not trusted.
+	text = strings.Replace(text, fmt.Sprintf("ca_root_file = %q\n", lab.ca.TLSRootFile), "", 1)
+	r = runFtpsd(t, "", "check", "-config", writeText(t, dir, "ftpsd.toml", text))
+	if r.code == exitOK || !strings.Contains(r.stderr, "acme.ca:") || !strings.Contains(r.stderr, "certificate") {
+		t.Errorf("check without ca_root_file: %v\nwant acme.ca and a certificate error", r)
+	}
+}
