@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"ftpsd/acme/dnsprovider"
@@ -104,7 +105,7 @@ func checkStorageDir(dir string) error {
 			return nil
 		case err == nil:
 			return fmt.Errorf("acme.storage: %s is not a directory", p)
-		case !errors.Is(err, fs.ErrNotExist):
+		case !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR): // ENOTDIR: a parent is a file
 			return fmt.Errorf("acme.storage: %w", err)
 		case p == filepath.Dir(p):
 			return fmt.Errorf("acme.storage: %w", err)

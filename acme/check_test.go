@@ -71,7 +71,7 @@ func TestCheckStorageDir(t *testing.T) {
 	}
 	for path, ok := range map[string]bool{dir: true, filepath.Join(dir, "a", "b"): true, file: false,
 		filepath.Join(file, "acme"): false, config.ACMEStorageS3: true} {
-		if err := checkStorageDir(path); (err == nil) != ok || err != nil && !strings.Contains(err.Error(), "acme.storage:") {
+		if err := checkStorageDir(path); (err == nil) != ok || err != nil && !strings.Contains(err.Error(), "acme.storage: "+file+" is not a directory") {
 			t.Errorf("checkStorageDir(%s) = %v, want ok %v", path, err, ok)
 		}
 	}
