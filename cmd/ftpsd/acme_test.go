@@ -558,3 +558,30 @@ func TestCheckACMEReachable(t *testing.T) {
 		t.Errorf("check without ca_root_file: %v\nwant acme.ca and a certificate error", r)
 	}
 }
+
+// DNS-01 waits for every server to serve the record, bounded by
+// propagation_timeout: with a second server (of dns_resolvers) that never
+// gets the update, the order fails after the timeout, the CA is never
+// asked to validate, and the error names that server.
+func TestACMEDNS01PropagationTimeout(t *testing.T) {
+	lab := newACMELab(t)
+	lagging := acmetest.NewDNS(t, acmeZone) // same zone, no updates reach it
+	f := newFixture(t, 2)
+	metricsAddr := metricsListen(t)
+	table := strings.Replace(lab.rfc2136(), fmt.Sprintf("dns_resolvers = [%q]", lab.dns.Addr),
+		fmt.Sprintf("dns_resolvers = [%q, %q]\npropagation_timeout = \"3s\"", lab.dns.Addr, lagging.Addr), 1)
+	f.write(lab.acmeConfig(f, metricsAddr, table))
+	s := startFtpsd(t, f.dir, "-config", f.path)
+	s.waitLog(t, "ftpsd started", 1, startTimeout)
+	failed := s.waitLog(t, "certificate not obtained; the current one stays served, retried with backoff", 1, 30*time.Second)
+	t.Logf("error: %v", failed["error"])
+	if msg, _ := failed["error"].(string); !strings.Contains(msg, lagging.Addr) {
+		t.Errorf("the failure does not name the server that lacks the record (%s): %v", lagging.Addr, failed["error"])
+	}
+	if got := value(t, scrape(t, metricsAddr), `ftpsd_acme_renewals_total{result="failure"}`); got != 1 {
+		t.Errorf(`ftpsd_acme_renewals_total{result="failure"} = %v, want 1`, got)
+	}
+	if orders, issued := lab.ca.Orders(); issued != 0 {
+		t.Errorf("Pebble: %d orders, %d issued; want none issued", orders, issued)
+	}
+}
