@@ -585,3 +585,37 @@ func TestACMEDNS01PropagationTimeout(t *testing.T) {
 		t.Errorf("Pebble: %d orders, %d issued; want none issued", orders, issued)
 	}
 }
+
+// Two domains get a certificate each: a client gets the one of the name it
+// sends (SNI), and a client that sends none gets the first domain's.
+func TestACMETwoDomains(t *testing.T) {
+	lab := newACMELab(t)
+	f := newFixture(t, 2)
+	const other = "files.ftpsd.test"
+	text := strings.Replace(lab.acmeConfig(f, "", lab.http01()), fmt.Sprintf("domains = [%q]", acmeDomain),
+		fmt.Sprintf("domains = [%q, %q]", acmeDomain, other), 1)
+	f.write(text)
+	s := startFtpsd(t, f.dir, "-config", f.path)
+	addr := s.waitLog(t, "ftpsd started", 1, startTimeout).str("listen")
+	s.waitLog(t, "serving ACME certificate", 2, acmeTimeout)
+	for _, c := range []struct{ sni, want string }{{other, other}, {acmeDomain, acmeDomain}, {"", acmeDomain}} {
+		cfg := lab.trusting(t).Clone()
+		cfg.ServerName = c.sni
+		if c.sni == "" {
+			cfg.InsecureSkipVerify = true //nolint:gosec // no name to verify: the certificate is checked below
+			cfg.ServerName = ""
+		}
+		cl, err := ftptest.Dialer{TLS: cfg}.Login(addr, "alice", password("alice"))
+		if err != nil {
+			t.Fatalf("server name %q: %v", c.sni, err)
+		}
+		st, _ := cl.TLSState()
+		_ = cl.Quit()
+		if got := st.PeerCertificates[0].DNSNames; len(got) != 1 || got[0] != c.want {
+			t.Errorf("server name %q: served %v, want [%s]", c.sni, got, c.want)
+		}
+	}
+	if _, issued := lab.ca.Orders(); issued != 2 {
+		t.Errorf("Pebble issued %d certificates, want 2", issued)
+	}
+}
