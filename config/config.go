@@ -29,6 +29,7 @@ type Config struct {
 	Log      Log      `toml:"log"`
 	Metrics  Metrics  `toml:"metrics"`
 	Security Security `toml:"security"`
+	ACME     ACME     `toml:"acme"`
 }
 
 // Security holds the defence against password guessing: failed logins
@@ -565,5 +566,6 @@ func Default() Config {
 			BanTime:          Duration(15 * time.Minute),
 			IPv6PrefixLength: 64,
 		},
+		ACME: defaultACME(),
 	}
 }

@@ -33,6 +33,7 @@ func (c *Config) Validate() error {
 	c.validateHooks(add)
 	c.validateLog(add)
 	c.validateSecurity(add)
+	c.validateACME(add)
 	return errors.Join(problems...)
 }
 
@@ -131,7 +132,7 @@ func (c *Config) validateTLS(add addFunc) {
 	if c.TLS.SelfSigned && (c.TLS.CertFile != "" || c.TLS.KeyFile != "") {
 		add("tls.self_signed", "cannot be true together with tls.cert_file/tls.key_file")
 	}
-	if !c.TLS.SelfSigned {
+	if !c.TLS.SelfSigned && !c.ACME.Enabled() {
 		if c.TLS.CertFile == "" {
 			add("tls.cert_file", "required unless tls.self_signed = true")
 		}

@@ -1,13 +1,10 @@
 package driver
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"go.uber.org/zap"
 
 	"ftpsd/config"
@@ -24,17 +21,12 @@ type s3Backend struct {
 // bucket; it sends no request (see check). getenv gives the AWS_*
 // credentials when the configuration names none.
 func newS3Backend(cfg config.Storage, getenv func(string) string) (*s3Backend, error) {
-	creds, err := s3Credentials(cfg, getenv)
+	opts, err := s3fs.OptionsFrom(cfg, getenv)
 	if err != nil {
 		return nil, err
 	}
 	b := &s3Backend{name: fmt.Sprintf("storage.endpoint %s, storage.bucket %s", cfg.Endpoint, cfg.Bucket)}
-	b.tree, err = s3fs.New(s3fs.Options{
-		Host: cfg.Endpoint.Host(), Secure: cfg.Endpoint.Secure(), Region: cfg.Region,
-		Bucket: cfg.Bucket, Prefix: cfg.Prefix, PathStyle: cfg.PathStyle, Creds: creds,
-		PartSize: cfg.PartSize.Bytes(), Timeout: cfg.Timeout.Std(),
-		MaxUploadMemory: cfg.MaxUploadMemory.Bytes(),
-	})
+	b.tree, err = s3fs.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.name, err)
 	}
@@ -67,30 +59,6 @@ func (b *s3Backend) removeOrphans(time.Time, *zap.Logger) {}
 // uploadMemory returns the bytes the uploads in flight reserved of
 // storage.max_upload_memory.
 func (b *s3Backend) uploadMemory() int64 { return b.tree.UploadMemory() }
-
-// s3Credentials returns the credentials of storage.credentials_file, the
-// inline keys, or the environment's AWS_ACCESS_KEY_ID,
-// AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, in that order.
-func s3Credentials(cfg config.Storage, getenv func(string) string) (*credentials.Credentials, error) {
-	switch {
-	case cfg.CredentialsFile != "":
-		if _, err := os.Stat(cfg.CredentialsFile); err != nil {
-			return nil, fmt.Errorf("storage.credentials_file: %w", err)
-		}
-		creds := credentials.NewFileAWSCredentials(cfg.CredentialsFile, cfg.CredentialsProfile)
-		if v, err := creds.GetWithContext(nil); err != nil || v.AccessKeyID == "" {
-			return nil, fmt.Errorf("storage.credentials_file %s: no keys for profile %q (storage.credentials_profile)", cfg.CredentialsFile, cfg.CredentialsProfile)
-		}
-		return creds, nil
-	case cfg.AccessKey != "":
-		return credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""), nil
-	}
-	id, secret := getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY")
-	if id == "" || secret == "" {
-		return nil, errors.New("storage: no credentials for backend \"s3\": set storage.credentials_file, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment")
-	}
-	return credentials.NewStaticV4(id, secret, getenv("AWS_SESSION_TOKEN")), nil
-}
 
 // s3Home is a home in the bucket.
 type s3Home struct {

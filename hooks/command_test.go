@@ -8,12 +8,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"ftpsd/config"
 	"ftpsd/internal/ftptest"
+	"ftpsd/internal/testenv"
 )
 
 // runs reads the records the "record" helper wrote in dir.
@@ -121,16 +121,6 @@ func TestFailingCommandRetried(t *testing.T) {
 	}
 }
 
-// alive reports whether process pid exists and is not a zombie (a
-// killed process whose parent died waits for init to reap it).
-func alive(pid int) bool {
-	if stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
-		i := strings.LastIndexByte(string(stat), ')')
-		return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
-	}
-	return syscall.Kill(pid, 0) == nil
-}
-
 // pidsIn returns the pids of the files dir/prefix.<pid>.
 func pidsIn(t *testing.T, dir, prefix string) []int {
 	t.Helper()
@@ -169,7 +159,7 @@ func TestHangingCommandKilled(t *testing.T) {
 	}
 	ftptest.MustEventually(t, 10*time.Second, "3 events delivered", func() bool { return len(runs(t, out)) == 3 })
 	for _, pid := range stuck {
-		if !alive(pid) {
+		if !testenv.Alive(pid) {
 			t.Errorf("process %d gone before its timeout; the other events were not delivered meanwhile", pid)
 		}
 	}
@@ -181,7 +171,7 @@ func TestHangingCommandKilled(t *testing.T) {
 	})
 	hang := append(pidsIn(t, out, "hang"), pidsIn(t, out, "hang-child")...)
 	ftptest.MustEventually(t, 10*time.Second, "the hanging command and its child killed", func() bool {
-		return !alive(hang[0]) && !alive(hang[1])
+		return !testenv.Alive(hang[0]) && !testenv.Alive(hang[1])
 	})
 	if took := time.Since(began); took < time.Second || took > 8*time.Second {
 		t.Errorf("the hanging command was killed after %v, want its 1s timeout", took)
@@ -197,7 +187,7 @@ func TestHangingCommandKilled(t *testing.T) {
 	h.d.Close(ctx)
 	t.Logf("closed after %v", time.Since(began))
 	ftptest.MustEventually(t, 5*time.Second, "the stuck command killed by Close", func() bool {
-		return !alive(stuck[0]) && !alive(stuck[1])
+		return !testenv.Alive(stuck[0]) && !testenv.Alive(stuck[1])
 	})
 	if n := len(spooled(t, h.d.spool.dir)); n != 1 {
 		t.Errorf("%d events in the spool after Close, want 1 (the stuck one, for the next start)", n)

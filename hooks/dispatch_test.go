@@ -18,6 +18,7 @@ import (
 
 	"ftpsd/config"
 	"ftpsd/internal/ftptest"
+	"ftpsd/internal/testenv"
 )
 
 // TestEventsSurviveRestart emits events while the receiver answers 503,
@@ -195,7 +196,7 @@ func TestEmitDoesNotWaitForHooks(t *testing.T) {
 		t.Errorf("spool depth %d, want 51", d)
 	}
 	pid := pidsIn(t, out, "stuck")[0]
-	if !alive(pid) {
+	if !testenv.Alive(pid) {
 		t.Errorf("the hanging command ended: the test proves nothing")
 	}
 	ctx, cancel := contextTimeout(100 * time.Millisecond)

@@ -4,16 +4,8 @@ package hooks
 
 import (
 	"os"
-	"os/exec"
 	"syscall"
 )
-
-// inOwnGroup runs cmd in a process group of its own, which its timeout
-// kills whole: a script's children go with it.
-func inOwnGroup(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-}
 
 // lockFile takes an exclusive lock on f without waiting; closing f (or
 // the process's end) releases it.

@@ -34,6 +34,7 @@ func TestOperationsDocNamesEverySeries(t *testing.T) {
 	})
 	m.RegisterCertificateExpiry(time.Now)
 	m.RegisterBuildInfo("0.1.0", "846f209", "go1.26.8")
+	m.RegisterACMERenewals()
 	// Labelled series appear once they have a value.
 	m.Login(ResultOK)
 	m.Transfer(Upload, ResultOK, 1)

@@ -42,6 +42,7 @@ func (s *Store) PrepareFiles(certFile, keyFile string) (commit func(), err error
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.opts.CertFile, s.opts.KeyFile = certFile, keyFile
+		s.others.Store(nil)
 		s.cert.Store(cert)
 		s.stamp = s.fileStamp()
 		s.logLoaded(cert, certFile, keyFile)
@@ -71,6 +72,7 @@ func (s *Store) reloadIfChanged() {
 		s.logger.Warn("certificate files changed but could not be loaded; keeping the current certificate", zap.Error(err))
 		return
 	}
+	s.others.Store(nil)
 	s.cert.Store(cert)
 	s.stamp = stamp
 }

@@ -49,6 +49,9 @@ type Store struct {
 	opts   Options
 	logger *zap.Logger
 	cert   atomic.Pointer[tls.Certificate]
+	// others are the certificates after the first given to Set, chosen by
+	// the server name a client sends; cleared when files are loaded.
+	others atomic.Pointer[[]*tls.Certificate]
 	mu     sync.Mutex // guards opts' file paths and stamp during reloads
 	stamp  string     // size and mtime of the files last loaded
 	cfg    *tls.Config
@@ -93,7 +96,10 @@ func (s *Store) initialCert() (*tls.Certificate, error) {
 	return s.loadFiles()
 }
 
-func (s *Store) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+func (s *Store) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if c := s.byServerName(hello.ServerName); c != nil {
+		return c, nil
+	}
 	return s.cert.Load(), nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"go.uber.org/zap"
 
+	"ftpsd/acme"
 	"ftpsd/config"
 	"ftpsd/driver"
 	"ftpsd/hooks"
@@ -30,7 +32,7 @@ func checkCommand(args []string, stdout io.Writer) error {
 	}
 	// serve's construction as a dry run: what serve would refuse at start
 	// (but for a listen address that cannot be bound), check refuses.
-	store, err := tlsconf.New(tlsOptions(cfg.TLS), zap.NewNop())
+	store, err := tlsconf.New(tlsOptions(cfg), zap.NewNop())
 	if err != nil {
 		return fmt.Errorf("config %s: %w", *path, err)
 	}
@@ -42,6 +44,9 @@ func checkCommand(args []string, stdout io.Writer) error {
 	}
 	if err := xferlog.Check(cfg.Log.Xferlog); err != nil {
 		return fmt.Errorf("config %s: log.xferlog: %w", *path, err)
+	}
+	if err := acme.Check(context.Background(), cfg.ACME); err != nil {
+		return fmt.Errorf("config %s: %w", *path, err)
 	}
 	if *quiet {
 		return nil

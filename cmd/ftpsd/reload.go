@@ -79,9 +79,10 @@ func (d *daemon) reload() {
 }
 
 // prepareCertificate loads the certificate files again (renewed files, or
-// new paths); a self-signed certificate stays until a restart.
+// new paths); a self-signed certificate stays until a restart, and so does
+// [acme], whose manager renews by itself.
 func (d *daemon) prepareCertificate(cfg config.Config) (func(), error) {
-	if cfg.TLS.SelfSigned || d.started.TLS.SelfSigned {
+	if cfg.TLS.SelfSigned || d.started.TLS.SelfSigned || cfg.ACME.Enabled() || d.started.ACME.Enabled() {
 		return func() {}, nil
 	}
 	commit, err := d.store.PrepareFiles(cfg.TLS.CertFile, cfg.TLS.KeyFile)

@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"ftpsd/acme"
 	"ftpsd/config"
 	"ftpsd/driver"
 	"ftpsd/hooks"
@@ -62,6 +63,7 @@ type daemon struct {
 	hooks   *hooks.Dispatcher // delivers the events to [[hooks]]
 	metrics *http.Server      // nil when [metrics] listen is empty
 	notify  *notifier
+	acme    *acme.Manager // [acme]; nil when off
 	// workers are the goroutines serve starts besides the server's own;
 	// serve waits for them before it returns.
 	workers sync.WaitGroup
@@ -70,13 +72,19 @@ type daemon struct {
 func serve(ctx context.Context, d *daemon, demo *demoAccount, stdout io.Writer) error {
 	cfg := d.started
 	var err error
-	if d.store, err = tlsconf.New(tlsOptions(cfg.TLS), d.logger.Named("tls")); err != nil {
+	if d.store, err = tlsconf.New(tlsOptions(cfg), d.logger.Named("tls")); err != nil {
 		return err
 	}
 	m := metrics.New()
 	m.RegisterCertificateExpiry(func() time.Time { return d.store.Leaf().NotAfter })
 	build := readBuildVersion()
 	m.RegisterBuildInfo(build.module, build.revision, build.goVersion)
+	if cfg.ACME.Enabled() {
+		if d.acme, err = startACME(cfg, d.store, m, d.logger.Named("acme")); err != nil {
+			return err
+		}
+		defer d.acme.Stop()
+	}
 	d.xferlog = xferlog.New(d.logger.Named("xferlog"))
 	commitXferlog, err := d.xferlog.Prepare(cfg.Log.Xferlog)
 	if err != nil {
@@ -227,13 +235,37 @@ func startMetrics(addr string, m *metrics.Metrics, logger *zap.Logger, workers *
 	return srv, nil
 }
 
-func tlsOptions(t config.TLS) tlsconf.Options {
-	return tlsconf.Options{
+func tlsOptions(cfg config.Config) tlsconf.Options {
+	t := cfg.TLS
+	opts := tlsconf.Options{
 		CertFile:   t.CertFile,
 		KeyFile:    t.KeyFile,
 		SelfSigned: t.SelfSigned,
 		MinVersion: t.MinVersion.ID(),
 	}
+	if cfg.ACME.Enabled() {
+		// Served until the first ACME certificate is obtained.
+		opts.SelfSigned, opts.Hosts = true, cfg.ACME.Domains
+	}
+	return opts
+}
+
+// startACME builds the [acme] manager and starts it: the certificates in
+// its storage are served before the listeners open; those it lacks are
+// obtained in the background while the self-signed placeholder is served.
+func startACME(cfg config.Config, store *tlsconf.Store, m *metrics.Metrics, logger *zap.Logger) (*acme.Manager, error) {
+	mgr, err := acme.New(acme.Options{
+		ACME: cfg.ACME, Storage: cfg.Storage, Logger: logger,
+		Renewal: m.RegisterACMERenewals(), Serve: store.Set, Getenv: os.Getenv,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Start(context.Background()); err != nil {
+		mgr.Stop()
+		return nil, err
+	}
+	return mgr, nil
 }
 
 func addrString(a net.Addr) string {

@@ -61,8 +61,12 @@ var _ afero.Fs = (*Fs)(nil)
 // that is down fails after them.
 const maxRetries = 2
 
-// New returns the Fs of opts. It sends no request (see Check).
-func New(opts Options) (*Fs, error) {
+// NewClient returns the client of the store opts names (endpoint,
+// region, addressing, credentials), whose connections fail a read or
+// write that waits longer than opts.Timeout and whose requests are
+// retried maxRetries times: the client every Fs uses, for the other users
+// of the same bucket. It sends no request.
+func NewClient(opts Options) (*minio.Client, error) {
 	tr, err := newTransport(opts.Secure, opts.Timeout)
 	if err != nil {
 		return nil, err
@@ -71,10 +75,15 @@ func New(opts Options) (*Fs, error) {
 	if opts.PathStyle {
 		lookup = minio.BucketLookupPath
 	}
-	client, err := minio.New(opts.Host, &minio.Options{
+	return minio.New(opts.Host, &minio.Options{
 		Creds: opts.Creds, Secure: opts.Secure, Region: opts.Region, BucketLookup: lookup,
 		Transport: tr, MaxRetries: maxRetries,
 	})
+}
+
+// New returns the Fs of opts. It sends no request (see Check).
+func New(opts Options) (*Fs, error) {
+	client, err := NewClient(opts)
 	if err != nil {
 		return nil, err
 	}

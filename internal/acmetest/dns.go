@@ -166,3 +166,40 @@ func (d *DNS) SetTXT(t testing.TB, name, value string) {
 		t.Fatalf("knotd: update TXT %s: %s", name, dns.RcodeToString[r.Rcode])
 	}
 }
+
+// UpdateScript writes into dir the script an administrator of a BIND or
+// Knot server would give an exec DNS-01 provider, and returns its path:
+// "present NAME VALUE" adds the TXT value, "cleanup NAME VALUE" removes
+// it, as nsupdate commands over TCP signed with the key, kept in a BIND
+// key file beside it. Each call is appended to dir/calls.log.
+func (d *DNS) UpdateScript(t testing.TB, dir string) string {
+	t.Helper()
+	nsupdate := testenv.NeedTool(t, "nsupdate", "bind9-dnsutils")
+	host, port, _ := strings.Cut(d.Addr, ":")
+	keyFile := filepath.Join(dir, "acme.key")
+	key := fmt.Sprintf("key %q {\n\talgorithm %s;\n\tsecret %q;\n};\n", strings.TrimSuffix(d.KeyName, "."),
+		strings.TrimSuffix(d.Algorithm, "."), d.Secret)
+	if err := os.WriteFile(keyFile, []byte(key), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(dir, "acme-dns.sh")
+	text := fmt.Sprintf(`#!/bin/sh
+set -eu
+echo "$*" >> %[1]q
+case "$1" in
+present) op=add ;;
+cleanup) op=delete ;;
+*) echo "unknown action $1" >&2; exit 2 ;;
+esac
+%[2]s -v -k %[3]q <<EOF
+server %[4]s %[5]s
+zone %[6]s
+update $op $2 60 TXT "$3"
+send
+EOF
+`, filepath.Join(dir, "calls.log"), nsupdate, keyFile, host, port, d.Zone)
+	if err := os.WriteFile(script, []byte(text), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return script
+}

@@ -42,12 +42,36 @@ type Pebble struct {
 	proc *process
 }
 
+// PebbleOption changes how NewPebble configures Pebble.
+type PebbleOption func(*pebbleOptions)
+
+type pebbleOptions struct {
+	validity time.Duration
+	eab      map[string]string
+}
+
+// WithEAB makes Pebble require External Account Binding with one of keys
+// (key identifier to base64url HMAC key).
+func WithEAB(keys map[string]string) PebbleOption {
+	return func(o *pebbleOptions) { o.eab = keys }
+}
+
+// WithValidity makes the certificates Pebble issues valid for d (90 days
+// by default): seconds, for tests of renewal.
+func WithValidity(d time.Duration) PebbleOption {
+	return func(o *pebbleOptions) { o.validity = d }
+}
+
 // NewPebble starts Pebble with dnsAddr ("host:port", reached over TCP) as
 // its only resolver, a fresh HTTPS certificate, free loopback ports, no
 // validation delay, no rejected nonces and real validation, and waits
 // until its directory answers.
-func NewPebble(t testing.TB, dnsAddr string) *Pebble {
+func NewPebble(t testing.TB, dnsAddr string, options ...PebbleOption) *Pebble {
 	t.Helper()
+	o := pebbleOptions{validity: 90 * 24 * time.Hour}
+	for _, opt := range options {
+		opt(&o)
+	}
 	bin := pebbleBinary(t)
 	dir := t.TempDir()
 	root := testcert.Issue(t, "ftpsd acmetest Pebble TLS root", true, nil)
@@ -67,11 +91,11 @@ func NewPebble(t testing.TB, dnsAddr string) *Pebble {
 		"listenAddress": listen, "managementListenAddress": manage,
 		"certificate": certFile, "privateKey": keyFile,
 		"httpPort": p.HTTPPort, "tlsPort": p.TLSPort,
-		"ocspResponderURL": "", "externalAccountBindingRequired": false,
+		"ocspResponderURL": "", "externalAccountBindingRequired": o.eab != nil, "externalAccountMACKeys": o.eab,
 		"retryAfter":   map[string]int{"authz": 1, "order": 1},
 		"keyAlgorithm": "ecdsa",
 		"profiles": map[string]any{
-			"default": map[string]any{"description": "ftpsd tests", "validityPeriod": 7776000},
+			"default": map[string]any{"description": "ftpsd tests", "validityPeriod": int(o.validity.Seconds())},
 		},
 	}}
 	b, err := json.Marshal(conf)
@@ -94,6 +118,13 @@ func NewPebble(t testing.TB, dnsAddr string) *Pebble {
 		return resp.StatusCode == http.StatusOK
 	})
 	return p
+}
+
+// Stop kills Pebble and waits until it has exited: the CA is down (its
+// ports refuse connections) for the rest of the test.
+func (p *Pebble) Stop() {
+	_ = p.proc.cmd.Process.Kill()
+	<-p.proc.exited
 }
 
 // Orders returns how many orders Pebble has created and how many
