@@ -29,6 +29,8 @@ type Config struct {
 	Log      Log      `toml:"log"`
 	Metrics  Metrics  `toml:"metrics"`
 	Security Security `toml:"security"`
+	// Auth is where accounts come from besides [[users]] (see auth.go).
+	Auth Auth `toml:"auth"`
 }
 
 // Security holds the defence against password guessing: failed logins
@@ -563,5 +565,6 @@ func Default() Config {
 			BanTime:          Duration(15 * time.Minute),
 			IPv6PrefixLength: 64,
 		},
+		Auth: defaultAuth(),
 	}
 }
