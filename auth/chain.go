@@ -113,7 +113,6 @@ func (c *Chain) Authenticate(ctx context.Context, req Request) (Answer, error) {
 		if err := u.CheckAccount(); err != nil {
 			return Answer{Source: src.Name()}, fmt.Errorf("%w: %s answered an account refused: %w", ErrUnavailable, src.Name(), err)
 		}
-		u.PasswordHash = ""
 		a := Answer{User: u, Source: src.Name()}
 		if src.Name() != config.SourceLocal {
 			c.cache.put(req, a)
@@ -162,15 +161,20 @@ func (c *Chain) rest(i int) time.Duration {
 
 // Forget empties the cache (a reload: accounts or passwords may have
 // changed).
-func (c *Chain) Forget() { c.cache.clear() }
+// A nil *Chain forgets nothing.
+func (c *Chain) Forget() {
+	if c != nil {
+		c.cache.clear()
+	}
+}
 
-// Check calls each source's Check; the error names the sources that
-// failed.
+// Check calls each source's Check and returns their errors, each naming
+// the key at fault.
 func (c *Chain) Check(ctx context.Context) error {
 	var problems []error
 	for _, src := range c.sources {
 		if err := src.Check(ctx); err != nil {
-			problems = append(problems, fmt.Errorf("auth source %q: %w", src.Name(), err))
+			problems = append(problems, err)
 		}
 	}
 	return errors.Join(problems...)

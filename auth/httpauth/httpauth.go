@@ -175,11 +175,33 @@ func (s *Source) Authenticate(ctx context.Context, req auth.Request) (config.Use
 	}, nil
 }
 
-// Check sends the request of ftpsd check and wants an answer.
+// Check sends the request of ftpsd check and wants an answer; its error
+// names the key at fault: the token or secret the service refused, the
+// CA that does not verify its certificate, else the URL.
 func (s *Source) Check(ctx context.Context) error {
 	_, err := s.ask(ctx, request{Protocol: "ftps", Check: true})
-	return err
+	var (
+		status *statusError
+		cert   *tls.CertificateVerificationError
+	)
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &status) && (status.code == http.StatusUnauthorized || status.code == http.StatusForbidden):
+		return fmt.Errorf("auth.http.token_file, auth.http.secret_file: the service refused ftpsd's credentials: %w", err)
+	case errors.As(err, &cert):
+		return fmt.Errorf("auth.http.ca_file: %w", err)
+	}
+	return fmt.Errorf("auth.http.url: %w", err)
 }
+
+// statusError is an answer whose status is not 2xx.
+type statusError struct {
+	code int
+	text string
+}
+
+func (e *statusError) Error() string { return e.text }
 
 // Close closes the idle connections to the service.
 func (s *Source) Close() error {
@@ -220,7 +242,8 @@ func (s *Source) ask(ctx context.Context, r request) (answer, error) {
 	case err != nil:
 		return answer{}, fmt.Errorf("%w: read the answer: %w", auth.ErrUnavailable, cause(err))
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		return answer{}, fmt.Errorf("%w: the service answered %s: %s", auth.ErrUnavailable, resp.Status, excerpt(data))
+		return answer{}, fmt.Errorf("%w: %w", auth.ErrUnavailable,
+			&statusError{code: resp.StatusCode, text: fmt.Sprintf("the service answered %s: %s", resp.Status, excerpt(data))})
 	case len(data) > maxAnswer:
 		return answer{}, fmt.Errorf("%w: the answer is longer than %d bytes", auth.ErrUnavailable, maxAnswer)
 	}
