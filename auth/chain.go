@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
+	"slices"
+	"sync"
 	"time"
 
 	"ftpsd/config"
@@ -46,14 +47,14 @@ type Options struct {
 // asked about everywhere (see Answer.Pad). It is safe for concurrent use.
 type Chain struct {
 	sources []Source
-	took    []atomic.Int64 // each source's typical answer time (ns), see learn
+	took    []answerTimes // each source's recent answer times, see learn
 	cache   *cache         // nil: no cache
 	obs     Observer
 }
 
 // NewChain returns the chain of sources, asked in this order.
 func NewChain(sources []Source, opts Options) *Chain {
-	c := &Chain{sources: sources, took: make([]atomic.Int64, len(sources)), obs: opts.Observer}
+	c := &Chain{sources: sources, took: make([]answerTimes, len(sources)), obs: opts.Observer}
 	if opts.CacheTTL > 0 {
 		c.cache = newCache(opts.CacheTTL, opts.CacheSize, time.Now)
 	}
@@ -68,8 +69,8 @@ type Answer struct {
 	Source string
 	// Pad is how long a failed login should wait, beside the guard's
 	// delay, so that it takes as long as asking every source: the typical
-	// answer times of the sources after the one that decided. Zero on
-	// success and when every source was asked.
+	// (median of the last 15) answer times of the sources after the one
+	// that decided. Zero on success and when every source was asked.
 	Pad time.Duration
 }
 
@@ -135,28 +136,44 @@ func resultOf(err error) string {
 	return ResultUnavailable
 }
 
-// learn folds one answer time of source i into its typical time, a
-// moving average weighing the last answers most (1/8 the newest).
-func (c *Chain) learn(i int, took time.Duration) {
-	for {
-		old := c.took[i].Load()
-		next := int64(took)
-		if old != 0 {
-			next = old + (int64(took)-old)/8
-		}
-		if c.took[i].CompareAndSwap(old, next) {
-			return
-		}
-	}
-}
+// learn records an answer time of source i.
+func (c *Chain) learn(i int, took time.Duration) { c.took[i].add(took) }
 
 // rest returns the typical time of asking the sources after index i.
 func (c *Chain) rest(i int) time.Duration {
 	var d time.Duration
 	for j := i + 1; j < len(c.sources); j++ {
-		d += time.Duration(c.took[j].Load())
+		d += c.took[j].median()
 	}
 	return d
+}
+
+// answerTimes are the last answer times of a source; their median is its
+// typical time, which an outlier (a first connection's handshake, a
+// stall) does not move.
+type answerTimes struct {
+	mu    sync.Mutex
+	times [15]time.Duration
+	n     int // answers recorded, the last len(times) kept
+}
+
+func (a *answerTimes) add(d time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.times[a.n%len(a.times)] = d
+	a.n++
+}
+
+func (a *answerTimes) median() time.Duration {
+	a.mu.Lock()
+	kept := a.times[:min(a.n, len(a.times))]
+	sorted := slices.Clone(kept)
+	a.mu.Unlock()
+	if len(sorted) == 0 {
+		return 0
+	}
+	slices.Sort(sorted)
+	return sorted[len(sorted)/2]
 }
 
 // Forget empties the cache (a reload: accounts or passwords may have
