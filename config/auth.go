@@ -157,17 +157,13 @@ func (c *Config) validateAuth(add addFunc) {
 		add("auth.cache_ttl", "must be 0 (no cache) to %s, got %s", MaxCacheTTL, a.CacheTTL.Std())
 	}
 	login := c.Server.LoginTimeout.Std()
-	switch {
-	case a.Uses(SourceLDAP):
+	// A table whose source is not named is left alone: it may be kept
+	// for later, as config.example.toml does.
+	if a.Uses(SourceLDAP) {
 		c.validateLDAP(add, login)
-	case a.LDAP.URL != "":
-		add("auth.ldap.url", "set, but \"ldap\" is not in auth.sources")
 	}
-	switch {
-	case a.Uses(SourceHTTP):
+	if a.Uses(SourceHTTP) {
 		validateHTTPAuth(add, a.HTTP, login)
-	case a.HTTP.URL != "":
-		add("auth.http.url", "set, but \"http\" is not in auth.sources")
 	}
 }
 
