@@ -1,6 +1,7 @@
 package driver_test
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -264,6 +265,40 @@ func TestE2EAccountSourcesTiming(t *testing.T) {
 	}{{"wrong local password", wrongLocal}, {"wrong http password", wrongHTTP}} {
 		if diff := max(m.d-unknown, unknown-m.d); diff > bound {
 			t.Errorf("%s %v vs unknown user %v: %v apart, want within %v", m.what, m.d, unknown, diff, bound)
+		}
+	}
+}
+
+// BenchmarkLoginHTTP: whole FTPS logins (connect, AUTH TLS, USER, PASS,
+// PBSZ, PROT, QUIT) one after the other of an account of the HTTP
+// service, answering at once or after 10ms (a service across a network),
+// with cache_ttl off and on; reports logins/s and the service's requests
+// per login.
+func BenchmarkLoginHTTP(b *testing.B) {
+	for _, delay := range []time.Duration{0, 10 * time.Millisecond} {
+		for _, ttl := range []time.Duration{0, time.Minute} {
+			b.Run(fmt.Sprintf("service=%v/cache_ttl=%v", delay, ttl), func(b *testing.B) {
+				svc := authtest.Start(b)
+				svc.Set("bob", "bob-pw", map[string]any{"home": "bob"})
+				svc.SetDelay(delay)
+				ts := startQuietServer(b, func(c *config.Config) {
+					withHTTPAuth(svc, "http")(c)
+					c.Auth.CacheTTL = config.Duration(ttl)
+				})
+				for b.Loop() {
+					c, err := ftptest.Dialer{}.Login(ts.Addr, "bob", "bob-pw")
+					if err != nil {
+						b.Fatal(err)
+					}
+					err = c.Quit()
+					_ = c.Close()
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
+				b.ReportMetric(float64(svc.Requests())/float64(b.N), "requests/login")
+			})
 		}
 	}
 }
