@@ -19,6 +19,11 @@ const (
 	ResultUnavailable = "unavailable"
 )
 
+// Results returns the results a source's answer may have.
+func Results() []string {
+	return []string{ResultOK, ResultBadPassword, ResultUnknown, ResultUnavailable}
+}
+
 // Observer hears each answer of a source and each login the cache
 // answered (metrics).
 type Observer interface {
@@ -48,7 +53,7 @@ type Options struct {
 type Chain struct {
 	sources []Source
 	took    []answerTimes // each source's recent answer times, see learn
-	cache   *cache         // nil: no cache
+	cache   *cache        // nil: no cache
 	obs     Observer
 }
 

@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"ftpsd/auth"
+	"ftpsd/config"
 	"ftpsd/hooks"
 	"ftpsd/refusal"
 )
@@ -117,11 +119,21 @@ func New() *Metrics {
 		Help: "Logins admitted from the cache of external sources' answers ([auth] cache_ttl), by source.",
 	}, []string{"source"})
 	reg.MustRegister(m.authRequests, m.authCacheHits)
+	for _, source := range config.SourceNames {
+		for _, r := range auth.Results() {
+			m.authRequests.WithLabelValues(source, r)
+		}
+		if source != config.SourceLocal {
+			m.authCacheHits.WithLabelValues(source)
+		}
+	}
 	return m
 }
 
 // AuthRequest counts an answer of an account source.
-func (m *Metrics) AuthRequest(source, result string) { m.authRequests.WithLabelValues(source, result).Inc() }
+func (m *Metrics) AuthRequest(source, result string) {
+	m.authRequests.WithLabelValues(source, result).Inc()
+}
 
 // AuthCacheHit counts a login admitted from the cache of source's answers.
 func (m *Metrics) AuthCacheHit(source string) { m.authCacheHits.WithLabelValues(source).Inc() }
