@@ -321,6 +321,19 @@ func (s *Server) Binds(dn string) int {
 	return strings.Count(s.log.String(), `BIND dn="`+dn+`" method=128`)
 }
 
+// Ops counts the operations slapd has received so far (each call adds
+// one search of its own).
+type Ops struct{ Binds, Searches int }
+
+// Ops counts the binds and searches slapd has received so far; each call
+// makes one search of its own, so differences between calls compare.
+func (s *Server) Ops() Ops {
+	s.t.Helper()
+	s.syncLog()
+	log := s.log.String()
+	return Ops{Binds: strings.Count(log, " BIND dn="), Searches: strings.Count(log, " SRCH base=")}
+}
+
 // syncLog waits until slapd's log holds every line it wrote before now:
 // slapd logs a request when it reads it, and its output reaches the
 // buffer through a pipe, so the test searches with a filter of its own
