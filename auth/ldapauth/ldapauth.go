@@ -100,11 +100,9 @@ type Source struct {
 	nameAttrs []string
 	// groups are the groups' parsed DNs (nil for AnyUser), in order.
 	groups []*ldap.DN
-	// groupBase is where nested groups are searched: the deepest DN
-	// above every configured group.
+	// groupBase is where groups are searched: the deepest DN above every
+	// configured group.
 	groupBase string
-	// homeHasUser: some group's home contains {user}.
-	homeHasUser bool
 }
 
 // filterAttr finds the attributes compared with {user} in a filter.
@@ -200,9 +198,6 @@ func (s *Source) parseGroups() error {
 	var base *ldap.DN
 	for i, g := range s.opts.Groups {
 		key := fmt.Sprintf("auth.ldap.groups[%d]", i)
-		if strings.Contains(g.Account.Home, "{user}") {
-			s.homeHasUser = true
-		}
 		if strings.HasPrefix(g.Account.Home, "/") || containsDotDot(strings.ReplaceAll(g.Account.Home, "{user}", "u")) {
 			return fmt.Errorf("%s.home: %q must be relative to storage.root, without \"..\"", key, g.Account.Home)
 		}
@@ -285,12 +280,12 @@ func (s *Source) do(ctx context.Context, service bool, op func(*conn) error) err
 		}
 		stop := context.AfterFunc(ctx, func() { c.Close() })
 		err = op(c)
-		stop()
+		aborted := !stop()
 		if err != nil && ctx.Err() != nil {
 			err = fmt.Errorf("%w (%w)", context.Cause(ctx), err)
 		}
 		broken := err != nil && isTransport(err)
-		s.pool.put(c, !broken)
+		s.pool.put(c, !broken && !aborted)
 		if broken && !fresh && ctx.Err() == nil {
 			continue
 		}
@@ -309,7 +304,7 @@ func (s *Source) unavailable(user, what string, err error) error {
 func (s *Source) Authenticate(ctx context.Context, req auth.Request) (config.User, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	if !plausibleName(req.User) || (s.homeHasUser && !safeInPath(req.User)) {
+	if !plausibleName(req.User) {
 		return config.User{}, fmt.Errorf("ldap: %w: not a possible user name", auth.ErrUnknownUser)
 	}
 	entry, err := s.findUser(ctx, req.User)
@@ -329,10 +324,10 @@ func (s *Source) Authenticate(ctx context.Context, req auth.Request) (config.Use
 		return config.User{}, fmt.Errorf("ldap: %w: empty password", auth.ErrBadPassword)
 	}
 	if err := s.checkPassword(ctx, entry.DN, req.Password); err != nil {
-		if errors.Is(err, auth.ErrUnavailable) {
-			return config.User{}, s.unavailable(req.User, "bind as the user", err)
+		if errors.Is(err, auth.ErrBadPassword) {
+			return config.User{}, err
 		}
-		return config.User{}, err
+		return config.User{}, s.unavailable(req.User, "bind as the user", err)
 	}
 	group, err := s.firstGroup(ctx, entry.DN)
 	if err != nil {
@@ -344,12 +339,12 @@ func (s *Source) Authenticate(ctx context.Context, req auth.Request) (config.Use
 	}
 	name := s.accountName(entry, req.User)
 	account := s.opts.Groups[group].Account
+	if strings.Contains(account.Home, "{user}") && !safeInPath(name) {
+		s.log.Warn("ldap user name unsafe in a home", zap.String("user", req.User), zap.String("home", account.Home))
+		return config.User{}, fmt.Errorf("ldap: %w: name unsafe in home %q", auth.ErrUnknownUser, account.Home)
+	}
 	account.Name, account.PasswordHash = name, ""
 	account.Home = strings.ReplaceAll(account.Home, "{user}", name)
-	if s.homeHasUser && !safeInPath(name) {
-		s.log.Warn("ldap user name unsafe in a home", zap.String("user", req.User), zap.String("name", name))
-		return config.User{}, fmt.Errorf("ldap: %w: name %q unsafe in a home", auth.ErrUnknownUser, name)
-	}
 	return account, nil
 }
 
@@ -394,8 +389,8 @@ func decoyDN(base string) string { return "cn=ftpsd-no-such-user," + base }
 
 // checkPassword binds as dn with password on a connection of its own
 // (never one a search then uses as the service). Its error wraps
-// auth.ErrBadPassword when the directory refuses the credentials,
-// auth.ErrUnavailable when it cannot say.
+// auth.ErrBadPassword when the directory refuses the credentials; any
+// other error means it could not say.
 func (s *Source) checkPassword(ctx context.Context, dn, password string) error {
 	err := s.do(ctx, false, func(c *conn) error {
 		c.service = false
@@ -408,7 +403,7 @@ func (s *Source) checkPassword(ctx context.Context, dn, password string) error {
 	case errors.As(err, &le) && refusal(le.ResultCode):
 		return fmt.Errorf("ldap: %w: %s", auth.ErrBadPassword, ldap.LDAPResultCodeMap[le.ResultCode])
 	default:
-		return fmt.Errorf("%w: %w", auth.ErrUnavailable, err)
+		return err
 	}
 }
 

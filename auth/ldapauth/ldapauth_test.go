@@ -155,6 +155,29 @@ func TestInjection(t *testing.T) {
 	mustLogin(t, s, "alice")
 }
 
+// TestUnsafeName: a name that would leave its group's home when put for
+// {user} is refused, in a group whose home has {user}.
+func TestUnsafeName(t *testing.T) {
+	srv := ldaptest.New(t)
+	for _, uid := range []string{"..", "x/..", `x\y`} {
+		srv.AddUser(t, uid, ldaptest.PartnersDN, ldaptest.ReadOnlyDN)
+	}
+	s, logs := source(t, options(srv))
+	for _, uid := range []string{"..", "x/..", `x\y`} {
+		mustFail(t, s, uid, ldaptest.Password(uid), auth.ErrUnknownUser)
+	}
+	if n := logs.FilterMessage("ldap user name unsafe in a home").Len(); n != 3 {
+		t.Errorf("%d log lines about unsafe names, want 3", n)
+	}
+	// readonly's home has no {user}: the name is harmless there.
+	opts := options(srv)
+	opts.Groups = opts.Groups[1:]
+	s, _ = source(t, opts)
+	if u := mustLogin(t, s, "x/.."); u.Home != "shared" || u.Name != "x/.." {
+		t.Errorf("x/.. in readonly: %+v, want home shared", u)
+	}
+}
+
 // TestSeveralEntries: a filter that matches two entries admits neither,
 // and says so in the log.
 func TestSeveralEntries(t *testing.T) {
@@ -464,5 +487,22 @@ func BenchmarkAuthenticate(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
+}
+
+// BenchmarkAuthenticateParallel is BenchmarkAuthenticate with logins at
+// once from as many goroutines as GOMAXPROCS, through the default pool.
+func BenchmarkAuthenticateParallel(b *testing.B) {
+	srv := ldaptest.New(b)
+	s, _ := source(b, options(srv))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := login(s, "alice", ldaptest.Password("alice")); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
 }

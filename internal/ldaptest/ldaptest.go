@@ -75,7 +75,7 @@ const (
 func Password(uid string) string { return uid + " password" }
 
 // UserDN returns the DN of user uid under ou=people.
-func UserDN(uid string) string { return "uid=" + uid + "," + People }
+func UserDN(uid string) string { return "uid=" + ldap.EscapeDN(uid) + "," + People }
 
 // Server is a running slapd.
 type Server struct {
