@@ -267,6 +267,44 @@ func TestDirectoryDown(t *testing.T) {
 	mustFail(t, s, "alice", "wrong", auth.ErrBadPassword)
 }
 
+// TestDirectoryHangs: a directory that stops answering on the pool's open
+// connections makes logins unavailable within the timeout, the pool's
+// slots included; when it answers again, logins work.
+func TestDirectoryHangs(t *testing.T) {
+	srv := ldaptest.New(t)
+	opts := options(srv)
+	opts.Timeout, opts.PoolSize = 500*time.Millisecond, 1
+	s, _ := source(t, opts)
+	mustLogin(t, s, "alice")
+
+	srv.Pause()
+	var wg sync.WaitGroup
+	for _, user := range []string{"alice", "bob", "mallory"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			started := time.Now()
+			if _, err := login(s, user, ldaptest.Password(user)); !errors.Is(err, auth.ErrUnavailable) {
+				t.Errorf("login %s with the directory hung: %v, want unavailable", user, err)
+			}
+			if took := time.Since(started); took > opts.Timeout+time.Second {
+				t.Errorf("login %s with the directory hung took %v, want about the timeout (%v)", user, took, opts.Timeout)
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		srv.Resume()
+		t.Fatal("logins with the directory hung still waiting after 10s")
+	}
+	srv.Resume()
+	mustLogin(t, s, "alice")
+	mustLogin(t, s, "bob")
+}
+
 // TestStartTLS: ldap:// with StartTLS works; ldap:// without it is
 // refused unless insecure, and then works in clear text.
 func TestStartTLS(t *testing.T) {

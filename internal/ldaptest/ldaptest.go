@@ -301,6 +301,7 @@ func (s *Server) stop() {
 // then SIGKILL after stopTimeout.
 func (s *Server) stopLocked() {
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	_ = s.cmd.Process.Signal(syscall.SIGCONT) // if paused
 	select {
 	case <-s.exited:
 	case <-time.After(stopTimeout):
@@ -308,6 +309,54 @@ func (s *Server) stopLocked() {
 		<-s.exited
 	}
 	s.cmd, s.exited = nil, nil
+}
+
+// Pause freezes slapd (SIGSTOP) and waits until every thread of it has
+// stopped: connections stay open and requests go unanswered, as with a
+// hung directory, until Resume.
+func (s *Server) Pause() {
+	s.t.Helper()
+	s.signal(syscall.SIGSTOP)
+	ftptest.MustEventually(s.t, 5*time.Second, "slapd's threads stopped", s.stopped)
+}
+
+// stopped reports whether every thread of slapd is in the stopped state
+// (proc(5): "T" in /proc/PID/task/TID/stat).
+func (s *Server) stopped() bool {
+	s.mu.Lock()
+	pid := s.cmd.Process.Pid
+	s.mu.Unlock()
+	stats, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(stats) == 0 {
+		return false
+	}
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return false
+		}
+		// The state follows the command name in parentheses.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 || !strings.HasPrefix(string(b[i:]), ") T") {
+			return false
+		}
+	}
+	return true
+}
+
+// Resume lets a paused slapd go on (SIGCONT).
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		s.t.Fatal("ldaptest: slapd is not running")
+	}
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("ldaptest: signal slapd: %v", err)
+	}
 }
 
 // Log returns slapd's log so far (its "stats" level: one line per
@@ -388,14 +437,21 @@ func (s *Server) admin() (*ldap.Conn, error) {
 	return c, nil
 }
 
-// AddUser adds user uid under ou=people with Password(uid) and makes it a
-// member of the groups (DNs), and returns its DN.
-func (s *Server) AddUser(t testing.TB, uid string, groups ...string) string {
+// mustAdmin is admin, failing the test on an error.
+func (s *Server) mustAdmin(t testing.TB) *ldap.Conn {
 	t.Helper()
 	c, err := s.admin()
 	if err != nil {
 		t.Fatalf("ldaptest: connect as rootdn: %v", err)
 	}
+	return c
+}
+
+// AddUser adds user uid under ou=people with Password(uid) and makes it a
+// member of the groups (DNs), and returns its DN.
+func (s *Server) AddUser(t testing.TB, uid string, groups ...string) string {
+	t.Helper()
+	c := s.mustAdmin(t)
 	defer c.Close()
 	dn := UserDN(uid)
 	add := ldap.NewAddRequest(dn, nil)
@@ -421,10 +477,7 @@ func (s *Server) AddUser(t testing.TB, uid string, groups ...string) string {
 // least one) and returns its DN.
 func (s *Server) AddGroup(t testing.TB, cn string, members ...string) string {
 	t.Helper()
-	c, err := s.admin()
-	if err != nil {
-		t.Fatalf("ldaptest: connect as rootdn: %v", err)
-	}
+	c := s.mustAdmin(t)
 	defer c.Close()
 	dn := "cn=" + cn + "," + Groups
 	add := ldap.NewAddRequest(dn, nil)
