@@ -54,8 +54,8 @@ type Options struct {
 	StartTLS bool
 	// Insecure allows ldap:// without StartTLS: passwords in clear text.
 	Insecure bool
-	// CAFile is a PEM file of the CAs that sign the directory's
-	// certificate; empty: the system's.
+	// CAFile is a PEM file of CAs trusted for the directory's
+	// certificate besides the system's.
 	CAFile string
 	// BindDN and BindPassword are the service account the searches run
 	// as; an empty BindDN searches anonymously.
@@ -84,8 +84,9 @@ type Group struct {
 	// DN is the group's DN, or AnyUser ("*") for every user found.
 	DN string
 	// Account is what a member gets: Home (where {user} is replaced by the
-	// user's name), ReadOnly and the policy keys, as a [[users]] entry
-	// sets them. Name and PasswordHash are ignored.
+	// user's name as the directory spells it, {uid} by the entry's uid),
+	// ReadOnly and the policy keys, as a [[users]] entry sets them. Name
+	// and PasswordHash are ignored.
 	Account config.User
 }
 
@@ -181,8 +182,13 @@ func transport(opts Options) (*tls.Config, string, bool, error) {
 		if err != nil {
 			return nil, "", false, fmt.Errorf("auth.ldap.ca_file: %w", err)
 		}
-		tlsConfig.RootCAs = x509.NewCertPool()
-		if !tlsConfig.RootCAs.AppendCertsFromPEM(pem) {
+		// Besides the system's CAs (none if they cannot be read).
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		tlsConfig.RootCAs = pool
+		if !pool.AppendCertsFromPEM(pem) {
 			return nil, "", false, fmt.Errorf("auth.ldap.ca_file: no PEM certificate in %s", opts.CAFile)
 		}
 	}
@@ -198,7 +204,7 @@ func (s *Source) parseGroups() error {
 	var base *ldap.DN
 	for i, g := range s.opts.Groups {
 		key := fmt.Sprintf("auth.ldap.groups[%d]", i)
-		if strings.HasPrefix(g.Account.Home, "/") || containsDotDot(strings.ReplaceAll(g.Account.Home, "{user}", "u")) {
+		if strings.HasPrefix(g.Account.Home, "/") || containsDotDot(strings.NewReplacer("{user}", "u", "{uid}", "u").Replace(g.Account.Home)) {
 			return fmt.Errorf("%s.home: %q must be relative to storage.root, without \"..\"", key, g.Account.Home)
 		}
 		if g.DN == AnyUser {
@@ -339,12 +345,16 @@ func (s *Source) Authenticate(ctx context.Context, req auth.Request) (config.Use
 	}
 	name := s.accountName(entry, req.User)
 	account := s.opts.Groups[group].Account
-	if strings.Contains(account.Home, "{user}") && !safeInPath(name) {
-		s.log.Warn("ldap user name unsafe in a home", zap.String("user", req.User), zap.String("home", account.Home))
-		return config.User{}, fmt.Errorf("ldap: %w: name unsafe in home %q", auth.ErrUnknownUser, account.Home)
+	values := map[string]string{"{user}": name, "{uid}": entry.GetAttributeValue("uid")}
+	for placeholder, value := range values {
+		if strings.Contains(account.Home, placeholder) && !safeInPath(value) {
+			s.log.Warn("ldap user name unsafe in a home", zap.String("user", req.User),
+				zap.String("home", account.Home), zap.String("placeholder", placeholder))
+			return config.User{}, fmt.Errorf("ldap: %w: %s unsafe in home %q", auth.ErrUnknownUser, placeholder, account.Home)
+		}
 	}
 	account.Name, account.PasswordHash = name, ""
-	account.Home = strings.ReplaceAll(account.Home, "{user}", name)
+	account.Home = strings.NewReplacer("{user}", name, "{uid}", values["{uid}"]).Replace(account.Home)
 	return account, nil
 }
 
@@ -357,7 +367,7 @@ func (s *Source) findUser(ctx context.Context, name string) (*ldap.Entry, error)
 		var err error
 		// A size limit of 2 tells one match from several.
 		res, err = c.Search(ldap.NewSearchRequest(s.opts.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
-			2, timeLimit(s.opts.Timeout), false, filter, append([]string{"1.1"}, s.nameAttrs...), nil))
+			2, timeLimit(s.opts.Timeout), false, filter, append([]string{"uid"}, s.nameAttrs...), nil))
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
 			return nil
 		}
@@ -444,9 +454,9 @@ func plausibleName(name string) bool {
 	return !strings.ContainsFunc(name, unicode.IsControl)
 }
 
-// safeInPath reports a name that can stand for {user} in a home: one
-// path element, not "." or "..".
+// safeInPath reports a name that can stand for {user} or {uid} in a
+// home: one path element, not empty, "." or "..".
 func safeInPath(name string) bool {
-	return name != "." && name != ".." && !strings.ContainsAny(name, `/\`) &&
+	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, `/\`) &&
 		!strings.ContainsFunc(name, unicode.IsControl)
 }

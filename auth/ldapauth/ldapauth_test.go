@@ -178,6 +178,32 @@ func TestUnsafeName(t *testing.T) {
 	}
 }
 
+// TestUIDInHome: with users found by another attribute (mail), {uid} in
+// a home is the entry's uid and {user} the name as the directory spells
+// it; an entry without uid (the service account's) is refused for a home
+// with {uid}.
+func TestUIDInHome(t *testing.T) {
+	srv := ldaptest.New(t)
+	opts := options(srv)
+	opts.UserFilter = "(|(mail={user})(cn={user}))"
+	opts.Groups = []ldapauth.Group{
+		{DN: ldaptest.PartnersDN, Account: config.User{Home: "partners/{uid}/{user}"}},
+		{DN: ldapauth.AnyUser, Account: config.User{Home: "others/{uid}"}},
+	}
+	s, logs := source(t, opts)
+	u, err := login(s, "ALICE@ftpsd.test", ldaptest.Password("alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Name != ldaptest.Mail("alice") || u.Home != "partners/alice/"+ldaptest.Mail("alice") {
+		t.Errorf("ALICE@ftpsd.test: name %q home %q, want %s and partners/alice/%[3]s", u.Name, u.Home, ldaptest.Mail("alice"))
+	}
+	mustFail(t, s, "ftpsd", ldaptest.BindPassword, auth.ErrUnknownUser)
+	if n := logs.FilterMessage("ldap user name unsafe in a home").Len(); n != 1 {
+		t.Errorf("%d log lines about an unsafe name, want 1 (the entry without uid)", n)
+	}
+}
+
 // TestSeveralEntries: a filter that matches two entries admits neither,
 // and says so in the log.
 func TestSeveralEntries(t *testing.T) {

@@ -10,7 +10,8 @@
 //	ou=groups   cn=partners, cn=readonly, cn=contractors (groupOfNames)
 //	ou=services cn=ftpsd, the service account (BindDN, BindPassword)
 //
-// Each user's password is Password(uid). Anonymous clients can only bind;
+// Each user's password is Password(uid), its mail Mail(uid) (the twins'
+// excepted, the second has the first's). Anonymous clients can only bind;
 // a bound client can read everything but the passwords.
 //
 //	srv := ldaptest.New(t)
@@ -73,6 +74,9 @@ const (
 
 // Password returns the password of a seeded or added user.
 func Password(uid string) string { return uid + " password" }
+
+// Mail returns the mail address of a seeded or added user.
+func Mail(uid string) string { return uid + "@ftpsd.test" }
 
 // UserDN returns the DN of user uid under ou=people.
 func UserDN(uid string) string { return "uid=" + ldap.EscapeDN(uid) + "," + People }
@@ -216,7 +220,7 @@ userPassword: ` + SSHA(BindPassword) + `
 
 func userLDIF(dn, uid string) string {
 	return "dn: " + dn + "\nobjectClass: inetOrgPerson\nuid: " + uid + "\ncn: " + uid +
-		"\nsn: " + uid + "\nuserPassword: " + SSHA(Password(uid)) + "\n\n"
+		"\nsn: " + uid + "\nmail: " + Mail(uid) + "\nuserPassword: " + SSHA(Password(uid)) + "\n\n"
 }
 
 func groupLDIF(dn string, members ...string) string {
@@ -459,6 +463,7 @@ func (s *Server) AddUser(t testing.TB, uid string, groups ...string) string {
 	add.Attribute("uid", []string{uid})
 	add.Attribute("cn", []string{uid})
 	add.Attribute("sn", []string{uid})
+	add.Attribute("mail", []string{Mail(uid)})
 	add.Attribute("userPassword", []string{SSHA(Password(uid))})
 	if err := c.Add(add); err != nil {
 		t.Fatalf("ldaptest: add %s: %v", dn, err)
