@@ -22,8 +22,8 @@ const (
 // for none.
 //
 // The groups holding userDN in member (groupOfNames, Active Directory) or
-// uniqueMember (groupOfUniqueNames) are found by one search under the
-// configured groups' common parent; with NestedGroups, the groups holding
+// uniqueMember (groupOfUniqueNames) are found by one search under
+// groupBase; with NestedGroups, the groups holding
 // those are searched in turn, up to maxDepth levels and maxGroups groups.
 // This works on every directory: OpenLDAP has no memberOf without its
 // overlay and does not implement Active Directory's

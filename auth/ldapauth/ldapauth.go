@@ -101,8 +101,8 @@ type Source struct {
 	nameAttrs []string
 	// groups are the groups' parsed DNs (nil for AnyUser), in order.
 	groups []*ldap.DN
-	// groupBase is where groups are searched: the deepest DN above every
-	// configured group.
+	// groupBase is where groups are searched: the deepest DN above base_dn
+	// and every configured group (the groups' alone when there is none).
 	groupBase string
 }
 
@@ -227,6 +227,12 @@ func (s *Source) parseGroups() error {
 		}
 	}
 	if base != nil {
+		// Groups in groups may live elsewhere than the configured ones
+		// (another OU of the domain): above base_dn too, when that is a DN.
+		userBase, _ := ldap.ParseDN(s.opts.BaseDN)
+		if all := commonSuffix(base, userBase); len(all.RDNs) > 0 {
+			base = all
+		}
 		s.groupBase = base.String()
 	}
 	if s.groupBase == "" {

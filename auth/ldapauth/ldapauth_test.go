@@ -246,6 +246,15 @@ func TestNestedGroups(t *testing.T) {
 		t.Errorf("carol with nested groups: home %q, want partners/carol", u.Home)
 	}
 
+	// A group elsewhere than the configured ones (under ou=people), in
+	// partners: found, since groups are searched above base_dn too.
+	team := "cn=team," + ldaptest.People
+	srv.AddGroupAt(t, team, srv.AddUser(t, "gina"))
+	srv.AddMember(t, ldaptest.PartnersDN, team)
+	if u := mustLogin(t, nested, "gina"); u.Home != "partners/gina" {
+		t.Errorf("gina, in a team in partners: home %q, want partners/gina", u.Home)
+	}
+
 	// A chain of 10 groups above erin: level 8 is followed, 9 is not.
 	member := srv.AddUser(t, "erin")
 	chain := make([]string, 10)

@@ -469,28 +469,47 @@ func (s *Server) AddUser(t testing.TB, uid string, groups ...string) string {
 		t.Fatalf("ldaptest: add %s: %v", dn, err)
 	}
 	for _, g := range groups {
-		mod := ldap.NewModifyRequest(g, nil)
-		mod.Add("member", []string{dn})
-		if err := c.Modify(mod); err != nil {
-			t.Fatalf("ldaptest: add %s to %s: %v", dn, g, err)
-		}
+		s.AddMember(t, g, dn)
 	}
 	return dn
+}
+
+// AddMember adds member (a DN) to the group's members.
+func (s *Server) AddMember(t testing.TB, group, member string) {
+	t.Helper()
+	c := s.mustAdmin(t)
+	defer c.Close()
+	mod := ldap.NewModifyRequest(group, nil)
+	mod.Add("member", []string{member})
+	if err := c.Modify(mod); err != nil {
+		t.Fatalf("ldaptest: add %s to %s: %v", member, group, err)
+	}
 }
 
 // AddGroup adds a groupOfNames under ou=groups with the members (DNs; at
 // least one) and returns its DN.
 func (s *Server) AddGroup(t testing.TB, cn string, members ...string) string {
 	t.Helper()
+	dn := "cn=" + ldap.EscapeDN(cn) + "," + Groups
+	s.AddGroupAt(t, dn, members...)
+	return dn
+}
+
+// AddGroupAt adds a groupOfNames with the DN dn (its first RDN cn=...)
+// and the members (DNs; at least one).
+func (s *Server) AddGroupAt(t testing.TB, dn string, members ...string) {
+	t.Helper()
+	parsed, err := ldap.ParseDN(dn)
+	if err != nil || len(parsed.RDNs) == 0 || len(parsed.RDNs[0].Attributes) != 1 {
+		t.Fatalf("ldaptest: group DN %q: want cn=NAME,...", dn)
+	}
 	c := s.mustAdmin(t)
 	defer c.Close()
-	dn := "cn=" + cn + "," + Groups
 	add := ldap.NewAddRequest(dn, nil)
 	add.Attribute("objectClass", []string{"groupOfNames"})
-	add.Attribute("cn", []string{cn})
+	add.Attribute("cn", []string{parsed.RDNs[0].Attributes[0].Value})
 	add.Attribute("member", members)
 	if err := c.Add(add); err != nil {
 		t.Fatalf("ldaptest: add %s: %v", dn, err)
 	}
-	return dn
 }
