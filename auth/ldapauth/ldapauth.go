@@ -305,9 +305,9 @@ func (s *Source) do(ctx context.Context, service bool, op func(*conn) error) err
 	}
 }
 
-// unavailable wraps err as auth.ErrUnavailable and logs it.
-func (s *Source) unavailable(user, what string, err error) error {
-	s.log.Warn("ldap directory unavailable", zap.String("user", user), zap.String("during", what), zap.Error(err))
+// unavailable wraps err as auth.ErrUnavailable, saying during what. It
+// does not log: the caller logs the login's outcome with this error, once.
+func unavailable(what string, err error) error {
 	return fmt.Errorf("ldap: %s: %w: %w", what, auth.ErrUnavailable, err)
 }
 
@@ -339,11 +339,11 @@ func (s *Source) Authenticate(ctx context.Context, req auth.Request) (config.Use
 		if errors.Is(err, auth.ErrBadPassword) {
 			return config.User{}, err
 		}
-		return config.User{}, s.unavailable(req.User, "bind as the user", err)
+		return config.User{}, unavailable("bind as the user", err)
 	}
 	group, err := s.firstGroup(ctx, entry.DN)
 	if err != nil {
-		return config.User{}, s.unavailable(req.User, "group search", err)
+		return config.User{}, unavailable("group search", err)
 	}
 	if group < 0 {
 		s.log.Info("ldap user in no configured group", zap.String("user", req.User), zap.String("dn", entry.DN))
@@ -382,9 +382,9 @@ func (s *Source) findUser(ctx context.Context, name string) (*ldap.Entry, error)
 	if err != nil {
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
 			// base_dn does not exist: a configuration error, said by Check.
-			return nil, s.unavailable(name, "user search", fmt.Errorf("auth.ldap.base_dn %q: %w", s.opts.BaseDN, err))
+			return nil, unavailable("user search", fmt.Errorf("auth.ldap.base_dn %q: %w", s.opts.BaseDN, err))
 		}
-		return nil, s.unavailable(name, "user search", err)
+		return nil, unavailable("user search", err)
 	}
 	switch len(res.Entries) {
 	case 0:
