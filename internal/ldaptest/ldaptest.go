@@ -108,8 +108,7 @@ type Server struct {
 // ends.
 func New(t testing.TB) *Server {
 	t.Helper()
-	slapd := testenv.NeedTool(t, "slapd", "slapd")
-	slapadd := testenv.NeedTool(t, "slapadd", "slapd")
+	slapd, slapadd := sbinTool(t, "slapd"), sbinTool(t, "slapadd")
 	dir := t.TempDir()
 	ca := testcert.Issue(t, "ftpsd ldaptest CA", true, nil)
 	leaf := testcert.Issue(t, "localhost", false, ca)
@@ -150,6 +149,18 @@ func New(t testing.TB) *Server {
 	})
 	s.Start()
 	return s
+}
+
+// sbinTool returns the path of one of slapd's programs, which Debian
+// installs in /usr/sbin, outside a user's PATH.
+func sbinTool(t testing.TB, name string) string {
+	t.Helper()
+	if p := "/usr/sbin/" + name; !testing.Short() {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return testenv.NeedTool(t, name, "slapd")
 }
 
 // slapdConf is slapd's configuration: the schemas a user and group entry
