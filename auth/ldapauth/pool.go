@@ -64,7 +64,7 @@ func (p *pool) get(ctx context.Context, service bool) (c *conn, fresh bool, err 
 	select {
 	case p.slots <- struct{}{}:
 	case <-ctx.Done():
-		return nil, false, fmt.Errorf("all %d connections busy: %w", cap(p.slots), context.Cause(ctx))
+		return nil, false, fmt.Errorf("waiting for one of the %d connections (pool_size): %w", cap(p.slots), context.Cause(ctx))
 	}
 	c, err = p.takeIdle(service)
 	if err == nil && c == nil {
