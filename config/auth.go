@@ -72,14 +72,15 @@ type LDAP struct {
 	NestedGroups bool `toml:"nested_groups"`
 	// Groups map group membership to the account's settings: the first
 	// group (in this order) the user is a member of decides; a user in
-	// none is refused.
+	// none is unknown to this source (the next is asked). DN "*", last,
+	// matches every user found.
 	Groups []LDAPGroup `toml:"groups"`
 }
 
 // LDAPGroup is one [[auth.ldap.groups]] entry: the account keys of its
 // members, as a [[users]] entry would set them.
 type LDAPGroup struct {
-	// DN is the group's distinguished name.
+	// DN is the group's distinguished name, or "*" (last) for every user.
 	DN string `toml:"dn"`
 	// Home is relative to storage.root; {user} is replaced by the login
 	// name, {uid} by the user's uid in the directory.
@@ -95,12 +96,11 @@ type LDAPGroup struct {
 // HomePlaceholders are replaced in an [[auth.ldap.groups]] home.
 var HomePlaceholders = []string{"{user}", "{uid}"}
 
-// Account returns the account of user (login name) whose uid in the
-// directory is uid, as a member of g.
-func (g LDAPGroup) Account(user, uid string) User {
-	home := strings.NewReplacer("{user}", user, "{uid}", uid).Replace(g.Home)
+// AccountKeys returns the account keys g gives its members, as a
+// [[users]] entry sets them; {user} and {uid} stay in Home.
+func (g LDAPGroup) AccountKeys() User {
 	return User{
-		Name: user, Home: home, ReadOnly: g.ReadOnly, AllowedNetworks: g.AllowedNetworks,
+		Home: g.Home, ReadOnly: g.ReadOnly, AllowedNetworks: g.AllowedNetworks,
 		QuotaBytes: g.QuotaBytes, QuotaFiles: g.QuotaFiles,
 		MaxDownloadRate: g.MaxDownloadRate, MaxUploadRate: g.MaxUploadRate,
 	}
@@ -194,19 +194,24 @@ func (c *Config) validateLDAP(add addFunc, login time.Duration) {
 		add("auth.ldap.pool_size", "must be 1..64, got %d", l.PoolSize)
 	}
 	if len(l.Groups) == 0 {
-		add("auth.ldap.groups", "required: at least one [[auth.ldap.groups]] (a user in no group is refused)")
+		add("auth.ldap.groups", "required: at least one [[auth.ldap.groups]] (a user in no group is unknown; dn = \"*\" admits every user found)")
 	}
 	for i, g := range l.Groups {
 		key := fmt.Sprintf("auth.ldap.groups[%d]", i)
-		if g.DN == "" {
-			add(key+".dn", "required (the group's distinguished name)")
+		switch {
+		case g.DN == "":
+			add(key+".dn", "required (the group's distinguished name, or \"*\" for every user)")
+		case g.DN == "*" && i != len(l.Groups)-1:
+			add(key+".dn", "\"*\" matches every user: the groups after it could never match; put it last")
 		}
 		for _, p := range placeholderRE.FindAllString(g.Home, -1) {
 			if !slices.Contains(HomePlaceholders, p) {
 				add(key+".home", "%s is not one of %s", p, strings.Join(HomePlaceholders, " "))
 			}
 		}
-		checkAccountKeys(add, key, g.Account("user", "uid"))
+		keys := g.AccountKeys()
+		keys.Home = strings.NewReplacer("{user}", "user", "{uid}", "uid").Replace(keys.Home)
+		checkAccountKeys(add, key, keys)
 	}
 }
 

@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"time"
 
+	"go.uber.org/zap"
+
 	"ftpsd/auth"
 	"ftpsd/auth/httpauth"
+	"ftpsd/auth/ldapauth"
 	"ftpsd/config"
+	"ftpsd/hooks"
 )
 
 // Accounts come from the sources of [auth] sources, asked in order by an
@@ -77,24 +81,67 @@ func (l localSource) Authenticate(ctx context.Context, req auth.Request) (config
 func (localSource) Check(context.Context) error { return nil }
 func (localSource) Close() error                { return nil }
 
-// newAccounts returns the chain of the sources cfg names, in its order.
-func (d *Driver) newAccounts(cfg config.Auth) (*auth.Chain, error) {
+// newAccounts returns the chain of the sources cfg names, in its order;
+// its errors name the key at fault.
+func (d *Driver) newAccounts(cfg config.Auth, logger *zap.Logger) (*auth.Chain, error) {
 	var sources []auth.Source
 	for _, name := range cfg.Sources {
+		var (
+			src auth.Source
+			err error
+		)
 		switch name {
 		case config.SourceLocal:
-			sources = append(sources, localSource{d})
+			src = localSource{d}
 		case config.SourceHTTP:
-			opts, err := httpauth.FromConfig(cfg.HTTP)
-			if err != nil {
-				return nil, err
-			}
-			sources = append(sources, httpauth.New(opts))
+			src, err = newHTTPSource(cfg.HTTP)
+		case config.SourceLDAP:
+			src, err = newLDAPSource(cfg.LDAP, logger.Named("auth.ldap"))
 		default:
-			return nil, fmt.Errorf("auth.sources: the %q source is not built into this ftpsd", name)
+			err = fmt.Errorf("auth.sources: %q is not an account source", name)
 		}
+		if err != nil {
+			for _, s := range sources {
+				_ = s.Close()
+			}
+			return nil, err
+		}
+		sources = append(sources, src)
 	}
 	return auth.NewChain(sources, auth.Options{CacheTTL: cfg.CacheTTL.Std(), Observer: d.metrics}), nil
+}
+
+// newHTTPSource returns the source of [auth.http].
+func newHTTPSource(c config.HTTPAuth) (auth.Source, error) {
+	opts, err := httpauth.FromConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	return httpauth.New(opts), nil
+}
+
+// newLDAPSource returns the source of [auth.ldap], its password file read.
+func newLDAPSource(c config.LDAP, logger *zap.Logger) (auth.Source, error) {
+	opts := ldapauth.Options{
+		URL: c.URL, StartTLS: c.StartTLS, Insecure: c.Insecure, CAFile: c.CAFile,
+		BindDN: c.BindDN, BaseDN: c.BaseDN, UserFilter: c.UserFilter,
+		Timeout: c.Timeout.Std(), PoolSize: c.PoolSize, NestedGroups: c.NestedGroups,
+	}
+	if c.BindPasswordFile != "" {
+		password, err := hooks.ReadSecret(c.BindPasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("auth.ldap.bind_password_file: %w", err)
+		}
+		opts.BindPassword = string(password)
+	}
+	for _, g := range c.Groups {
+		opts.Groups = append(opts.Groups, ldapauth.Group{DN: g.DN, Account: g.AccountKeys()})
+	}
+	src, err := ldapauth.New(opts, logger)
+	if err != nil {
+		return nil, err
+	}
+	return src, nil
 }
 
 // checkTimeout bounds ftpsd check's call of each source's Check.

@@ -117,7 +117,7 @@ func build(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, o optio
 		logger:    logger.Named("session"),
 	}
 	d.lists = newListings(cfg.Server.ConcurrentListings(), d.guard.Network)
-	if d.accounts, err = d.newAccounts(cfg.Auth); err != nil {
+	if d.accounts, err = d.newAccounts(cfg.Auth, logger); err != nil {
 		announcer.Close()
 		return nil, err
 	}
