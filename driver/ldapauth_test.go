@@ -1,10 +1,12 @@
 package driver_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"ftpsd/config"
 	"ftpsd/internal/ftptest"
@@ -17,7 +19,7 @@ import (
 
 // withLDAP asks sources in this order, "ldap" being srv: partners get
 // partners/{uid} with a quota, readonly read-only homes.
-func withLDAP(t *testing.T, srv *ldaptest.Server, sources ...string) func(*config.Config) {
+func withLDAP(t testing.TB, srv *ldaptest.Server, sources ...string) func(*config.Config) {
 	t.Helper()
 	password := filepath.Join(t.TempDir(), "bind-password")
 	if err := os.WriteFile(password, []byte(ldaptest.BindPassword+"\n"), 0o600); err != nil {
@@ -138,5 +140,34 @@ func TestE2ELDAPAndLocalSameName(t *testing.T) {
 			}
 			srv.Start()
 		}
+	}
+}
+
+// BenchmarkLoginLDAP: whole FTPS logins one after the other of a
+// directory user (slapd on loopback), with cache_ttl off and on; reports
+// logins/s and the user binds slapd saw per login.
+func BenchmarkLoginLDAP(b *testing.B) {
+	srv := ldaptest.New(b)
+	for _, ttl := range []time.Duration{0, time.Minute} {
+		b.Run(fmt.Sprintf("cache_ttl=%v", ttl), func(b *testing.B) {
+			ts := startQuietServer(b, func(c *config.Config) {
+				withLDAP(b, srv, "ldap")(c)
+				c.Auth.CacheTTL = config.Duration(ttl)
+			})
+			binds := srv.Binds(ldaptest.UserDN("carol"))
+			for b.Loop() {
+				c, err := ftptest.Dialer{}.Login(ts.Addr, "carol", ldaptest.Password("carol"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				err = c.Quit()
+				_ = c.Close()
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
+			b.ReportMetric(float64(srv.Binds(ldaptest.UserDN("carol"))-binds)/float64(b.N), "binds/login")
+		})
 	}
 }
