@@ -30,14 +30,6 @@ func schemaKeys(t *testing.T) []string {
 	return keys
 }
 
-func tomlName(f reflect.StructField) string {
-	name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
-	if name == "-" {
-		return ""
-	}
-	return name
-}
-
 var (
 	docTable = regexp.MustCompile("^## `\\[\\[?([a-z_.]+)\\]\\]?`")
 	docRow   = regexp.MustCompile("^\\| (`[a-z_0-9]+`(?:, `[a-z_0-9]+`)*) \\|")
