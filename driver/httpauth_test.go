@@ -148,23 +148,27 @@ func TestE2EAccountSourcesOrder(t *testing.T) {
 	svc := authtest.Start(t)
 	svc.Set(userName, "http-pw", map[string]any{"home": "from-http"})
 	for _, order := range [][]string{{"local", "http"}, {"http", "local"}} {
-		ts := startServer(t, withHTTPAuth(svc, order...))
-		first, second := userPass, "http-pw"
-		if order[0] == "http" {
-			first, second = second, first
-		}
-		c := ftptest.MustLogin(t, ts.Addr, userName, first)
-		c.Stor("order.txt", []byte(order[0]))
-		dir := ts.AliceDir()
-		if order[0] == "http" {
-			dir = filepath.Join(ts.Root, "from-http")
-		}
-		if _, err := os.Stat(filepath.Join(dir, "order.txt")); err != nil {
-			t.Errorf("order %v: the upload is not in %s's home: %v", order, order[0], err)
-		}
-		if reply, _ := passReply(t, ts.Addr, loopback(5), userName, second); reply.Code != 530 {
-			t.Errorf("order %v: the password of the second source: %v, want 530", order, reply)
-		}
+		mustOrderDecide(t, startServer(t, withHTTPAuth(svc, order...)), order, "http-pw", "from-http")
+	}
+}
+
+// mustOrderDecide checks, on ts asking sources in order (local and
+// another), that the first decides for alice, who is in both: the first
+// one's password logs in to its home (the local alice's, or otherHome),
+// the other's gets 530.
+func mustOrderDecide(t *testing.T, ts *testServer, order []string, otherPass, otherHome string) {
+	t.Helper()
+	first, second, dir := userPass, otherPass, ts.AliceDir()
+	if order[0] != "local" {
+		first, second, dir = otherPass, userPass, filepath.Join(ts.Root, otherHome)
+	}
+	c := ftptest.MustLogin(t, ts.Addr, userName, first)
+	c.Stor("order.txt", []byte(order[0]))
+	if _, err := os.Stat(filepath.Join(dir, "order.txt")); err != nil {
+		t.Errorf("order %v: the upload is not in %s's home: %v", order, order[0], err)
+	}
+	if r, _ := passReply(t, ts.Addr, loopback(5), userName, second); r.Code != 530 {
+		t.Errorf("order %v: the other source's password: %v, want 530", order, r)
 	}
 }
 
@@ -286,15 +290,7 @@ func BenchmarkLoginHTTP(b *testing.B) {
 					c.Auth.CacheTTL = config.Duration(ttl)
 				})
 				for b.Loop() {
-					c, err := ftptest.Dialer{}.Login(ts.Addr, "bob", "bob-pw")
-					if err != nil {
-						b.Fatal(err)
-					}
-					err = c.Quit()
-					_ = c.Close()
-					if err != nil {
-						b.Fatal(err)
-					}
+					loginQuit(b, ts.Addr, "bob", "bob-pw")
 				}
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
 				b.ReportMetric(float64(svc.Requests())/float64(b.N), "requests/login")

@@ -117,22 +117,7 @@ func TestE2ELDAPAndLocalSameName(t *testing.T) {
 	srv := ldaptest.New(t)
 	for _, order := range [][]string{{"local", "ldap"}, {"ldap", "local"}} {
 		ts := startServer(t, withLDAP(t, srv, order...))
-		first, second := userPass, ldaptest.Password("alice")
-		if order[0] == "ldap" {
-			first, second = second, first
-		}
-		c := ftptest.MustLogin(t, ts.Addr, userName, first)
-		c.Stor("order.txt", []byte(order[0]))
-		dir := ts.AliceDir()
-		if order[0] == "ldap" {
-			dir = filepath.Join(ts.Root, "partners", "alice")
-		}
-		if _, err := os.Stat(filepath.Join(dir, "order.txt")); err != nil {
-			t.Errorf("order %v: the upload is not in %s's home: %v", order, order[0], err)
-		}
-		if r, _ := passReply(t, ts.Addr, loopback(5), userName, second); r.Code != 530 {
-			t.Errorf("order %v: the other source's password: %v, want 530", order, r)
-		}
+		mustOrderDecide(t, ts, order, ldaptest.Password("alice"), "partners/alice")
 		if order[0] == "ldap" {
 			srv.Stop()
 			if r, _ := passReply(t, ts.Addr, loopback(6), userName, userPass); r.Code != 421 {
@@ -156,15 +141,7 @@ func BenchmarkLoginLDAP(b *testing.B) {
 			})
 			binds := srv.Binds(ldaptest.UserDN("carol"))
 			for b.Loop() {
-				c, err := ftptest.Dialer{}.Login(ts.Addr, "carol", ldaptest.Password("carol"))
-				if err != nil {
-					b.Fatal(err)
-				}
-				err = c.Quit()
-				_ = c.Close()
-				if err != nil {
-					b.Fatal(err)
-				}
+				loginQuit(b, ts.Addr, "carol", ldaptest.Password("carol"))
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
 			b.ReportMetric(float64(srv.Binds(ldaptest.UserDN("carol"))-binds)/float64(b.N), "binds/login")

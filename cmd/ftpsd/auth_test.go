@@ -12,40 +12,44 @@ import (
 	"ftpsd/internal/ldaptest"
 )
 
+// mustCheckSource runs ftpsd check on good plus tables(good's argument),
+// which must pass, then on bad's, which must fail naming every one of
+// badKeys, then after down() on good's again, which must fail naming
+// downKey.
+func mustCheckSource(t *testing.T, tables func(arg string) string, good, bad string, badKeys []string, down func(), downKey string) {
+	t.Helper()
+	dir := t.TempDir()
+	base := goodConfig(ftptest.HashPassword(t, "alice-secret"), "self_signed = true")
+	path := writeText(t, dir, "ftpsd.toml", base+tables(good))
+	if r := runFtpsd(t, "", "check", "-config", path); r.code != exitOK {
+		t.Fatalf("check with the source up: %v", r)
+	}
+	r := runFtpsd(t, "", "check", "-config", writeText(t, dir, "bad.toml", base+tables(bad)))
+	for _, key := range badKeys {
+		if r.code == exitOK || !strings.Contains(r.stderr, key) {
+			t.Errorf("check with %s refused: %v; want a failure naming %s", bad, r, key)
+		}
+	}
+	down()
+	if r := runFtpsd(t, "", "check", "-config", path); r.code == exitOK || !strings.Contains(r.stderr, downKey) {
+		t.Errorf("check with the source down: %v; want a failure naming %s", r, downKey)
+	}
+}
+
 // TestCheckHTTPAuth: ftpsd check asks the [auth.http] service and names
-// the key at fault when it cannot: the secret the service refuses, then
-// the URL of a service that is down.
+// the key at fault when it cannot: the secret the service refuses (401),
+// then the URL of a service that is down.
 func TestCheckHTTPAuth(t *testing.T) {
 	svc := authtest.Start(t)
-	dir := t.TempDir()
-	hash := ftptest.HashPassword(t, "alice-secret")
-	config := func(secretFile string) string {
-		return goodConfig(hash, "self_signed = true") + fmt.Sprintf(`
-[auth]
-sources = ["local", "http"]
-[auth.http]
-url = %q
-token_file = %q
-secret_file = %q
-ca_file = %q
-`, svc.URL, svc.TokenFile, secretFile, svc.CAFile)
-	}
-	path := writeText(t, dir, "ftpsd.toml", config(svc.SecretFile))
-	if r := runFtpsd(t, "", "check", "-config", path); r.code != exitOK {
-		t.Fatalf("check with the service up: %v", r)
-	}
-	other := filepath.Join(dir, "other-secret")
+	other := filepath.Join(t.TempDir(), "other-secret")
 	if err := os.WriteFile(other, []byte("not the service's\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	bad := writeText(t, dir, "bad.toml", config(other))
-	if r := runFtpsd(t, "", "check", "-config", bad); r.code == exitOK || !strings.Contains(r.stderr, "auth.http.secret_file") || !strings.Contains(r.stderr, "401") {
-		t.Errorf("check with a secret the service refuses: %v; want a failure naming auth.http.secret_file and the 401", r)
+	tables := func(secretFile string) string {
+		return fmt.Sprintf("[auth]\nsources = [\"local\", \"http\"]\n[auth.http]\nurl = %q\ntoken_file = %q\nsecret_file = %q\nca_file = %q\n",
+			svc.URL, svc.TokenFile, secretFile, svc.CAFile)
 	}
-	svc.Stop()
-	if r := runFtpsd(t, "", "check", "-config", path); r.code == exitOK || !strings.Contains(r.stderr, "auth.http.url") {
-		t.Errorf("check with the service down: %v; want a failure naming auth.http.url", r)
-	}
+	mustCheckSource(t, tables, svc.SecretFile, other, []string{"auth.http.secret_file", "401"}, svc.Stop, "auth.http.url")
 }
 
 // TestCheckLDAPAuth: ftpsd check binds to the [auth.ldap] directory and
@@ -53,34 +57,11 @@ ca_file = %q
 // refuses, then the URL of a directory that is down.
 func TestCheckLDAPAuth(t *testing.T) {
 	srv := ldaptest.New(t)
-	dir := t.TempDir()
-	hash := ftptest.HashPassword(t, "alice-secret")
-	config := func(password string) string {
+	tables := func(password string) string {
 		file := writeText(t, t.TempDir(), "bind-password", password+"\n")
-		return goodConfig(hash, "self_signed = true") + fmt.Sprintf(`
-[auth]
-sources = ["ldap", "local"]
-[auth.ldap]
-url = %q
-ca_file = %q
-bind_dn = %q
-bind_password_file = %q
-base_dn = %q
-[[auth.ldap.groups]]
-dn = %q
-home = "partners/{uid}"
-`, srv.URL, srv.CAFile, ldaptest.BindDN, file, ldaptest.People, ldaptest.PartnersDN)
+		return fmt.Sprintf("[auth]\nsources = [\"ldap\", \"local\"]\n[auth.ldap]\nurl = %q\nca_file = %q\nbind_dn = %q\nbind_password_file = %q\nbase_dn = %q\n"+
+			"[[auth.ldap.groups]]\ndn = %q\nhome = \"partners/{uid}\"\n",
+			srv.URL, srv.CAFile, ldaptest.BindDN, file, ldaptest.People, ldaptest.PartnersDN)
 	}
-	path := writeText(t, dir, "ftpsd.toml", config(ldaptest.BindPassword))
-	if r := runFtpsd(t, "", "check", "-config", path); r.code != exitOK {
-		t.Fatalf("check with the directory up: %v", r)
-	}
-	bad := writeText(t, dir, "bad.toml", config("not the password"))
-	if r := runFtpsd(t, "", "check", "-config", bad); r.code == exitOK || !strings.Contains(r.stderr, "auth.ldap.bind_dn") {
-		t.Errorf("check with a wrong bind password: %v; want a failure naming auth.ldap.bind_dn", r)
-	}
-	srv.Stop()
-	if r := runFtpsd(t, "", "check", "-config", path); r.code == exitOK || !strings.Contains(r.stderr, "auth.ldap.url") {
-		t.Errorf("check with the directory down: %v; want a failure naming auth.ldap.url", r)
-	}
+	mustCheckSource(t, tables, ldaptest.BindPassword, "not the password", []string{"auth.ldap.bind_dn"}, srv.Stop, "auth.ldap.url")
 }
