@@ -45,6 +45,9 @@ func TestE2EHTTPAccount(t *testing.T) {
 	if u := mustQuota(t, c); u.bytesLimit != 1024 || u.filesLimit != 3 || u.bytes != 8 || u.files != 1 {
 		t.Errorf("bob's SITE QUOTA = %+v, want 8 of 1024 bytes, 1 of 3 files", u)
 	}
+	if got := metricValue(t, ts, `ftpsd_quota_limit_bytes{user="bob"}`); got != 1024 {
+		t.Errorf("ftpsd_quota_limit_bytes of bob = %v, want 1024", got)
+	}
 	if n := ts.countLogs("login", map[string]any{"user": "bob", "result": "ok", "source": "http"}); n != 1 {
 		t.Errorf("%d login lines for bob from http, want 1", n)
 	}
