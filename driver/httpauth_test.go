@@ -213,6 +213,9 @@ func TestE2EHTTPAccountCache(t *testing.T) {
 // TestE2EHTTPAccountBan: failed logins of the service's accounts count
 // toward a ban like local ones.
 func TestE2EHTTPAccountBan(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits the guard's delays of 3 failures (3.5s)")
+	}
 	t.Parallel()
 	svc := authtest.Start(t)
 	svc.Set("bob", "bob-pw", nil)
