@@ -200,6 +200,7 @@ func TestE2EHTTPAccountCache(t *testing.T) {
 	}
 	svc.Set("carol", "carol-pw", nil)
 	ftptest.Dialer{Local: loopback(7)}.MustLogin(t, ts.Addr, "carol", "carol-pw").Quit()
+	open := ftptest.MustLogin(t, ts.Addr, "bob", "bob-pw")
 	before := svc.Requests()
 	if err := ts.Server.Reload(ts.Cfg); err != nil {
 		t.Fatal(err)
@@ -207,6 +208,11 @@ func TestE2EHTTPAccountCache(t *testing.T) {
 	ftptest.MustLogin(t, ts.Addr, "bob", "bob-pw").Quit()
 	if n := svc.Requests(); n != before+1 {
 		t.Errorf("a login after a reload made %d requests, want 1 (the cache emptied)", n-before)
+	}
+	// The reload kept bob's session: nothing of it is in [[users]].
+	open.Do(200, "NOOP")
+	if n := ts.countLogs("session closed by reload", nil); n != 0 {
+		t.Errorf("a reload closed %d sessions of external accounts", n)
 	}
 }
 
