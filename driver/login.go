@@ -20,12 +20,16 @@ import (
 // password check: PASS on a clear channel when TLS is required, PASS
 // without USER, an address banned since it connected. The password check
 // runs at most once per client network at a time (the guard's turn: an
-// IPv4 address, an IPv6 prefix of security.ipv6_prefix_length) and
-// at most GOMAXPROCS at a time in all (d.checks, where addresses with
-// recent failures wait behind the others), so that a storm of logins can
-// neither hold every CPU nor queue ahead of everybody else; an address
-// banned while its logins waited is refused unchecked. A failure is answered after the guard's delay, which holds
-// neither a turn nor a check slot.
+// IPv4 address, an IPv6 prefix of security.ipv6_prefix_length) and goes
+// through the account sources in order (accounts.go); the local source's
+// bcrypt runs at most GOMAXPROCS at a time in all (d.checks, where
+// addresses with recent failures wait behind the others), so that a storm
+// of logins can neither hold every CPU nor queue ahead of everybody else,
+// while the waits on an external source hold no check slot; an address
+// banned while its logins waited is refused unchecked. A failure is
+// answered after the chain's pad (as long as asking every source) and the
+// guard's delay, which hold neither a turn nor a check slot; a source that
+// cannot answer gets 421 at once (loginDeferred).
 
 var (
 	errBanned = errors.New("address banned")
