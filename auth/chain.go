@@ -97,10 +97,10 @@ func (c *Chain) Authenticate(ctx context.Context, req Request) (Answer, error) {
 		start := time.Now()
 		u, err := src.Authenticate(ctx, req)
 		result := resultOf(err)
-		if c.obs != nil {
+		if c.obs != nil && result != "" {
 			c.obs.AuthRequest(src.Name(), result)
 		}
-		if result != ResultUnavailable {
+		if result != ResultUnavailable && result != "" {
 			c.learn(i, time.Since(start))
 		}
 		switch {
@@ -128,7 +128,9 @@ func (c *Chain) Authenticate(ctx context.Context, req Request) (Answer, error) {
 	return Answer{}, ErrUnknownUser
 }
 
-// resultOf names the answer err stands for.
+// resultOf names the answer err stands for; "" for an error of the
+// source's caller (a login that gave up waiting for its turn), which is
+// no answer.
 func resultOf(err error) string {
 	switch {
 	case err == nil:
@@ -137,8 +139,10 @@ func resultOf(err error) string {
 		return ResultUnknown
 	case errors.Is(err, ErrBadPassword):
 		return ResultBadPassword
+	case errors.Is(err, ErrUnavailable):
+		return ResultUnavailable
 	}
-	return ResultUnavailable
+	return ""
 }
 
 // learn records an answer time of source i.
