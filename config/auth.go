@@ -62,13 +62,13 @@ type LDAP struct {
 	// UserFilter finds the user's entry; {user} is replaced by the login
 	// name, escaped (RFC 4515).
 	UserFilter string `toml:"user_filter"`
-	// Timeout bounds each exchange with the server (connect, bind, search).
+	// Timeout bounds one login's dealings with the directory (connect,
+	// TLS, waiting for a connection, searches, bind).
 	Timeout Duration `toml:"timeout"`
-	// PoolSize is how many service connections are kept open for
-	// searches.
+	// PoolSize is how many connections to the directory are open at most.
 	PoolSize int `toml:"pool_size"`
-	// NestedGroups counts membership through nested groups (Active
-	// Directory's LDAP_MATCHING_RULE_IN_CHAIN).
+	// NestedGroups counts membership through groups in groups (a bounded
+	// search of ftpsd's own, on every directory).
 	NestedGroups bool `toml:"nested_groups"`
 	// Groups map group membership to the account's settings: the first
 	// group (in this order) the user is a member of decides; a user in
