@@ -30,6 +30,8 @@ type Config struct {
 	Metrics  Metrics  `toml:"metrics"`
 	Security Security `toml:"security"`
 	ACME     ACME     `toml:"acme"`
+	// Auth is where accounts come from besides [[users]] (see auth.go).
+	Auth Auth `toml:"auth"`
 }
 
 // Security holds the defence against password guessing: failed logins
@@ -567,5 +569,6 @@ func Default() Config {
 			IPv6PrefixLength: 64,
 		},
 		ACME: defaultACME(),
+		Auth: defaultAuth(),
 	}
 }

@@ -16,41 +16,22 @@ const docPath = "../docs/configuration.md"
 
 // schemaKeys lists the configuration's keys as "table.key", tables in the
 // order of Config's fields and keys in the order of each table's fields, by
-// their toml tags. A table is a struct field of Config, or a slice of
-// structs ([[users]]).
+// their toml tags. A table is a struct field of Config, a slice of structs
+// ([[users]]), or such a field of a table ([auth.ldap], [[auth.ldap.groups]]).
 func schemaKeys(t *testing.T) []string {
 	t.Helper()
 	var keys []string
-	top := reflect.TypeOf(Default())
-	for i := range top.NumField() {
-		table := top.Field(i)
-		name := tomlName(table)
-		typ := table.Type
-		if typ.Kind() == reflect.Slice {
-			typ = typ.Elem()
+	for _, k := range tomlKeys(reflect.TypeOf(Default()), nil) {
+		if len(k) < 2 {
+			t.Fatalf("config field %s is not a table", k[0])
 		}
-		if typ.Kind() != reflect.Struct {
-			t.Fatalf("config field %s is not a table", table.Name)
-		}
-		for j := range typ.NumField() {
-			if key := tomlName(typ.Field(j)); key != "" {
-				keys = append(keys, name+"."+key)
-			}
-		}
+		keys = append(keys, strings.Join(k, "."))
 	}
 	return keys
 }
 
-func tomlName(f reflect.StructField) string {
-	name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
-	if name == "-" {
-		return ""
-	}
-	return name
-}
-
 var (
-	docTable = regexp.MustCompile("^## `\\[\\[?([a-z_]+)\\]\\]?`")
+	docTable = regexp.MustCompile("^## `\\[\\[?([a-z_.]+)\\]\\]?`")
 	docRow   = regexp.MustCompile("^\\| (`[a-z_0-9]+`(?:, `[a-z_0-9]+`)*) \\|")
 )
 

@@ -34,6 +34,7 @@ func (c *Config) Validate() error {
 	c.validateLog(add)
 	c.validateSecurity(add)
 	c.validateACME(add)
+	c.validateAuth(add)
 	return errors.Join(problems...)
 }
 
@@ -324,21 +325,7 @@ func (c *Config) validateUsers(add addFunc) {
 		if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
 			add(key+".password_hash", "not a bcrypt hash (make one with \"ftpsd hash-password\")")
 		}
-		if strings.HasPrefix(u.Home, "/") || containsDotDot(u.Home) {
-			add(key+".home", "%q must be relative to storage.root, without \"..\"", u.Home)
-		}
-		if u.AllowedNetworks != nil {
-			checkNetworks(add, key+".allowed_networks", *u.AllowedNetworks)
-		}
-		checkSize(add, key+".quota_bytes", u.QuotaBytes)
-		if u.QuotaFiles != nil && *u.QuotaFiles < 0 {
-			add(key+".quota_files", "must be 0 (no quota) or more, got %d", *u.QuotaFiles)
-		}
-		checkSize(add, key+".max_download_rate", u.MaxDownloadRate)
-		checkSize(add, key+".max_upload_rate", u.MaxUploadRate)
-		if u.Expires.problem != nil {
-			add(key+".expires", "%v", u.Expires.problem)
-		}
+		checkAccountKeys(add, key, u)
 	}
 }
 

@@ -97,8 +97,7 @@ func (s *session) stopExpiryLocked() {
 // again).
 func (d *Driver) expire(s *session) {
 	d.admitMu.Lock()
-	account, ok := s.loggedInAs()
-	p := d.live.Load().users.policy(account.Name)
+	p, ok := s.policyIn(d.live.Load().users)
 	expired := ok && p.ExpiredAt(time.Now())
 	if ok && !expired && p.Expires.Equal(s.expiryTime()) {
 		s.mu.Lock()

@@ -54,7 +54,7 @@ func TestAdmitWhileReloadCommits(t *testing.T) {
 		for i := range sessions {
 			s := newSession(fakeClient{}, openConn(t, d.registry), d.logger, d.metrics)
 			sessions[i] = s
-			wg.Go(func() { _, _, errs[i] = d.admit(s, live, account) })
+			wg.Go(func() { _, _, errs[i] = d.admit(s, live, localAdmission(account)) })
 		}
 		next := &liveConfig{users: bases[(round+1)%len(bases)], storage: st}
 		wg.Go(func() { d.commitLive(next) })
@@ -101,7 +101,7 @@ func TestReloadClosesASessionOnce(t *testing.T) {
 	}
 	d.live.Store(&liveConfig{users: newUserBase([]config.User{alice}, config.Defaults{}), storage: st})
 	s := newSession(fakeClient{}, openConn(t, d.registry), d.logger, d.metrics)
-	s.login(alice, nil)
+	s.login(localAdmission(alice), nil)
 	d.commitLive(&liveConfig{users: newUserBase([]config.User{readOnly}, config.Defaults{}), storage: st})
 	d.commitLive(&liveConfig{users: newUserBase(nil, config.Defaults{}), storage: st})
 	if n := logs.FilterMessage("session closed by reload").Len(); n != 1 {

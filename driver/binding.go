@@ -74,8 +74,12 @@ func (d *Driver) controlTLS(base *tls.Config, id uint64) *tls.Config {
 func (d *Driver) ownerOf(c *control.Conn) ticketbind.Owner {
 	user, st := c.User(), c.State()
 	requireReuse := d.cfg.TLS.RequireSessionReuse
-	if u, ok := d.live.Load().users.byName[user]; ok {
-		requireReuse = u.SessionReuseRequired(requireReuse)
+	// An external account has no require_session_reuse of its own: a
+	// [[users]] entry of the same name is another account.
+	if s, ok := c.Attached().(*session); !ok || !s.isExternal() {
+		if u, ok := d.live.Load().users.byName[user]; ok {
+			requireReuse = u.SessionReuseRequired(requireReuse)
+		}
 	}
 	return ticketbind.Owner{
 		ID:                   c.ID(),

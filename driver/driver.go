@@ -13,6 +13,7 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"go.uber.org/zap"
 
+	"ftpsd/auth"
 	"ftpsd/config"
 	"ftpsd/control"
 	"ftpsd/guard"
@@ -55,6 +56,7 @@ type Driver struct {
 	quotas    *quota.Table // the usage of the homes (quota_bytes, quota_files)
 	rates     *rateLimits  // the accounts' bandwidth limits, kept across reloads
 	logger    *zap.Logger
+	accounts  *auth.Chain // the account sources, [auth] sources (see accounts.go)
 
 	// transfers counts the file transfers in progress of every session,
 	// also of sessions whose control connection has closed already (the
@@ -211,8 +213,12 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 		return nil, err
 	}
 	live := d.live.Load()
-	user, err := d.checkPassword(s, live.users, name, pass)
-	if err != nil {
+	a, err := d.checkPassword(s, name, pass)
+	switch {
+	case errors.Is(err, auth.ErrUnavailable):
+		return nil, d.loginDeferred(s, name, a.Source, err)
+	case err != nil:
+		time.Sleep(a.Pad) // as long as asking every source (see auth.Chain)
 		return nil, d.loginFailed(s, name, err)
 	}
 	if d.cfg.TLS.Require == config.RequireAll {
@@ -220,7 +226,7 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 			return nil, fmt.Errorf("set TLS requirement: %w", err)
 		}
 	}
-	user, fs, err := d.admit(s, live, user)
+	a, fs, err := d.admit(s, live, a)
 	if r, ok := errPolicy(err); ok {
 		return nil, d.refusedByPolicy(s, name, r)
 	}
@@ -233,6 +239,7 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 		s.emitLogin(name, "home not available: "+err.Error(), start)
 		return nil, fmt.Errorf("home of %s is not available", name)
 	}
+	user := a.User
 	st := s.controlState()
 	if s.conn != nil {
 		s.conn.SetLogger(s.log().Named("control"))
@@ -240,9 +247,12 @@ func (d *Driver) AuthUser(cc ftpserver.ClientContext, name, pass string) (ftpser
 	}
 	d.metrics.Login(metrics.ResultOK)
 	s.log().Info("login", zap.String("result", metrics.ResultOK), zap.Bool("read_only", user.ReadOnly),
-		zap.String("tls_version", st.VersionName()), zap.Bool("implicit", st.Implicit))
+		zap.String("tls_version", st.VersionName()), zap.Bool("implicit", st.Implicit), zap.String("source", a.Source))
 	s.emitLogin(user.Name, "", start)
-	q := newHomeQuota(d.quotas, user.Home, fs, func() quota.Limit { return limitOf(d.live.Load().users.policy(user.Name)) })
+	q := newHomeQuota(d.quotas, user.Home, fs, func() quota.Limit {
+		p, _ := s.policyIn(d.live.Load().users)
+		return limitOf(p)
+	})
 	return newClientFs(fs, user.ReadOnly, s, d.cfg.Server.MaxListEntries, d.lists, q), nil
 }
 

@@ -33,15 +33,22 @@ func BenchmarkSessionSetup(b *testing.B) {
 	ts := startQuietServer(b, nil)
 	b.ReportAllocs()
 	for b.Loop() {
-		c, err := ftptest.Dialer{}.Login(ts.Addr, userName, userPass)
-		if err != nil {
-			b.Fatal(err)
-		}
-		err = c.Quit()
-		_ = c.Close()
-		if err != nil {
-			b.Fatal(err)
-		}
+		loginQuit(b, ts.Addr, userName, userPass)
+	}
+}
+
+// loginQuit logs user in at addr (AUTH TLS, USER, PASS, PBSZ, PROT) and
+// quits, failing b on any error.
+func loginQuit(b *testing.B, addr, user, pass string) {
+	b.Helper()
+	c, err := ftptest.Dialer{}.Login(addr, user, pass)
+	if err != nil {
+		b.Fatal(err)
+	}
+	err = c.Quit()
+	_ = c.Close()
+	if err != nil {
+		b.Fatal(err)
 	}
 }
 

@@ -59,6 +59,7 @@ func (s *Server) PrepareReload(cfg config.Config) (commit func(), err error) {
 func (d *Driver) commitLive(live *liveConfig) {
 	d.admitMu.Lock()
 	d.live.Store(live)
+	d.accounts.Forget() // accounts or passwords may have changed
 	d.rates.apply(live.users)
 	changed := d.changedSessions(live.users)
 	d.admitMu.Unlock()
@@ -91,10 +92,13 @@ func (d *Driver) changedSessions(users *userBase) []changedSession {
 		if !ok || ss.isEnding() {
 			continue // an ending session stays listed until the lib lets go of it
 		}
-		now, kept := users.byName[was.Name]
-		why := accountChange(was, now, kept)
+		why := ""
+		if !ss.isExternal() { // an external account's session keeps its login (see accounts.go)
+			now, kept := users.byName[was.Name]
+			why = accountChange(was, now, kept)
+		}
 		if why == "" {
-			policy := users.policy(was.Name)
+			policy, _ := ss.policyIn(users)
 			if r := policyRefuses(policy, ss.client(), at); r != nil {
 				why = r.reason
 			} else {

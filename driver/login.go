@@ -9,7 +9,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"ftpsd/auth"
 	"ftpsd/config"
+	"ftpsd/control"
 	"ftpsd/ipaddr"
 	"ftpsd/metrics"
 )
@@ -18,12 +20,16 @@ import (
 // password check: PASS on a clear channel when TLS is required, PASS
 // without USER, an address banned since it connected. The password check
 // runs at most once per client network at a time (the guard's turn: an
-// IPv4 address, an IPv6 prefix of security.ipv6_prefix_length) and
-// at most GOMAXPROCS at a time in all (d.checks, where addresses with
-// recent failures wait behind the others), so that a storm of logins can
-// neither hold every CPU nor queue ahead of everybody else; an address
-// banned while its logins waited is refused unchecked. A failure is answered after the guard's delay, which holds
-// neither a turn nor a check slot.
+// IPv4 address, an IPv6 prefix of security.ipv6_prefix_length) and goes
+// through the account sources in order (accounts.go); the local source's
+// bcrypt runs at most GOMAXPROCS at a time in all (d.checks, where
+// addresses with recent failures wait behind the others), so that a storm
+// of logins can neither hold every CPU nor queue ahead of everybody else,
+// while the waits on an external source hold no check slot; an address
+// banned while its logins waited is refused unchecked. A failure is
+// answered after the chain's pad (as long as asking every source) and the
+// guard's delay, which hold neither a turn nor a check slot; a source that
+// cannot answer gets 421 at once (loginDeferred).
 
 var (
 	errBanned = errors.New("address banned")
@@ -62,73 +68,104 @@ func (d *Driver) refuseLogin(s *session, name, reason string, err error) error {
 	return err
 }
 
-// checkPassword returns the user when pass is name's password; see the
-// comment at the top of the file.
-func (d *Driver) checkPassword(s *session, users *userBase, name, pass string) (config.User, error) {
+// checkPassword asks the account sources about name and pass (see
+// accounts.go) under the client network's turn; see the comment at the
+// top of the file. The local source takes a check slot for its bcrypt.
+func (d *Driver) checkPassword(s *session, name, pass string) (admission, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Server.LoginTimeout.Std())
 	defer cancel()
 	client := s.client()
 	done, err := d.guard.Turn(ctx, client)
 	if err != nil {
-		return config.User{}, errBusy
+		return admission{}, errBusy
 	}
 	defer done()
-	if err := d.checks.Acquire(ctx, d.guard.Suspect(client)); err != nil {
-		return config.User{}, errBusy
-	}
-	defer d.checks.Release()
 	if d.guard.Banned(client) {
-		return config.User{}, errBanned
+		return admission{}, errBanned
 	}
-	return users.authenticate(name, pass)
+	a, err := d.accounts.Authenticate(ctx, auth.Request{User: name, Password: pass, Client: client})
+	return admission{Answer: a}, err
 }
 
 // errRevoked refuses a login whose account a reload removed, or whose
 // password it changed, while the password was being checked.
 var errRevoked = errors.New("account changed by the administrator during login")
 
-// admit opens the home of user, whose password was checked against live,
-// and logs s in, unless the account's policy refuses the session (a
-// *policyRefusal, see access.go) or a reload committed in between: the
-// account is then taken from the configuration in force, refused
-// (errRevoked) when it was removed or its password changed, checked
-// against its policy again, and admitted with its new home, read-only
-// flag and other settings otherwise. The comparison and the login happen
+// admit opens the home of the account a admitted against live and logs
+// s in, unless the account's policy refuses the session (a
+// *policyRefusal, see access.go) or a reload committed in between: a
+// [[users]] account is then taken from the configuration in force,
+// refused (errRevoked) when it was removed or its password changed,
+// checked against its policy again, and admitted with its new home,
+// read-only flag and other settings otherwise; an external account has
+// nothing in the reloaded [[users]] and is checked against its policy
+// with [defaults] as reloaded. The comparison and the login happen
 // under admitMu, which a reload's commit holds while it replaces live and
 // chooses the sessions it closes: a login admitted before the commit is
 // closed with the others, one admitted after it was checked against the
 // accounts the commit installed. No login escapes a reload. A session
-// admitted has its expiry timer set (armExpiry).
-func (d *Driver) admit(s *session, live *liveConfig, user config.User) (config.User, home, error) {
+// admitted has its expiry timer set (armExpiry); an external account's
+// home is created if need be and its rates set.
+func (d *Driver) admit(s *session, live *liveConfig, a admission) (admission, home, error) {
 	for {
-		policy := live.users.policy(user.Name)
-		if r := policyRefuses(policy, s.client(), time.Now()); r != nil {
-			return config.User{}, nil, r
+		policy := live.users.policy(a.User.Name)
+		if a.isExternal() {
+			policy = a.User.Policy(live.users.defaults)
+			a.policy = &policy
 		}
-		fs, err := live.storage.open(user.Home)
+		if r := policyRefuses(policy, s.client(), time.Now()); r != nil {
+			return admission{}, nil, r
+		}
+		if a.isExternal() {
+			if err := live.storage.makeHome(a.User.Home); err != nil {
+				return admission{}, nil, fmt.Errorf("create home: %w", err)
+			}
+		}
+		fs, err := live.storage.open(a.User.Home)
 		if err != nil {
-			return config.User{}, nil, err
+			return admission{}, nil, err
 		}
 		d.admitMu.Lock()
 		now := d.live.Load()
 		if now == live {
-			s.login(user, fs)
+			s.login(a, fs)
 			d.armExpiry(s, policy.Expires)
+			if a.isExternal() {
+				d.rates.setExternal(rateKey(a.User.Name, a.Source), policy)
+			}
 			d.admitMu.Unlock()
-			return user, fs, nil
+			return a, fs, nil
 		}
 		d.admitMu.Unlock()
 		_ = fs.close()
-		account, kept := now.users.byName[user.Name]
-		switch why := accountChange(user, account, kept); why {
+		if a.isExternal() {
+			live = now
+			continue
+		}
+		account, kept := now.users.byName[a.User.Name]
+		switch why := accountChange(a.User, account, kept); why {
 		case changeRemoved, changePassword:
-			return config.User{}, nil, fmt.Errorf("%w (%s); log in again", errRevoked, why)
+			return admission{}, nil, fmt.Errorf("%w (%s); log in again", errRevoked, why)
 		case "":
 		default:
-			s.log().Info("login admitted with the account as reloaded", zap.String("user", user.Name), zap.String("change", why))
+			s.log().Info("login admitted with the account as reloaded", zap.String("user", a.User.Name), zap.String("change", why))
 		}
-		user, live = account, now
+		a.User, live = account, now
 	}
+}
+
+// loginDeferred answers a login whose account source could not answer
+// with 421 (try again later) and logs it once; it counts as a failed
+// login, not toward a ban: the client is not at fault.
+func (d *Driver) loginDeferred(s *session, name, source string, err error) error {
+	d.countFailedLogin(s)
+	s.log().Warn("login deferred: account source unavailable", zap.String("user", name),
+		zap.String("source", source), zap.String("reason", err.Error()))
+	s.emitLogin(name, err.Error(), time.Now())
+	if s.conn != nil {
+		s.conn.NoteFailure(control.Failure{Code: 421, Text: errUnavailable.Error()})
+	}
+	return errUnavailable
 }
 
 // loginFailed counts, logs and delays a failed login, bans its address

@@ -277,18 +277,36 @@ func humanBytes(n int64) string {
 }
 
 // quotaUsage returns the usage of the accounts with a quota whose home has
-// been counted, for the metrics; it counts nothing.
+// been counted, for the metrics; it counts nothing. External accounts
+// (accounts.go) are those logged in now, under a name no [[users]] entry
+// has (one series per name).
 func (d *Driver) quotaUsage() []metrics.AccountQuota {
 	users := d.live.Load().users
 	var out []metrics.AccountQuota
-	for name, u := range users.byName {
-		l := limitOf(users.policy(name))
+	add := func(name, home string, p config.Policy) {
+		l := limitOf(p)
 		if l.None() {
-			continue
+			return
 		}
-		if used, ok := d.quotas.Peek(homeKey(u.Home)); ok {
+		if used, ok := d.quotas.Peek(homeKey(home)); ok {
 			out = append(out, metrics.AccountQuota{User: name, Bytes: used.Bytes, Files: used.Files, BytesLimit: l.Bytes, FilesLimit: l.Files})
 		}
+	}
+	for name, u := range users.byName {
+		add(name, u.Home, users.policy(name))
+	}
+	seen := map[string]bool{}
+	for _, ss := range d.sessionList() {
+		account, ok := ss.loggedInAs()
+		if !ok || !ss.isExternal() || seen[account.Name] {
+			continue
+		}
+		if _, local := users.byName[account.Name]; local {
+			continue
+		}
+		seen[account.Name] = true
+		p, _ := ss.policyIn(users)
+		add(account.Name, account.Home, p)
 	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"ftpsd/config"
 	"ftpsd/metrics"
 )
 
@@ -54,6 +55,7 @@ type rateLimits struct {
 // accountRates are an account's buckets; nil where it never had a limit.
 type accountRates struct {
 	download, upload *throttle
+	external         bool // of an account of an external source (setExternal)
 }
 
 // rateClock is how a throttle reads the time and sleeps (a fake clock in
@@ -84,31 +86,48 @@ func newRateLimits(clock rateClock) *rateLimits {
 
 // apply sets the rates of users' accounts: at start and at each reload's
 // commit. The buckets of accounts users no longer has are dropped (the
-// reload closes their sessions).
+// reload closes their sessions); those of external accounts stay (see
+// setExternal).
 func (r *rateLimits) apply(users *userBase) {
 	if r == nil {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for name := range r.accounts {
-		if _, ok := users.byName[name]; !ok {
+	for name, a := range r.accounts {
+		if _, ok := users.byName[name]; !ok && !a.external {
 			delete(r.accounts, name)
 		}
 	}
 	for name := range users.byName {
-		p := users.policy(name)
-		a := r.accounts[name]
-		if a == nil {
-			if p.MaxDownloadRate == 0 && p.MaxUploadRate == 0 {
-				continue
-			}
-			a = &accountRates{}
-			r.accounts[name] = a
-		}
-		a.download = r.set(a.download, p.MaxDownloadRate)
-		a.upload = r.set(a.upload, p.MaxUploadRate)
+		r.setLocked(name, users.policy(name), false)
 	}
+}
+
+// setExternal sets the rates of an account of an external source, under
+// its key (see rateKey), as its latest login says. Its buckets stay while
+// the process runs: one pair per such account with a limit.
+func (r *rateLimits) setExternal(key string, p config.Policy) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.setLocked(key, p, true)
+}
+
+// setLocked gives account name the rates of p; the caller holds r.mu.
+func (r *rateLimits) setLocked(name string, p config.Policy, external bool) {
+	a := r.accounts[name]
+	if a == nil {
+		if p.MaxDownloadRate == 0 && p.MaxUploadRate == 0 {
+			return
+		}
+		a = &accountRates{external: external}
+		r.accounts[name] = a
+	}
+	a.download = r.set(a.download, p.MaxDownloadRate)
+	a.upload = r.set(a.upload, p.MaxUploadRate)
 }
 
 // set gives th the rate bytesPerSecond (0: none), making it if needed.

@@ -74,7 +74,7 @@ func usersOf(t *testing.T, users ...config.User) *userBase {
 func limitedSession(rates *rateLimits, account config.User) *session {
 	s := newSession(fakeClient{}, nil, zap.NewNop(), metrics.New())
 	s.rates = rates
-	s.login(account, nil)
+	s.login(localAdmission(account), nil)
 	return s
 }
 

@@ -117,6 +117,10 @@ func build(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, o optio
 		logger:    logger.Named("session"),
 	}
 	d.lists = newListings(cfg.Server.ConcurrentListings(), d.guard.Network)
+	if d.accounts, err = d.newAccounts(cfg.Auth, logger); err != nil {
+		announcer.Close()
+		return nil, err
+	}
 	d.rates = newRateLimits(realClock)
 	d.rates.apply(live.users)
 	d.live.Store(live)
@@ -135,6 +139,10 @@ func build(cfg config.Config, tlsConfig *tls.Config, logger *zap.Logger, o optio
 	}
 	s := &Server{driver: d, base: tlsConfig, logger: logger}
 	if o.dryRun {
+		if err := checkAccounts(d.accounts); err != nil {
+			s.Close()
+			return nil, err
+		}
 		return s, nil
 	}
 	if s.explicit, err = s.listen(cfg.Server.Listen, false); err != nil {
@@ -286,6 +294,9 @@ func (s *Server) Close() {
 			}
 		}
 		s.driver.announcer.Close()
+		if err := s.driver.accounts.Close(); err != nil {
+			s.logger.Warn("close account sources", zap.Error(err))
+		}
 	})
 }
 

@@ -33,7 +33,11 @@ type session struct {
 
 	mu      sync.Mutex
 	account config.User // as it was when the session logged in
-	fs      home
+	// external is the policy of an account of an external source, fixed
+	// at login ([defaults] applied then); nil for a [[users]] account.
+	external *config.Policy
+	source   string // the account source that admitted the session
+	fs       home
 	// transfers counts the file transfers open on fs. The lib notifies
 	// ClientDisconnected before it closes the data connection and without
 	// waiting for the transfer goroutine, so a transfer can still be
@@ -126,16 +130,47 @@ func (s *session) controlState() control.State {
 	return s.conn.State()
 }
 
-// login records the account; it happens on the command goroutine before
-// any transfer goroutine of the session starts.
-func (s *session) login(account config.User, fs home) {
+// login records the account, the source that admitted it and, for an
+// external source's, its policy; it happens on the command goroutine
+// before any transfer goroutine of the session starts.
+func (s *session) login(a admission, fs home) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.logPtr.Store(s.log().With(zap.String("user", account.Name)))
+	s.logPtr.Store(s.log().With(zap.String("user", a.User.Name)))
 	if s.fs != nil {
 		_ = s.fs.close() // a second login replaces the first
 	}
-	s.account, s.fs = account, fs
+	s.account, s.source, s.external, s.fs = a.User, a.Source, a.external(), fs
+}
+
+// policyIn returns the policy of the account the session logged in with:
+// an external account's as fixed at login, a [[users]] account's as users
+// has it. ok is false before login.
+func (s *session) policyIn(users *userBase) (p config.Policy, ok bool) {
+	s.mu.Lock()
+	account, external := s.account, s.external
+	s.mu.Unlock()
+	if external != nil {
+		return *external, true
+	}
+	return users.policy(account.Name), account.Name != ""
+}
+
+// isExternal reports whether the session's account is of an external
+// source.
+func (s *session) isExternal() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.external != nil
+}
+
+// rateKey returns the key of the session's account among the bandwidth
+// limits: its name, prefixed by its source's for an external account so
+// that a [[users]] account of the same name is another.
+func (s *session) rateKey() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return rateKey(s.account.Name, s.source)
 }
 
 // loggedInAs returns the account the session logged in with, and false
@@ -152,8 +187,7 @@ func (s *session) throttle(direction string) *throttle {
 	if s.rates == nil {
 		return nil
 	}
-	account, _ := s.loggedInAs()
-	return s.rates.throttle(account.Name, direction)
+	return s.rates.throttle(s.rateKey(), direction)
 }
 
 // waitContext returns the context a rate-limited transfer of the session

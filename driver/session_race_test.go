@@ -34,7 +34,7 @@ func TestCutWhileLoggingIn(t *testing.T) {
 	for range 50 {
 		s := newSession(fakeClient{}, openConn(t, d.registry), d.logger, d.metrics)
 		var wg sync.WaitGroup
-		wg.Go(func() { s.login(config.User{Name: "alice"}, &memoryHome{}) })
+		wg.Go(func() { s.login(localAdmission(config.User{Name: "alice"}), &memoryHome{}) })
 		wg.Go(func() { srv.cut() })
 		wg.Wait()
 	}

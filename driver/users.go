@@ -1,16 +1,16 @@
 package driver
 
 import (
-	"errors"
-
 	"golang.org/x/crypto/bcrypt"
 
+	"ftpsd/auth"
 	"ftpsd/config"
 )
 
+// The local source's answers are the account sources' (see accounts.go).
 var (
-	errUnknownUser = errors.New("unknown user")
-	errBadPassword = errors.New("bad password")
+	errUnknownUser = auth.ErrUnknownUser
+	errBadPassword = auth.ErrBadPassword
 )
 
 // userBase holds the accounts of the configuration.
@@ -18,13 +18,15 @@ type userBase struct {
 	byName map[string]config.User
 	// policies holds each account's policy, [defaults] applied.
 	policies map[string]config.Policy
+	// defaults is [defaults], which external accounts get at login.
+	defaults config.Defaults
 	// dummy is compared against when the user is unknown, so that a wrong
 	// name takes as long as a wrong password.
 	dummy []byte
 }
 
 func newUserBase(users []config.User, defaults config.Defaults) *userBase {
-	b := &userBase{byName: make(map[string]config.User, len(users)), policies: make(map[string]config.Policy, len(users))}
+	b := &userBase{byName: make(map[string]config.User, len(users)), policies: make(map[string]config.Policy, len(users)), defaults: defaults}
 	cost := bcrypt.DefaultCost
 	for _, u := range users {
 		b.byName[u.Name] = u

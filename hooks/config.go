@@ -92,7 +92,7 @@ func buildHooks(entries []config.Hook, ae actionEnv) ([]*hook, error) {
 			h.name = c.Command[0]
 			h.act = &command{argv: c.Command, env: ae.env, logger: ae.logger.With(zap.String("hook", h.id), zap.String("action", h.name))}
 		case c.URL != "":
-			secret, err := readSecret(c.SecretFile)
+			secret, err := ReadSecret(c.SecretFile)
 			if err != nil {
 				problems = append(problems, fmt.Errorf("hooks[%d].secret_file: %w", i, err))
 				continue
@@ -130,8 +130,9 @@ func actionID(kind string, parts ...string) string {
 // maxSecret bounds a secret file: a key, not a document.
 const maxSecret = 4096
 
-// readSecret reads a webhook's key; a trailing newline is not part of it.
-func readSecret(file string) ([]byte, error) {
+// ReadSecret reads a key from file (a webhook's, [auth.http]'s token or
+// secret); a trailing newline is not part of it.
+func ReadSecret(file string) ([]byte, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err

@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"ftpsd/auth"
+	"ftpsd/config"
 	"ftpsd/hooks"
 	"ftpsd/refusal"
 )
@@ -34,6 +36,8 @@ type Metrics struct {
 	bans               prometheus.Counter
 	hookDeliveries     *prometheus.CounterVec
 	hookSpool          prometheus.Gauge
+	authRequests       *prometheus.CounterVec
+	authCacheHits      *prometheus.CounterVec
 }
 
 // New returns metrics registered on a registry of their own, with the Go
@@ -106,8 +110,33 @@ func New() *Metrics {
 	for _, r := range hooks.Results() {
 		m.hookDeliveries.WithLabelValues(r)
 	}
+	m.authRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ftpsd_auth_requests_total",
+		Help: "Answers of the account sources of [auth] sources, by source (local, ldap, http) and result (ok, bad_password, unknown, unavailable).",
+	}, []string{"source", "result"})
+	m.authCacheHits = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ftpsd_auth_cache_hits_total",
+		Help: "Logins admitted from the cache of external sources' answers ([auth] cache_ttl), by source.",
+	}, []string{"source"})
+	reg.MustRegister(m.authRequests, m.authCacheHits)
+	for _, source := range config.SourceNames {
+		for _, r := range auth.Results() {
+			m.authRequests.WithLabelValues(source, r)
+		}
+		if source != config.SourceLocal {
+			m.authCacheHits.WithLabelValues(source)
+		}
+	}
 	return m
 }
+
+// AuthRequest counts an answer of an account source.
+func (m *Metrics) AuthRequest(source, result string) {
+	m.authRequests.WithLabelValues(source, result).Inc()
+}
+
+// AuthCacheHit counts a login admitted from the cache of source's answers.
+func (m *Metrics) AuthCacheHit(source string) { m.authCacheHits.WithLabelValues(source).Inc() }
 
 // Label values of the series.
 const (
