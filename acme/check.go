@@ -29,10 +29,18 @@ func Check(ctx context.Context, a config.ACME) error {
 	if !a.Enabled() {
 		return nil
 	}
-	var errs []error
-	if err := checkDirectory(ctx, a); err != nil {
-		errs = append(errs, err)
+	return errors.Join(checkDirectory(ctx, a), CheckLocal(a))
+}
+
+// CheckLocal is Check without the CA's directory: what this host alone
+// can tell (ftpsd check -offline, the unit's check before each start,
+// which must not fail while the CA is down: serve starts then and serves
+// a placeholder certificate until the CA answers).
+func CheckLocal(a config.ACME) error {
+	if !a.Enabled() {
+		return nil
 	}
+	var errs []error
 	if err := checkStorageDir(a.Storage); err != nil {
 		errs = append(errs, err)
 	}

@@ -20,6 +20,7 @@ import (
 func checkCommand(args []string, stdout io.Writer) error {
 	fs, path := configFlags("check", "configuration file (TOML) to check")
 	quiet := fs.Bool("quiet", false, "print nothing when the configuration is valid (the systemd unit's ExecStartPre=)")
+	offline := fs.Bool("offline", false, "leave out what needs another host to answer: the ACME CA's directory, the LDAP directory, the HTTP authentication service (serve starts while they are down; the systemd unit's ExecStartPre=)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -36,7 +37,13 @@ func checkCommand(args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("config %s: %w", *path, err)
 	}
-	if err := driver.Check(cfg, store.Config(), driver.WithGetenv(os.Getenv)); err != nil {
+	driverOpts := []driver.Option{driver.WithGetenv(os.Getenv)}
+	checkACME := acme.Check
+	if *offline {
+		driverOpts = append(driverOpts, driver.WithOffline())
+		checkACME = func(_ context.Context, a config.ACME) error { return acme.CheckLocal(a) }
+	}
+	if err := driver.Check(cfg, store.Config(), driverOpts...); err != nil {
 		return fmt.Errorf("config %s: %w", *path, err)
 	}
 	if err := hooks.Check(cfg.Hooks); err != nil {
@@ -45,7 +52,7 @@ func checkCommand(args []string, stdout io.Writer) error {
 	if err := xferlog.Check(cfg.Log.Xferlog); err != nil {
 		return fmt.Errorf("config %s: log.xferlog: %w", *path, err)
 	}
-	if err := acme.Check(context.Background(), cfg.ACME); err != nil {
+	if err := checkACME(context.Background(), cfg.ACME); err != nil {
 		return fmt.Errorf("config %s: %w", *path, err)
 	}
 	if *quiet {

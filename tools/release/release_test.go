@@ -146,7 +146,7 @@ func TestPackageUnit(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, line := range []string{
-		"ExecStartPre=/usr/bin/ftpsd check -quiet -config /etc/ftpsd/ftpsd.toml\n",
+		"ExecStartPre=/usr/bin/ftpsd check -quiet -offline -config /etc/ftpsd/ftpsd.toml\n",
 		"ExecStart=/usr/bin/ftpsd serve -config /etc/ftpsd/ftpsd.toml\n",
 		"ExecReload=/bin/kill -HUP $MAINPID\n",
 		"Documentation=man:ftpsd(8) man:ftpsd.toml(5)\n",
