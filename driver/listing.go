@@ -17,7 +17,7 @@ import (
 // A listing (LIST, NLST, MLSD, STAT of a directory) is read from the
 // directory listBatch entries at a time, and the lib formats each batch
 // before it asks for the next (ftpserver.ClientDriverExtensionDirStream),
-// into a buffer it writes to the data connection 64 KiB at a time: a
+// into a buffer it writes to the data connection 16 KiB at a time: a
 // listing holds one batch and that buffer, whatever the size of the
 // directory and however slowly the client reads. Entries come in the directory's order
 // (the backend's), unsorted.

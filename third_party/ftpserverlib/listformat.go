@@ -15,8 +15,10 @@ import (
 )
 
 // listBufSize is how much of a listing is written to the data connection
-// at once: four full TLS records.
-const listBufSize = 64 << 10
+// at once: one full TLS record (the data connection gathers records into
+// larger socket writes, see tlsconf/recordbatch); a stalled listing holds
+// no more than that besides its TLS buffers.
+const listBufSize = 16 << 10
 
 // listBufs holds the buffers of the listings in progress.
 var listBufs = sync.Pool{New: func() any { b := make([]byte, 0, listBufSize+1024); return &b }} //nolint:gochecknoglobals
