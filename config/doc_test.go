@@ -31,7 +31,7 @@ func schemaKeys(t *testing.T) []string {
 }
 
 var (
-	docTable = regexp.MustCompile("^## `\\[\\[?([a-z_.]+)\\]\\]?`")
+	docTable = regexp.MustCompile("^## `\\[\\[?([a-z0-9_.]+)\\]\\]?`")
 	docRow   = regexp.MustCompile("^\\| (`[a-z_0-9]+`(?:, `[a-z_0-9]+`)*) \\|")
 )
 
