@@ -101,6 +101,7 @@ func TestAllowedNetworksRefusesOutsideLogins(t *testing.T) {
 // refusal lengthens the next delay as a failure does: two addresses keep
 // the test short.
 func TestAllowedNetworksBans(t *testing.T) {
+	testenv.FullTier(t, "5 s of login-failure delays")
 	t.Parallel()
 	const maxFailures = 2
 	ts := startServer(t, func(c *config.Config) {
@@ -314,6 +315,7 @@ func TestReloadClosesSessionsByPolicy(t *testing.T) {
 // the closing (later: the session outlives the old time; earlier: it is
 // closed at the new one).
 func TestSessionClosedAtExpiry(t *testing.T) {
+	testenv.FullTier(t, "5 s waiting for an expiry")
 	t.Parallel()
 	soon := time.Now().Add(3 * time.Second) // time to log both in, even on a busy machine
 	ts := startServer(t, func(c *config.Config) {

@@ -14,6 +14,7 @@ import (
 
 	"ftpsd/config"
 	"ftpsd/internal/ftptest"
+	"ftpsd/internal/testenv"
 )
 
 // Under tls.require = "all" a data connection is protected and bound to
@@ -79,6 +80,7 @@ func orderName(setup string, steps []orderStep, transfer string) string {
 // and its own file to STOR: a refused order waits 100 ms to see that the
 // server does not connect, so one after the other they took 13 s.
 func TestE2EDataProtectionOrder(t *testing.T) {
+	testenv.FullTier(t, "6 s of data connections in every order")
 	ts := startServer(t, func(c *config.Config) {
 		c.Active.Enabled = true
 		c.Passive.Wait = 0

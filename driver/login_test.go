@@ -201,6 +201,7 @@ func bcryptTime(t *testing.T, hash []byte) time.Duration {
 // the address; a success in between resets the count; ban_exempt
 // addresses are never banned.
 func TestBanLifecycle(t *testing.T) {
+	testenv.FullTier(t, "8 s of login-failure delays and a ban's expiry")
 	t.Parallel()
 	ts := startServer(t, func(c *config.Config) {
 		c.Security.MaxLoginFailures = 3
