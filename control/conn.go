@@ -123,31 +123,57 @@ func (c *Conn) ID() uint64 { return c.id }
 // ErrLoginTimeout, and an evicted connection with ErrEvicted.
 func (c *Conn) Read(p []byte) (int, error) {
 	n, err := c.read(p)
+	return n, c.readError(err)
+}
+
+// ReadLine is Read for the lib's command loop (ftpserver.ConnLineReader):
+// it returns the next command line whole, in a slice of its own, so that
+// the lib keeps no read buffer for a session waiting for its next command.
+func (c *Conn) ReadLine() ([]byte, error) {
+	if err := c.nextLine(); err != nil {
+		return nil, c.readError(err)
+	}
+	line := c.in.pending
+	c.in.pending = nil
+	return line, nil
+}
+
+// readError is the error a read of the lib ends with: ErrEvicted for an
+// evicted connection, ErrLoginTimeout past the login deadline, else err.
+func (c *Conn) readError(err error) error {
 	switch {
 	case err == nil:
 	case c.evicted.Load():
-		return 0, ErrEvicted
+		return ErrEvicted
 	case c.login.expired():
-		return 0, c.endLogin()
+		return c.endLogin()
 	}
-	return n, err
+	return err
 }
 
 func (c *Conn) read(p []byte) (int, error) {
-	for len(c.in.pending) == 0 {
-		line, err := c.readLine()
-		if err != nil {
-			return 0, err
-		}
-		fwd, err := c.intercept(line)
-		if err != nil {
-			return 0, err
-		}
-		c.in.pending = fwd
+	if err := c.nextLine(); err != nil {
+		return 0, err
 	}
 	n := copy(p, c.in.pending)
 	c.in.pending = c.in.pending[n:]
 	return n, nil
+}
+
+// nextLine reads until a line for the lib is pending, unless one is.
+func (c *Conn) nextLine() error {
+	for len(c.in.pending) == 0 {
+		line, err := c.readLine()
+		if err != nil {
+			return err
+		}
+		fwd, err := c.intercept(line)
+		if err != nil {
+			return err
+		}
+		c.in.pending = fwd
+	}
+	return nil
 }
 
 // Write sends a reply from the lib on the current channel. A reply that

@@ -104,8 +104,8 @@ type clientHandler struct {
 	transfer            transferHandler // Transfer connection (passive or active)s
 	extra               any             // Additional application-specific data
 	server              *FtpServer      // Server on which the connection was accepted
-	writer              *bufio.Writer   // Writer on the TCP connection
-	reader              *bufio.Reader   // Reader on the TCP connection
+	writer              *replyWriter    // Writer on the TCP connection
+	reader              *commandReader  // Reader on the TCP connection
 	ctxRest             int64           // Restart point
 	transferMu          sync.Mutex      // this mutex will protect the transfer parameters
 	id                  uint32          // ID of the client
@@ -132,8 +132,8 @@ func (server *FtpServer) newClientHandler(
 		server:              server,
 		conn:                connection,
 		id:                  clientID,
-		writer:              bufio.NewWriter(connection),
-		reader:              bufio.NewReaderSize(connection, maxCommandSize),
+		writer:              newReplyWriter(connection),
+		reader:              newCommandReader(connection),
 		connectedAt:         time.Now().UTC(),
 		path:                "/",
 		selectedHashAlgo:    HASHAlgoSHA256,

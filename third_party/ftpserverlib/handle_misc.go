@@ -1,7 +1,6 @@
 package ftpserver
 
 import (
-	"bufio"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -16,8 +15,8 @@ func (c *clientHandler) handleAUTH(_ string) error {
 	if tlsConfig, err := c.server.driver.GetTLSConfig(); err == nil {
 		c.writeMessage(StatusAuthAccepted, "AUTH command ok. Expecting TLS Negotiation.")
 		c.conn = tls.Server(c.conn, tlsConfig)
-		c.reader = bufio.NewReaderSize(c.conn, maxCommandSize)
-		c.writer = bufio.NewWriter(c.conn)
+		c.reader = newCommandReader(c.conn)
+		c.writer = newReplyWriter(c.conn)
 		c.setTLSForControl(true)
 	} else {
 		c.writeMessage(StatusActionNotTaken, fmt.Sprintf("Cannot get a TLS config: %v", err))
