@@ -55,6 +55,7 @@ type curlRun struct {
 	args       []string      // after curlBase: the transfer
 	wall       time.Duration // from the start of curl to its exit
 	took       time.Duration // the transfer, as curl timed it
+	begin, end time.Time     // the transfer, as curl timed it, on the wall clock
 	err        error
 	stderr     string
 }
@@ -82,6 +83,8 @@ func timedCurls(t *testing.T, curl, work string, runs ...*curlRun) {
 				r.err = fmt.Errorf("curl's times %q: %w", out, err)
 			}
 			r.took = time.Duration((total - pre) * float64(time.Second))
+			r.begin = start.Add(time.Duration(pre * float64(time.Second)))
+			r.end = start.Add(time.Duration(total * float64(time.Second)))
 		})
 	}
 	wg.Wait()
@@ -149,25 +152,54 @@ func TestE2EBandwidthUpload(t *testing.T) {
 }
 
 // TestE2EBandwidthAccountWide: two sessions of one account downloading at
-// once share its max_download_rate: 2 x 4 MiB at "2MiB" take 4 s, not 2.
+// once share its max_download_rate: 2 x 4 MiB at "2MiB" take 4 s from the
+// first transfer's start to the last one's end, not 2. The two curls'
+// logins may end apart on a busy machine; a sharing is judged only on
+// transfers that ran together for at least a second (the other one
+// started late: tried again, three times at most). Unshared, two
+// transfers that overlap by a second end 3 s after the first began.
 func TestE2EBandwidthAccountWide(t *testing.T) {
 	testenv.FullTier(t, "4 s downloads timed by the wall clock")
 	curl := testenv.NeedTool(t, "curl", "curl")
 	ts, data := serveFile(t, withRates(t, userName, "2MiB", ""), "a.bin", 4*mib)
 	ts.PutFile(t, "b.bin", data)
 	work := t.TempDir()
-	runs := []*curlRun{
-		{user: userName, pass: userPass, args: []string{"-o", filepath.Join(work, "a.bin"), "ftp://" + ts.Addr + "/a.bin"}},
-		{user: userName, pass: userPass, args: []string{"-o", filepath.Join(work, "b.bin"), "ftp://" + ts.Addr + "/b.bin"}},
+	var runs []*curlRun
+	var overlap time.Duration
+	for attempt := 1; attempt <= 3; attempt++ {
+		runs = []*curlRun{
+			{user: userName, pass: userPass, args: []string{"-o", filepath.Join(work, "a.bin"), "ftp://" + ts.Addr + "/a.bin"}},
+			{user: userName, pass: userPass, args: []string{"-o", filepath.Join(work, "b.bin"), "ftp://" + ts.Addr + "/b.bin"}},
+		}
+		timedCurls(t, curl, work, runs...)
+		for _, name := range []string{"a.bin", "b.bin"} {
+			ftptest.MustSameFile(t, filepath.Join(work, name), data)
+		}
+		overlap = minTime(runs[0].end, runs[1].end).Sub(maxTime(runs[0].begin, runs[1].begin))
+		if overlap >= time.Second {
+			break
+		}
+		t.Logf("attempt %d: the transfers ran together for %v only", attempt, overlap.Round(time.Millisecond))
 	}
-	timedCurls(t, curl, work, runs...)
-	last := max(runs[0].took, runs[1].took)
-	mustTakeBetween(t, "8 MiB in two sessions of one account at 2MiB", last, 3600*time.Millisecond, 4400*time.Millisecond)
-	for i, r := range runs {
-		// Each session had its share: the two finish together.
-		mustTakeBetween(t, fmt.Sprintf("session %d's 4 MiB", i+1), r.took, 3*time.Second, 4400*time.Millisecond)
-		ftptest.MustSameFile(t, filepath.Join(work, []string{"a.bin", "b.bin"}[i]), data)
+	if overlap < time.Second {
+		t.Fatalf("in 3 attempts the two transfers never ran together for a second (last: %v)", overlap.Round(time.Millisecond))
 	}
+	span := maxTime(runs[0].end, runs[1].end).Sub(minTime(runs[0].begin, runs[1].begin))
+	mustTakeBetween(t, "8 MiB in two sessions of one account at 2MiB, first start to last end", span, 3600*time.Millisecond, 4400*time.Millisecond)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // TestE2EBandwidthReload: a reload that raises the rate applies to a
