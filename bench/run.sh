@@ -101,6 +101,8 @@
 #   BENCH_CIPHERS="default aes256" (the cipher modes of bulk and par4)
 #   BENCH_LIST=20000  entries of the listing test
 #   BENCH_LIST_REPEAT=3  listings of each command per server and round
+#   BENCH_S3_SCHEME=https  how the s3 instance reaches MinIO: https (MinIO
+#     serves the bench's certificate, as S3 itself is reached) or http
 #   BENCH_CGROUP=1    0: server CPU by the /proc sum, not by cgroups
 #   BENCH_FTPSD_BIN= (empty: go build ./cmd/ftpsd)   BENCH_TMPDIR=/tmp
 # Ports: control 2221-2225 (vsftpd, ftpsd, proftpd, pure-ftpd, ftpsd on
@@ -127,6 +129,7 @@ BENCH_TESTS=${BENCH_TESTS:-bulk par4 small logins pasvlist list s3 idle}
 BENCH_CIPHERS=${BENCH_CIPHERS:-default aes256}
 BENCH_LIST=${BENCH_LIST:-20000}
 BENCH_LIST_REPEAT=${BENCH_LIST_REPEAT:-3}
+S3_SCHEME=${BENCH_S3_SCHEME:-https}
 MINIO=${FTPSD_MINIO:-$HOME/.cache/ftpsd-minio/minio}
 BENCH_TMPDIR=${BENCH_TMPDIR:-/tmp}
 BENCH_KEEP=${BENCH_KEEP:-0}
@@ -155,6 +158,7 @@ for p in $BENCH_PEERS; do [[ -n ${PORT[$p]:-} && $p != ftpsd* ]] || die "unknown
 for t in $BENCH_TESTS; do [[ " bulk par4 small logins pasvlist list s3 idle " == *" $t "* ]] || die "unknown test '$t' in BENCH_TESTS"; done
 for m in $BENCH_CIPHERS; do [[ $m == default || $m == aes256 ]] || die "unknown cipher mode '$m' in BENCH_CIPHERS (default, aes256)"; done
 [[ -n $BENCH_CIPHERS ]] || die "BENCH_CIPHERS is empty"
+[[ $S3_SCHEME == https || $S3_SCHEME == http ]] || die "BENCH_S3_SCHEME must be https or http, got '$S3_SCHEME'"
 SERVERS=(ftpsd $BENCH_PEERS)
 wanted() { [[ " $BENCH_TESTS " == *" $1 "* ]]; }
 if wanted s3 && [[ ! -x $MINIO ]]; then
@@ -373,29 +377,35 @@ start_ftpsd-s3() {
 	printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$MINIO_USER" "$MINIO_SECRET" >"$T/s3-credentials"
 	chmod 600 "$T/s3-credentials"
 	ftpsd_config ftpsd-s3 "backend = \"s3\"
-endpoint = \"http://127.0.0.1:$MINIO_PORT\"
+endpoint = \"$S3_SCHEME://127.0.0.1:$MINIO_PORT\"
 bucket = \"bench\"
 path_style = true
 credentials_file = \"$T/s3-credentials\"" >"$T/ftpsd-s3.toml"
-	inside ftpsd-s3 "$FTPSD" -config "$T/ftpsd-s3.toml" >"$T/ftpsd-s3.log" 2>&1 &
+	# Over https ftpsd trusts the bench's certificate, which MinIO serves.
+	SSL_CERT_FILE=$T/cert.pem inside ftpsd-s3 "$FTPSD" -config "$T/ftpsd-s3.toml" >"$T/ftpsd-s3.log" 2>&1 &
 	PID[ftpsd-s3]=$!
 }
 start_minio() {
-	mkdir -p "$T/minio"
+	mkdir -p "$T/minio" "$T/minio-certs"
+	local certs=()
+	if [[ $S3_SCHEME == https ]]; then
+		cp "$T/cert.pem" "$T/minio-certs/public.crt" && cp "$T/key.pem" "$T/minio-certs/private.key"
+		certs=(--certs-dir "$T/minio-certs")
+	fi
 	MINIO_ROOT_USER=$MINIO_USER MINIO_ROOT_PASSWORD=$MINIO_SECRET MINIO_BROWSER=off MINIO_UPDATE=off \
 		inside minio "$MINIO" server "$T/minio" --address "127.0.0.1:$MINIO_PORT" \
-		--console-address "127.0.0.1:$MINIO_CONSOLE" --quiet >"$T/minio.log" 2>&1 &
+		--console-address "127.0.0.1:$MINIO_CONSOLE" "${certs[@]}" --quiet >"$T/minio.log" 2>&1 &
 	PID[minio]=$!
 	local i
 	for i in $(seq 1 300); do
 		kill -0 "${PID[minio]}" 2>/dev/null || fail "MinIO exited at start"
-		curl -sf -o /dev/null "http://127.0.0.1:$MINIO_PORT/minio/health/live" && break
+		curl -sf --cacert "$T/cert.pem" -o /dev/null "$S3_SCHEME://127.0.0.1:$MINIO_PORT/minio/health/live" && break
 		sleep 0.2
 	done
 	# The bucket, by a signed PUT (MinIO answers 503 for a moment after it is live).
 	for i in $(seq 1 50); do
-		curl -sf -o /dev/null --aws-sigv4 aws:amz:us-east-1:s3 -u "$MINIO_USER:$MINIO_SECRET" \
-			-X PUT "http://127.0.0.1:$MINIO_PORT/bench" && return 0
+		curl -sf --cacert "$T/cert.pem" -o /dev/null --aws-sigv4 aws:amz:us-east-1:s3 -u "$MINIO_USER:$MINIO_SECRET" \
+			-X PUT "$S3_SCHEME://127.0.0.1:$MINIO_PORT/bench" && return 0
 		sleep 0.2
 	done
 	fail "MinIO: could not make the bucket"
@@ -523,7 +533,7 @@ suites() { sed -n 's/.*SSL connection using [^ ]* \/ \([^ ]*\).*/\1/p' "$1"; }
 	say "curl:      $(curl --version | head -1)"
 	say "python:    $(python3 -c 'import ssl, sys; print(sys.version.split()[0], ssl.OPENSSL_VERSION)')"
 	say "machine:   $(uname -r), $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
-	if wanted s3; then say "minio:     $("$MINIO" --version 2>&1 | head -1)"; fi
+	if wanted s3; then say "minio:     $("$MINIO" --version 2>&1 | head -1), reached over $S3_SCHEME"; fi
 	say "cpu time:  $(if [[ -n $CG ]]; then echo "a cgroup per server, ${CG}NAME/$CGFILE"; else echo "/proc sum (no writable cgroup hierarchy)"; fi)"
 	say "bcrypt:    logins test: ftpsd cost 10 (Go, $GO_MS ms/check), peers cost $PEER_COST (crypt(3), $PEER_MS ms/check); other tests cost 4"
 } | tee "$OUT/versions.txt"
