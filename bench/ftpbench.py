@@ -133,8 +133,8 @@ class BenchFTP_TLS(ReusingFTP_TLS):
         return conn, size
 
 
-def session(host, port, user, password):
-    ftp = BenchFTP_TLS(timeout=TIMEOUT)
+def session(host, port, user, password, source=None):
+    ftp = BenchFTP_TLS(timeout=TIMEOUT, source_address=(source, 0) if source else None)
     ftp.context.check_hostname = False
     ftp.context.verify_mode = ssl.CERT_NONE
     ftp.connect(host, int(port))
@@ -167,19 +167,22 @@ def small(host, port, user, password, n):
           f"retr_ms={statistics.median(retr) * 1000:.2f} n={n} sha256=ok")
 
 
-def login_once(host, port, user, password):
-    ftp = session(host, port, user, password)
+def login_once(host, port, user, password, source=None):
+    ftp = session(host, port, user, password, source)
     ftp.quit()
 
 
-def logins(host, port, user, password, n, conc):
-    n, conc = int(n), int(conc)
+def logins(host, port, user, password, n, conc, sources="1"):
+    """n logins, conc at a time, from `sources` client addresses in turn
+    (127.0.0.2, .3, ... when more than one; else the default source)."""
+    n, conc, sources = int(n), int(conc), int(sources)
+    addrs = [f"127.0.0.{2 + i}" for i in range(sources)] if sources > 1 else [None]
     t = time.perf_counter()
     with ThreadPoolExecutor(conc) as ex:
-        for f in [ex.submit(login_once, host, port, user, password) for _ in range(n)]:
+        for f in [ex.submit(login_once, host, port, user, password, addrs[i % len(addrs)]) for i in range(n)]:
             f.result()
     dt = time.perf_counter() - t
-    print(f"logins_per_s={n / dt:.2f} n={n} conc={conc}")
+    print(f"logins_per_s={n / dt:.2f} n={n} conc={conc} sources={sources}")
 
 
 def mem_available_kb():
