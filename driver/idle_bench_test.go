@@ -16,6 +16,7 @@ import (
 
 	"ftpsd/config"
 	"ftpsd/internal/ftptest"
+	"ftpsd/internal/testenv"
 )
 
 // The cost of a session: BenchmarkSessionSetup measures what one login
@@ -148,7 +149,7 @@ func sample(b testing.TB) usage {
 func residentBytes(b testing.TB) uint64 {
 	status, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		b.Skipf("cannot read the resident size: %v", err)
+		testenv.Unavailable(b, "cannot read the resident size: %v", err)
 	}
 	for line := range strings.Lines(string(status)) {
 		if kb, ok := strings.CutPrefix(line, "VmRSS:"); ok {
